@@ -1,0 +1,241 @@
+package hooks
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+)
+
+// Collection names, as created by the migrations package.
+const (
+	clientsCollection    = "clients"
+	eventsCollection     = "clerk_events"
+	tombstonesCollection = "clerk_tombstones"
+)
+
+// Clerk's user event types.
+const (
+	eventUserCreated = "user.created"
+	eventUserUpdated = "user.updated"
+	eventUserDeleted = "user.deleted"
+)
+
+// outcome is what applying one change did; it is stored in the delivery log.
+type outcome string
+
+const (
+	outcomeCreated   outcome = "created"   // a new client
+	outcomeUpdated   outcome = "updated"   // an existing client changed
+	outcomeDeleted   outcome = "deleted"   // the client was removed and tombstoned
+	outcomeUnchanged outcome = "unchanged" // already up to date
+	outcomeStale     outcome = "stale"     // older than what is stored
+	outcomeGone      outcome = "gone"      // the user was deleted before
+	outcomeIgnored   outcome = "ignored"   // not a user event
+)
+
+// lockedPasswordHash fills the password that every auth record must have.
+// Clerk owns sign-in and password auth is off, and no password ever matches
+// this value (it is not a valid bcrypt hash), so nothing pays bcrypt's cost
+// per client.
+const lockedPasswordHash = "!clerk-managed: password sign-in is not used"
+
+// userChange is one change to a Clerk user, whatever brought it: a webhook,
+// a first-sight fetch or a backfill.
+type userChange struct {
+	// Type is user.created, user.updated or user.deleted.
+	Type string
+	// User is the user as Clerk sent it; a deletion carries only its ID.
+	User *clerk.User
+	// At is when Clerk emitted the change (the envelope timestamp): it dates a deletion.
+	At time.Time
+}
+
+// errEmailHeld means that another client holds the email and is newer: the
+// change cannot be applied yet, and a retry will find it applied or stale.
+var errEmailHeld = errors.New("the primary email is still held by another client with newer Clerk data; a retry will apply this change once that client's own update arrives")
+
+// applyUserEvent is the one place that decides how a Clerk user becomes a
+// client. Call it with a transaction's app: it reads and writes several
+// records that must change together.
+//
+// Deletion wins: a deleted user is tombstoned and never comes back. Otherwise
+// the newest updated_at wins, and equal timestamps apply (Clerk may send the
+// same state twice). Only the fields that the sync owns are written.
+func applyUserEvent(txApp core.App, ch userChange) (outcome, error) {
+	id := ch.User.ID
+	if gone, err := isTombstoned(txApp, id); err != nil || gone {
+		return outcomeGone, err
+	}
+
+	client, err := txApp.FindFirstRecordByData(clientsCollection, "clerkId", id)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("looking up client %s: %w", id, err)
+	}
+
+	if ch.Type == eventUserDeleted {
+		return outcomeDeleted, deleteClient(txApp, client, id, ch.At)
+	}
+
+	if client == nil {
+		col, err := txApp.FindCachedCollectionByNameOrId(clientsCollection)
+		if err != nil {
+			return "", err
+		}
+		client = core.NewRecord(col)
+		client.SetRaw(core.FieldNamePassword, &core.PasswordFieldValue{Hash: lockedPasswordHash})
+	} else if ch.User.UpdatedAt < client.GetDateTime("clerkUpdatedAt").Time().UnixMilli() {
+		return outcomeStale, nil
+	}
+
+	if !setClientFields(client, ch.User) {
+		return outcomeUnchanged, nil
+	}
+	result := outcomeUpdated
+	if client.IsNew() {
+		result = outcomeCreated
+	}
+	if err := saveClient(txApp, client); err != nil {
+		return "", err
+	}
+	return result, nil
+}
+
+func isTombstoned(app core.App, clerkID string) (bool, error) {
+	_, err := app.FindFirstRecordByData(tombstonesCollection, "clerkId", clerkID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func deleteClient(txApp core.App, client *core.Record, clerkID string, at time.Time) error {
+	if client != nil {
+		if err := txApp.Delete(client); err != nil {
+			return fmt.Errorf("deleting client %s: %w", clerkID, err)
+		}
+	}
+	col, err := txApp.FindCachedCollectionByNameOrId(tombstonesCollection)
+	if err != nil {
+		return err
+	}
+	tomb := core.NewRecord(col)
+	tomb.Set("clerkId", clerkID)
+	tomb.Set("deletedAt", at)
+	return txApp.Save(tomb)
+}
+
+// saveClient saves through PocketBase's record API, so realtime and the app
+// owner's record hooks see every change. When Clerk moved an email from one
+// user to another and the second user's event arrives first, the first
+// user's record still holds the address: the newer data takes it.
+func saveClient(txApp core.App, client *core.Record) error {
+	err := txApp.Save(client)
+	if err == nil || client.Email() == "" {
+		return err
+	}
+	holder, findErr := txApp.FindFirstRecordByFilter(clientsCollection,
+		"email = {:email} && id != {:id}", map[string]any{"email": client.Email(), "id": client.Id})
+	if findErr != nil {
+		return err // not an email clash
+	}
+	if holder.GetDateTime("clerkUpdatedAt").Time().After(client.GetDateTime("clerkUpdatedAt").Time()) {
+		return errEmailHeld
+	}
+	holder.SetEmail("")
+	holder.SetVerified(false)
+	if err := txApp.Save(holder); err != nil {
+		return fmt.Errorf("releasing email from client %s: %w", holder.GetString("clerkId"), err)
+	}
+	return txApp.Save(client)
+}
+
+// setClientFields maps a Clerk user onto the fields the sync owns and
+// reports whether any of them changed.
+func setClientFields(client *core.Record, u *clerk.User) bool {
+	email, verified := primaryEmail(u)
+	fields := map[string]any{
+		"clerkId":         u.ID,
+		"email":           email,
+		"verified":        verified,
+		"phone":           primaryPhone(u),
+		"firstName":       deref(u.FirstName),
+		"lastName":        deref(u.LastName),
+		"username":        deref(u.Username),
+		"imageUrl":        deref(u.ImageURL),
+		"publicMetadata":  jsonOrEmpty(u.PublicMetadata),
+		"privateMetadata": jsonOrEmpty(u.PrivateMetadata),
+		"externalId":      deref(u.ExternalID),
+		"banned":          u.Banned,
+		"lastSignInAt":    millis(u.LastSignInAt),
+		"clerkCreatedAt":  millis(&u.CreatedAt),
+		"clerkUpdatedAt":  millis(&u.UpdatedAt),
+	}
+	changed := client.IsNew()
+	for name, value := range fields {
+		before := fmt.Sprint(client.Get(name))
+		client.Set(name, value)
+		if fmt.Sprint(client.Get(name)) != before {
+			changed = true
+		}
+	}
+	return changed
+}
+
+// primaryEmail is the address whose id is primary_email_address_id, which
+// need not be the first entry.
+func primaryEmail(u *clerk.User) (string, bool) {
+	if u.PrimaryEmailAddressID == nil {
+		return "", false
+	}
+	for _, e := range u.EmailAddresses {
+		if e != nil && e.ID == *u.PrimaryEmailAddressID {
+			return e.EmailAddress, e.Verification != nil && e.Verification.Status == "verified"
+		}
+	}
+	return "", false
+}
+
+func primaryPhone(u *clerk.User) string {
+	if u.PrimaryPhoneNumberID == nil {
+		return ""
+	}
+	for _, p := range u.PhoneNumbers {
+		if p != nil && p.ID == *u.PrimaryPhoneNumberID {
+			return p.PhoneNumber
+		}
+	}
+	return ""
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// millis turns Clerk's Unix milliseconds into a date; nil and zero stay empty.
+func millis(ms *int64) types.DateTime {
+	if ms == nil || *ms == 0 {
+		return types.DateTime{}
+	}
+	dt, _ := types.ParseDateTime(time.UnixMilli(*ms))
+	return dt
+}
+
+// jsonOrEmpty keeps metadata compact so that the same object from a webhook
+// and from the Backend API compares equal; null becomes {}.
+func jsonOrEmpty(raw json.RawMessage) types.JSONRaw {
+	var buf bytes.Buffer
+	if len(raw) == 0 || string(raw) == "null" || json.Compact(&buf, raw) != nil {
+		return types.JSONRaw("{}")
+	}
+	return types.JSONRaw(buf.Bytes())
+}

@@ -1,0 +1,178 @@
+// Package hooks keeps Clerk users in a PocketBase "clients" collection.
+//
+// It serves POST /api/webhooks/clerk, which verifies Svix signatures and
+// applies Clerk's user.created, user.updated and user.deleted events
+// exactly once, newest data winning and deletion winning over all; it logs
+// every delivery in "clerk_events" and prunes that log on PocketBase's cron.
+// The collections come from the migrations package.
+//
+// Example usage:
+//
+//	app := pocketbase.New()
+//	hooks.MustRegister(app, app.RootCmd, hooks.ConfigFromEnv())
+//	app.Start()
+package hooks
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/spf13/cobra"
+	svix "github.com/svix/svix-webhooks/go"
+)
+
+// WebhookPath is where Clerk's webhook endpoint must point.
+const WebhookPath = "/api/webhooks/clerk"
+
+// Config defines the config options of the hooks plugin.
+type Config struct {
+	// WebhookSecrets are the Svix signing secrets (whsec_...) that a
+	// delivery may be signed with; more than one lets a secret be rotated.
+	// With none, the webhook answers 503 and Svix keeps retrying.
+	WebhookSecrets []string
+
+	// EventRetention is how long the delivery log keeps a row.
+	// Svix retries for about 27 hours, so keep it well above a day.
+	// Default 30 days.
+	EventRetention time.Duration
+
+	// SecretKey is Clerk's Backend API key (sk_...): it fetches users on
+	// first sight and for "clerk sync", and the JWKS when JWTKey is empty.
+	SecretKey string
+
+	// APIURL is the Backend API's base; requests go to APIURL/v1/...
+	// Default https://api.clerk.com.
+	APIURL string
+
+	// JWTKey is the PEM public key that verifies Clerk session tokens
+	// without a network call. Empty: keys come from the JWKS.
+	JWTKey string
+
+	// AuthorizedParties, when set, are the origins (azp) a session token
+	// must come from.
+	AuthorizedParties []string
+
+	// PublishableKey (pk_...) is handed to the profile page in pb_public.
+	PublishableKey string
+
+	// SyncSchedule is a cron expression; when set, the server runs
+	// "clerk sync --prune" on it. Empty: off.
+	SyncSchedule string
+}
+
+// ConfigFromEnv reads the configuration from the environment:
+//
+//	CLERK_WEBHOOK_SECRET       signing secrets, separated by spaces or commas
+//	CLERK_EVENT_RETENTION_DAYS days to keep the delivery log (default 30)
+//	CLERK_SECRET_KEY           Backend API key
+//	CLERK_API_URL              Backend API base (default https://api.clerk.com)
+//	CLERK_JWT_KEY              PEM public key for session tokens
+//	CLERK_AUTHORIZED_PARTIES   allowed azp origins, comma-separated
+//	CLERK_PUBLISHABLE_KEY      publishable key for the profile page
+//	CLERK_SYNC_SCHEDULE        cron expression for a scheduled repair
+func ConfigFromEnv() Config {
+	return configFrom(os.Getenv)
+}
+
+func configFrom(getenv func(string) string) Config {
+	c := Config{
+		WebhookSecrets:    splitList(getenv("CLERK_WEBHOOK_SECRET")),
+		SecretKey:         strings.TrimSpace(getenv("CLERK_SECRET_KEY")),
+		APIURL:            strings.TrimSpace(getenv("CLERK_API_URL")),
+		JWTKey:            strings.TrimSpace(getenv("CLERK_JWT_KEY")),
+		AuthorizedParties: splitList(getenv("CLERK_AUTHORIZED_PARTIES")),
+		PublishableKey:    strings.TrimSpace(getenv("CLERK_PUBLISHABLE_KEY")),
+		SyncSchedule:      strings.TrimSpace(getenv("CLERK_SYNC_SCHEDULE")),
+	}
+	if days := getenv("CLERK_EVENT_RETENTION_DAYS"); days != "" {
+		var n int
+		if _, err := fmt.Sscan(days, &n); err == nil && n > 0 {
+			c.EventRetention = time.Duration(n) * 24 * time.Hour
+		}
+	}
+	return c
+}
+
+// MustRegister registers the hooks plugin to the provided app instance
+// and panics if it fails.
+//
+// Example usage:
+//
+//	hooks.MustRegister(app, app.RootCmd, hooks.Config{})
+func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
+	if err := Register(app, rootCmd, config); err != nil {
+		panic(err)
+	}
+}
+
+// Register registers the hooks plugin to the provided app instance.
+// rootCmd may be nil; it carries the plugin's commands.
+func Register(app core.App, rootCmd *cobra.Command, config Config) error {
+	p := &plugin{app: app, config: config}
+	if p.config.EventRetention <= 0 {
+		p.config.EventRetention = 30 * 24 * time.Hour
+	}
+	if p.config.APIURL == "" {
+		p.config.APIURL = "https://api.clerk.com"
+	}
+	p.config.APIURL = strings.TrimRight(p.config.APIURL, "/")
+
+	var err error
+	if p.secrets, err = newVerifiers(config.WebhookSecrets); err != nil {
+		return err
+	}
+
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		if len(p.secrets) == 0 {
+			se.App.Logger().Warn("CLERK_WEBHOOK_SECRET is not set: " + WebhookPath + " answers 503 until it is. Set it to the endpoint's signing secret from Clerk's dashboard (Webhooks → endpoint → Signing Secret).")
+		}
+		se.Router.POST(WebhookPath, p.handleWebhook)
+		return se.Next()
+	})
+
+	app.Cron().MustAdd("clerkEventsPrune", "17 3 * * *", func() {
+		if err := pruneEvents(app, time.Now().Add(-p.config.EventRetention)); err != nil {
+			app.Logger().Error("Pruning the Clerk delivery log failed; it retries tomorrow", "error", err)
+		}
+	})
+
+	return nil
+}
+
+type plugin struct {
+	app     core.App
+	config  Config
+	secrets []*svix.Webhook
+}
+
+// clerkConfig is the Backend API client configuration shared by every call
+// this plugin makes to Clerk.
+func (p *plugin) clerkConfig() *clerk.ClientConfig {
+	return &clerk.ClientConfig{BackendConfig: clerk.BackendConfig{
+		Key: clerk.String(p.config.SecretKey),
+		URL: clerk.String(p.config.APIURL + "/v1"),
+	}}
+}
+
+// pruneEvents deletes delivery log rows older than cutoff. Tombstones live
+// in their own collection and are kept.
+func pruneEvents(app core.App, cutoff time.Time) error {
+	res, err := app.NonconcurrentDB().NewQuery("DELETE FROM " + eventsCollection + " WHERE created < {:cutoff}").
+		Bind(map[string]any{"cutoff": cutoff.UTC().Format("2006-01-02 15:04:05.000Z")}).Execute()
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		app.Logger().Info("Pruned the Clerk delivery log", "rows", n, "olderThan", cutoff)
+	}
+	return nil
+}
+
+// splitList splits a list separated by spaces or commas.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+}

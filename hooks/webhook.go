@@ -1,0 +1,174 @@
+package hooks
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/pocketbase/pocketbase/core"
+	svix "github.com/svix/svix-webhooks/go"
+)
+
+// maxWebhookBody bounds a delivery; Clerk's user payloads are a few KiB.
+const maxWebhookBody = 1 << 20
+
+// delivery is one verified Svix message.
+type delivery struct {
+	SvixID string
+	Type   string
+	At     time.Time
+	// User is set for user events only.
+	User *clerk.User
+}
+
+// envelope is the part of Clerk's webhook body that the sync reads.
+type envelope struct {
+	Type      string          `json:"type"`
+	Timestamp int64           `json:"timestamp"` // Unix milliseconds
+	Data      json.RawMessage `json:"data"`
+}
+
+// webhookReply is the JSON body of a 2xx answer.
+type webhookReply struct {
+	SvixID  string  `json:"svixId"`
+	Outcome outcome `json:"outcome"`
+	// Duplicate is true when this svix-id was applied before; Outcome is then empty.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+func (p *plugin) handleWebhook(e *core.RequestEvent) error {
+	if len(p.secrets) == 0 {
+		return e.Error(http.StatusServiceUnavailable,
+			"Clerk webhooks are not configured: set CLERK_WEBHOOK_SECRET to the endpoint's signing secret (whsec_...) from Clerk's dashboard and restart; Svix retries until then.", nil)
+	}
+
+	body, err := io.ReadAll(io.LimitReader(e.Request.Body, maxWebhookBody+1))
+	if err != nil {
+		return e.BadRequestError("Could not read the webhook body.", err)
+	}
+	if len(body) > maxWebhookBody {
+		return e.Error(http.StatusRequestEntityTooLarge, "The webhook body is larger than 1 MiB; Clerk's user events are far smaller.", nil)
+	}
+
+	if err := p.verify(body, e.Request.Header); err != nil {
+		return e.UnauthorizedError("Invalid webhook signature ("+err.Error()+"): check that CLERK_WEBHOOK_SECRET is this endpoint's signing secret in Clerk's dashboard and that the server clock is right.", nil)
+	}
+
+	d, err := decodeDelivery(e.Request.Header.Get("svix-id"), body)
+	if err != nil {
+		return e.BadRequestError("Invalid Clerk event: "+err.Error()+".", nil)
+	}
+
+	started := time.Now()
+	result, duplicate, err := commitDelivery(e.App, d)
+	attrs := []any{
+		slog.String("svixId", d.SvixID),
+		slog.String("type", d.Type),
+		slog.String("clerkId", d.clerkID()),
+		slog.Duration("duration", time.Since(started)),
+	}
+	if err != nil {
+		e.App.Logger().Error("Clerk webhook not applied; Svix will retry it", append(attrs, slog.String("error", err.Error()))...)
+		return e.InternalServerError("The event could not be applied; it will be applied on Svix's retry.", nil)
+	}
+	if duplicate {
+		e.App.Logger().Debug("Clerk webhook already applied", attrs...)
+	} else {
+		e.App.Logger().Info("Clerk webhook", append(attrs, slog.String("outcome", string(result)))...)
+	}
+	return e.JSON(http.StatusOK, webhookReply{SvixID: d.SvixID, Outcome: result, Duplicate: duplicate})
+}
+
+// verify accepts a body signed with any configured secret, so a secret can
+// be rotated without dropping deliveries.
+func (p *plugin) verify(body []byte, header http.Header) error {
+	var err error
+	for _, wh := range p.secrets {
+		if err = wh.Verify(body, header); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func decodeDelivery(svixID string, body []byte) (delivery, error) {
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return delivery{}, errors.New("the body is not JSON")
+	}
+	if env.Type == "" {
+		return delivery{}, errors.New("the event has no type")
+	}
+	d := delivery{SvixID: svixID, Type: env.Type, At: time.UnixMilli(env.Timestamp)}
+	switch env.Type {
+	case eventUserCreated, eventUserUpdated, eventUserDeleted:
+		if err := json.Unmarshal(env.Data, &d.User); err != nil || d.User == nil {
+			return delivery{}, errors.New("data is not a Clerk user")
+		}
+		if d.User.ID == "" {
+			return delivery{}, errors.New("data.id is missing")
+		}
+	}
+	return d, nil
+}
+
+func (d delivery) clerkID() string {
+	if d.User == nil {
+		return ""
+	}
+	return d.User.ID
+}
+
+// commitDelivery applies a delivery and logs it in one transaction: a log
+// row exists exactly when the effect was committed, so a redelivered
+// svix-id is recognised and nothing is applied twice. The checks run inside
+// the transaction, where two concurrent deliveries cannot both pass them.
+func commitDelivery(app core.App, d delivery) (result outcome, duplicate bool, err error) {
+	err = app.RunInTransaction(func(txApp core.App) error {
+		if _, err := txApp.FindFirstRecordByData(eventsCollection, "svixId", d.SvixID); err == nil {
+			duplicate = true
+			return nil
+		}
+		result = outcomeIgnored
+		if d.User != nil {
+			var err error
+			result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At})
+			if err != nil {
+				return err
+			}
+		}
+		return logDelivery(txApp, d, result)
+	})
+	return result, duplicate, err
+}
+
+func logDelivery(txApp core.App, d delivery, result outcome) error {
+	col, err := txApp.FindCachedCollectionByNameOrId(eventsCollection)
+	if err != nil {
+		return err
+	}
+	row := core.NewRecord(col)
+	row.Set("svixId", d.SvixID)
+	row.Set("type", d.Type)
+	row.Set("clerkId", d.clerkID())
+	row.Set("outcome", string(result))
+	row.Set("eventAt", d.At)
+	return txApp.Save(row)
+}
+
+// newVerifiers parses the configured Svix secrets.
+func newVerifiers(secrets []string) ([]*svix.Webhook, error) {
+	var out []*svix.Webhook
+	for _, s := range secrets {
+		wh, err := svix.NewWebhook(s)
+		if err != nil {
+			return nil, errors.New("CLERK_WEBHOOK_SECRET holds a value that is not a Svix signing secret (expected whsec_ followed by base64): copy it again from Clerk's dashboard, Webhooks → your endpoint → Signing Secret")
+		}
+		out = append(out, wh)
+	}
+	return out, nil
+}

@@ -1,0 +1,344 @@
+package hooks
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+)
+
+const fixtureUserID = "user_29w83sxmDNGwOuEthce5gg56FcC"
+
+func TestWebhookAppliesClerkFixtures(t *testing.T) {
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+
+	r := deliver(t, srv.URL, "msg_created", readFixture(t, "user.created.json"))
+	if r.Status != 200 || r.Body["outcome"] != "created" {
+		t.Fatalf("user.created: %+v", r)
+	}
+	c := findClient(t, app, fixtureUserID)
+	if c == nil {
+		t.Fatal("no client after user.created")
+	}
+	want := map[string]any{
+		"email":          "example@example.org",
+		"verified":       true,
+		"phone":          "+15555550123",
+		"firstName":      "Example",
+		"lastName":       "Example",
+		"username":       "",
+		"imageUrl":       "https://img.clerk.com/xxxxxx",
+		"externalId":     "567772",
+		"banned":         false,
+		"clerkCreatedAt": "2022-05-31 15:56:31.514Z",
+		"clerkUpdatedAt": "2022-05-31 15:56:31.835Z",
+		"lastSignInAt":   "2022-05-31 15:56:31.514Z",
+	}
+	for field, v := range want {
+		if got := fmt.Sprint(c.Get(field)); got != fmt.Sprint(v) {
+			t.Errorf("%s = %v, want %v", field, got, v)
+		}
+	}
+	mustContain(t, c.GetString("publicMetadata"), `"role":"member"`)
+	mustContain(t, c.GetString("privateMetadata"), `"internal_id":42`)
+
+	// The primary email is the entry named by primary_email_address_id, here the second one.
+	r = deliver(t, srv.URL, "msg_updated", readFixture(t, "user.updated.json"))
+	if r.Status != 200 || r.Body["outcome"] != "updated" {
+		t.Fatalf("user.updated: %+v", r)
+	}
+	c = findClient(t, app, fixtureUserID)
+	if c.Email() != "second@example.org" || c.GetString("firstName") != "Updated" {
+		t.Fatalf("after user.updated: email %q, firstName %q", c.Email(), c.GetString("firstName"))
+	}
+
+	r = deliver(t, srv.URL, "msg_deleted", readFixture(t, "user.deleted.json"))
+	if r.Status != 200 || r.Body["outcome"] != "deleted" {
+		t.Fatalf("user.deleted: %+v", r)
+	}
+	if findClient(t, app, fixtureUserID) != nil {
+		t.Fatal("client still there after user.deleted")
+	}
+
+	// Deletion wins whatever the timestamps of a late event.
+	late := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 9999999999999 })
+	r = deliver(t, srv.URL, "msg_late", late)
+	if r.Status != 200 || r.Body["outcome"] != "gone" || findClient(t, app, fixtureUserID) != nil {
+		t.Fatalf("late update after delete: %+v", r)
+	}
+	if n := count(t, app, eventsCollection, ""); n != 4 {
+		t.Fatalf("delivery log has %d rows, want 4", n)
+	}
+}
+
+func TestWebhookRedeliveryAppliesOnce(t *testing.T) {
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	body := readFixture(t, "user.created.json")
+
+	first := deliver(t, srv.URL, "msg_1", body)
+	// An owner's edit in between must survive a retry of the same message.
+	c := findClient(t, app, fixtureUserID)
+	c.Set("firstName", "Edited")
+	if err := app.Save(c); err != nil {
+		t.Fatal(err)
+	}
+	again := deliver(t, srv.URL, "msg_1", body)
+	if first.Status != 200 || again.Status != 200 || again.Body["duplicate"] != true {
+		t.Fatalf("first %+v, again %+v", first, again)
+	}
+	if got := findClient(t, app, fixtureUserID).GetString("firstName"); got != "Edited" {
+		t.Fatalf("a redelivered svix-id was applied again: firstName %q", got)
+	}
+	if n := count(t, app, eventsCollection, ""); n != 1 {
+		t.Fatalf("%d log rows for one svix-id", n)
+	}
+}
+
+func TestWebhookOrdering(t *testing.T) {
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+
+	// An update for an unknown user creates it.
+	newer := userEventBody(t, eventUserUpdated, func(u map[string]any) {
+		u["updated_at"] = 2000
+		u["first_name"] = "Newer"
+	})
+	if r := deliver(t, srv.URL, "msg_newer", newer); r.Body["outcome"] != "created" {
+		t.Fatalf("update of unknown user: %+v", r)
+	}
+
+	// An older event arriving later is acknowledged but changes nothing.
+	older := userEventBody(t, eventUserCreated, func(u map[string]any) {
+		u["updated_at"] = 1000
+		u["first_name"] = "Older"
+	})
+	r := deliver(t, srv.URL, "msg_older", older)
+	if r.Status != 200 || r.Body["outcome"] != "stale" {
+		t.Fatalf("older event: %+v", r)
+	}
+	if got := findClient(t, app, fixtureUserID).GetString("firstName"); got != "Newer" {
+		t.Fatalf("stale event applied: firstName %q", got)
+	}
+
+	// Equal updated_at applies (same state or a same-millisecond change).
+	same := userEventBody(t, eventUserUpdated, func(u map[string]any) {
+		u["updated_at"] = 2000
+		u["first_name"] = nil // null names become empty
+	})
+	if r := deliver(t, srv.URL, "msg_same", same); r.Body["outcome"] != "updated" {
+		t.Fatalf("equal timestamp: %+v", r)
+	}
+	if got := findClient(t, app, fixtureUserID).GetString("firstName"); got != "" {
+		t.Fatalf("null first_name stored as %q", got)
+	}
+	if r := deliver(t, srv.URL, "msg_same_again", same); r.Body["outcome"] != "unchanged" {
+		t.Fatalf("identical state: %+v", r)
+	}
+
+	// A delete for a user never seen still tombstones it.
+	del := []byte(`{"type":"user.deleted","timestamp":5,"data":{"id":"user_never_seen","deleted":true,"object":"user"}}`)
+	if r := deliver(t, srv.URL, "msg_del_unknown", del); r.Body["outcome"] != "deleted" {
+		t.Fatalf("delete of unknown user: %+v", r)
+	}
+	created := []byte(`{"type":"user.created","timestamp":6,"data":{"id":"user_never_seen","updated_at":6}}`)
+	if r := deliver(t, srv.URL, "msg_create_after_delete", created); r.Body["outcome"] != "gone" {
+		t.Fatalf("create after delete: %+v", r)
+	}
+}
+
+func TestWebhookRejectsBadRequestsAndWritesNothing(t *testing.T) {
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	body := readFixture(t, "user.created.json")
+	other := "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+	// Signed for body, sent with another.
+	tampered := signedRequest(t, srv.URL, testSecret, "msg_t", time.Now(), body)
+	tamperedBody := bytes.Replace(body, []byte("Example"), []byte("Evil"), 1)
+	tampered.Body, tampered.ContentLength = io.NopCloser(bytes.NewReader(tamperedBody)), int64(len(tamperedBody))
+
+	noHeaders := signedRequest(t, srv.URL, testSecret, "msg_n", time.Now(), body)
+	noHeaders.Header.Del("svix-signature")
+
+	cases := map[string]struct {
+		req    *http.Request
+		status int
+		msg    string
+	}{
+		"wrong secret":       {signedRequest(t, srv.URL, other, "msg_w", time.Now(), body), 401, "CLERK_WEBHOOK_SECRET"},
+		"stale timestamp":    {signedRequest(t, srv.URL, testSecret, "msg_s", time.Now().Add(-6*time.Minute), body), 401, "too old"},
+		"future timestamp":   {signedRequest(t, srv.URL, testSecret, "msg_f", time.Now().Add(6*time.Minute), body), 401, "too new"},
+		"tampered body":      {tampered, 401, "signature"},
+		"missing signature":  {noHeaders, 401, "missing required headers"},
+		"not JSON":           {signedRequest(t, srv.URL, testSecret, "msg_j", time.Now(), []byte("{nope")), 400, "not JSON"},
+		"user without id":    {signedRequest(t, srv.URL, testSecret, "msg_i", time.Now(), []byte(`{"type":"user.created","data":{"first_name":"x"}}`)), 400, "data.id"},
+		"user data not user": {signedRequest(t, srv.URL, testSecret, "msg_u", time.Now(), []byte(`{"type":"user.updated","data":[1]}`)), 400, "not a Clerk user"},
+		"no type":            {signedRequest(t, srv.URL, testSecret, "msg_y", time.Now(), []byte(`{"data":{"id":"user_1"}}`)), 400, "no type"},
+		"too large":          {signedRequest(t, srv.URL, testSecret, "msg_l", time.Now(), append([]byte(`{"type":"user.created","data":{"id":"user_big","first_name":"`), bytes.Repeat([]byte("a"), maxWebhookBody)...)), 413, "1 MiB"},
+	}
+	for name, c := range cases {
+		r := do(t, c.req)
+		if r.Status != c.status {
+			t.Errorf("%s: status %d, want %d (%v)", name, r.Status, c.status, r.Body)
+			continue
+		}
+		mustContain(t, r.Body["message"], c.msg)
+	}
+	if n := count(t, app, clientsCollection, ""); n != 0 {
+		t.Fatalf("%d clients written by rejected requests", n)
+	}
+	if n := count(t, app, eventsCollection, ""); n != 0 {
+		t.Fatalf("%d log rows written by rejected requests", n)
+	}
+}
+
+func TestWebhookIgnoresUnknownEventTypes(t *testing.T) {
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	r := deliver(t, srv.URL, "msg_session", []byte(`{"type":"session.created","timestamp":1,"data":{"id":"sess_1"}}`))
+	if r.Status != 200 || r.Body["outcome"] != "ignored" {
+		t.Fatalf("unknown type: %+v", r)
+	}
+	if n := count(t, app, eventsCollection, "outcome = 'ignored' && type = 'session.created'"); n != 1 {
+		t.Fatalf("ignored event logged %d times", n)
+	}
+}
+
+func TestWebhookWithoutSecretAnswers503(t *testing.T) {
+	app := newTestApp(t)
+	srv := serve(t, app, Config{})
+	r := deliver(t, srv.URL, "msg_1", readFixture(t, "user.created.json"))
+	if r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", r.Status)
+	}
+	mustContain(t, r.Body["message"], "CLERK_WEBHOOK_SECRET")
+	if count(t, app, clientsCollection, "") != 0 {
+		t.Fatal("written without a secret")
+	}
+}
+
+func TestWebhookAcceptsEveryConfiguredSecret(t *testing.T) {
+	app := newTestApp(t)
+	next := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	cfg := configFrom(func(string) string { return testSecret + ", " + next })
+	srv := serve(t, app, cfg)
+	for i, secret := range []string{testSecret, next} {
+		body := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 1000 + i })
+		r := do(t, signedRequest(t, srv.URL, secret, "msg_"+secret, time.Now(), body))
+		if r.Status != 200 {
+			t.Fatalf("secret %d: %+v", i, r)
+		}
+	}
+}
+
+func TestRegisterRejectsMalformedSecret(t *testing.T) {
+	err := Register(newTestApp(t), nil, Config{WebhookSecrets: []string{"whsec_not base64!"}})
+	if err == nil {
+		t.Fatal("a malformed secret was accepted")
+	}
+	mustContain(t, err.Error(), "CLERK_WEBHOOK_SECRET")
+}
+
+// Svix's published test vector, checked through the same verifier the endpoint uses.
+func TestSvixTestVector(t *testing.T) {
+	verifiers, err := newVerifiers([]string{testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &plugin{secrets: verifiers}
+	body := []byte(`{"event_type":"ping","data":{"success":true}}`)
+	h := http.Header{}
+	h.Set("svix-id", "msg_loFOjxBNrRLzqYUf")
+	h.Set("svix-timestamp", "1731705121")
+	h.Set("svix-signature", "v1,rAvfW3dJ/X/qxhsaXPOyyCGmRKsaKWcsNccKXlIktD0=")
+	sig, _ := verifiers[0].Sign("msg_loFOjxBNrRLzqYUf", time.Unix(1731705121, 0), body)
+	if sig != h.Get("svix-signature") {
+		t.Fatalf("signature %s", sig)
+	}
+	if err := verifiers[0].VerifyIgnoringTimestamp(body, h); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.verify(body, h); err == nil {
+		t.Fatal("a two-year-old timestamp passed verification")
+	}
+}
+
+func TestSyncLeavesOwnerFieldsAlone(t *testing.T) {
+	app := newTestApp(t)
+	col, _ := app.FindCollectionByNameOrId(clientsCollection)
+	col.Fields.Add(&core.TextField{Name: "plan"})
+	if err := app.Save(col); err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	deliver(t, srv.URL, "msg_1", readFixture(t, "user.created.json"))
+	c := findClient(t, app, fixtureUserID)
+	c.Set("plan", "pro")
+	if err := app.Save(c); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, srv.URL, "msg_2", readFixture(t, "user.updated.json"))
+	c = findClient(t, app, fixtureUserID)
+	if c.GetString("plan") != "pro" || c.GetString("firstName") != "Updated" {
+		t.Fatalf("plan %q firstName %q", c.GetString("plan"), c.GetString("firstName"))
+	}
+}
+
+func TestEmailMovedBetweenUsersOutOfOrder(t *testing.T) {
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	user := func(id, email string, updated int) []byte {
+		return userEventBody(t, eventUserUpdated, func(u map[string]any) {
+			u["id"] = id
+			u["updated_at"] = updated
+			u["phone_numbers"] = []any{}
+			u["email_addresses"] = []any{map[string]any{"id": "idn_" + id, "email_address": email}}
+			u["primary_email_address_id"] = "idn_" + id
+		})
+	}
+	deliver(t, srv.URL, "a1", user("user_a", "x@example.org", 1000))
+	// B takes x after A moved to y, but B's event lands before A's.
+	if r := deliver(t, srv.URL, "b1", user("user_b", "x@example.org", 3000)); r.Status != 200 {
+		t.Fatalf("newer owner of the address: %+v", r)
+	}
+	if r := deliver(t, srv.URL, "a2", user("user_a", "y@example.org", 2000)); r.Status != 200 {
+		t.Fatalf("A's move: %+v", r)
+	}
+	if a, b := findClient(t, app, "user_a").Email(), findClient(t, app, "user_b").Email(); a != "y@example.org" || b != "x@example.org" {
+		t.Fatalf("a=%q b=%q", a, b)
+	}
+
+	// An older event claiming an address a newer client holds is not acknowledged.
+	r := deliver(t, srv.URL, "c1", user("user_c", "x@example.org", 100))
+	if r.Status < 500 || findClient(t, app, "user_c") != nil || count(t, app, eventsCollection, "svixId = 'c1'") != 0 {
+		t.Fatalf("clash acknowledged: %+v", r)
+	}
+}
+
+func TestPruneKeepsTombstones(t *testing.T) {
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	deliver(t, srv.URL, "msg_del", readFixture(t, "user.deleted.json"))
+	if err := pruneEvents(app, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, app, eventsCollection, ""); n != 0 {
+		t.Fatalf("%d log rows survived pruning", n)
+	}
+	if r := deliver(t, srv.URL, "msg_late", readFixture(t, "user.updated.json")); r.Body["outcome"] != "gone" {
+		t.Fatalf("tombstone lost with the log: %+v", r)
+	}
+	deliver(t, srv.URL, "msg_new", []byte(`{"type":"session.created","data":{"id":"s"}}`))
+	if err := pruneEvents(app, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, app, eventsCollection, ""); n != 2 {
+		t.Fatalf("recent rows pruned: %d left", n)
+	}
+}

@@ -1,0 +1,43 @@
+// Command pocketclerk is PocketBase with Clerk users kept in a "clients"
+// collection by verified webhooks.
+package main
+
+import (
+	"embed"
+	"io/fs"
+	"log"
+
+	"github.com/pocketbase/pocketbase"
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/plugins/migratecmd"
+	"github.com/pocketbase/pocketbase/tools/osutils"
+
+	"github.com/pocketclerk/pocketclerk/hooks"
+	_ "github.com/pocketclerk/pocketclerk/migrations"
+)
+
+//go:embed pb_public
+var publicFiles embed.FS
+
+func main() {
+	app := pocketbase.New()
+
+	migratecmd.MustRegister(app, app.RootCmd, migratecmd.Config{
+		// Schema changes made in the dashboard become migration files only during development.
+		Automigrate: osutils.IsProbablyGoRun(),
+	})
+	hooks.MustRegister(app, app.RootCmd, hooks.ConfigFromEnv())
+
+	public, _ := fs.Sub(publicFiles, "pb_public")
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		if !se.Router.HasRoute("GET", "/{path...}") {
+			se.Router.GET("/{path...}", apis.Static(public, false))
+		}
+		return se.Next()
+	})
+
+	if err := app.Start(); err != nil {
+		log.Fatal(err)
+	}
+}

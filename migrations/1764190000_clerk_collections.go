@@ -1,0 +1,108 @@
+// Package migrations defines PocketClerk's collections in Go, so every
+// environment gets the same schema from the binary alone.
+package migrations
+
+import (
+	"github.com/pocketbase/pocketbase/core"
+	m "github.com/pocketbase/pocketbase/migrations"
+)
+
+func init() {
+	m.Register(createClerkCollections, dropClerkCollections)
+}
+
+// ownRecordRule lets a signed-in client read its own record and nothing else.
+const ownRecordRule = "id = @request.auth.id"
+
+func createClerkCollections(app core.App) error {
+	for _, c := range []*core.Collection{clientsCollection(), eventsCollection(), tombstonesCollection()} {
+		if err := app.Save(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func dropClerkCollections(app core.App) error {
+	for _, name := range []string{"clerk_tombstones", "clerk_events", "clients"} {
+		c, err := app.FindCollectionByNameOrId(name)
+		if err != nil {
+			return err
+		}
+		if err := app.Delete(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clientsCollection is one auth record per Clerk user. Clerk owns sign-in,
+// so PocketBase's own password, OTP and OAuth2 flows stay off.
+func clientsCollection() *core.Collection {
+	c := core.NewAuthCollection("clients")
+	c.ListRule = ptr(ownRecordRule)
+	c.ViewRule = ptr(ownRecordRule)
+	// Create, update and delete stay nil: superusers only; the sync owns these records.
+	c.PasswordAuth.Enabled = false
+	c.OAuth2.Enabled = false
+	c.OTP.Enabled = false
+	c.MFA.Enabled = false
+
+	// Clerk has phone-only and username-only users.
+	c.Fields.GetByName(core.FieldNameEmail).(*core.EmailField).Required = false
+
+	c.Fields.Add(
+		&core.TextField{Name: "clerkId", Required: true, Presentable: true},
+		&core.TextField{Name: "phone"},
+		&core.TextField{Name: "firstName"},
+		&core.TextField{Name: "lastName"},
+		&core.TextField{Name: "username"},
+		&core.TextField{Name: "imageUrl"},
+		&core.JSONField{Name: "publicMetadata"},
+		&core.JSONField{Name: "privateMetadata", Hidden: true},
+		&core.TextField{Name: "externalId"},
+		&core.BoolField{Name: "banned"},
+		&core.DateField{Name: "lastSignInAt"},
+		&core.DateField{Name: "clerkCreatedAt"},
+		&core.DateField{Name: "clerkUpdatedAt"},
+		&core.AutodateField{Name: "created", OnCreate: true},
+		&core.AutodateField{Name: "updated", OnCreate: true, OnUpdate: true},
+	)
+	c.AddIndex("idx_clients_clerkId", true, "clerkId", "")
+	return c
+}
+
+// eventsCollection is the delivery log: one row per Svix message, written in
+// the same transaction as the message's effect, so a row means "applied".
+func eventsCollection() *core.Collection {
+	c := core.NewBaseCollection("clerk_events")
+	c.Fields.Add(
+		&core.TextField{Name: "svixId", Required: true, Presentable: true},
+		&core.TextField{Name: "type", Required: true},
+		&core.TextField{Name: "clerkId"},
+		&core.SelectField{Name: "outcome", Required: true, MaxSelect: 1, Values: []string{
+			"created", "updated", "deleted", "unchanged", "stale", "gone", "ignored",
+		}},
+		&core.DateField{Name: "eventAt"},
+		&core.AutodateField{Name: "created", OnCreate: true},
+	)
+	c.AddIndex("idx_clerk_events_svixId", true, "svixId", "")
+	c.AddIndex("idx_clerk_events_clerkId", false, "clerkId", "")
+	c.AddIndex("idx_clerk_events_created", false, "created", "")
+	return c
+}
+
+// tombstonesCollection remembers deleted Clerk users for good: Clerk never
+// reuses a user id, and a late user.updated must not bring a user back.
+func tombstonesCollection() *core.Collection {
+	c := core.NewBaseCollection("clerk_tombstones")
+	c.Fields.Add(
+		&core.TextField{Name: "clerkId", Required: true, Presentable: true},
+		&core.DateField{Name: "deletedAt"},
+		&core.AutodateField{Name: "created", OnCreate: true},
+	)
+	c.AddIndex("idx_clerk_tombstones_clerkId", true, "clerkId", "")
+	return c
+}
+
+func ptr[T any](v T) *T { return &v }
