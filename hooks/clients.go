@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"context"
 	"bytes"
 	"database/sql"
 	"encoding/json"
@@ -46,6 +47,9 @@ const (
 // per client.
 const lockedPasswordHash = "!clerk-managed: password sign-in is not used"
 
+// syncContext marks the sync's own saves (see collections_cache.go).
+var syncContext = context.WithValue(context.Background(), syncSave{}, true)
+
 // userChange is one change to a Clerk user, whatever brought it: a webhook,
 // a first-sight fetch or a backfill.
 type userChange struct {
@@ -70,13 +74,16 @@ var errEmailHeld = errors.New("the primary email is still held by another client
 // same state twice). Only the fields that the sync owns are written.
 func applyUserEvent(txApp core.App, ch userChange) (outcome, error) {
 	id := ch.User.ID
-	if gone, err := isTombstoned(txApp, id); err != nil || gone {
-		return outcomeGone, err
-	}
-
 	client, err := txApp.FindFirstRecordByData(clientsCollection, "clerkId", id)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("looking up client %s: %w", id, err)
+	}
+	// A deleted user has a tombstone and no client, so only a user without
+	// a client can be tombstoned.
+	if client == nil {
+		if gone, err := isTombstoned(txApp, id); err != nil || gone {
+			return outcomeGone, err
+		}
 	}
 
 	if ch.Type == eventUserDeleted {
@@ -136,7 +143,7 @@ func deleteClient(txApp core.App, client *core.Record, clerkID string, at time.T
 // user to another and the second user's event arrives first, the first
 // user's record still holds the address: the newer data takes it.
 func saveClient(txApp core.App, client *core.Record) error {
-	err := txApp.Save(client)
+	err := txApp.SaveWithContext(syncContext, client)
 	if err == nil || client.Email() == "" {
 		return err
 	}
@@ -150,10 +157,10 @@ func saveClient(txApp core.App, client *core.Record) error {
 	}
 	holder.SetEmail("")
 	holder.SetVerified(false)
-	if err := txApp.Save(holder); err != nil {
+	if err := txApp.SaveWithContext(syncContext, holder); err != nil {
 		return fmt.Errorf("releasing email from client %s: %w", holder.GetString("clerkId"), err)
 	}
-	return txApp.Save(client)
+	return txApp.SaveWithContext(syncContext, client)
 }
 
 // setClientFields maps a Clerk user onto the fields the sync owns and

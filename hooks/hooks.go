@@ -126,6 +126,8 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		return err
 	}
 
+	bindCachedAuthCollections(app)
+
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		if len(p.secrets) == 0 {
 			se.App.Logger().Warn("CLERK_WEBHOOK_SECRET is not set: " + WebhookPath + " answers 503 until it is. Set it to the endpoint's signing secret from Clerk's dashboard (Webhooks → endpoint → Signing Secret).")

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 	svix "github.com/svix/svix-webhooks/go"
 )
 
@@ -58,7 +60,7 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 		return e.UnauthorizedError("Invalid webhook signature ("+err.Error()+"): check that CLERK_WEBHOOK_SECRET is this endpoint's signing secret in Clerk's dashboard and that the server clock is right.", nil)
 	}
 
-	d, err := decodeDelivery(e.Request.Header.Get("svix-id"), body)
+	d, err := decodeDelivery(messageID(e.Request.Header), body)
 	if err != nil {
 		return e.BadRequestError("Invalid Clerk event: "+err.Error()+".", nil)
 	}
@@ -95,6 +97,15 @@ func (p *plugin) verify(body []byte, header http.Header) error {
 	return err
 }
 
+// messageID is the id Svix keeps across retries; svix.Verify also accepts
+// the Standard Webhooks header names.
+func messageID(h http.Header) string {
+	if id := h.Get("svix-id"); id != "" {
+		return id
+	}
+	return h.Get("webhook-id")
+}
+
 func decodeDelivery(svixID string, body []byte) (delivery, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -124,40 +135,51 @@ func (d delivery) clerkID() string {
 }
 
 // commitDelivery applies a delivery and logs it in one transaction: a log
-// row exists exactly when the effect was committed, so a redelivered
-// svix-id is recognised and nothing is applied twice. The checks run inside
-// the transaction, where two concurrent deliveries cannot both pass them.
+// row exists exactly when the effect was committed. The log's unique svixId
+// index recognises a redelivery, even one racing its twin: the second
+// insert fails, and its transaction, effect included, is rolled back.
 func commitDelivery(app core.App, d delivery) (result outcome, duplicate bool, err error) {
 	err = app.RunInTransaction(func(txApp core.App) error {
-		if _, err := txApp.FindFirstRecordByData(eventsCollection, "svixId", d.SvixID); err == nil {
-			duplicate = true
-			return nil
-		}
 		result = outcomeIgnored
 		if d.User != nil {
 			var err error
-			result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At})
-			if err != nil {
+			if result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At}); err != nil {
 				return err
 			}
 		}
 		return logDelivery(txApp, d, result)
 	})
-	return result, duplicate, err
+	if errors.Is(err, errDuplicate) {
+		return "", true, nil
+	}
+	return result, false, err
 }
 
+// errDuplicate rolls back a delivery whose svix-id is already logged.
+var errDuplicate = errors.New("svix-id already applied")
+
+// logDelivery writes the log row directly: the log is this package's own
+// record of deliveries, and skipping the record API keeps the write path short.
 func logDelivery(txApp core.App, d delivery, result outcome) error {
-	col, err := txApp.FindCachedCollectionByNameOrId(eventsCollection)
+	atMillis := d.At.UnixMilli()
+	res, err := txApp.DB().NewQuery("INSERT INTO " + eventsCollection +
+		" (id, svixId, type, clerkId, outcome, eventAt, created) VALUES ({:id}, {:svixId}, {:type}, {:clerkId}, {:outcome}, {:eventAt}, {:created})" +
+		" ON CONFLICT (svixId) DO NOTHING").Bind(dbx.Params{
+		"id":      core.GenerateDefaultRandomId(),
+		"svixId":  d.SvixID,
+		"type":    d.Type,
+		"clerkId": d.clerkID(),
+		"outcome": string(result),
+		"eventAt": millis(&atMillis).String(),
+		"created": types.NowDateTime().String(),
+	}).Execute()
 	if err != nil {
 		return err
 	}
-	row := core.NewRecord(col)
-	row.Set("svixId", d.SvixID)
-	row.Set("type", d.Type)
-	row.Set("clerkId", d.clerkID())
-	row.Set("outcome", string(result))
-	row.Set("eventAt", d.At)
-	return txApp.Save(row)
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errDuplicate
+	}
+	return nil
 }
 
 // newVerifiers parses the configured Svix secrets.

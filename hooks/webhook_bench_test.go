@@ -1,0 +1,115 @@
+package hooks
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// In-process benchmarks of the webhook path next to PocketBase's own REST
+// PATCH of the same fields, for profiling (go test -bench . -cpuprofile).
+// `make bench` measures the built binary over loopback.
+
+func BenchmarkWebhookUserCreated(b *testing.B) {
+	app := newTestApp(b)
+	srv := serve(b, app, Config{WebhookSecrets: []string{testSecret}})
+	bodies := make([][]byte, b.N+1)
+	for i := range bodies {
+		bodies[i] = benchUserBody(b, eventUserCreated, fmt.Sprintf("user_c%d", i), int64(i), 1000)
+	}
+	var n atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			body := bodies[i]
+			if r := do(b, signedRequest(b, srv.URL, testSecret, fmt.Sprintf("msg_c%d", i), time.Now(), body)); r.Status != 200 {
+				b.Fatal(r)
+			}
+		}
+	})
+}
+
+func BenchmarkWebhookUserUpdated(b *testing.B) {
+	app := newTestApp(b)
+	srv := serve(b, app, Config{WebhookSecrets: []string{testSecret}})
+	const users = 500
+	for i := range int64(users) {
+		deliver(b, srv.URL, fmt.Sprintf("msg_seed%d", i), benchUserBody(b, eventUserCreated, fmt.Sprintf("user_%d", i), i, 1000))
+	}
+	bodies := make([][]byte, b.N+1)
+	for i := range int64(len(bodies)) {
+		bodies[i] = benchUserBody(b, eventUserUpdated, fmt.Sprintf("user_%d", i%users), i%users, 1000+i)
+	}
+	var n atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			body := bodies[i]
+			if r := do(b, signedRequest(b, srv.URL, testSecret, fmt.Sprintf("msg_u%d", i), time.Now(), body)); r.Status != 200 {
+				b.Fatal(r)
+			}
+		}
+	})
+}
+
+func BenchmarkRESTPatchBaseline(b *testing.B) {
+	app := newTestApp(b)
+	srv := serve(b, app, Config{WebhookSecrets: []string{testSecret}})
+	const users = 500
+	ids := make([]string, users)
+	for i := range int64(users) {
+		deliver(b, srv.URL, fmt.Sprintf("msg_seed%d", i), benchUserBody(b, eventUserCreated, fmt.Sprintf("user_%d", i), i, 1000))
+		ids[i] = findClient(b, app, fmt.Sprintf("user_%d", i)).Id
+	}
+	su := core.NewRecord(must(app.FindCollectionByNameOrId(core.CollectionNameSuperusers)))
+	su.SetEmail("bench@example.org")
+	su.SetPassword("benchmark-password")
+	if err := app.Save(su); err != nil {
+		b.Fatal(err)
+	}
+	token := must(su.NewAuthToken())
+	var n atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			body := fmt.Sprintf(`{"firstName":"First %d","lastName":"Last %d","clerkUpdatedAt":%q,"publicMetadata":{"n":%d}}`,
+				i, i, time.UnixMilli(1000+i).UTC().Format("2006-01-02 15:04:05.000Z"), i)
+			req, _ := http.NewRequest(http.MethodPatch, srv.URL+"/api/collections/clients/records/"+ids[i%users], bytes.NewReader([]byte(body)))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", token)
+			if r := do(b, req); r.Status != 200 {
+				b.Fatal(r)
+			}
+		}
+	})
+}
+
+func benchUserBody(tb testing.TB, typ, id string, i, updated int64) []byte {
+	return userEventBody(tb, typ, func(u map[string]any) {
+		u["id"] = id
+		u["first_name"] = fmt.Sprintf("First %d", updated)
+		u["last_name"] = fmt.Sprintf("Last %d", updated)
+		u["updated_at"] = updated
+		u["public_metadata"] = map[string]any{"n": updated}
+		u["email_addresses"] = []any{map[string]any{"id": "idn_1", "email_address": fmt.Sprintf("u%d@example.org", i)}}
+		u["primary_email_address_id"] = "idn_1"
+	})
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
