@@ -1,8 +1,8 @@
 package hooks
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
