@@ -112,7 +112,7 @@ func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
 // Register registers the hooks plugin to the provided app instance.
 // rootCmd may be nil; it carries the plugin's commands.
 func Register(app core.App, rootCmd *cobra.Command, config Config) error {
-	p := &plugin{app: app, config: config}
+	p := &plugin{app: app, config: config, batcher: newBatcher(app)}
 	if p.config.EventRetention <= 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
 	}
@@ -149,6 +149,7 @@ type plugin struct {
 	app     core.App
 	config  Config
 	secrets []*svix.Webhook
+	batcher *batcher
 }
 
 // clerkConfig is the Backend API client configuration shared by every call

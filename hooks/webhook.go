@@ -66,7 +66,7 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 	}
 
 	started := time.Now()
-	result, duplicate, err := commitDelivery(e.App, d)
+	result, duplicate, err := p.batcher.commit(d)
 	attrs := []any{
 		slog.String("svixId", d.SvixID),
 		slog.String("type", d.Type),
@@ -140,19 +140,25 @@ func (d delivery) clerkID() string {
 // insert fails, and its transaction, effect included, is rolled back.
 func commitDelivery(app core.App, d delivery) (result outcome, duplicate bool, err error) {
 	err = app.RunInTransaction(func(txApp core.App) error {
-		result = outcomeIgnored
-		if d.User != nil {
-			var err error
-			if result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At}); err != nil {
-				return err
-			}
-		}
-		return logDelivery(txApp, d, result)
+		result, err = applyDelivery(txApp, d)
+		return err
 	})
 	if errors.Is(err, errDuplicate) {
 		return "", true, nil
 	}
 	return result, false, err
+}
+
+// applyDelivery applies and logs d inside a transaction.
+func applyDelivery(txApp core.App, d delivery) (outcome, error) {
+	result := outcomeIgnored
+	if d.User != nil {
+		var err error
+		if result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At}); err != nil {
+			return "", err
+		}
+	}
+	return result, logDelivery(txApp, d, result)
 }
 
 // errDuplicate rolls back a delivery whose svix-id is already logged.
