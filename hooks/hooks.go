@@ -14,8 +14,10 @@
 package hooks
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +39,7 @@ type Config struct {
 
 	// EventRetention is how long the delivery log keeps a row.
 	// Svix retries for about 27 hours, so keep it well above a day.
-	// Default 30 days.
+	// Zero means the default, 30 days.
 	EventRetention time.Duration
 
 	// SecretKey is Clerk's Backend API key (sk_...): it fetches users on
@@ -89,10 +91,11 @@ func configFrom(getenv func(string) string) Config {
 		SyncSchedule:      strings.TrimSpace(getenv("CLERK_SYNC_SCHEDULE")),
 	}
 	if days := getenv("CLERK_EVENT_RETENTION_DAYS"); days != "" {
-		var n int
-		if _, err := fmt.Sscan(days, &n); err == nil && n > 0 {
-			c.EventRetention = time.Duration(n) * 24 * time.Hour
+		n, err := strconv.Atoi(strings.TrimSpace(days))
+		if err != nil || n < 1 {
+			n = -1 // Register reports it
 		}
+		c.EventRetention = time.Duration(n) * 24 * time.Hour
 	}
 	return c
 }
@@ -113,7 +116,10 @@ func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
 // rootCmd may be nil; it carries the plugin's commands.
 func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	p := &plugin{app: app, config: config, batcher: newBatcher(app)}
-	if p.config.EventRetention <= 0 {
+	if p.config.EventRetention < 0 {
+		return errors.New("CLERK_EVENT_RETENTION_DAYS must be a whole number of days, 1 or more (default 30)")
+	}
+	if p.config.EventRetention == 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
 	}
 	if p.config.APIURL == "" {
@@ -130,7 +136,9 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		if len(p.secrets) == 0 {
-			se.App.Logger().Warn("CLERK_WEBHOOK_SECRET is not set: " + WebhookPath + " answers 503 until it is. Set it to the endpoint's signing secret from Clerk's dashboard (Webhooks → endpoint → Signing Secret).")
+			msg := "CLERK_WEBHOOK_SECRET is not set: " + WebhookPath + " answers 503 until it is. Set it to the endpoint's signing secret from Clerk's dashboard (Webhooks → endpoint → Signing Secret) and restart."
+			se.App.Logger().Warn(msg)
+			fmt.Fprintln(os.Stderr, "Warning: "+msg)
 		}
 		se.Router.POST(WebhookPath, p.handleWebhook)
 		return se.Next()

@@ -37,9 +37,9 @@ type envelope struct {
 // webhookReply is the JSON body of a 2xx answer.
 type webhookReply struct {
 	SvixID  string  `json:"svixId"`
-	Outcome outcome `json:"outcome"`
+	Outcome outcome `json:"outcome,omitempty"`
 	// Duplicate is true when this svix-id was applied before; Outcome is then empty.
-	Duplicate bool `json:"duplicate,omitempty"`
+	Duplicate bool `json:"duplicate,omitzero"`
 }
 
 func (p *plugin) handleWebhook(e *core.RequestEvent) error {

@@ -1,0 +1,32 @@
+package hooks
+
+import (
+	"testing"
+	"time"
+)
+
+func TestConfigFromEnvironment(t *testing.T) {
+	env := map[string]string{
+		"CLERK_WEBHOOK_SECRET":       " whsec_a,whsec_b  whsec_c ",
+		"CLERK_EVENT_RETENTION_DAYS": "7",
+		"CLERK_AUTHORIZED_PARTIES":   "https://app.example.org, http://localhost:3000",
+		"CLERK_API_URL":              "http://127.0.0.1:9999/",
+	}
+	c := configFrom(func(k string) string { return env[k] })
+	if len(c.WebhookSecrets) != 3 || c.WebhookSecrets[2] != "whsec_c" {
+		t.Fatalf("secrets %q", c.WebhookSecrets)
+	}
+	if c.EventRetention != 7*24*time.Hour {
+		t.Fatalf("retention %v", c.EventRetention)
+	}
+	if len(c.AuthorizedParties) != 2 || c.AuthorizedParties[1] != "http://localhost:3000" {
+		t.Fatalf("parties %q", c.AuthorizedParties)
+	}
+
+	env["CLERK_EVENT_RETENTION_DAYS"] = "a week"
+	err := Register(newTestApp(t), nil, configFrom(func(k string) string { return env[k] }))
+	if err == nil {
+		t.Fatal("a malformed retention was accepted")
+	}
+	mustContain(t, err.Error(), "CLERK_EVENT_RETENTION_DAYS")
+}
