@@ -1,0 +1,51 @@
+package migrations_test
+
+import (
+	"testing"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
+
+	_ "github.com/pocketclerk/pocketclerk/migrations"
+)
+
+var collections = []string{"clients", "clerk_events", "clerk_tombstones"}
+
+func TestMigrationsGoDownAndUpAgain(t *testing.T) {
+	app, err := tests.NewTestApp(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Cleanup()
+
+	for _, name := range collections {
+		if _, err := app.FindCollectionByNameOrId(name); err != nil {
+			t.Fatalf("%s missing after up: %v", name, err)
+		}
+	}
+	clients, _ := app.FindCollectionByNameOrId("clients")
+	if clients.PasswordAuth.Enabled || clients.ListRule == nil || *clients.ListRule != "id = @request.auth.id" || clients.CreateRule != nil {
+		t.Fatalf("clients rules or auth options are off: %+v", clients)
+	}
+	if f, _ := clients.Fields.GetByName("privateMetadata").(*core.JSONField); f == nil || !f.Hidden {
+		t.Fatal("privateMetadata is not hidden")
+	}
+
+	runner := core.NewMigrationsRunner(app, core.AppMigrations)
+	if _, err := runner.Down(1); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range collections {
+		if _, err := app.FindCollectionByNameOrId(name); err == nil {
+			t.Fatalf("%s still there after down", name)
+		}
+	}
+	if _, err := runner.Up(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range collections {
+		if _, err := app.FindCollectionByNameOrId(name); err != nil {
+			t.Fatalf("%s missing after up again: %v", name, err)
+		}
+	}
+}
