@@ -181,7 +181,8 @@ func adoptSubscriber(sub subscriptions.Client, client *core.Record) {
 	if client.GetBool("banned") {
 		return
 	}
-	if sub.Get(apis.RealtimeClientAuthKey) == nil {
+	// PocketBase stores a guest's auth as a nil *core.Record.
+	if auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record); auth == nil {
 		sub.Set(apis.RealtimeClientAuthKey, client.Fresh())
 	}
 	sub.Unset(waitingClerkUserKey)
