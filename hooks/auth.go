@@ -17,6 +17,12 @@ import (
 // load Clerk's browser SDK.
 const ClerkConfigPath = "/api/clerk/config"
 
+// SessionStatusHeader tells a frontend what became of its Clerk session
+// token, so that it can tell "waiting for the sync" from "refused":
+// signed-in, waiting (valid, but the user has no client yet) or refused
+// (invalid, expired, wrong party, banned, or tokens not configured).
+const SessionStatusHeader = "PocketClerk-Session"
+
 // waitingClerkUserKey marks a request, and then a realtime connection, made
 // with a valid session token whose user has no client yet.
 const waitingClerkUserKey = "clerkWaitingUserId"
@@ -101,8 +107,12 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 	if !ok || header.Alg != "RS256" {
 		return e.Next()
 	}
+	status := e.Response.Header()
+	// Frontends on another origin (the usual Next.js set-up) may read it too.
+	status.Add("Access-Control-Expose-Headers", SessionStatusHeader)
 	if a.verifier == nil {
 		e.App.Logger().Debug("Clerk session token ignored: neither CLERK_JWT_KEY nor CLERK_SECRET_KEY is set")
+		status.Set(SessionStatusHeader, "refused")
 		return e.Next()
 	}
 
@@ -110,18 +120,23 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 	claims, err := a.verifier.verify(ctx, token, header.Kid)
 	if err != nil {
 		e.App.Logger().Debug("Clerk session token refused", "error", err.Error())
+		status.Set(SessionStatusHeader, "refused")
 		return e.Next()
 	}
 	client, err := a.clientForUser(ctx, e.App, claims.Subject)
 	switch {
 	case err != nil:
 		e.App.Logger().Error("Could not load the client of a signed-in Clerk user; the request goes on unauthenticated", "clerkId", claims.Subject, "error", err.Error())
+		status.Set(SessionStatusHeader, "waiting")
 	case client == nil:
 		e.Set(waitingClerkUserKey, claims.Subject)
+		status.Set(SessionStatusHeader, "waiting")
 	case client.GetBool("banned"):
 		e.App.Logger().Debug("Clerk session token of a banned user refused", "clerkId", claims.Subject)
+		status.Set(SessionStatusHeader, "refused")
 	default:
 		e.Auth = client
+		status.Set(SessionStatusHeader, "signed-in")
 	}
 	return e.Next()
 }

@@ -277,3 +277,29 @@ func TestJWKSFetchedOnceForManyRequests(t *testing.T) {
 		t.Fatalf("users fetched %d times for a user with a client", n)
 	}
 }
+
+func TestSessionStatusHeaderTellsWaitingFromRefused(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	url, _ := twoClients(t, key, nil)
+	status := func(authorization string) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url+"/api/collections/clients/records", nil)
+		req.Header.Set("Authorization", authorization)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.Header.Get(SessionStatusHeader)
+	}
+	for auth, want := range map[string]string{
+		"Bearer " + key.token(t, userA):                             "signed-in",
+		"Bearer " + key.token(t, newcomer):                          "waiting",
+		"Bearer " + newSigningKey(t, 1, "ins_key1").token(t, userA): "refused",
+		"Bearer not-a-jwt":                                          "", // not a Clerk token: PocketBase's business
+	} {
+		if got := status(auth); got != want {
+			t.Errorf("%.30s...: %s %q, want %q", auth, SessionStatusHeader, got, want)
+		}
+	}
+}
