@@ -226,7 +226,12 @@ func TestWebhookWithoutSecretAnswers503(t *testing.T) {
 func TestWebhookAcceptsEveryConfiguredSecret(t *testing.T) {
 	app := newTestApp(t)
 	next := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	cfg := configFrom(func(string) string { return testSecret + ", " + next })
+	cfg := configFrom(func(name string) string {
+		if name == "CLERK_WEBHOOK_SECRET" {
+			return testSecret + ", " + next
+		}
+		return ""
+	})
 	srv := serve(t, app, cfg)
 	for i, secret := range []string{testSecret, next} {
 		body := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 1000 + i })
