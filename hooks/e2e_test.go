@@ -3,6 +3,7 @@ package hooks
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -26,13 +27,7 @@ import (
 func TestProfilePageInABrowser(t *testing.T) {
 	browser := startBrowser(t)
 	key := newSigningKey(t, 0, "ins_key1")
-	app := newTestApp(t)
-	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
-		// As main.go serves the embedded copy.
-		se.Router.GET("/{path...}", apis.Static(os.DirFS("../pb_public"), false))
-		return se.Next()
-	})
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := servePage(t, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
 	seed := func(id, name string, updatedAt int64) map[string]any {
 		u := clerkUser(t, id, name, updatedAt)
 		u["image_url"] = "" // the browser must not leave loopback
@@ -102,6 +97,21 @@ func TestProfilePageInABrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("publishable key loads clerk-js from the Frontend API", func(t *testing.T) {
+		// pk_test_ + base64("pocketclerk.clerk.accounts.dev$"); that host is
+		// out of reach here, so the page must say that Clerk did not load.
+		configured := servePage(t, Config{PublishableKey: "pk_test_cG9ja2V0Y2xlcmsuY2xlcmsuYWNjb3VudHMuZGV2JA"})
+		tab := openPage(t, browser, configured.URL, "")
+		tab.waitFor(`document.body.dataset.state === "error"`)
+		src, err := chromedp.Run(tab.ctx, chromedp.Evaluate[string](`document.querySelector("script[data-clerk-publishable-key]").src`))
+		if want := "https://pocketclerk.clerk.accounts.dev/npm/@clerk/clerk-js@5/dist/clerk.browser.js"; err != nil || src != want {
+			t.Fatalf("clerk-js from %q (%v), want %q", src, err, want)
+		}
+		if s := tab.text("#status"); !strings.Contains(s, "did not load") {
+			t.Fatalf("error status: %q", s)
+		}
+	})
+
 	t.Run("not configured", func(t *testing.T) {
 		tab := openPage(t, browser, srv.URL, "") // no stand-in, no publishable key
 		tab.waitFor(`document.body.dataset.state === "not-configured"`)
@@ -109,6 +119,18 @@ func TestProfilePageInABrowser(t *testing.T) {
 			t.Fatalf("not-configured status: %q", s)
 		}
 	})
+}
+
+// servePage serves a new app with pb_public at /, as main.go serves its
+// embedded copy.
+func servePage(t *testing.T, config Config) *httptest.Server {
+	t.Helper()
+	app := newTestApp(t)
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		se.Router.GET("/{path...}", apis.Static(os.DirFS("../pb_public"), false))
+		return se.Next()
+	})
+	return serve(t, app, config)
 }
 
 // standInClerk is the part of Clerk's browser SDK that the page uses, for
