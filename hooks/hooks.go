@@ -131,6 +131,9 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	if p.secrets, err = newVerifiers(config.WebhookSecrets); err != nil {
 		return err
 	}
+	if err := p.registerAuth(); err != nil {
+		return err
+	}
 
 	bindCachedAuthCollections(app)
 

@@ -1,0 +1,218 @@
+package hooks
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2/jwks"
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
+	"golang.org/x/sync/singleflight"
+)
+
+// ClerkConfigPath hands the profile page in pb_public what it needs to
+// load Clerk's browser SDK.
+const ClerkConfigPath = "/api/clerk/config"
+
+// SessionStatusHeader tells a frontend what became of its Clerk session
+// token, so that it can tell "waiting for the sync" from "refused":
+// signed-in, waiting (valid, but the user has no client yet) or refused
+// (invalid, expired, wrong party, banned, or tokens not configured).
+const SessionStatusHeader = "PocketClerk-Session"
+
+// waitingClerkUserKey marks a request, and then a realtime connection, made
+// with a valid session token whose user has no client yet.
+const waitingClerkUserKey = "clerkWaitingUserId"
+
+// sessionAuth signs Clerk users in as their own client.
+type sessionAuth struct {
+	p *plugin
+	// verifier is nil when neither CLERK_JWT_KEY nor CLERK_SECRET_KEY is set.
+	verifier *sessionVerifier
+	// firstSight lets concurrent first requests of one user share one fetch.
+	firstSight singleflight.Group
+}
+
+// registerAuth makes a Clerk session token (Authorization: Bearer <token>)
+// authenticate its user's client on every route, REST and realtime, so
+// that rules such as "id = @request.auth.id" apply to Clerk users.
+func (p *plugin) registerAuth() error {
+	a := &sessionAuth{p: p}
+	parties := map[string]bool{}
+	for _, origin := range p.config.AuthorizedParties {
+		parties[strings.TrimRight(origin, "/")] = true
+	}
+	switch {
+	case p.config.JWTKey != "":
+		key, err := pemPublicKey(p.config.JWTKey)
+		if err != nil {
+			return err
+		}
+		a.verifier = &sessionVerifier{pemKey: key, parties: parties, now: time.Now}
+	case p.config.SecretKey != "":
+		a.verifier = &sessionVerifier{parties: parties, now: time.Now, keys: &jwksCache{
+			client: jwks.NewClient(p.clerkConfig()),
+			now:    time.Now,
+			onError: func(err error) {
+				p.app.Logger().Error("Fetching Clerk's signing keys (JWKS) failed: session tokens signed with a key not yet known are refused until a fetch succeeds. Check CLERK_SECRET_KEY and that CLERK_API_URL is reachable, or set CLERK_JWT_KEY to verify without the network.",
+					"url", p.config.APIURL+"/v1/jwks", "error", err)
+			},
+		}}
+	}
+
+	p.app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		switch {
+		case a.verifier == nil:
+			se.App.Logger().Warn("Clerk session tokens are not accepted: set CLERK_JWT_KEY (the PEM public key from Clerk's dashboard, API Keys) or CLERK_SECRET_KEY so that signed-in users can read their profile.")
+		case p.config.SecretKey == "":
+			se.App.Logger().Info("CLERK_SECRET_KEY is not set: a signed-in user whose client does not exist yet waits for Clerk's webhook instead of being fetched on first sight.")
+		}
+		se.Router.Bind(&hook.Handler[*core.RequestEvent]{
+			Id: "clerkSessionAuth",
+			// Before PocketBase's own token loader, which then has nothing to do.
+			Priority: apis.DefaultLoadAuthTokenMiddlewarePriority - 1,
+			Func:     a.loadSession,
+		})
+		se.Router.GET(ClerkConfigPath, a.handleConfig)
+		return se.Next()
+	})
+
+	p.app.OnRealtimeSubscribeRequest().BindFunc(a.rememberWaitingSubscriber)
+	p.app.OnModelAfterCreateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
+		// Before PocketBase broadcasts the create, so the waiting user gets it.
+		Priority: -100,
+		Func:     a.adoptWaitingSubscribers,
+	})
+	p.app.OnModelAfterUpdateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
+		// After PocketBase refreshed the subscribers' auth with this record.
+		Priority: -98,
+		Func:     dropBannedSubscribers,
+	})
+	return nil
+}
+
+// loadSession authenticates the client of a valid Clerk session token.
+// Any other token is left to PocketBase: its own are HS256, Clerk's RS256.
+// A token that fails verification, or whose user is unknown or banned,
+// authenticates nobody.
+func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
+	if e.Auth != nil {
+		return e.Next()
+	}
+	token := bearerToken(e.Request.Header.Get("Authorization"))
+	header, ok := parseTokenHeader(token)
+	if !ok || header.Alg != "RS256" {
+		return e.Next()
+	}
+	status := e.Response.Header()
+	// Frontends on another origin (the usual Next.js set-up) may read it too.
+	status.Add("Access-Control-Expose-Headers", SessionStatusHeader)
+	if a.verifier == nil {
+		e.App.Logger().Debug("Clerk session token ignored: neither CLERK_JWT_KEY nor CLERK_SECRET_KEY is set")
+		status.Set(SessionStatusHeader, "refused")
+		return e.Next()
+	}
+
+	ctx := e.Request.Context()
+	claims, err := a.verifier.verify(ctx, token, header.Kid)
+	if err != nil {
+		e.App.Logger().Debug("Clerk session token refused", "error", err.Error())
+		status.Set(SessionStatusHeader, "refused")
+		return e.Next()
+	}
+	client, err := a.clientForUser(ctx, e.App, claims.Subject)
+	switch {
+	case err != nil:
+		e.App.Logger().Error("Could not load the client of a signed-in Clerk user; the request goes on unauthenticated", "clerkId", claims.Subject, "error", err.Error())
+		status.Set(SessionStatusHeader, "waiting")
+	case client == nil:
+		e.Set(waitingClerkUserKey, claims.Subject)
+		status.Set(SessionStatusHeader, "waiting")
+	case client.GetBool("banned"):
+		e.App.Logger().Debug("Clerk session token of a banned user refused", "clerkId", claims.Subject)
+		status.Set(SessionStatusHeader, "refused")
+	default:
+		e.Auth = client
+		status.Set(SessionStatusHeader, "signed-in")
+	}
+	return e.Next()
+}
+
+// handleConfig answers the profile page: an empty publishableKey means
+// that CLERK_PUBLISHABLE_KEY is not set.
+func (a *sessionAuth) handleConfig(e *core.RequestEvent) error {
+	return e.JSON(http.StatusOK, map[string]string{"publishableKey": a.p.config.PublishableKey})
+}
+
+// bearerToken reads the Authorization header as PocketBase does: the
+// "Bearer " prefix is optional, and the PocketBase JS SDK omits it.
+func bearerToken(header string) string {
+	if len(header) > 7 && strings.EqualFold(header[:7], "Bearer ") {
+		return header[7:]
+	}
+	return header
+}
+
+// rememberWaitingSubscriber marks a realtime connection subscribed with a
+// valid session token whose client does not exist yet, so that the
+// connection is signed in when the client appears (see
+// adoptWaitingSubscribers) and hears of its creation.
+func (a *sessionAuth) rememberWaitingSubscriber(e *core.RealtimeSubscribeRequestEvent) error {
+	if err := e.Next(); err != nil {
+		return err
+	}
+	clerkID, _ := e.Get(waitingClerkUserKey).(string)
+	if e.Auth != nil || clerkID == "" {
+		e.Client.Unset(waitingClerkUserKey)
+		return nil
+	}
+	e.Client.Set(waitingClerkUserKey, clerkID)
+	// The client may have been created since loadSession looked; its create
+	// event has then passed this connection by.
+	if client := findClientByClerkID(e.App, clerkID); client != nil {
+		adoptSubscriber(e.Client, client)
+	}
+	return nil
+}
+
+// adoptWaitingSubscribers signs the waiting realtime connections of a new
+// client's user in as that client.
+func (a *sessionAuth) adoptWaitingSubscribers(e *core.ModelEvent) error {
+	if client, ok := e.Model.(*core.Record); ok && client.Collection().Name == clientsCollection {
+		clerkID := client.GetString("clerkId")
+		for _, sub := range e.App.SubscriptionsBroker().Clients() {
+			if waiting, _ := sub.Get(waitingClerkUserKey).(string); waiting == clerkID {
+				adoptSubscriber(sub, client)
+			}
+		}
+	}
+	return e.Next()
+}
+
+func adoptSubscriber(sub subscriptions.Client, client *core.Record) {
+	if client.GetBool("banned") {
+		return
+	}
+	// PocketBase stores a guest's auth as a nil *core.Record.
+	if auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record); auth == nil {
+		sub.Set(apis.RealtimeClientAuthKey, client.Fresh())
+	}
+	sub.Unset(waitingClerkUserKey)
+}
+
+// dropBannedSubscribers signs a banned client's open realtime connections
+// out, as its session tokens no longer authenticate it.
+func dropBannedSubscribers(e *core.ModelEvent) error {
+	if client, ok := e.Model.(*core.Record); ok && client.Collection().Name == clientsCollection && client.GetBool("banned") {
+		for _, sub := range e.App.SubscriptionsBroker().Clients() {
+			if auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record); auth != nil &&
+				auth.Id == client.Id && auth.Collection().Name == clientsCollection {
+				sub.Unset(apis.RealtimeClientAuthKey)
+			}
+		}
+	}
+	return e.Next()
+}

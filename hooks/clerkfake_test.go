@@ -1,0 +1,271 @@
+package hooks
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v3"
+	josejwt "github.com/go-jose/go-jose/v3/jwt"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// testIssuer passes clerk-sdk-go's issuer check (https://clerk.*).
+const testIssuer = "https://clerk.pocketclerk.test"
+
+// testOrigin is the azp of the test tokens.
+const testOrigin = "http://localhost:3000"
+
+// signingKey is an RSA key as Clerk signs session tokens with.
+type signingKey struct {
+	kid string
+	key *rsa.PrivateKey
+}
+
+var (
+	testKeysOnce sync.Once
+	testKeys     [2]*rsa.PrivateKey
+)
+
+// newSigningKey returns one of two RSA keys generated once per test run
+// (2048-bit generation is slow); index 1 is "another" key.
+func newSigningKey(t testing.TB, index int, kid string) signingKey {
+	t.Helper()
+	testKeysOnce.Do(func() {
+		for i := range testKeys {
+			k, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				panic(err)
+			}
+			testKeys[i] = k
+		}
+	})
+	return signingKey{kid: kid, key: testKeys[index]}
+}
+
+// publicPEM is the key as CLERK_JWT_KEY holds it.
+func (k signingKey) publicPEM(t testing.TB) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(&k.key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+func (k signingKey) jwk() jose.JSONWebKey {
+	return jose.JSONWebKey{Key: &k.key.PublicKey, KeyID: k.kid, Algorithm: "RS256", Use: "sig"}
+}
+
+// claims of a Clerk session token; edit them to make a bad one.
+type claims map[string]any
+
+func validClaims(sub string) claims {
+	now := time.Now()
+	return claims{
+		"iss": testIssuer,
+		"sub": sub,
+		"sid": "sess_" + sub,
+		"azp": testOrigin,
+		"iat": now.Add(-time.Second).Unix(),
+		"nbf": now.Add(-time.Second).Unix(),
+		"exp": now.Add(time.Minute).Unix(),
+		"v":   2,
+	}
+}
+
+// sign makes a compact RS256 JWT with this key's kid.
+func (k signingKey) sign(t testing.TB, c claims) string {
+	t.Helper()
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if k.kid != "" {
+		opts = opts.WithHeader("kid", k.kid)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k.key}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := josejwt.Signed(signer).Claims(map[string]any(c)).CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// token is a valid session token of sub.
+func (k signingKey) token(t testing.TB, sub string) string {
+	return k.sign(t, validClaims(sub))
+}
+
+// fakeClerk is Clerk's Backend API: GET /v1/jwks and GET /v1/users/{id}.
+type fakeClerk struct {
+	*httptest.Server
+
+	mu    sync.Mutex
+	keys  []jose.JSONWebKey
+	users map[string][]byte // Clerk user JSON by id
+	// userDelay holds each user answer back, so that concurrent requests overlap.
+	userDelay time.Duration
+	jwksDown  bool
+
+	jwksHits atomic.Int64
+	userHits atomic.Int64
+}
+
+func newFakeClerk(t testing.TB, keys ...signingKey) *fakeClerk {
+	t.Helper()
+	f := &fakeClerk{users: map[string][]byte{}}
+	for _, k := range keys {
+		f.keys = append(f.keys, k.jwk())
+	}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeClerk) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer sk_test_pocketclerk" {
+		writeClerkError(w, http.StatusUnauthorized, "authentication_invalid")
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case r.URL.Path == "/v1/jwks":
+		f.jwksHits.Add(1)
+		if f.jwksDown {
+			writeClerkError(w, http.StatusServiceUnavailable, "service_unavailable")
+			return
+		}
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: f.keys})
+	case strings.HasPrefix(r.URL.Path, "/v1/users/"):
+		f.userHits.Add(1)
+		time.Sleep(f.userDelay)
+		u, ok := f.users[strings.TrimPrefix(r.URL.Path, "/v1/users/")]
+		if !ok {
+			writeClerkError(w, http.StatusNotFound, "resource_not_found")
+			return
+		}
+		_, _ = w.Write(u)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func writeClerkError(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"errors":[{"code":%q,"message":%q}]}`, code, code)
+}
+
+func (f *fakeClerk) addKey(k signingKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keys = append(f.keys, k.jwk())
+}
+
+func (f *fakeClerk) addUser(t testing.TB, user map[string]any) {
+	t.Helper()
+	b, err := json.Marshal(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users[user["id"].(string)] = b
+}
+
+// config is the plugin configuration that talks to this fake.
+func (f *fakeClerk) config() Config {
+	return Config{WebhookSecrets: []string{testSecret}, SecretKey: "sk_test_pocketclerk", APIURL: f.URL}
+}
+
+// clerkUser is the fixture user with its own id, name and email (emails
+// are unique among clients).
+func clerkUser(t testing.TB, id, firstName string, updatedAt int64) map[string]any {
+	t.Helper()
+	var env map[string]any
+	if err := json.Unmarshal(readFixture(t, "user.created.json"), &env); err != nil {
+		t.Fatal(err)
+	}
+	u := env["data"].(map[string]any)
+	u["id"] = id
+	u["first_name"] = firstName
+	u["updated_at"] = updatedAt
+	u["email_addresses"].([]any)[0].(map[string]any)["email_address"] = strings.ToLower(id) + "@example.org"
+	u["private_metadata"] = map[string]any{"secret": "private-of-" + id}
+	return u
+}
+
+// userEvent is a Clerk webhook body carrying user.
+func userEvent(typ string, user map[string]any) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"type": typ, "object": "event", "data": user, "timestamp": user["updated_at"],
+	})
+	return b
+}
+
+// get sends GET url with an Authorization header (none when empty).
+func get(t testing.TB, url, authorization string) reply {
+	t.Helper()
+	return send(t, http.MethodGet, url, authorization, "")
+}
+
+func send(t testing.TB, method, url, authorization, body string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return do(t, req)
+}
+
+// listClerkIDs lists the clients that authorization may see.
+func listClerkIDs(t testing.TB, baseURL, authorization string) []string {
+	t.Helper()
+	r := get(t, baseURL+"/api/collections/clients/records", authorization)
+	if r.Status != http.StatusOK {
+		t.Fatalf("list clients: %d %v", r.Status, r.Body)
+	}
+	var ids []string
+	for _, item := range r.Body["items"].([]any) {
+		ids = append(ids, item.(map[string]any)["clerkId"].(string))
+	}
+	return ids
+}
+
+// newSuperuserToken creates a superuser and returns a PocketBase token of it.
+func newSuperuserToken(t testing.TB, app core.App) string {
+	t.Helper()
+	col, err := app.FindCollectionByNameOrId(core.CollectionNameSuperusers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	su := core.NewRecord(col)
+	su.SetEmail("admin@pocketclerk.test")
+	su.SetPassword("correct horse battery staple")
+	if err := app.Save(su); err != nil {
+		t.Fatal(err)
+	}
+	token, err := su.NewAuthToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}

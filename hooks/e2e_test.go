@@ -1,0 +1,239 @@
+package hooks
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// The profile page in pb_public, driven in headless Chromium against the
+// running app. Clerk's servers are out of reach, so each tab gets a
+// stand-in window.Clerk whose getToken hands out tokens signed by a test
+// key, which the app trusts through CLERK_JWT_KEY.
+//
+// chromedp drives the browser from Go, so "go test ./..." runs this test
+// with the others: no Node, no browser download, only Debian's chromium.
+func TestProfilePageInABrowser(t *testing.T) {
+	browser := startBrowser(t)
+	key := newSigningKey(t, 0, "ins_key1")
+	srv := servePage(t, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	seed := func(id, name string, updatedAt int64) map[string]any {
+		u := clerkUser(t, id, name, updatedAt)
+		u["image_url"] = "" // the browser must not leave loopback
+		return u
+	}
+	alice, bob := seed(userA, "Alice", 1000), seed(userB, "Bob", 1000)
+	deliver(t, srv.URL, "msg_a1", userEvent(eventUserCreated, alice))
+	deliver(t, srv.URL, "msg_b1", userEvent(eventUserCreated, bob))
+
+	// A token that outlives the test on a slow machine.
+	token := func(sub string) string {
+		c := validClaims(sub)
+		c["exp"] = time.Now().Add(10 * time.Minute).Unix()
+		return key.sign(t, c)
+	}
+
+	t.Run("own profile only, updated live", func(t *testing.T) {
+		tab := openPage(t, browser, srv.URL, standInClerk(userA, token(userA)))
+		tab.waitFor(`document.body.dataset.state === "profile"`)
+		text := tab.text("#profile")
+		for _, want := range []string{"Alice", strings.ToLower(userA) + "@example.org", userA} {
+			if !strings.Contains(text, want) {
+				t.Fatalf("profile lacks %q:\n%s", want, text)
+			}
+		}
+		for _, leak := range []string{"Bob", userB, "private-of-"} {
+			if strings.Contains(tab.text("body"), leak) {
+				t.Fatalf("the page shows %q", leak)
+			}
+		}
+
+		alice["first_name"], alice["updated_at"] = "Alicia", 2000
+		deliver(t, srv.URL, "msg_a2", userEvent(eventUserUpdated, alice))
+		tab.waitFor(`document.getElementById("name").textContent === "Alicia Example"`)
+	})
+
+	t.Run("waiting, then the profile when the webhook lands", func(t *testing.T) {
+		tab := openPage(t, browser, srv.URL, standInClerk(newcomer, token(newcomer)))
+		tab.waitFor(`document.body.dataset.state === "waiting"`)
+		if s := tab.text("#status"); !strings.Contains(s, "Waiting") {
+			t.Fatalf("waiting status: %q", s)
+		}
+
+		nina := seed(newcomer, "Nina", 1000)
+		deliver(t, srv.URL, "msg_n1", userEvent(eventUserCreated, nina))
+		tab.waitFor(`document.body.dataset.state === "profile" && document.getElementById("name").textContent === "Nina Example"`)
+
+		nina["first_name"], nina["updated_at"] = "Nina Live", 2000
+		deliver(t, srv.URL, "msg_n2", userEvent(eventUserUpdated, nina))
+		tab.waitFor(`document.getElementById("name").textContent === "Nina Live Example"`)
+	})
+
+	t.Run("signed out", func(t *testing.T) {
+		tab := openPage(t, browser, srv.URL, standInClerk("", ""))
+		tab.waitFor(`document.body.dataset.state === "signed-out"`)
+		if s := tab.text("#sign-in"); s != "stand-in sign-in" {
+			t.Fatalf("sign-in was not mounted: %q", s)
+		}
+	})
+
+	t.Run("refused token is an error, not waiting", func(t *testing.T) {
+		forged := newSigningKey(t, 1, "ins_key1").sign(t, validClaims(userA))
+		tab := openPage(t, browser, srv.URL, standInClerk(userA, forged))
+		tab.waitFor(`document.body.dataset.state === "error"`)
+		if s := tab.text("#status"); !strings.Contains(s, "refused") {
+			t.Fatalf("error status: %q", s)
+		}
+	})
+
+	t.Run("publishable key loads clerk-js from the Frontend API", func(t *testing.T) {
+		// pk_test_ + base64("pocketclerk.clerk.accounts.dev$"); that host is
+		// out of reach here, so the page must say that Clerk did not load.
+		configured := servePage(t, Config{PublishableKey: "pk_test_cG9ja2V0Y2xlcmsuY2xlcmsuYWNjb3VudHMuZGV2JA"})
+		tab := openPage(t, browser, configured.URL, "")
+		tab.waitFor(`document.body.dataset.state === "error"`)
+		src, err := chromedp.Run(tab.ctx, chromedp.Evaluate[string](`document.querySelector("script[data-clerk-publishable-key]").src`))
+		if want := "https://pocketclerk.clerk.accounts.dev/npm/@clerk/clerk-js@5/dist/clerk.browser.js"; err != nil || src != want {
+			t.Fatalf("clerk-js from %q (%v), want %q", src, err, want)
+		}
+		if s := tab.text("#status"); !strings.Contains(s, "did not load") {
+			t.Fatalf("error status: %q", s)
+		}
+	})
+
+	t.Run("not configured", func(t *testing.T) {
+		tab := openPage(t, browser, srv.URL, "") // no stand-in, no publishable key
+		tab.waitFor(`document.body.dataset.state === "not-configured"`)
+		if s := tab.text("#status"); !strings.Contains(s, "CLERK_PUBLISHABLE_KEY") {
+			t.Fatalf("not-configured status: %q", s)
+		}
+	})
+}
+
+// servePage serves a new app with pb_public at /, as main.go serves its
+// embedded copy.
+func servePage(t *testing.T, config Config) *httptest.Server {
+	t.Helper()
+	app := newTestApp(t)
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		se.Router.GET("/{path...}", apis.Static(os.DirFS("../pb_public"), false))
+		return se.Next()
+	})
+	return serve(t, app, config)
+}
+
+// standInClerk is the part of Clerk's browser SDK that the page uses, for
+// userID (signed out when empty).
+func standInClerk(userID, token string) string {
+	user, session := "null", "null"
+	if userID != "" {
+		user = fmt.Sprintf(`{id: %q}`, userID)
+		session = fmt.Sprintf(`{getToken: async () => %q}`, token)
+	}
+	return fmt.Sprintf(`window.Clerk = {
+  user: %s,
+  session: %s,
+  load: async () => {},
+  addListener: () => () => {},
+  mountSignIn: (el) => { el.textContent = "stand-in sign-in"; },
+  unmountSignIn: () => {},
+  mountUserButton: () => {},
+  unmountUserButton: () => {},
+};`, user, session)
+}
+
+// startBrowser starts headless Chromium for the test. Without one the test
+// is skipped, except under CI=true, where it fails.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	var path string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no Chromium found, and CI=true requires the browser test: apt-get install -y chromium")
+		}
+		t.Skip("no Chromium found (apt-get install -y chromium); skipping the browser test")
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox, // root in a container has no user namespaces
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		// Nothing but loopback resolves: the page must not reach the internet.
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("starting %s: %v", path, err)
+	}
+	return ctx
+}
+
+// tab is one browser tab showing the profile page.
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// openPage opens baseURL in a new tab, running script before the page's own.
+func openPage(t *testing.T, browser context.Context, baseURL, script string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
+	t.Cleanup(cancelTimeout)
+	inject := func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+		if script == "" {
+			return chromedp.Void{}, nil
+		}
+		_, err := cdp.Call(ctx, target, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
+		return chromedp.Void{}, err
+	}
+	if err := chromedp.Do(ctx, inject, chromedp.Navigate(baseURL+"/")); err != nil {
+		t.Fatalf("opening the page: %v", err)
+	}
+	return &tab{t: t, ctx: ctx}
+}
+
+// waitFor waits until the JavaScript condition holds.
+func (tb *tab) waitFor(condition string) {
+	tb.t.Helper()
+	if _, err := chromedp.Run(tb.ctx, chromedp.Poll[bool](condition, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		state, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`document.body.dataset.state + ": " + document.body.innerText`))
+		tb.t.Fatalf("waiting for %s: %v\npage: %s", condition, err, state)
+	}
+}
+
+func (tb *tab) text(selector string) string {
+	tb.t.Helper()
+	s, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).textContent`, selector)))
+	if err != nil {
+		tb.t.Fatalf("reading %s: %v", selector, err)
+	}
+	return s
+}

@@ -1,0 +1,86 @@
+package hooks
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/clerk/clerk-sdk-go/v2/user"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// firstSightTimeout bounds the Backend API call of a first sight.
+const firstSightTimeout = 10 * time.Second
+
+// clientForUser returns the client of a user whose session token is valid.
+// A user seen for the first time, before Clerk's webhook arrived, is
+// fetched from the Backend API and synced on the spot. nil without error
+// means nobody: Clerk does not know the user, the user was deleted, or
+// first sight is off because CLERK_SECRET_KEY is not set.
+func (a *sessionAuth) clientForUser(ctx context.Context, app core.App, clerkID string) (*core.Record, error) {
+	client, err := app.FindFirstRecordByData(clientsCollection, "clerkId", clerkID)
+	if err == nil || !errors.Is(err, sql.ErrNoRows) {
+		return client, err
+	}
+	if a.p.config.SecretKey == "" {
+		return nil, nil
+	}
+	// One fetch per user however many requests arrive at once; it outlives
+	// the request that started it, as the others wait on it too.
+	v, err, _ := a.firstSight.Do(clerkID, func() (any, error) {
+		return a.syncOnFirstSight(context.WithoutCancel(ctx), app, clerkID)
+	})
+	client, _ = v.(*core.Record)
+	return client, err
+}
+
+func (a *sessionAuth) syncOnFirstSight(ctx context.Context, app core.App, clerkID string) (*core.Record, error) {
+	// A request that arrived just after an earlier fetch finished finds its client.
+	if client := findClientByClerkID(app, clerkID); client != nil {
+		return client, nil
+	}
+	if gone, err := isTombstoned(app, clerkID); gone || err != nil {
+		return nil, err
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, firstSightTimeout)
+	defer cancel()
+	u, err := user.NewClient(a.p.clerkConfig()).Get(ctx, clerkID)
+	var apiErr *clerk.APIErrorResponse
+	if errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound {
+		app.Logger().Info("A valid Clerk session token names a user that Clerk does not know (deleted?); the request goes on unauthenticated", "clerkId", clerkID)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetching the user from Clerk's Backend API failed (check CLERK_SECRET_KEY and CLERK_API_URL; the webhook will still create the client): %w", err)
+	}
+	if u.ID != clerkID {
+		return nil, fmt.Errorf("Clerk's Backend API answered user %q for %q", u.ID, clerkID)
+	}
+
+	// The same apply as a webhook's: ordering and tombstones hold, and the
+	// webhook that lands later finds the client up to date.
+	var result outcome
+	err = app.RunInTransaction(func(txApp core.App) error {
+		var err error
+		result, err = applyUserEvent(txApp, userChange{Type: eventUserUpdated, User: u, At: time.Now()})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("applying the fetched user: %w", err)
+	}
+	app.Logger().Info("Clerk user synced on first sight", "clerkId", clerkID, "outcome", string(result))
+	return findClientByClerkID(app, clerkID), nil
+}
+
+func findClientByClerkID(app core.App, clerkID string) *core.Record {
+	client, err := app.FindFirstRecordByData(clientsCollection, "clerkId", clerkID)
+	if err != nil {
+		return nil
+	}
+	return client
+}

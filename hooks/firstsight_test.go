@@ -1,0 +1,139 @@
+package hooks
+
+import (
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+const newcomer = "user_2newcomerxxxxxxxxxxxxxxxxx"
+
+func TestFirstSightSyncsAUserBeforeTheWebhook(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	clerkAPI := newFakeClerk(t, key)
+	u := clerkUser(t, newcomer, "Nina", 2000)
+	clerkAPI.addUser(t, u)
+	app := newTestApp(t)
+	srv := serve(t, app, clerkAPI.config())
+
+	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)); !slices.Equal(ids, []string{newcomer}) {
+		t.Fatalf("first request sees %v, want its own new client", ids)
+	}
+	c := findClient(t, app, newcomer)
+	if c == nil || c.Email() != "user_2newcomerxxxxxxxxxxxxxxxxx@example.org" || c.GetString("firstName") != "Nina" {
+		t.Fatalf("first-sight client: %v", c)
+	}
+	mustContain(t, c.GetString("privateMetadata"), "private-of-"+newcomer)
+
+	// The webhooks that land afterwards find the client, and never duplicate it.
+	for i, tc := range []struct {
+		typ       string
+		updatedAt int64
+		outcome   string
+	}{
+		{eventUserCreated, 1000, "stale"},
+		{eventUserCreated, 2000, "unchanged"},
+		{eventUserUpdated, 3000, "updated"},
+	} {
+		u["updated_at"] = tc.updatedAt
+		r := deliver(t, srv.URL, "msg_late_"+string(rune('a'+i)), userEvent(tc.typ, u))
+		if r.Status != http.StatusOK || r.Body["outcome"] != tc.outcome {
+			t.Fatalf("%s at %d: %+v, want %s", tc.typ, tc.updatedAt, r, tc.outcome)
+		}
+	}
+	if n := count(t, app, clientsCollection, ""); n != 1 {
+		t.Fatalf("%d clients, want 1", n)
+	}
+	if n := clerkAPI.userHits.Load(); n != 1 {
+		t.Fatalf("user fetched %d times, want 1", n)
+	}
+}
+
+func TestFirstSightOfAUserClerkDoesNotKnowWritesNothing(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	clerkAPI := newFakeClerk(t, key)
+	app := newTestApp(t)
+	srv := serve(t, app, clerkAPI.config())
+
+	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)); len(ids) != 0 {
+		t.Fatalf("a user unknown to Clerk sees %v", ids)
+	}
+	if clerkAPI.userHits.Load() != 1 {
+		t.Fatal("the user was not looked up")
+	}
+	for _, col := range []string{clientsCollection, tombstonesCollection, eventsCollection} {
+		if n := count(t, app, col, ""); n != 0 {
+			t.Fatalf("%d rows written to %s", n, col)
+		}
+	}
+}
+
+func TestFirstSightNeedsTheSecretKey(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	clerkAPI := newFakeClerk(t, key)
+	clerkAPI.addUser(t, clerkUser(t, newcomer, "Nina", 2000))
+	app := newTestApp(t)
+	srv := serve(t, app, Config{JWTKey: key.publicPEM(t), APIURL: clerkAPI.URL})
+
+	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)); len(ids) != 0 {
+		t.Fatalf("without CLERK_SECRET_KEY a new user sees %v", ids)
+	}
+	if n := clerkAPI.userHits.Load() + clerkAPI.jwksHits.Load(); n != 0 {
+		t.Fatalf("%d calls to Clerk without CLERK_SECRET_KEY", n)
+	}
+	if n := count(t, app, clientsCollection, ""); n != 0 {
+		t.Fatalf("%d clients written", n)
+	}
+}
+
+func TestFirstSightDoesNotBringBackADeletedUser(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	clerkAPI := newFakeClerk(t, key)
+	u := clerkUser(t, newcomer, "Nina", 2000)
+	clerkAPI.addUser(t, u)
+	app := newTestApp(t)
+	srv := serve(t, app, clerkAPI.config())
+	deliver(t, srv.URL, "msg_deleted", userEvent(eventUserDeleted, map[string]any{"id": newcomer, "deleted": true, "updated_at": 2500}))
+
+	// The session token outlives the deletion by up to a minute.
+	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)); len(ids) != 0 {
+		t.Fatalf("a deleted user sees %v", ids)
+	}
+	if findClient(t, app, newcomer) != nil || clerkAPI.userHits.Load() != 0 {
+		t.Fatalf("a deleted user was fetched (%d) or recreated", clerkAPI.userHits.Load())
+	}
+}
+
+func TestConcurrentFirstRequestsCreateOneClient(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	clerkAPI := newFakeClerk(t, key)
+	clerkAPI.userDelay = 50 * time.Millisecond // let the requests overlap
+	u := clerkUser(t, newcomer, "Nina", 2000)
+	clerkAPI.addUser(t, u)
+	app := newTestApp(t)
+	srv := serve(t, app, clerkAPI.config())
+
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)); !slices.Equal(ids, []string{newcomer}) {
+				t.Errorf("a concurrent first request sees %v", ids)
+			}
+		})
+	}
+	wg.Wait()
+	if n := count(t, app, clientsCollection, ""); n != 1 {
+		t.Fatalf("%d clients, want 1", n)
+	}
+	if n := clerkAPI.userHits.Load(); n != 1 {
+		t.Fatalf("user fetched %d times for 16 concurrent requests, want 1", n)
+	}
+	if r := deliver(t, srv.URL, "msg_created", userEvent(eventUserCreated, u)); r.Body["outcome"] != "unchanged" {
+		t.Fatalf("the webhook after first sight: %+v", r)
+	}
+	if n := count(t, app, clientsCollection, ""); n != 1 {
+		t.Fatalf("%d clients after the webhook, want 1", n)
+	}
+}

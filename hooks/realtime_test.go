@@ -1,0 +1,211 @@
+package hooks
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// realtimeConn is a PocketBase realtime (SSE) connection, read as a
+// browser's EventSource reads it.
+type realtimeConn struct {
+	baseURL  string
+	clientID string
+	events   chan sseEvent
+}
+
+type sseEvent struct {
+	Name string
+	Data map[string]any
+}
+
+func connectRealtime(t *testing.T, baseURL string) *realtimeConn {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // before the server closes, which waits for open requests
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/api/realtime", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &realtimeConn{baseURL: baseURL, events: make(chan sseEvent, 16)}
+	go func() {
+		defer res.Body.Close()
+		defer close(c.events)
+		scanner := bufio.NewScanner(res.Body)
+		var ev sseEvent
+		for scanner.Scan() {
+			line := scanner.Text()
+			switch {
+			case strings.HasPrefix(line, "event:"):
+				ev.Name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+			case strings.HasPrefix(line, "data:"):
+				_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data:")), &ev.Data)
+			case line == "" && ev.Name != "":
+				c.events <- ev
+				ev = sseEvent{}
+			}
+		}
+	}()
+	connect := c.next(t)
+	if connect.Name != "PB_CONNECT" {
+		t.Fatalf("first realtime event: %+v", connect)
+	}
+	c.clientID = connect.Data["clientId"].(string)
+	return c
+}
+
+// subscribe sets the connection's topics with this Authorization header.
+func (c *realtimeConn) subscribe(t *testing.T, authorization string, topics ...string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"clientId": c.clientID, "subscriptions": topics})
+	if r := send(t, http.MethodPost, c.baseURL+"/api/realtime", authorization, string(body)); r.Status != http.StatusNoContent {
+		t.Fatalf("subscribe: %+v", r)
+	}
+}
+
+func (c *realtimeConn) next(t *testing.T) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-c.events:
+		if !ok {
+			t.Fatal("realtime connection closed")
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no realtime event within 10s")
+	}
+	return sseEvent{}
+}
+
+func (ev sseEvent) record() map[string]any {
+	r, _ := ev.Data["record"].(map[string]any)
+	return r
+}
+
+func TestRealtimeDeliversTheWebhookToItsOwnerOnly(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	url, idA := twoClients(t, key, nil)
+
+	alice := connectRealtime(t, url)
+	alice.subscribe(t, "Bearer "+key.token(t, userA), "clients/"+idA)
+	bob := connectRealtime(t, url)
+	bob.subscribe(t, key.token(t, userB), "clients/*") // as the PocketBase JS SDK sends it
+
+	a := clerkUser(t, userA, "Alicia", 2000)
+	deliver(t, url, "msg_a2", userEvent(eventUserUpdated, a))
+	ev := alice.next(t)
+	if ev.Name != "clients/"+idA || ev.Data["action"] != "update" || ev.record()["firstName"] != "Alicia" {
+		t.Fatalf("owner's event: %+v", ev)
+	}
+	if _, ok := ev.record()["privateMetadata"]; ok {
+		t.Fatal("privateMetadata went out over realtime")
+	}
+
+	// Bob's first event is his own change: Alice's never reached him.
+	deliver(t, url, "msg_b2", userEvent(eventUserUpdated, clerkUser(t, userB, "Robert", 2000)))
+	if ev := bob.next(t); ev.record()["clerkId"] != userB || ev.record()["firstName"] != "Robert" {
+		t.Fatalf("Bob's first event: %+v", ev)
+	}
+}
+
+func TestRealtimeWaitsForAClientThatDoesNotExistYet(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	// No secret key: the client comes from the webhook alone.
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+
+	waiting := connectRealtime(t, srv.URL)
+	waiting.subscribe(t, "Bearer "+key.token(t, newcomer), "clients/*")
+	guest := connectRealtime(t, srv.URL)
+	guest.subscribe(t, "", "clients/*")
+
+	u := clerkUser(t, newcomer, "Nina", 1000)
+	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
+	if ev := waiting.next(t); ev.Data["action"] != "create" || ev.record()["clerkId"] != newcomer {
+		t.Fatalf("waiting connection got %+v", ev)
+	}
+	u["first_name"], u["updated_at"] = "Nina Live", 2000
+	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	if ev := waiting.next(t); ev.Data["action"] != "update" || ev.record()["firstName"] != "Nina Live" {
+		t.Fatalf("then %+v", ev)
+	}
+	// The guest connection was not signed in along the way.
+	if authOf(app, guest.clientID) != nil {
+		t.Fatal("a guest connection was signed in")
+	}
+}
+
+func TestRealtimeSignsOutABannedClient(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	u := clerkUser(t, userA, "Alice", 1000)
+	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
+	conn := connectRealtime(t, srv.URL)
+	conn.subscribe(t, "Bearer "+key.token(t, userA), "clients/*")
+	if authOf(app, conn.clientID) == nil {
+		t.Fatal("the subscription is not signed in")
+	}
+
+	u["banned"], u["updated_at"] = true, 2000
+	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	if ev := conn.next(t); ev.record()["banned"] != true {
+		t.Fatalf("ban event: %+v", ev)
+	}
+	if authOf(app, conn.clientID) != nil {
+		t.Fatal("a banned client's realtime connection is still signed in")
+	}
+}
+
+func authOf(app core.App, clientID string) *core.Record {
+	sub, err := app.SubscriptionsBroker().ClientById(clientID)
+	if err != nil {
+		return nil
+	}
+	auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record)
+	return auth
+}
+
+// The client may appear between the token check and the subscription: its
+// create event then passes the connection by, which must still be signed in.
+func TestRealtimeSubscriptionRacingTheClientsCreation(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	u := clerkUser(t, newcomer, "Nina", 1000)
+	app.OnRealtimeSubscribeRequest().BindFunc(func(e *core.RealtimeSubscribeRequestEvent) error {
+		raw, _ := json.Marshal(u)
+		var user clerk.User
+		if err := json.Unmarshal(raw, &user); err != nil {
+			return err
+		}
+		err := app.RunInTransaction(func(txApp core.App) error {
+			_, err := applyUserEvent(txApp, userChange{Type: eventUserCreated, User: &user, At: time.Now()})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return e.Next()
+	})
+
+	conn := connectRealtime(t, srv.URL)
+	conn.subscribe(t, "Bearer "+key.token(t, newcomer), "clients/*")
+	if auth := authOf(app, conn.clientID); auth == nil || auth.GetString("clerkId") != newcomer {
+		t.Fatal("the connection was left as a guest")
+	}
+	u["first_name"], u["updated_at"] = "Nina Live", 2000
+	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	if ev := conn.next(t); ev.record()["firstName"] != "Nina Live" {
+		t.Fatalf("then %+v", ev)
+	}
+}
