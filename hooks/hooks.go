@@ -4,6 +4,8 @@
 // applies Clerk's user.created, user.updated and user.deleted events
 // exactly once, newest data winning and deletion winning over all; it logs
 // every delivery in "clerk_events" and prunes that log on PocketBase's cron.
+// A Clerk session token (Authorization: Bearer) authenticates its user's
+// client on every route, REST and realtime, syncing the user on first sight.
 // The collections come from the migrations package.
 //
 // Example usage:
