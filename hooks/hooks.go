@@ -125,6 +125,9 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	if p.secrets, err = newVerifiers(config.WebhookSecrets); err != nil {
 		return err
 	}
+	if err := p.registerOps(rootCmd); err != nil {
+		return err
+	}
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		if len(p.secrets) == 0 {
