@@ -195,15 +195,14 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // withClerkTransport copies cfg with an HTTP client that uses clerkTransport
 // over cfg's own client, if any.
-func withClerkTransport(cfg *clerk.ClientConfig) (*clerk.ClientConfig, *clerkTransport) {
+func withClerkTransport(cfg *clerk.ClientConfig) *clerk.ClientConfig {
 	out := *cfg
 	var base http.RoundTripper
 	if cfg.HTTPClient != nil {
 		base = cfg.HTTPClient.Transport
 	}
-	t := newClerkTransport(clerkKey(cfg), base)
-	out.HTTPClient = &http.Client{Transport: t}
-	return &out, t
+	out.HTTPClient = &http.Client{Transport: newClerkTransport(clerkKey(cfg), base)}
+	return &out
 }
 
 func clerkKey(cfg *clerk.ClientConfig) string {

@@ -58,7 +58,8 @@ the server is serving the same --dir.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			counts, err := syncClients(ctx, p.app, p.clerkConfig(), opts, cmd.ErrOrStderr())
+			// Progress goes to the terminal: PocketBase discards cobra's error writer.
+			counts, err := syncClients(ctx, p.app, p.clerkConfig(), opts, os.Stderr)
 			fmt.Fprintln(cmd.OutOrStdout(), counts.summary(opts.DryRun))
 			return err
 		},

@@ -94,7 +94,7 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 	if clerkKey(cfg) == "" {
 		return counts, errors.New("CLERK_SECRET_KEY is not set: the sync reads users from Clerk's Backend API with it. Set it to the secret key (sk_...) from Clerk's dashboard, API keys")
 	}
-	cfg, _ = withClerkTransport(cfg)
+	cfg = withClerkTransport(cfg)
 	users := user.NewClient(cfg)
 	bar := newProgressBar(progress)
 	s := &syncer{app: app, opts: opts, counts: &counts}
@@ -111,6 +111,9 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 		})
 		if err != nil {
 			return counts, explainClerkError(fmt.Sprintf("listing Clerk users (offset %d)", offset), err)
+		}
+		if len(page.Users) == 0 {
+			break
 		}
 		counts.Listed += len(page.Users)
 		for _, u := range page.Users {
