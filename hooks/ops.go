@@ -66,6 +66,7 @@ the server is serving the same --dir.`,
 	}
 	cmd.Flags().BoolVar(&opts.Prune, "prune", false, "also delete (and tombstone) clients whose Clerk user no longer exists")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "report what would change and write nothing")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "let --prune delete more than 10% of the clients")
 	return cmd
 }
 

@@ -21,6 +21,12 @@ const (
 	syncBatchSize = 100
 	// pruneCheckSize user ids are checked per request before pruning.
 	pruneCheckSize = 100
+	// A prune that would delete more than pruneGuardShare of the clients,
+	// and more than pruneGuardMin, stops unless forced: it more likely
+	// means a secret key of another Clerk instance than mass deletions, and
+	// tombstoned users never come back.
+	pruneGuardShare = 0.1
+	pruneGuardMin   = 10
 	// pruneMargin keeps clients saved shortly before the listing started
 	// out of pruning: their Clerk user may be too new to be listed yet.
 	pruneMargin = time.Minute
@@ -32,6 +38,8 @@ type syncOptions struct {
 	Prune bool
 	// DryRun applies every batch in a transaction that is rolled back.
 	DryRun bool
+	// Force lets Prune delete more than pruneGuardShare of the clients.
+	Force bool
 }
 
 // syncCounts is what a sync did, or would do in a dry run.
@@ -104,29 +112,23 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 	if opts.Prune {
 		seen = map[string]struct{}{}
 	}
-	for offset := int64(0); ; {
-		page, err := users.List(ctx, &user.ListParams{
-			ListParams: clerk.ListParams{Limit: clerk.Int64(syncPageSize), Offset: clerk.Int64(offset)},
-			OrderBy:    clerk.String("+created_at"),
-		})
-		if err != nil {
-			return counts, explainClerkError(fmt.Sprintf("listing Clerk users (offset %d)", offset), err)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for page := range listUsers(ctx, users) {
+		if page.err != nil {
+			return counts, page.err
 		}
-		if len(page.Users) == 0 {
-			break
-		}
-		counts.Listed += len(page.Users)
-		for _, u := range page.Users {
+		counts.Listed += len(page.users)
+		for _, u := range page.users {
 			if seen != nil {
 				seen[u.ID] = struct{}{}
 			}
 		}
-		s.apply(page.Users)
-		bar.update(counts.Listed, int(page.TotalCount))
-		if len(page.Users) < syncPageSize {
-			break
-		}
-		offset += int64(len(page.Users))
+		s.apply(page.users)
+		bar.update(counts.Listed, page.total)
+	}
+	if err := ctx.Err(); err != nil {
+		return counts, err // a partial listing must not be pruned against
 	}
 	bar.finish(counts.Listed)
 
@@ -139,6 +141,47 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 		return counts, fmt.Errorf("%d users could not be applied (%v); the rest is done: run the sync again once the cause is fixed", counts.Failed, s.firstFailure)
 	}
 	return counts, nil
+}
+
+// userPage is one page of the listing, or the error that ended it.
+type userPage struct {
+	users []*clerk.User
+	total int
+	err   error
+}
+
+// listUsers pages through all users, oldest first, one page ahead of the
+// caller: the next page downloads while the caller's transaction runs, and
+// no transaction ever waits for the network.
+func listUsers(ctx context.Context, users *user.Client) <-chan userPage {
+	pages := make(chan userPage)
+	go func() {
+		defer close(pages)
+		for offset := int64(0); ; {
+			list, err := users.List(ctx, &user.ListParams{
+				ListParams: clerk.ListParams{Limit: clerk.Int64(syncPageSize), Offset: clerk.Int64(offset)},
+				OrderBy:    clerk.String("+created_at"),
+			})
+			page := userPage{err: err}
+			if err != nil {
+				page.err = explainClerkError(fmt.Sprintf("listing Clerk users (offset %d)", offset), err)
+			} else if len(list.Users) == 0 {
+				return
+			} else {
+				page.users, page.total = list.Users, int(list.TotalCount)
+			}
+			select {
+			case pages <- page:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(list.Users) < syncPageSize {
+				return
+			}
+			offset += int64(len(list.Users))
+		}
+	}()
+	return pages
 }
 
 type syncer struct {

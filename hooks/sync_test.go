@@ -369,3 +369,53 @@ func TestRetryAfter(t *testing.T) {
 		t.Fatalf("Retry-After as a date → %v", d)
 	}
 }
+
+func TestSyncWillNotPruneMostClientsUnlessForced(t *testing.T) {
+	app := newTestApp(t)
+	mustSync(t, app, newFakeClerk(t, 50), syncOptions{})
+	ageClients(t, app, 2*time.Minute)
+
+	// The secret key of another instance, whose users are other people.
+	other := newFakeClerk(t, 0)
+	other.edit(func(f *fakeClerk) {
+		for i := 100; i < 103; i++ {
+			f.users = append(f.users, fakeUser(i))
+		}
+	})
+	_, _, err := syncWith(t, app, fakeConfig(other), syncOptions{Prune: true})
+	if err == nil {
+		t.Fatal("pruned 50 of 53 clients without --force")
+	}
+	mustContain(t, err, "CLERK_SECRET_KEY")
+	mustContain(t, err, "--force")
+	if n := count(t, app, clientsCollection, ""); n != 53 {
+		t.Fatalf("%d clients, want 53: nothing may be pruned", n)
+	}
+
+	counts := mustSync(t, app, other, syncOptions{Prune: true, Force: true})
+	if counts.Deleted != 50 || count(t, app, clientsCollection, "") != 3 {
+		t.Fatalf("forced prune: %+v", counts)
+	}
+}
+
+func TestSyncInterruptedMidListingPrunesNothing(t *testing.T) {
+	app := newTestApp(t)
+	f := newFakeClerk(t, 1000)
+	mustSync(t, app, f, syncOptions{})
+	f.edit(func(f *fakeClerk) { f.remove("user_fake000001") })
+	ageClients(t, app, 2*time.Minute)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	f.onList = func(offset int) {
+		if offset == syncPageSize {
+			cancel() // Ctrl-C while the second page downloads
+		}
+	}
+	cfg := (&plugin{config: fakeConfig(f)}).clerkConfig()
+	if _, err := syncClients(ctx, app, cfg, syncOptions{Prune: true}, nil); err == nil {
+		t.Fatal("an interrupted sync reported success")
+	}
+	if findClient(t, app, "user_fake000001") == nil || count(t, app, tombstonesCollection, "") != 0 {
+		t.Fatal("an interrupted listing was pruned against")
+	}
+}
