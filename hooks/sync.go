@@ -94,7 +94,7 @@ var errDryRun = errors.New("dry run")
 // syncClients brings the clients in line with every user of Clerk's Backend
 // API: it pages through all users (oldest first, so users created during
 // the run land on later pages) and applies each through applyUserEvent in
-// short transactions, never one open across an API call. With Prune, it
+// short transactions, none of which waits for an API call. With Prune, it
 // then deletes the clients whose user is gone. Progress goes to progress
 // (nil: none). It serves "clerk sync" and the scheduled repair.
 func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opts syncOptions, progress io.Writer) (syncCounts, error) {
