@@ -3,6 +3,7 @@ package hooks
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"testing"
@@ -417,5 +418,25 @@ func TestSyncInterruptedMidListingPrunesNothing(t *testing.T) {
 	}
 	if findClient(t, app, "user_fake000001") == nil || count(t, app, tombstonesCollection, "") != 0 {
 		t.Fatal("an interrupted listing was pruned against")
+	}
+}
+
+func TestSyncOneRejectedUserCostsOnlyItself(t *testing.T) {
+	app := newTestApp(t)
+	// The app owner's own hook refuses one record.
+	app.OnRecordCreate(clientsCollection).BindFunc(func(e *core.RecordEvent) error {
+		if e.Record.GetString("clerkId") == "user_fake000007" {
+			return errors.New("rejected by the owner's hook")
+		}
+		return e.Next()
+	})
+	f := newFakeClerk(t, 300)
+	counts, _, err := syncWith(t, app, fakeConfig(f), syncOptions{})
+	if err == nil {
+		t.Fatal("a sync with a user that could not be applied reported success")
+	}
+	mustContain(t, err, "rejected by the owner's hook")
+	if counts.Created != 299 || counts.Failed != 1 || count(t, app, clientsCollection, "") != 299 {
+		t.Fatalf("counts %+v, %d clients; want 299 created and 1 failed", counts, count(t, app, clientsCollection, ""))
 	}
 }
