@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
@@ -21,13 +22,15 @@ import (
 var publicFiles embed.FS
 
 func main() {
-	app := pocketbase.New()
+	app := pocketbase.NewWithConfig(pocketbase.Config{DBConnect: dbConnect})
 
 	migratecmd.MustRegister(app, app.RootCmd, migratecmd.Config{
 		// Schema changes made in the dashboard become migration files only during development.
 		Automigrate: osutils.IsProbablyGoRun(),
 	})
-	hooks.MustRegister(app, app.RootCmd, hooks.ConfigFromEnv())
+	if err := hooks.Register(app, app.RootCmd, hooks.ConfigFromEnv()); err != nil {
+		log.Fatal(err)
+	}
 
 	public, _ := fs.Sub(publicFiles, "pb_public")
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
@@ -40,4 +43,13 @@ func main() {
 	if err := app.Start(); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// dbConnect is PocketBase's default connection (core.DefaultDBConnect) with
+// write transactions begun as BEGIN IMMEDIATE: a transaction then waits
+// (busy_timeout) for the write lock before its first read, instead of
+// failing with SQLITE_BUSY when another process, such as "clerk sync" on
+// the same pb_data, commits after that read.
+func dbConnect(dbPath string) (*dbx.DB, error) {
+	return dbx.Open("sqlite", dbPath+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=journal_size_limit(200000000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-32000)&_defensive=1&_txlock=immediate")
 }

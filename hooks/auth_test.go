@@ -239,7 +239,7 @@ func TestJWTKeyAcceptsHowEnvFilesMangleIt(t *testing.T) {
 
 func TestJWKSFetchedOnceForManyRequests(t *testing.T) {
 	key := newSigningKey(t, 0, "ins_key1")
-	clerkAPI := newFakeClerk(t, key)
+	clerkAPI := newFakeClerk(t, 0, key)
 	app := newTestApp(t)
 	srv := serve(t, app, clerkAPI.config())
 	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))

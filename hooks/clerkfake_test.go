@@ -6,12 +6,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,89 +102,6 @@ func (k signingKey) sign(t testing.TB, c claims) string {
 // token is a valid session token of sub.
 func (k signingKey) token(t testing.TB, sub string) string {
 	return k.sign(t, validClaims(sub))
-}
-
-// fakeClerk is Clerk's Backend API: GET /v1/jwks and GET /v1/users/{id}.
-type fakeClerk struct {
-	*httptest.Server
-
-	mu    sync.Mutex
-	keys  []jose.JSONWebKey
-	users map[string][]byte // Clerk user JSON by id
-	// userDelay holds each user answer back, so that concurrent requests overlap.
-	userDelay time.Duration
-	jwksDown  bool
-
-	jwksHits atomic.Int64
-	userHits atomic.Int64
-}
-
-func newFakeClerk(t testing.TB, keys ...signingKey) *fakeClerk {
-	t.Helper()
-	f := &fakeClerk{users: map[string][]byte{}}
-	for _, k := range keys {
-		f.keys = append(f.keys, k.jwk())
-	}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeClerk) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") != "Bearer sk_test_pocketclerk" {
-		writeClerkError(w, http.StatusUnauthorized, "authentication_invalid")
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	switch {
-	case r.URL.Path == "/v1/jwks":
-		f.jwksHits.Add(1)
-		if f.jwksDown {
-			writeClerkError(w, http.StatusServiceUnavailable, "service_unavailable")
-			return
-		}
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: f.keys})
-	case strings.HasPrefix(r.URL.Path, "/v1/users/"):
-		f.userHits.Add(1)
-		time.Sleep(f.userDelay)
-		u, ok := f.users[strings.TrimPrefix(r.URL.Path, "/v1/users/")]
-		if !ok {
-			writeClerkError(w, http.StatusNotFound, "resource_not_found")
-			return
-		}
-		_, _ = w.Write(u)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-func writeClerkError(w http.ResponseWriter, status int, code string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"errors":[{"code":%q,"message":%q}]}`, code, code)
-}
-
-func (f *fakeClerk) addKey(k signingKey) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.keys = append(f.keys, k.jwk())
-}
-
-func (f *fakeClerk) addUser(t testing.TB, user map[string]any) {
-	t.Helper()
-	b, err := json.Marshal(user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.users[user["id"].(string)] = b
-}
-
-// config is the plugin configuration that talks to this fake.
-func (f *fakeClerk) config() Config {
-	return Config{WebhookSecrets: []string{testSecret}, SecretKey: "sk_test_pocketclerk", APIURL: f.URL}
 }
 
 // clerkUser is the fixture user with its own id, name and email (emails

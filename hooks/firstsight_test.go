@@ -12,7 +12,7 @@ const newcomer = "user_2newcomerxxxxxxxxxxxxxxxxx"
 
 func TestFirstSightSyncsAUserBeforeTheWebhook(t *testing.T) {
 	key := newSigningKey(t, 0, "ins_key1")
-	clerkAPI := newFakeClerk(t, key)
+	clerkAPI := newFakeClerk(t, 0, key)
 	u := clerkUser(t, newcomer, "Nina", 2000)
 	clerkAPI.addUser(t, u)
 	app := newTestApp(t)
@@ -53,7 +53,7 @@ func TestFirstSightSyncsAUserBeforeTheWebhook(t *testing.T) {
 
 func TestFirstSightOfAUserClerkDoesNotKnowWritesNothing(t *testing.T) {
 	key := newSigningKey(t, 0, "ins_key1")
-	clerkAPI := newFakeClerk(t, key)
+	clerkAPI := newFakeClerk(t, 0, key)
 	app := newTestApp(t)
 	srv := serve(t, app, clerkAPI.config())
 
@@ -72,7 +72,7 @@ func TestFirstSightOfAUserClerkDoesNotKnowWritesNothing(t *testing.T) {
 
 func TestFirstSightNeedsTheSecretKey(t *testing.T) {
 	key := newSigningKey(t, 0, "ins_key1")
-	clerkAPI := newFakeClerk(t, key)
+	clerkAPI := newFakeClerk(t, 0, key)
 	clerkAPI.addUser(t, clerkUser(t, newcomer, "Nina", 2000))
 	app := newTestApp(t)
 	srv := serve(t, app, Config{JWTKey: key.publicPEM(t), APIURL: clerkAPI.URL})
@@ -90,7 +90,7 @@ func TestFirstSightNeedsTheSecretKey(t *testing.T) {
 
 func TestFirstSightDoesNotBringBackADeletedUser(t *testing.T) {
 	key := newSigningKey(t, 0, "ins_key1")
-	clerkAPI := newFakeClerk(t, key)
+	clerkAPI := newFakeClerk(t, 0, key)
 	u := clerkUser(t, newcomer, "Nina", 2000)
 	clerkAPI.addUser(t, u)
 	app := newTestApp(t)
@@ -108,7 +108,7 @@ func TestFirstSightDoesNotBringBackADeletedUser(t *testing.T) {
 
 func TestConcurrentFirstRequestsCreateOneClient(t *testing.T) {
 	key := newSigningKey(t, 0, "ins_key1")
-	clerkAPI := newFakeClerk(t, key)
+	clerkAPI := newFakeClerk(t, 0, key)
 	clerkAPI.userDelay = 50 * time.Millisecond // let the requests overlap
 	u := clerkUser(t, newcomer, "Nina", 2000)
 	clerkAPI.addUser(t, u)

@@ -136,6 +136,9 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	if err := p.registerAuth(); err != nil {
 		return err
 	}
+	if err := p.registerOps(rootCmd); err != nil {
+		return err
+	}
 
 	bindCachedAuthCollections(app)
 

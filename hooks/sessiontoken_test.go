@@ -13,12 +13,12 @@ import (
 
 func TestJWKSCacheFollowsClerkKeyRotation(t *testing.T) {
 	k1, k2 := newSigningKey(t, 0, "ins_k1"), newSigningKey(t, 1, "ins_k2")
-	clerkAPI := newFakeClerk(t, k1)
+	clerkAPI := newFakeClerk(t, 0, k1)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var fetchErr error
 	c := &jwksCache{
 		client: jwks.NewClient(&clerk.ClientConfig{BackendConfig: clerk.BackendConfig{
-			Key: clerk.String("sk_test_pocketclerk"), URL: clerk.String(clerkAPI.URL + "/v1"),
+			Key: clerk.String(fakeSecretKey), URL: clerk.String(clerkAPI.URL + "/v1"),
 		}}),
 		now:     func() time.Time { return now },
 		onError: func(err error) { fetchErr = err },

@@ -71,7 +71,7 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 		slog.String("svixId", d.SvixID),
 		slog.String("type", d.Type),
 		slog.String("clerkId", d.clerkID()),
-		slog.Duration("duration", time.Since(started)),
+		slog.String("duration", time.Since(started).String()), // the dashboard's log store cannot encode a time.Duration
 	}
 	if err != nil {
 		e.App.Logger().Error("Clerk webhook not applied; Svix will retry it", append(attrs, slog.String("error", err.Error()))...)

@@ -1,0 +1,110 @@
+package hooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pocketbase/pocketbase/tools/cron"
+	"github.com/spf13/cobra"
+)
+
+// syncJobID names the scheduled repair in PocketBase's cron.
+const syncJobID = "clerkSync"
+
+// registerOps adds the "clerk" command group and, when configured, the
+// scheduled repair.
+func (p *plugin) registerOps(rootCmd *cobra.Command) error {
+	if err := p.scheduleSync(); err != nil {
+		return err
+	}
+	if rootCmd != nil {
+		rootCmd.AddCommand(p.clerkCommand())
+	}
+	return nil
+}
+
+func (p *plugin) clerkCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "clerk",
+		Short: "Clerk tools: backfill and repair clients from the Backend API, send signed test events",
+	}
+	cmd.AddCommand(p.syncCommand(), p.sendCommand())
+	return cmd
+}
+
+func (p *plugin) syncCommand() *cobra.Command {
+	var opts syncOptions
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Create and update a client for every Clerk user (CLERK_SECRET_KEY); --prune also deletes clients whose user is gone",
+		Long: `Reads every user from Clerk's Backend API and applies it as the webhook would:
+newer local data is kept and deleted users never come back. Safe to run while
+the server is serving the same --dir.`,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if p.config.SecretKey == "" {
+				return errors.New("CLERK_SECRET_KEY is not set: clerk sync reads users from Clerk's Backend API with it. Set it to the secret key (sk_...) from Clerk's dashboard, API keys, and run again; nothing was written")
+			}
+			// As "serve" does: the collections must exist in a fresh --dir.
+			if err := p.app.RunAllMigrations(); err != nil {
+				return fmt.Errorf("applying migrations: %w", err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			// Progress goes to the terminal: PocketBase discards cobra's error writer.
+			counts, err := syncClients(ctx, p.app, p.clerkConfig(), opts, os.Stderr)
+			fmt.Fprintln(cmd.OutOrStdout(), counts.summary(opts.DryRun))
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Prune, "prune", false, "also delete (and tombstone) clients whose Clerk user no longer exists")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "report what would change and write nothing")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "let --prune delete more than 10% of the clients")
+	return cmd
+}
+
+// scheduleSync runs "clerk sync --prune" on PocketBase's cron when
+// SyncSchedule is set. A run that is still going when the next one is due
+// makes that one skip.
+func (p *plugin) scheduleSync() error {
+	if p.config.SyncSchedule == "" {
+		return nil
+	}
+	if _, err := cron.NewSchedule(p.config.SyncSchedule); err != nil {
+		return fmt.Errorf("CLERK_SYNC_SCHEDULE %q is not a cron expression (%v): use five fields in UTC such as \"30 3 * * *\" (daily at 03:30) or a macro such as @daily, or leave it empty to turn the scheduled sync off", p.config.SyncSchedule, err)
+	}
+	if p.config.SecretKey == "" {
+		return errors.New("CLERK_SYNC_SCHEDULE is set but CLERK_SECRET_KEY is not: the scheduled sync needs the Backend API secret key (sk_...) from Clerk's dashboard, API keys; set it or unset CLERK_SYNC_SCHEDULE")
+	}
+	var running atomic.Bool
+	return p.app.Cron().Add(syncJobID, p.config.SyncSchedule, func() {
+		if !running.CompareAndSwap(false, true) {
+			p.app.Logger().Warn("Scheduled Clerk sync skipped: the previous run is still going")
+			return
+		}
+		defer running.Store(false)
+		p.runScheduledSync(context.Background())
+	})
+}
+
+func (p *plugin) runScheduledSync(ctx context.Context) {
+	started := time.Now()
+	counts, err := syncClients(ctx, p.app, p.clerkConfig(), syncOptions{Prune: true}, nil)
+	attrs := []any{
+		"listed", counts.Listed, "created", counts.Created, "updated", counts.Updated,
+		"unchanged", counts.Unchanged, "skipped", counts.Skipped, "deleted", counts.Deleted,
+		"failed", counts.Failed, "duration", time.Since(started).String(),
+	}
+	if err != nil {
+		p.app.Logger().Error("Scheduled Clerk sync failed; it runs again at the next scheduled time", append(attrs, "error", err.Error())...)
+		return
+	}
+	p.app.Logger().Info("Scheduled Clerk sync", attrs...)
+}

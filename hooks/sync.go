@@ -1,0 +1,267 @@
+package hooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/clerk/clerk-sdk-go/v2/user"
+	"github.com/pocketbase/pocketbase/core"
+)
+
+const (
+	// syncPageSize is the Backend API's largest page.
+	syncPageSize = 500
+	// syncBatchSize users are applied per transaction: large enough that
+	// commits are few, small enough that webhook deliveries waiting for the
+	// write lock wait only a few tens of milliseconds.
+	syncBatchSize = 100
+	// pruneCheckSize user ids are checked per request before pruning.
+	pruneCheckSize = 100
+	// A prune that would delete more than pruneGuardShare of the clients,
+	// and more than pruneGuardMin, stops unless forced: it more likely
+	// means a secret key of another Clerk instance than mass deletions, and
+	// tombstoned users never come back.
+	pruneGuardShare = 0.1
+	pruneGuardMin   = 10
+	// pruneMargin keeps clients saved shortly before the listing started
+	// out of pruning: their Clerk user may be too new to be listed yet.
+	pruneMargin = time.Minute
+)
+
+// syncOptions says what a sync may change.
+type syncOptions struct {
+	// Prune deletes and tombstones clients whose Clerk user no longer exists.
+	Prune bool
+	// DryRun applies every batch in a transaction that is rolled back.
+	DryRun bool
+	// Force lets Prune delete more than pruneGuardShare of the clients.
+	Force bool
+}
+
+// syncCounts is what a sync did, or would do in a dry run.
+type syncCounts struct {
+	Listed    int // users read from Clerk
+	Created   int
+	Updated   int
+	Unchanged int
+	Skipped   int // stale (the client holds newer data) or deleted before
+	Deleted   int // pruned
+	Failed    int // could not be applied; see the error
+}
+
+func (c *syncCounts) add(o outcome) {
+	switch o {
+	case outcomeCreated:
+		c.Created++
+	case outcomeUpdated:
+		c.Updated++
+	case outcomeUnchanged:
+		c.Unchanged++
+	case outcomeStale, outcomeGone:
+		c.Skipped++
+	case outcomeDeleted:
+		c.Deleted++
+	}
+}
+
+func (c *syncCounts) merge(o syncCounts) {
+	c.Created += o.Created
+	c.Updated += o.Updated
+	c.Unchanged += o.Unchanged
+	c.Skipped += o.Skipped
+	c.Deleted += o.Deleted
+}
+
+func (c syncCounts) summary(dryRun bool) string {
+	s := fmt.Sprintf("%d users listed: %d created, %d updated, %d unchanged, %d skipped (stale or deleted), %d deleted",
+		c.Listed, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Deleted)
+	if c.Failed > 0 {
+		s += fmt.Sprintf(", %d failed", c.Failed)
+	}
+	if dryRun {
+		s = "Dry run, nothing written; would have: " + s
+	}
+	return s
+}
+
+// errDryRun rolls a dry run's transactions back.
+var errDryRun = errors.New("dry run")
+
+// syncClients brings the clients in line with every user of Clerk's Backend
+// API: it pages through all users (oldest first, so users created during
+// the run land on later pages) and applies each through applyUserEvent in
+// short transactions, none of which waits for an API call. With Prune, it
+// then deletes the clients whose user is gone. Progress goes to progress
+// (nil: none). It serves "clerk sync" and the scheduled repair.
+func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opts syncOptions, progress io.Writer) (syncCounts, error) {
+	var counts syncCounts
+	if clerkKey(cfg) == "" {
+		return counts, errors.New("CLERK_SECRET_KEY is not set: the sync reads users from Clerk's Backend API with it. Set it to the secret key (sk_...) from Clerk's dashboard, API keys")
+	}
+	cfg = withClerkTransport(cfg)
+	users := user.NewClient(cfg)
+	bar := newProgressBar(progress)
+	s := &syncer{app: app, opts: opts, counts: &counts}
+
+	listingStarted := time.Now()
+	var seen map[string]struct{}
+	if opts.Prune {
+		seen = map[string]struct{}{}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for page := range listUsers(ctx, users) {
+		if page.err != nil {
+			return counts, page.err
+		}
+		counts.Listed += len(page.users)
+		for _, u := range page.users {
+			if seen != nil {
+				seen[u.ID] = struct{}{}
+			}
+		}
+		s.apply(page.users)
+		bar.update(counts.Listed, page.total)
+	}
+	if err := ctx.Err(); err != nil {
+		return counts, err // a partial listing must not be pruned against
+	}
+	bar.finish(counts.Listed)
+
+	if opts.Prune {
+		if err := s.prune(ctx, users, seen, listingStarted.Add(-pruneMargin)); err != nil {
+			return counts, err
+		}
+	}
+	if counts.Failed > 0 {
+		return counts, fmt.Errorf("%d users could not be applied (%v); the rest is done: run the sync again once the cause is fixed", counts.Failed, s.firstFailure)
+	}
+	return counts, nil
+}
+
+// userPage is one page of the listing, or the error that ended it.
+type userPage struct {
+	users []*clerk.User
+	total int
+	err   error
+}
+
+// listUsers pages through all users, oldest first, one page ahead of the
+// caller: the next page downloads while the caller's transaction runs, and
+// no transaction ever waits for the network.
+func listUsers(ctx context.Context, users *user.Client) <-chan userPage {
+	pages := make(chan userPage)
+	go func() {
+		defer close(pages)
+		for offset := int64(0); ; {
+			list, err := users.List(ctx, &user.ListParams{
+				ListParams: clerk.ListParams{Limit: clerk.Int64(syncPageSize), Offset: clerk.Int64(offset)},
+				OrderBy:    clerk.String("+created_at"),
+			})
+			page := userPage{err: err}
+			if err != nil {
+				page.err = explainClerkError(fmt.Sprintf("listing Clerk users (offset %d)", offset), err)
+			} else if len(list.Users) == 0 {
+				return
+			} else {
+				page.users, page.total = list.Users, int(list.TotalCount)
+			}
+			select {
+			case pages <- page:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(list.Users) < syncPageSize {
+				return
+			}
+			offset += int64(len(list.Users))
+		}
+	}()
+	return pages
+}
+
+type syncer struct {
+	app          core.App
+	opts         syncOptions
+	counts       *syncCounts
+	firstFailure error
+}
+
+// apply applies Clerk's current state of users.
+func (s *syncer) apply(users []*clerk.User) {
+	changes := make([]userChange, len(users))
+	for i, u := range users {
+		changes[i] = userChange{Type: eventUserUpdated, User: u}
+	}
+	s.applyChanges(changes, time.Time{})
+}
+
+// applyChanges applies changes in transactions of syncBatchSize. When a
+// batch fails (an owner's hook rejects one record, an email clash that
+// cannot be resolved yet), its changes are applied one per transaction, so
+// one bad user costs only itself. A non-zero pruneBefore marks deletions
+// made by pruning, which skip clients saved since then.
+func (s *syncer) applyChanges(changes []userChange, pruneBefore time.Time) {
+	for start := 0; start < len(changes); start += syncBatchSize {
+		batch := changes[start:min(start+syncBatchSize, len(changes))]
+		done, err := s.commit(batch, pruneBefore)
+		if err == nil {
+			s.counts.merge(done)
+			continue
+		}
+		for i := range batch {
+			done, err := s.commit(batch[i:i+1], pruneBefore)
+			if err != nil {
+				s.fail(batch[i].User.ID, err)
+				continue
+			}
+			s.counts.merge(done)
+		}
+	}
+}
+
+// commit applies one batch in one transaction and returns its counts once
+// committed (or rolled back, in a dry run).
+func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, error) {
+	var done syncCounts
+	now := time.Now()
+	err := s.app.RunInTransaction(func(txApp core.App) error {
+		for _, ch := range batch {
+			if !pruneBefore.IsZero() {
+				ok, err := stillPrunable(txApp, ch.User.ID, pruneBefore)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+			}
+			ch.At = now
+			o, err := applyUserEvent(txApp, ch)
+			if err != nil {
+				return fmt.Errorf("client %s: %w", ch.User.ID, err)
+			}
+			done.add(o)
+		}
+		if s.opts.DryRun {
+			return errDryRun
+		}
+		return nil
+	})
+	if errors.Is(err, errDryRun) {
+		err = nil
+	}
+	return done, err
+}
+
+func (s *syncer) fail(clerkID string, err error) {
+	s.counts.Failed++
+	if s.firstFailure == nil {
+		s.firstFailure = err
+	}
+	s.app.Logger().Warn("Clerk sync could not apply a user", "clerkId", clerkID, "error", err.Error())
+}

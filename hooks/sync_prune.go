@@ -1,0 +1,89 @@
+package hooks
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/clerk/clerk-sdk-go/v2/user"
+	"github.com/pocketbase/dbx"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+)
+
+// prune deletes and tombstones the clients whose Clerk user is gone.
+//
+// Paging by offset can miss a user when another one is deleted in Clerk
+// mid-listing, and users created during the run may be absent from it, so
+// absence from the listing alone proves nothing. A client is pruned only
+// when it was last saved before cutoff (the listing's start, less a margin:
+// newer clients may come from webhooks for users the listing could not
+// see) and a request by id, made after the listing, confirms its user does
+// not exist. Clerk never reuses user ids, so that answer is final.
+func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]struct{}, cutoff time.Time) error {
+	before, err := types.ParseDateTime(cutoff)
+	if err != nil {
+		return err
+	}
+	var local []string
+	err = s.app.DB().Select("clerkId").From(clientsCollection).
+		Where(dbx.NewExp("[[updated]] < {:cutoff}", dbx.Params{"cutoff": before.String()})).
+		Column(&local)
+	if err != nil {
+		return fmt.Errorf("reading clients to prune: %w", err)
+	}
+	var unseen []string
+	for _, id := range local {
+		if _, ok := seen[id]; !ok {
+			unseen = append(unseen, id)
+		}
+	}
+	// Checked before the requests by id, which take long for many clients.
+	if total, err := s.app.CountRecords(clientsCollection); err != nil {
+		return err
+	} else if !s.opts.Force && len(unseen) > pruneGuardMin && float64(len(unseen)) > pruneGuardShare*float64(total) {
+		return fmt.Errorf("not pruning: %d of %d clients have no user in this Clerk instance, which more often means that CLERK_SECRET_KEY belongs to another instance than that the users were deleted; check the key, and if the deletions are real, run \"clerk sync --prune --force\"", len(unseen), total)
+	}
+
+	var gone []userChange
+	for start := 0; start < len(unseen); start += pruneCheckSize {
+		chunk := unseen[start:min(start+pruneCheckSize, len(unseen))]
+		found, err := users.List(ctx, &user.ListParams{
+			ListParams: clerk.ListParams{Limit: clerk.Int64(pruneCheckSize)},
+			UserIDs:    chunk,
+		})
+		if err != nil {
+			return explainClerkError("checking users before pruning", err)
+		}
+		exists := map[string]bool{}
+		for _, u := range found.Users {
+			exists[u.ID] = true
+		}
+		// Users that the listing missed are applied like any other.
+		s.counts.Listed += len(found.Users)
+		s.apply(found.Users)
+		for _, id := range chunk {
+			if !exists[id] {
+				gone = append(gone, userChange{Type: eventUserDeleted, User: &clerk.User{ID: id}})
+			}
+		}
+	}
+	s.applyChanges(gone, cutoff)
+	return nil
+}
+
+// stillPrunable reports whether a client may still be pruned inside the
+// transaction that deletes it: a webhook may have saved it since it was read.
+func stillPrunable(txApp core.App, clerkID string, cutoff time.Time) (bool, error) {
+	client, err := txApp.FindFirstRecordByData(clientsCollection, "clerkId", clerkID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil // deleted since, by a webhook or by hand
+	}
+	if err != nil {
+		return false, err
+	}
+	return client.GetDateTime("updated").Time().Before(cutoff), nil
+}
