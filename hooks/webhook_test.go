@@ -342,3 +342,29 @@ func TestPruneKeepsTombstones(t *testing.T) {
 		t.Fatalf("recent rows pruned: %d left", n)
 	}
 }
+
+// Each delivery shows in the dashboard's Logs with its svix-id and outcome.
+func TestWebhookDeliveriesReachTheDashboardLogs(t *testing.T) {
+	app := newTestApp(t)
+	app.Settings().Logs.MaxDays = 7 // PocketBase's test app keeps no logs
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	deliver(t, srv.URL, "msg_logged", readFixture(t, "user.created.json"))
+
+	// PocketBase writes its logs in batches and flushes them before it stops.
+	if err := app.OnBootstrapClear().Trigger(&core.BootstrapEvent{App: app}, func(e *core.BootstrapEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var rows []struct {
+		Message string `db:"message"`
+		Data    string `db:"data"`
+	}
+	if err := app.AuxDB().NewQuery("SELECT message, data FROM _logs WHERE message = 'Clerk webhook'").All(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 {
+		t.Fatalf("%d log rows", len(rows))
+	}
+	for _, want := range []string{`"svixId":"msg_logged"`, `"outcome":"created"`, `"clerkId":"` + fixtureUserID, `"duration":`} {
+		mustContain(t, rows[0].Data, want)
+	}
+}
