@@ -1,0 +1,349 @@
+// Command bench measures PocketClerk's signed webhook against PocketBase's
+// own REST writes of the same records, on a freshly built server, and
+// prints the figures that docs/benchmarks.md records.
+//
+//	go run ./hooks/bench                  # the default run (make bench)
+//	go run ./hooks/bench -grow 1000000    # then again with a million clients
+//	go run ./hooks/bench -soak 30s        # goroutines and heap across 30 s of load
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pocketclerk/pocketclerk/hooks/internal/loadgen"
+)
+
+// secret signs the load; it is Svix's published test secret.
+const secret = "whsec_plJ3nmyCDGBKInavdOK15jsl"
+
+const (
+	superuserEmail    = "bench@example.org"
+	superuserPassword = "bench-password-1234"
+	plainCollection   = "bench_plain"
+	// stride walks the seeded clients in an order that spreads the load
+	// over the whole table; it is prime, so it visits every one.
+	stride = 7919
+)
+
+func main() {
+	var (
+		binPath = flag.String("bin", "bin/pocketclerk", "the app binary, relative to the module root")
+		build   = flag.Bool("build", true, "build the app binary first")
+		events  = flag.Int("events", 3000, "webhook events per run, half user.updated and half user.created")
+		rounds  = flag.Int("rounds", 3, "alternations of the webhook and its PocketBase baseline")
+		senders = flag.Int("senders", 16, "concurrent senders")
+		clients = flag.Int("clients", 1000, "existing clients before the run")
+		grow    = flag.Int("grow", 0, "when set, seed up to this many clients afterwards and run the webhook again")
+		soak    = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
+		keep    = flag.Bool("keep", false, "keep the data directory and server log")
+	)
+	flag.Parse()
+	log.SetFlags(0)
+
+	root, err := loadgen.ModuleRoot(".")
+	check(err)
+	tmpl, err := loadTemplate(root)
+	check(err)
+	signer, err := loadgen.NewSigner(secret)
+	check(err)
+
+	if *soak > 0 {
+		check(runSoak(*soak, *senders, tmpl, signer))
+		return
+	}
+
+	bin := filepath.Join(root, *binPath)
+	if *build {
+		log.Printf("building %s", bin)
+		check(loadgen.Build(goCommand(), root, bin))
+	}
+	dir, err := os.MkdirTemp("", "pocketclerk-bench-")
+	check(err)
+	if !*keep {
+		defer os.RemoveAll(dir)
+	} else {
+		log.Printf("data and server log kept in %s", dir)
+	}
+
+	b := &bench{
+		bin: bin, dataDir: filepath.Join(dir, "pb_data"), logPath: filepath.Join(dir, "server.log"),
+		tmpl: tmpl, signer: signer, senders: *senders, client: loadgen.NewClient(*senders),
+		base: time.Now().Add(-24 * time.Hour).UnixMilli(),
+	}
+	check(b.setUp(*clients))
+	defer b.srv.Stop()
+
+	per := max(1, *events/2 / *rounds)
+	fmt.Print(machine())
+	fmt.Printf("\n## %d clients, %d senders, %d rounds of %d events per kind\n\n", b.clients, b.senders, *rounds, per)
+	small := b.runRounds(*rounds, per)
+	small.print()
+	b.runSync(tmpl, small.get(kindCreated).res.Rate())
+
+	if *grow > b.clients {
+		check(b.growTo(*grow))
+		fmt.Printf("\n## %d clients, same load\n\n", b.clients)
+		big := b.runRounds(*rounds, per)
+		big.print()
+		fmt.Printf("\np50 with %d clients vs %d: user.updated %.2fx, user.created %.2fx; peak RSS %s vs %s\n",
+			b.clients, *clients,
+			ratio(big.get(kindUpdated).p50(), small.get(kindUpdated).p50()),
+			ratio(big.get(kindCreated).p50(), small.get(kindCreated).p50()),
+			mib(big.peakKB()), mib(small.peakKB()))
+	}
+}
+
+// Kinds of load, in the order a round runs them: each webhook kind is
+// followed by its PocketBase baseline.
+const (
+	kindUpdated = "webhook user.updated"
+	kindPatch   = "REST PATCH clients (baseline)"
+	kindCreated = "webhook user.created"
+	kindPlain   = "REST create, plain collection (context)"
+)
+
+type bench struct {
+	bin, dataDir, logPath string
+	tmpl                  *loadgen.Template
+	signer                *loadgen.Signer
+	client                *http.Client
+	senders               int
+	srv                   *loadgen.Server
+	token                 string
+
+	clients int   // seeded clients, numbered 0..clients-1
+	base    int64 // their Clerk updated_at (Unix ms); every change is newer
+	seq     atomic.Int64
+	pick    atomic.Int64 // the next seeded client to change
+	fresh   atomic.Int64 // users created so far by the load
+}
+
+// setUp makes a fresh pb_data with a superuser and n clients, serves it and
+// creates the plain collection of the context baseline.
+func (b *bench) setUp(n int) error {
+	if err := loadgen.Superuser(b.bin, b.dataDir, superuserEmail, superuserPassword); err != nil {
+		return err
+	}
+	if err := b.start(); err != nil {
+		return err
+	}
+	if err := b.growTo(n); err != nil {
+		return err
+	}
+	return loadgen.Call(b.client, http.MethodPost, b.srv.URL+"/api/collections", b.token, map[string]any{
+		"name": plainCollection, "type": "base",
+		"fields": []map[string]any{
+			{"name": "clerkId", "type": "text", "required": true},
+			{"name": "email", "type": "text"},
+			{"name": "firstName", "type": "text"},
+			{"name": "lastName", "type": "text"},
+		},
+		"indexes": []string{"CREATE UNIQUE INDEX idx_bench_plain_clerkId ON " + plainCollection + " (clerkId)"},
+	}, nil)
+}
+
+func (b *bench) start() error {
+	srv, err := loadgen.Start(b.bin, b.dataDir, b.logPath, []string{"CLERK_WEBHOOK_SECRET=" + secret})
+	if err != nil {
+		return err
+	}
+	b.srv = srv
+	b.token, err = loadgen.SuperuserToken(b.client, srv.URL, superuserEmail, superuserPassword)
+	return err
+}
+
+// growTo seeds clients up to n: the first through the webhook, as a
+// template; the rest copied from it with the server stopped.
+func (b *bench) growTo(n int) error {
+	if b.clients == 0 {
+		u := loadgen.User{ID: "user_seed_template", Email: "template@example.org", FirstName: "Seed", LastName: "Template", CreatedAt: b.base, UpdatedAt: b.base}
+		req, err := b.signer.Request(b.srv.URL, loadgen.Delivery{SvixID: "msg_seed_template", Body: b.tmpl.Body("user.created", u)})
+		if err != nil {
+			return err
+		}
+		res, err := b.client.Do(req)
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return fmt.Errorf("the template client was not created: %s", res.Status)
+		}
+	}
+	b.srv.Stop()
+	took, err := seedClients(b.dataDir, "user_seed_template", b.clients, n)
+	if err != nil {
+		return err
+	}
+	log.Printf("seeded clients %d..%d in %s", b.clients, n-1, took.Round(time.Millisecond))
+	b.clients = n
+	b.client.CloseIdleConnections()
+	return b.start()
+}
+
+// runRounds warms up, then runs rounds of the four kinds, n events each.
+func (b *bench) runRounds(rounds, n int) *report {
+	b.measure(kindUpdated, 100, b.updates)
+	b.measure(kindPatch, 100, b.patches)
+	b.measure(kindCreated, 100, b.creates)
+	b.measure(kindPlain, 100, b.plainCreates)
+	r := &report{}
+	for range rounds {
+		r.add(b.measure(kindUpdated, n, b.updates))
+		r.add(b.measure(kindPatch, n, b.patches))
+		r.add(b.measure(kindCreated, n, b.creates))
+		r.add(b.measure(kindPlain, n, b.plainCreates))
+	}
+	return r
+}
+
+// measure runs n requests of one kind, made beforehand so that the
+// sender's own work stays out of the figures.
+func (b *bench) measure(kind string, n int, batch func(n int) ([]*http.Request, func([]byte) bool)) phase {
+	reqs, ok := batch(n)
+	pid := b.srv.PID()
+	_ = loadgen.ResetPeakRSS(pid)
+	cpu0, _ := loadgen.CPUTime(pid)
+	var unexpected atomic.Int64
+	res := loadgen.Run(context.Background(), b.client, b.senders, n,
+		func(i int) (*http.Request, error) { return reqs[i], nil },
+		func(a loadgen.Answer) {
+			if a.OK() && !ok(a.Body) {
+				unexpected.Add(1)
+			}
+			if !a.OK() && unexpected.Load() < 3 {
+				log.Printf("%s: %d %v %s", kind, a.Status, a.Err, a.Body)
+			}
+		})
+	cpu1, _ := loadgen.CPUTime(pid)
+	st, _ := loadgen.ProcStatus(pid)
+	return phase{kind: kind, res: res, peakKB: st["VmHWM"], cpu: cpu1 - cpu0, unexpected: int(unexpected.Load())}
+}
+
+// nextSeeded is a seeded client and a Clerk updated_at newer than any before.
+func (b *bench) nextSeeded() (int, int64) {
+	return int(b.pick.Add(1)*stride) % b.clients, b.base + 1000 + b.seq.Add(1)
+}
+
+func (b *bench) updates(n int) ([]*http.Request, func([]byte) bool) {
+	reqs := make([]*http.Request, n)
+	for i := range reqs {
+		c, at := b.nextSeeded()
+		u := loadgen.User{ID: seedClerkID(c), Email: seedEmail(c), FirstName: fmt.Sprint("F", at), LastName: fmt.Sprint("L", at), CreatedAt: b.base, UpdatedAt: at}
+		reqs[i] = must(b.signer.Request(b.srv.URL, loadgen.Delivery{SvixID: fmt.Sprint("msg_upd_", at), Body: b.tmpl.Body("user.updated", u)}))
+	}
+	return reqs, outcome("updated")
+}
+
+func (b *bench) creates(n int) ([]*http.Request, func([]byte) bool) {
+	reqs := make([]*http.Request, n)
+	for i := range reqs {
+		k := b.fresh.Add(1)
+		at := b.base + 1000 + b.seq.Add(1)
+		u := loadgen.User{ID: fmt.Sprintf("user_bench_%07d", k), Email: fmt.Sprintf("new%07d@example.org", k), FirstName: "New", LastName: fmt.Sprint(k), CreatedAt: at, UpdatedAt: at}
+		reqs[i] = must(b.signer.Request(b.srv.URL, loadgen.Delivery{SvixID: fmt.Sprint("msg_new_", k), Body: b.tmpl.Body("user.created", u)}))
+	}
+	return reqs, outcome("created")
+}
+
+// patches are PocketBase's own update of the fields a user.updated changes.
+func (b *bench) patches(n int) ([]*http.Request, func([]byte) bool) {
+	reqs := make([]*http.Request, n)
+	for i := range reqs {
+		c, at := b.nextSeeded()
+		when := time.UnixMilli(at).UTC().Format("2006-01-02 15:04:05.000Z")
+		reqs[i] = b.rest(http.MethodPatch, "/api/collections/clients/records/"+seedRecordID(c), map[string]any{
+			"firstName": fmt.Sprint("F", at), "lastName": fmt.Sprint("L", at), "lastSignInAt": when, "clerkUpdatedAt": when,
+		})
+	}
+	return reqs, func([]byte) bool { return true }
+}
+
+func (b *bench) plainCreates(n int) ([]*http.Request, func([]byte) bool) {
+	reqs := make([]*http.Request, n)
+	for i := range reqs {
+		k := b.seq.Add(1)
+		reqs[i] = b.rest(http.MethodPost, "/api/collections/"+plainCollection+"/records", map[string]any{
+			"clerkId": fmt.Sprintf("user_plain_%07d", k), "email": fmt.Sprintf("plain%07d@example.org", k), "firstName": "New", "lastName": fmt.Sprint(k),
+		})
+	}
+	return reqs, func([]byte) bool { return true }
+}
+
+func (b *bench) rest(method, path string, body any) *http.Request {
+	raw, _ := json.Marshal(body)
+	req := must(http.NewRequest(method, b.srv.URL+path, bytes.NewReader(raw)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", b.token)
+	return req
+}
+
+func outcome(want string) func([]byte) bool {
+	return func(body []byte) bool {
+		var r struct{ Outcome string }
+		return json.Unmarshal(body, &r) == nil && r.Outcome == want
+	}
+}
+
+func loadTemplate(root string) (*loadgen.Template, error) {
+	fixture, err := os.ReadFile(filepath.Join(root, "testdata", "user.created.json"))
+	if err != nil {
+		return nil, err
+	}
+	return loadgen.NewTemplate(fixture)
+}
+
+// goCommand is the go command of the toolchain running this program.
+func goCommand() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "go"
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// machine describes where the figures come from.
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if name, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0]); len(f) >= 2 {
+			mem = ", " + f[1] + " kB RAM"
+		}
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return fmt.Sprintf("Machine: %s, %d CPUs%s, Linux %s, %s, %s\n",
+		cpu, runtime.NumCPU(), mem, strings.TrimSpace(string(kernel)), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+func must[T any](v T, err error) T {
+	check(err)
+	return v
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal("bench: ", err)
+	}
+}

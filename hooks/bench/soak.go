@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pocketclerk/pocketclerk/hooks"
+	"github.com/pocketclerk/pocketclerk/hooks/internal/loadgen"
+	_ "github.com/pocketclerk/pocketclerk/migrations"
+)
+
+// runSoak serves the app in this process, so that its goroutines and heap
+// can be read without adding any endpoint to the product, and keeps the
+// bench load on it for d: fresh users created, then each of them updated.
+// The figures are taken with the load stopped and its connections closed.
+func runSoak(d time.Duration, senders int, tmpl *loadgen.Template, signer *loadgen.Signer) error {
+	dir, err := os.MkdirTemp("", "pocketclerk-soak-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	app := core.NewBaseApp(core.BaseAppConfig{DataDir: dir})
+	if err := app.Bootstrap(); err != nil {
+		return err
+	}
+	if err := hooks.Register(app, nil, hooks.Config{WebhookSecrets: []string{secret}}); err != nil {
+		return err
+	}
+	addr, err := loadgen.FreeAddr()
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := apis.Serve(app, apis.ServeConfig{HttpAddr: addr}); err != nil && err != http.ErrServerClosed {
+			log.Fatal("bench: serving: ", err)
+		}
+	}()
+	url := "http://" + addr
+	client := loadgen.NewClient(senders)
+	for range 200 {
+		if res, err := client.Get(url + "/api/health"); err == nil {
+			res.Body.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	var next int64
+	// round creates n users and then updates each of them once.
+	round := func(ctx context.Context, n int) loadgen.Result {
+		first := next
+		next += int64(n)
+		batch := func(typ string, at int64) []*http.Request {
+			reqs := make([]*http.Request, n)
+			for i := range reqs {
+				k := first + int64(i)
+				u := loadgen.User{ID: fmt.Sprintf("user_soak_%07d", k), Email: fmt.Sprintf("soak%07d@example.org", k),
+					FirstName: typ, LastName: fmt.Sprint(k), CreatedAt: base, UpdatedAt: at}
+				reqs[i] = must(signer.Request(url, loadgen.Delivery{SvixID: fmt.Sprintf("msg_%s_%d", typ, k), Body: tmpl.Body(typ, u)}))
+			}
+			return reqs
+		}
+		var results []loadgen.Result
+		for _, reqs := range [][]*http.Request{batch("user.created", base), batch("user.updated", base+1)} {
+			results = append(results, loadgen.Run(ctx, client, senders, n, func(i int) (*http.Request, error) { return reqs[i], nil }, nil))
+		}
+		return loadgen.Merge(results...)
+	}
+
+	round(context.Background(), 500) // warm-up: caches, pools, connections
+	before := sample(client)
+
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var all []loadgen.Result
+	for ctx.Err() == nil {
+		all = append(all, round(ctx, 500))
+	}
+	load := loadgen.Merge(all...)
+	after := sample(client)
+
+	fmt.Printf("Soak: %s at %d senders, %d events, %d failed (requests cut by the end of the soak count as failed), %.0f events/s, p50 %s, p99 %s\n\n",
+		d, senders, load.Requests, load.Failed, load.Rate(), ms(load.Percentile(50)), ms(load.Percentile(99)))
+	fmt.Println("| | goroutines | heap in use | heap objects | RSS |")
+	fmt.Println("|---|---:|---:|---:|---:|")
+	for _, s := range []struct {
+		name string
+		s    stats
+	}{{"start", before}, {"end", after}} {
+		fmt.Printf("| %s | %d | %s | %d | %s |\n", s.name, s.s.goroutines, mib(int64(s.s.heapInuse/1024)), s.s.heapObjects, mib(s.s.rssKB))
+	}
+	return nil
+}
+
+type stats struct {
+	goroutines  int
+	heapInuse   uint64
+	heapObjects uint64
+	rssKB       int64
+}
+
+// sample waits for the load's connections to close, collects garbage and
+// reads the runtime's figures.
+func sample(client *http.Client) stats {
+	client.CloseIdleConnections()
+	time.Sleep(time.Second)
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	st, _ := loadgen.ProcStatus(os.Getpid())
+	return stats{goroutines: runtime.NumGoroutine(), heapInuse: m.HeapInuse, heapObjects: m.HeapObjects, rssKB: st["VmRSS"]}
+}
