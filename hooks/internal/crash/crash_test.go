@@ -81,12 +81,12 @@ func TestSIGKILLUnderLoadLosesNothingAcknowledged(t *testing.T) {
 	// Load, and SIGKILL the server in the middle of it.
 	client := loadgen.NewClient(senders)
 	var (
-		mu        sync.Mutex
-		acked     = map[int]string{} // event index -> outcome of its 2xx
-		ackCount  atomic.Int64
-		killOnce  sync.Once
-		killed    = make(chan struct{})
-		cutOff    atomic.Int64 // requests that failed: in flight at the kill or sent after it
+		mu       sync.Mutex
+		acked    = map[int]string{} // event index -> outcome of its 2xx
+		ackCount atomic.Int64
+		killOnce sync.Once
+		killed   = make(chan struct{})
+		cutOff   atomic.Int64 // requests that failed: in flight at the kill or sent after it
 	)
 	go func() {
 		<-killed
