@@ -83,7 +83,7 @@ func main() {
 		base: time.Now().Add(-24 * time.Hour).UnixMilli(),
 	}
 	check(b.setUp(*clients))
-	defer b.srv.Stop()
+	defer func() { b.srv.Stop() }() // the server in use at the end
 
 	per := max(1, *events/2 / *rounds)
 	fmt.Print(machine())

@@ -52,7 +52,8 @@ type Server struct {
 	Env           []string
 	cmd           *exec.Cmd
 	log           *os.File
-	exited        chan error
+	exited        chan struct{} // closed when the process has ended
+	exitErr       error
 }
 
 // FreeAddr is a loopback address with a port free right now.
@@ -94,14 +95,17 @@ func Start(bin, dataDir, logPath string, env []string) (*Server, error) {
 		log.Close()
 		return nil, err
 	}
-	exited := make(chan error, 1)
-	s.exited = exited
-	go func() { exited <- s.cmd.Wait(); log.Close() }()
+	s.exited = make(chan struct{})
+	go func() {
+		s.exitErr = s.cmd.Wait()
+		log.Close()
+		close(s.exited)
+	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("the server exited at start (%v); see %s", err, logPath)
+		case <-s.exited:
+			return nil, fmt.Errorf("the server exited at start (%v); see %s", s.exitErr, logPath)
 		default:
 		}
 		if res, err := http.Get(s.URL + "/api/health"); err == nil {
@@ -119,7 +123,8 @@ func Start(bin, dataDir, logPath string, env []string) (*Server, error) {
 // PID is the server's process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 
-// Kill ends the server at once, as a crash or an OOM kill would.
+// Kill ends the server at once, as a crash or an OOM kill would. Kill and
+// Stop may be called again on an ended server.
 func (s *Server) Kill() {
 	_ = s.cmd.Process.Signal(syscall.SIGKILL)
 	<-s.exited
