@@ -47,6 +47,7 @@ func main() {
 		clients = flag.Int("clients", 1000, "existing clients before the run")
 		grow    = flag.Int("grow", 0, "when set, seed up to this many clients afterwards and run the webhook again")
 		soak    = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
+		cpuProf = flag.String("cpuprofile", "", "with -soak: write a CPU profile of the soak (server and load) to this file")
 		keep    = flag.Bool("keep", false, "keep the data directory and server log")
 	)
 	flag.Parse()
@@ -60,7 +61,7 @@ func main() {
 	check(err)
 
 	if *soak > 0 {
-		check(runSoak(*soak, *senders, tmpl, signer))
+		check(runSoak(*soak, *senders, tmpl, signer, *cpuProf))
 		return
 	}
 

@@ -80,10 +80,23 @@ func (r *report) print() {
 			ms(t.res.Percentile(50)), ms(t.res.Percentile(99)), mib(t.peakKB), ms(perEvent))
 	}
 	patch := r.get(kindPatch).res.Rate()
-	if patch > 0 {
-		fmt.Printf("\nRatios to the PATCH baseline (events/s): user.updated %.2fx, user.created %.2fx\n",
-			r.get(kindUpdated).res.Rate()/patch, r.get(kindCreated).res.Rate()/patch)
+	if patch == 0 {
+		return
 	}
+	upd, cre := r.get(kindUpdated), r.get(kindCreated)
+	updRatio, creRatio := upd.res.Rate()/patch, cre.res.Rate()/patch
+	fmt.Printf("\nRatios to the PATCH baseline (events/s): user.updated %.2fx, user.created %.2fx\n", updRatio, creRatio)
+	p99 := max(upd.res.Percentile(99), cre.res.Percentile(99))
+	fmt.Printf("Targets: user.updated >= 1.5x PATCH %s; user.created >= 1.0x %s; webhook p99 <= 50 ms %s (%s); peak RSS <= 100 MiB %s (%s)\n",
+		verdict(updRatio >= 1.5), verdict(creRatio >= 1.0), verdict(p99 <= 50*time.Millisecond), ms(p99),
+		verdict(r.peakKB() <= 100*1024), mib(r.peakKB()))
+}
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "MISSED"
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/pocketbase/pocketbase/apis"
@@ -22,7 +23,7 @@ import (
 // can be read without adding any endpoint to the product, and keeps the
 // bench load on it for d: fresh users created, then each of them updated.
 // The figures are taken with the load stopped and its connections closed.
-func runSoak(d time.Duration, senders int, tmpl *loadgen.Template, signer *loadgen.Signer) error {
+func runSoak(d time.Duration, senders int, tmpl *loadgen.Template, signer *loadgen.Signer, cpuProfile string) error {
 	dir, err := os.MkdirTemp("", "pocketclerk-soak-")
 	if err != nil {
 		return err
@@ -86,6 +87,17 @@ func runSoak(d time.Duration, senders int, tmpl *loadgen.Template, signer *loadg
 	round(500) // warm-up: caches, pools, connections
 	before := sample(client)
 
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	// Whole rounds only, so that every failure is a real one.
 	var all []loadgen.Result
 	for end := time.Now().Add(d); time.Now().Before(end); {
