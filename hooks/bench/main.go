@@ -39,16 +39,18 @@ const (
 
 func main() {
 	var (
-		binPath = flag.String("bin", "bin/pocketclerk", "the app binary, relative to the module root")
-		build   = flag.Bool("build", true, "build the app binary first")
-		events  = flag.Int("events", 3000, "webhook events per run, half user.updated and half user.created")
-		rounds  = flag.Int("rounds", 3, "alternations of the webhook and its PocketBase baseline")
-		senders = flag.Int("senders", 16, "concurrent senders")
-		clients = flag.Int("clients", 1000, "existing clients before the run")
-		grow    = flag.Int("grow", 0, "when set, seed up to this many clients afterwards and run the webhook again")
-		soak    = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
-		cpuProf = flag.String("cpuprofile", "", "with -soak: write a CPU profile of the soak (server and load) to this file")
-		keep    = flag.Bool("keep", false, "keep the data directory and server log")
+		binPath  = flag.String("bin", "bin/pocketclerk", "the app binary, relative to the module root")
+		build    = flag.Bool("build", true, "build the app binary first")
+		events   = flag.Int("events", 3000, "webhook events per run, half user.updated and half user.created")
+		rounds   = flag.Int("rounds", 3, "alternations of the webhook and its PocketBase baseline")
+		senders  = flag.Int("senders", 16, "concurrent senders")
+		clients  = flag.Int("clients", 1000, "existing clients before the run")
+		grow     = flag.Int("grow", 0, "when set, seed up to this many clients afterwards and run the webhook again")
+		soak     = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
+		cacheKiB = flag.Int("sqlite-cache", 0, "with -soak: SQLite page cache per connection in KiB instead of PocketBase's 32000")
+		cpuProf  = flag.String("cpuprofile", "", "with -soak: write a CPU profile of the soak (server and load) to this file")
+		keep     = flag.Bool("keep", false, "keep the data directory and server log")
+		verbose  = flag.Bool("v", false, "print every batch as it ends")
 	)
 	flag.Parse()
 	log.SetFlags(0)
@@ -61,7 +63,7 @@ func main() {
 	check(err)
 
 	if *soak > 0 {
-		check(runSoak(*soak, *senders, tmpl, signer, *cpuProf))
+		check(runSoak(*soak, *senders, *clients, tmpl, signer, *cpuProf, *cacheKiB))
 		return
 	}
 
@@ -81,7 +83,7 @@ func main() {
 	b := &bench{
 		bin: bin, dataDir: filepath.Join(dir, "pb_data"), logPath: filepath.Join(dir, "server.log"),
 		tmpl: tmpl, signer: signer, senders: *senders, client: loadgen.NewClient(*senders),
-		base: time.Now().Add(-24 * time.Hour).UnixMilli(),
+		base: time.Now().Add(-24 * time.Hour).UnixMilli(), verbose: *verbose,
 	}
 	check(b.setUp(*clients))
 	defer func() { b.srv.Stop() }() // the server in use at the end
@@ -121,7 +123,9 @@ type bench struct {
 	signer                *loadgen.Signer
 	client                *http.Client
 	senders               int
+	verbose               bool
 	srv                   *loadgen.Server
+	url                   string // the server's base URL
 	token                 string
 
 	clients int   // seeded clients, numbered 0..clients-1
@@ -160,7 +164,7 @@ func (b *bench) start() error {
 	if err != nil {
 		return err
 	}
-	b.srv = srv
+	b.srv, b.url = srv, srv.URL
 	b.token, err = loadgen.SuperuserToken(b.client, srv.URL, superuserEmail, superuserPassword)
 	return err
 }
@@ -169,22 +173,12 @@ func (b *bench) start() error {
 // template; the rest copied from it with the server stopped.
 func (b *bench) growTo(n int) error {
 	if b.clients == 0 {
-		u := loadgen.User{ID: "user_seed_template", Email: "template@example.org", FirstName: "Seed", LastName: "Template", CreatedAt: b.base, UpdatedAt: b.base}
-		req, err := b.signer.Request(b.srv.URL, loadgen.Delivery{SvixID: "msg_seed_template", Body: b.tmpl.Body("user.created", u)})
-		if err != nil {
+		if err := b.createTemplate(); err != nil {
 			return err
-		}
-		res, err := b.client.Do(req)
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		if res.StatusCode != 200 {
-			return fmt.Errorf("the template client was not created: %s", res.Status)
 		}
 	}
 	b.srv.Stop()
-	took, err := seedClients(b.dataDir, "user_seed_template", b.clients, n)
+	took, err := seedClients(b.dataDir, templateClerkID, b.clients, n)
 	if err != nil {
 		return err
 	}
@@ -192,6 +186,28 @@ func (b *bench) growTo(n int) error {
 	b.clients = n
 	b.client.CloseIdleConnections()
 	return b.start()
+}
+
+// templateClerkID is the client that seeded clients are copied from.
+const templateClerkID = "user_seed_template"
+
+// createTemplate makes the seeding template through the webhook, so that
+// the app itself decides every column.
+func (b *bench) createTemplate() error {
+	u := loadgen.User{ID: templateClerkID, Email: "template@example.org", FirstName: "Seed", LastName: "Template", CreatedAt: b.base, UpdatedAt: b.base}
+	req, err := b.signer.Request(b.url, loadgen.Delivery{SvixID: "msg_seed_template", Body: b.tmpl.Body("user.created", u)})
+	if err != nil {
+		return err
+	}
+	res, err := b.client.Do(req)
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		return fmt.Errorf("the template client was not created: %s", res.Status)
+	}
+	return nil
 }
 
 // runRounds warms up, then runs rounds of the four kinds, n events each.
@@ -230,6 +246,10 @@ func (b *bench) measure(kind string, n int, batch func(n int) ([]*http.Request, 
 		})
 	cpu1, _ := loadgen.CPUTime(pid)
 	st, _ := loadgen.ProcStatus(pid)
+	if b.verbose {
+		log.Printf("%-40s %5d events %6.0f/s p50 %s p99 %s peak RSS %s, RSS now %s", kind, n, res.Rate(),
+			ms(res.Percentile(50)), ms(res.Percentile(99)), mib(st["VmHWM"]), mib(st["VmRSS"]))
+	}
 	return phase{kind: kind, res: res, peakKB: st["VmHWM"], cpu: cpu1 - cpu0, unexpected: int(unexpected.Load())}
 }
 
@@ -243,7 +263,7 @@ func (b *bench) updates(n int) ([]*http.Request, func([]byte) bool) {
 	for i := range reqs {
 		c, at := b.nextSeeded()
 		u := loadgen.User{ID: seedClerkID(c), Email: seedEmail(c), FirstName: fmt.Sprint("F", at), LastName: fmt.Sprint("L", at), CreatedAt: b.base, UpdatedAt: at}
-		reqs[i] = must(b.signer.Request(b.srv.URL, loadgen.Delivery{SvixID: fmt.Sprint("msg_upd_", at), Body: b.tmpl.Body("user.updated", u)}))
+		reqs[i] = must(b.signer.Request(b.url, loadgen.Delivery{SvixID: fmt.Sprint("msg_upd_", at), Body: b.tmpl.Body("user.updated", u)}))
 	}
 	return reqs, outcome("updated")
 }
@@ -254,7 +274,7 @@ func (b *bench) creates(n int) ([]*http.Request, func([]byte) bool) {
 		k := b.fresh.Add(1)
 		at := b.base + 1000 + b.seq.Add(1)
 		u := loadgen.User{ID: fmt.Sprintf("user_bench_%07d", k), Email: fmt.Sprintf("new%07d@example.org", k), FirstName: "New", LastName: fmt.Sprint(k), CreatedAt: at, UpdatedAt: at}
-		reqs[i] = must(b.signer.Request(b.srv.URL, loadgen.Delivery{SvixID: fmt.Sprint("msg_new_", k), Body: b.tmpl.Body("user.created", u)}))
+		reqs[i] = must(b.signer.Request(b.url, loadgen.Delivery{SvixID: fmt.Sprint("msg_new_", k), Body: b.tmpl.Body("user.created", u)}))
 	}
 	return reqs, outcome("created")
 }
@@ -285,7 +305,7 @@ func (b *bench) plainCreates(n int) ([]*http.Request, func([]byte) bool) {
 
 func (b *bench) rest(method, path string, body any) *http.Request {
 	raw, _ := json.Marshal(body)
-	req := must(http.NewRequest(method, b.srv.URL+path, bytes.NewReader(raw)))
+	req := must(http.NewRequest(method, b.url+path, bytes.NewReader(raw)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", b.token)
 	return req

@@ -11,6 +11,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 
@@ -21,9 +22,9 @@ import (
 
 // runSoak serves the app in this process, so that its goroutines and heap
 // can be read without adding any endpoint to the product, and keeps the
-// bench load on it for d: fresh users created, then each of them updated.
+// bench load on it for d: seeded clients updated and fresh users created.
 // The figures are taken with the load stopped and its connections closed.
-func runSoak(d time.Duration, senders int, tmpl *loadgen.Template, signer *loadgen.Signer, cpuProfile string) error {
+func runSoak(d time.Duration, senders, clients int, tmpl *loadgen.Template, signer *loadgen.Signer, cpuProfile string, cacheKiB int) error {
 	dir, err := os.MkdirTemp("", "pocketclerk-soak-")
 	if err != nil {
 		return err
@@ -34,7 +35,14 @@ func runSoak(d time.Duration, senders int, tmpl *loadgen.Template, signer *loadg
 	// logger; the out-of-process bench keeps those in its server log.
 	log.SetOutput(io.Discard)
 
-	app := core.NewBaseApp(core.BaseAppConfig{DataDir: dir})
+	config := core.BaseAppConfig{DataDir: dir}
+	if cacheKiB > 0 {
+		// PocketBase's own connection settings, with another page cache size per connection.
+		config.DBConnect = func(dbPath string) (*dbx.DB, error) {
+			return dbx.Open("sqlite", dbPath+fmt.Sprintf("?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=journal_size_limit(200000000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-%d)&_defensive=1", cacheKiB))
+		}
+	}
+	app := core.NewBaseApp(config)
 	if err := app.Bootstrap(); err != nil {
 		return err
 	}
@@ -61,24 +69,26 @@ func runSoak(d time.Duration, senders int, tmpl *loadgen.Template, signer *loadg
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	base := time.Now().Add(-time.Hour).UnixMilli()
-	var next int64
-	// round creates n users and then updates each of them once.
+	if clients < 1 {
+		return fmt.Errorf("the soak updates seeded clients: -clients must be at least 1")
+	}
+	b := &bench{url: url, tmpl: tmpl, signer: signer, client: client, senders: senders, base: time.Now().Add(-24 * time.Hour).UnixMilli()}
+	if err := b.createTemplate(); err != nil {
+		return err
+	}
+	// The app is idle: the seed's own connection is the only writer.
+	took, err := seedClients(dir, templateClerkID, 0, clients)
+	if err != nil {
+		return err
+	}
+	b.clients = clients
+	fmt.Fprintf(os.Stderr, "seeded %d clients in %s\n", clients, took.Round(time.Millisecond))
+
+	// round updates n seeded clients and creates n users, as the bench does.
 	round := func(n int) loadgen.Result {
-		first := next
-		next += int64(n)
-		batch := func(typ string, at int64) []*http.Request {
-			reqs := make([]*http.Request, n)
-			for i := range reqs {
-				k := first + int64(i)
-				u := loadgen.User{ID: fmt.Sprintf("user_soak_%07d", k), Email: fmt.Sprintf("soak%07d@example.org", k),
-					FirstName: typ, LastName: fmt.Sprint(k), CreatedAt: base, UpdatedAt: at}
-				reqs[i] = must(signer.Request(url, loadgen.Delivery{SvixID: fmt.Sprintf("msg_%s_%d", typ, k), Body: tmpl.Body(typ, u)}))
-			}
-			return reqs
-		}
 		var results []loadgen.Result
-		for _, reqs := range [][]*http.Request{batch("user.created", base), batch("user.updated", base+1)} {
+		for _, batch := range []func(int) ([]*http.Request, func([]byte) bool){b.updates, b.creates} {
+			reqs, _ := batch(n)
 			results = append(results, loadgen.Run(context.Background(), client, senders, n, func(i int) (*http.Request, error) { return reqs[i], nil }, nil))
 		}
 		return loadgen.Merge(results...)
