@@ -70,7 +70,7 @@ func main() {
 	bin := filepath.Join(root, *binPath)
 	if *build {
 		log.Printf("building %s", bin)
-		check(loadgen.Build(goCommand(), root, bin))
+		check(loadgen.Build(root, bin))
 	}
 	dir, err := os.MkdirTemp("", "pocketclerk-bench-")
 	check(err)
@@ -325,16 +325,6 @@ func loadTemplate(root string) (*loadgen.Template, error) {
 	}
 	return loadgen.NewTemplate(fixture)
 }
-
-// goCommand is the go command of the toolchain running this program.
-func goCommand() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "go"
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // machine describes where the figures come from.
 func machine() string {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -59,7 +58,7 @@ func TestSIGKILLUnderLoadLosesNothingAcknowledged(t *testing.T) {
 
 	tmp := t.TempDir()
 	bin, dataDir, logPath := filepath.Join(tmp, "pocketclerk"), filepath.Join(tmp, "pb_data"), filepath.Join(tmp, "server.log")
-	if err := loadgen.Build(filepath.Join(runtime.GOROOT(), "bin", "go"), root, bin); err != nil {
+	if err := loadgen.Build(root, bin); err != nil {
 		t.Fatal(err)
 	}
 	if err := loadgen.Superuser(bin, dataDir, adminEmail, adminPass); err != nil {

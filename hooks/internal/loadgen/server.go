@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,8 +36,13 @@ func ModuleRoot(dir string) (string, error) {
 	}
 }
 
-// Build compiles the app in moduleRoot to out with the go command at goBin.
-func Build(goBin, moduleRoot, out string) error {
+// Build compiles the app in moduleRoot to out with the go command of the
+// toolchain running this program.
+func Build(moduleRoot, out string) error {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
 	cmd := exec.Command(goBin, "build", "-o", out, ".")
 	cmd.Dir = moduleRoot
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
