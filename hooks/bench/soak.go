@@ -115,6 +115,10 @@ func runSoak(d time.Duration, senders, clients int, tmpl *loadgen.Template, sign
 	}
 	load := loadgen.Merge(all...)
 	after := sample(client)
+	if after.goroutines > before.goroutines {
+		fmt.Fprintln(os.Stderr, "More goroutines than at the start; they are:")
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+	}
 
 	fmt.Printf("Soak: %s at %d senders (in-process server), %d events, %d failed, %.0f events/s, p50 %s, p99 %s\n\n",
 		load.Elapsed.Round(time.Second), senders, load.Requests, load.Failed, load.Rate(), ms(load.Percentile(50)), ms(load.Percentile(99)))
