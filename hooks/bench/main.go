@@ -41,8 +41,8 @@ func main() {
 	var (
 		binPath  = flag.String("bin", "bin/pocketclerk", "the app binary, relative to the module root")
 		build    = flag.Bool("build", true, "build the app binary first")
-		events   = flag.Int("events", 3000, "webhook events per run, half user.updated and half user.created")
-		rounds   = flag.Int("rounds", 3, "alternations of the webhook and its PocketBase baseline")
+		events   = flag.Int("events", 6000, "webhook events per run, half user.updated and half user.created")
+		rounds   = flag.Int("rounds", 6, "alternations of the webhook and its PocketBase baseline")
 		senders  = flag.Int("senders", 16, "concurrent senders")
 		clients  = flag.Int("clients", 1000, "existing clients before the run")
 		grow     = flag.Int("grow", 0, "when set, seed up to this many clients afterwards and run the webhook again")
