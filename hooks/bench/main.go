@@ -54,58 +54,94 @@ func main() {
 	)
 	flag.Parse()
 	log.SetFlags(0)
+	err := run(options{
+		binPath: *binPath, build: *build, events: *events, rounds: *rounds, senders: *senders, clients: *clients,
+		grow: *grow, soak: *soak, cacheKiB: *cacheKiB, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose,
+	})
+	if err != nil {
+		log.Fatal("bench: ", err)
+	}
+}
 
+type options struct {
+	binPath                                          string
+	build, keep, verbose                             bool
+	events, rounds, senders, clients, grow, cacheKiB int
+	soak                                             time.Duration
+	cpuProfile                                       string
+}
+
+// run returns its errors rather than exiting, so that the server it
+// started is always stopped.
+func run(o options) error {
 	root, err := loadgen.ModuleRoot(".")
-	check(err)
+	if err != nil {
+		return err
+	}
 	tmpl, err := loadTemplate(root)
-	check(err)
+	if err != nil {
+		return err
+	}
 	signer, err := loadgen.NewSigner(secret)
-	check(err)
-
-	if *soak > 0 {
-		check(runSoak(*soak, *senders, *clients, tmpl, signer, *cpuProf, *cacheKiB))
-		return
+	if err != nil {
+		return err
+	}
+	if o.soak > 0 {
+		return runSoak(o.soak, o.senders, o.clients, tmpl, signer, o.cpuProfile, o.cacheKiB)
 	}
 
-	bin := filepath.Join(root, *binPath)
-	if *build {
+	bin := filepath.Join(root, o.binPath)
+	if o.build {
 		log.Printf("building %s", bin)
-		check(loadgen.Build(root, bin))
+		if err := loadgen.Build(root, bin); err != nil {
+			return err
+		}
 	}
 	dir, err := os.MkdirTemp("", "pocketclerk-bench-")
-	check(err)
-	if !*keep {
-		defer os.RemoveAll(dir)
-	} else {
+	if err != nil {
+		return err
+	}
+	if o.keep {
 		log.Printf("data and server log kept in %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
 	}
 
 	b := &bench{
 		bin: bin, dataDir: filepath.Join(dir, "pb_data"), logPath: filepath.Join(dir, "server.log"),
-		tmpl: tmpl, signer: signer, senders: *senders, client: loadgen.NewClient(*senders),
-		base: time.Now().Add(-24 * time.Hour).UnixMilli(), verbose: *verbose,
+		tmpl: tmpl, signer: signer, senders: o.senders, client: loadgen.NewClient(o.senders),
+		base: time.Now().Add(-24 * time.Hour).UnixMilli(), verbose: o.verbose,
 	}
-	check(b.setUp(*clients))
-	defer func() { b.srv.Stop() }() // the server in use at the end
+	defer func() {
+		if b.srv != nil {
+			b.srv.Stop() // the server in use at the end
+		}
+	}()
+	if err := b.setUp(o.clients); err != nil {
+		return err
+	}
 
-	per := max(1, *events/2 / *rounds)
+	per := max(1, o.events/2/o.rounds)
 	fmt.Print(machine())
-	fmt.Printf("\n## %d clients, %d senders, %d rounds of %d events per kind\n\n", b.clients, b.senders, *rounds, per)
-	small := b.runRounds(*rounds, per)
+	fmt.Printf("\n## %d clients, %d senders, %d rounds of %d events per kind\n\n", b.clients, b.senders, o.rounds, per)
+	small := b.runRounds(o.rounds, per)
 	small.print()
 	b.runSync(tmpl, small.get(kindCreated).res.Rate())
 
-	if *grow > b.clients {
-		check(b.growTo(*grow))
+	if o.grow > b.clients {
+		if err := b.growTo(o.grow); err != nil {
+			return err
+		}
 		fmt.Printf("\n## %d clients, same load\n\n", b.clients)
-		big := b.runRounds(*rounds, per)
+		big := b.runRounds(o.rounds, per)
 		big.print()
 		fmt.Printf("\np50 with %d clients vs %d: user.updated %.2fx, user.created %.2fx; peak RSS %s vs %s\n",
-			b.clients, *clients,
+			b.clients, o.clients,
 			ratio(big.get(kindUpdated).p50(), small.get(kindUpdated).p50()),
 			ratio(big.get(kindCreated).p50(), small.get(kindCreated).p50()),
 			mib(big.peakKB()), mib(small.peakKB()))
 	}
+	return nil
 }
 
 // Kinds of load, in the order a round runs them: each webhook kind is
@@ -348,13 +384,10 @@ func machine() string {
 		cpu, runtime.NumCPU(), mem, strings.TrimSpace(string(kernel)), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 }
 
+// must is for building requests, which fails only on a broken program.
 func must[T any](v T, err error) T {
-	check(err)
-	return v
-}
-
-func check(err error) {
 	if err != nil {
-		log.Fatal("bench: ", err)
+		panic(err)
 	}
+	return v
 }
