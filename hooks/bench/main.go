@@ -183,7 +183,7 @@ func (b *bench) setUp(n int) error {
 	if err := b.growTo(n); err != nil {
 		return err
 	}
-	return loadgen.Call(b.client, http.MethodPost, b.srv.URL+"/api/collections", b.token, map[string]any{
+	return loadgen.Call(b.client, http.MethodPost, b.url+"/api/collections", b.token, map[string]any{
 		"name": plainCollection, "type": "base",
 		"fields": []map[string]any{
 			{"name": "clerkId", "type": "text", "required": true},

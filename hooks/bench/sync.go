@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -50,7 +51,7 @@ func (b *bench) runSync(tmpl *loadgen.Template, createdRate float64) {
 	var count struct {
 		TotalItems int `json:"totalItems"`
 	}
-	err = loadgen.Call(b.client, "GET", b.srv.URL+"/api/collections/clients/records?perPage=1&filter=clerkId~'user_sync_'", b.token, nil, &count)
+	err = loadgen.Call(b.client, "GET", b.url+"/api/collections/clients/records?perPage=1&filter="+url.QueryEscape("clerkId ~ 'user_sync_'"), b.token, nil, &count)
 	if err != nil || count.TotalItems != syncUsers {
 		log.Printf("clerk sync: %d of %d users became clients (%v)", count.TotalItems, syncUsers, err)
 	}
