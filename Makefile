@@ -5,7 +5,7 @@ export GOTOOLCHAIN := go1.27.3
 BIN  := bin/pocketclerk
 ADDR ?= 127.0.0.1:8090
 
-.PHONY: run build test fmt vet bench
+.PHONY: run build test fmt vet bench bench-million soak fuzz
 
 run: build
 	./$(BIN) serve --http=$(ADDR) --dir=pb_data
@@ -21,3 +21,22 @@ fmt:
 
 vet:
 	go vet ./...
+
+# Load figures against PocketBase's own write path, as in docs/benchmarks.md (about 15 s).
+bench:
+	go run ./hooks/bench
+
+# The same, then again after seeding a million clients (about 30 s).
+bench-million:
+	go run ./hooks/bench -grow 1000000
+
+# 30 s of the bench load on an in-process server: goroutines and heap before and after.
+soak:
+	go run ./hooks/bench -soak 30s
+
+# Each fuzz target briefly. SQLite's instrumented code makes nearly every input
+# look new, so minimising is capped to keep the time on fuzzing.
+FUZZTIME ?= 20s
+fuzz:
+	go test ./hooks -run '^$$' -fuzz '^FuzzWebhookRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10x
+	go test ./hooks -run '^$$' -fuzz '^FuzzClientMapping$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10x

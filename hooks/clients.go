@@ -228,9 +228,17 @@ func deref(s *string) string {
 	return *s
 }
 
-// millis turns Clerk's Unix milliseconds into a date; nil and zero stay empty.
+// PocketBase stores dates from year 1 to 9999: one outside would read back
+// empty, so millis leaves it empty from the start.
+const (
+	minMillis = -62135596800000 // 0001-01-01T00:00:00.000Z
+	maxMillis = 253402300799999 // 9999-12-31T23:59:59.999Z
+)
+
+// millis turns Clerk's Unix milliseconds into a date; nil, zero and dates
+// PocketBase cannot store stay empty.
 func millis(ms *int64) types.DateTime {
-	if ms == nil || *ms == 0 {
+	if ms == nil || *ms == 0 || *ms < minMillis || *ms > maxMillis {
 		return types.DateTime{}
 	}
 	dt, _ := types.ParseDateTime(time.UnixMilli(*ms))

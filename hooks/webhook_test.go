@@ -368,3 +368,20 @@ func TestWebhookDeliveriesReachTheDashboardLogs(t *testing.T) {
 		mustContain(t, rows[0].Data, want)
 	}
 }
+
+// PocketBase stores dates up to year 9999; a later one stays empty, so the
+// same event applied twice is unchanged the second time.
+func TestDatesPastYear9999StayEmpty(t *testing.T) {
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	body := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["last_sign_in_at"] = 165401259100091514 })
+	if r := deliver(t, srv.URL, "msg_1", body); r.Body["outcome"] != "created" {
+		t.Fatalf("first: %+v", r)
+	}
+	if r := deliver(t, srv.URL, "msg_2", body); r.Body["outcome"] != "unchanged" {
+		t.Fatalf("same event again: %+v", r)
+	}
+	if got := findClient(t, app, fixtureUserID).GetString("lastSignInAt"); got != "" {
+		t.Fatalf("lastSignInAt %q", got)
+	}
+}
