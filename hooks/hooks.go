@@ -140,7 +140,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		return err
 	}
 
-	bindCachedAuthCollections(app)
+	bindLeanClientSaves(app)
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		if len(p.secrets) == 0 {

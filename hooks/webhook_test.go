@@ -385,3 +385,22 @@ func TestDatesPastYear9999StayEmpty(t *testing.T) {
 		t.Fatalf("lastSignInAt %q", got)
 	}
 }
+
+// The sync's saves keep PocketBase's rule that an email change renews the
+// client's token key, which signs its PocketBase-issued tokens out.
+func TestEmailChangeRenewsTokenKey(t *testing.T) {
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	deliver(t, srv.URL, "msg_1", readFixture(t, "user.created.json"))
+	key := findClient(t, app, fixtureUserID).TokenKey()
+
+	rename := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 1654012591900; u["first_name"] = "Renamed" })
+	deliver(t, srv.URL, "msg_2", rename)
+	if got := findClient(t, app, fixtureUserID).TokenKey(); got != key {
+		t.Fatal("a name change renewed the token key")
+	}
+	deliver(t, srv.URL, "msg_3", readFixture(t, "user.updated.json")) // new primary email
+	if got := findClient(t, app, fixtureUserID).TokenKey(); got == key {
+		t.Fatal("an email change kept the token key")
+	}
+}
