@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"log"
 
-	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
@@ -22,7 +21,7 @@ import (
 var publicFiles embed.FS
 
 func main() {
-	app := pocketbase.NewWithConfig(pocketbase.Config{DBConnect: dbConnect})
+	app := pocketbase.NewWithConfig(pocketbase.Config{DBConnect: hooks.DBConnect})
 
 	migratecmd.MustRegister(app, app.RootCmd, migratecmd.Config{
 		// Schema changes made in the dashboard become migration files only during development.
@@ -43,18 +42,4 @@ func main() {
 	if err := app.Start(); err != nil {
 		log.Fatal(err)
 	}
-}
-
-// dbConnect is PocketBase's default connection (core.DefaultDBConnect) with
-// two changes:
-//   - write transactions begin as BEGIN IMMEDIATE: a transaction then waits
-//     (busy_timeout) for the write lock before its first read, instead of
-//     failing with SQLITE_BUSY when another process, such as "clerk sync" on
-//     the same pb_data, commits after that read;
-//   - each connection's page cache is 8 MiB instead of 32: PocketBase keeps
-//     many connections open, and with a million clients their caches, not
-//     Go's heap, made up most of the memory, at no gain in speed
-//     (docs/benchmarks.md).
-func dbConnect(dbPath string) (*dbx.DB, error) {
-	return dbx.Open("sqlite", dbPath+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=journal_size_limit(200000000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-8000)&_defensive=1&_txlock=immediate")
 }

@@ -39,24 +39,23 @@ const (
 
 func main() {
 	var (
-		binPath  = flag.String("bin", "bin/pocketclerk", "the app binary, relative to the module root")
-		build    = flag.Bool("build", true, "build the app binary first")
-		events   = flag.Int("events", 6000, "webhook events per run, half user.updated and half user.created")
-		rounds   = flag.Int("rounds", 6, "alternations of the webhook and its PocketBase baseline")
-		senders  = flag.Int("senders", 16, "concurrent senders")
-		clients  = flag.Int("clients", 1000, "existing clients before the run")
-		grow     = flag.Int("grow", 0, "when set, seed up to this many clients afterwards and run the webhook again")
-		soak     = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
-		cacheKiB = flag.Int("sqlite-cache", 0, "with -soak: SQLite page cache per connection in KiB instead of PocketBase's 32000")
-		cpuProf  = flag.String("cpuprofile", "", "with -soak: write a CPU profile of the soak (server and load) to this file")
-		keep     = flag.Bool("keep", false, "keep the data directory and server log")
-		verbose  = flag.Bool("v", false, "print every batch as it ends")
+		binPath = flag.String("bin", "bin/pocketclerk", "the app binary, relative to the module root")
+		build   = flag.Bool("build", true, "build the app binary first")
+		events  = flag.Int("events", 6000, "webhook events per run, half user.updated and half user.created")
+		rounds  = flag.Int("rounds", 6, "alternations of the webhook and its PocketBase baseline")
+		senders = flag.Int("senders", 16, "concurrent senders")
+		clients = flag.Int("clients", 1000, "existing clients before the run")
+		grow    = flag.Int("grow", 0, "when set, seed up to this many clients afterwards and run the webhook again")
+		soak    = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
+		cpuProf = flag.String("cpuprofile", "", "with -soak: write a CPU profile of the soak (server and load) to this file")
+		keep    = flag.Bool("keep", false, "keep the data directory and server log")
+		verbose = flag.Bool("v", false, "print every batch as it ends")
 	)
 	flag.Parse()
 	log.SetFlags(0)
 	err := run(options{
 		binPath: *binPath, build: *build, events: *events, rounds: *rounds, senders: *senders, clients: *clients,
-		grow: *grow, soak: *soak, cacheKiB: *cacheKiB, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose,
+		grow: *grow, soak: *soak, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose,
 	})
 	if err != nil {
 		log.Fatal("bench: ", err)
@@ -64,11 +63,11 @@ func main() {
 }
 
 type options struct {
-	binPath                                          string
-	build, keep, verbose                             bool
-	events, rounds, senders, clients, grow, cacheKiB int
-	soak                                             time.Duration
-	cpuProfile                                       string
+	binPath                                string
+	build, keep, verbose                   bool
+	events, rounds, senders, clients, grow int
+	soak                                   time.Duration
+	cpuProfile                             string
 }
 
 // run returns its errors rather than exiting, so that the server it
@@ -87,7 +86,7 @@ func run(o options) error {
 		return err
 	}
 	if o.soak > 0 {
-		return runSoak(o.soak, o.senders, o.clients, tmpl, signer, o.cpuProfile, o.cacheKiB)
+		return runSoak(o.soak, o.senders, o.clients, tmpl, signer, o.cpuProfile)
 	}
 
 	bin := filepath.Join(root, o.binPath)

@@ -11,7 +11,6 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 
@@ -24,7 +23,7 @@ import (
 // can be read without adding any endpoint to the product, and keeps the
 // bench load on it for d: seeded clients updated and fresh users created.
 // The figures are taken with the load stopped and its connections closed.
-func runSoak(d time.Duration, senders, clients int, tmpl *loadgen.Template, signer *loadgen.Signer, cpuProfile string, cacheKiB int) error {
+func runSoak(d time.Duration, senders, clients int, tmpl *loadgen.Template, signer *loadgen.Signer, cpuProfile string) error {
 	if clients < 1 {
 		return fmt.Errorf("the soak updates seeded clients: -clients must be at least 1")
 	}
@@ -38,13 +37,8 @@ func runSoak(d time.Duration, senders, clients int, tmpl *loadgen.Template, sign
 	// figures; the out-of-process bench keeps it in its server log.
 	log.SetOutput(io.Discard)
 
-	config := core.BaseAppConfig{DataDir: dir}
-	if cacheKiB > 0 {
-		// PocketBase's own connection settings, with another page cache size per connection.
-		config.DBConnect = func(dbPath string) (*dbx.DB, error) {
-			return dbx.Open("sqlite", dbPath+fmt.Sprintf("?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=journal_size_limit(200000000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-%d)&_defensive=1", cacheKiB))
-		}
-	}
+	// The connection settings of the app's own main.go.
+	config := core.BaseAppConfig{DataDir: dir, DBConnect: hooks.DBConnect}
 	app := core.NewBaseApp(config)
 	if err := app.Bootstrap(); err != nil {
 		return err
