@@ -39,7 +39,8 @@ func FuzzWebhookRequest(f *testing.F) {
 	}
 
 	app := newTestApp(f)
-	handler := webhookHandler(f, app, Config{WebhookSecrets: []string{testSecret}})
+	// Without PocketBase's panic recovery, a panic reaches the fuzzer.
+	handler := routerHandler(f, app, Config{WebhookSecrets: []string{testSecret}}, apis.DefaultPanicRecoverMiddlewareId)
 	verifier, err := svix.NewWebhook(testSecret)
 	if err != nil {
 		f.Fatal(err)
@@ -134,27 +135,4 @@ func FuzzClientMapping(f *testing.F) {
 			t.Fatalf("applying the same %s twice: %s, then %s", d.Type, first, again)
 		}
 	})
-}
-
-// webhookHandler is the app's router with the plugin, without PocketBase's
-// panic recovery, so that a panic reaches the fuzzer.
-func webhookHandler(t testing.TB, app core.App, config Config) http.Handler {
-	t.Helper()
-	if err := Register(app, nil, config); err != nil {
-		t.Fatal(err)
-	}
-	r, err := apis.NewRouter(app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Unbind(apis.DefaultPanicRecoverMiddlewareId)
-	var h http.Handler
-	err = app.OnServe().Trigger(&core.ServeEvent{App: app, Router: r}, func(e *core.ServeEvent) error {
-		h, err = e.Router.BuildMux()
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
 }

@@ -39,6 +39,15 @@ func newTestApp(t testing.TB) *tests.TestApp {
 // serve registers the plugin with config and serves the app's router.
 func serve(t testing.TB, app core.App, config Config) *httptest.Server {
 	t.Helper()
+	srv := httptest.NewServer(routerHandler(t, app, config))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// routerHandler registers the plugin with config and builds the app's
+// router as serving does, without the middlewares named in unbind.
+func routerHandler(t testing.TB, app core.App, config Config, unbind ...string) http.Handler {
+	t.Helper()
 	if err := Register(app, nil, config); err != nil {
 		t.Fatal(err)
 	}
@@ -46,20 +55,16 @@ func serve(t testing.TB, app core.App, config Config) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var srv *httptest.Server
+	r.Unbind(unbind...)
+	var h http.Handler
 	err = app.OnServe().Trigger(&core.ServeEvent{App: app, Router: r}, func(e *core.ServeEvent) error {
-		mux, err := e.Router.BuildMux()
-		if err != nil {
-			return err
-		}
-		srv = httptest.NewServer(mux)
-		return nil
+		h, err = e.Router.BuildMux()
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.Close)
-	return srv
+	return h
 }
 
 func readFixture(t testing.TB, name string) []byte {
