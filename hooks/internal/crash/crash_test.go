@@ -20,10 +20,11 @@ const (
 	secret       = "whsec_plJ3nmyCDGBKInavdOK15jsl"
 	adminEmail   = "crash@example.org"
 	adminPass    = "crash-password-1234"
-	users        = 100
+	users        = 170
 	updatesEach  = 20
-	senders      = 16
-	killAfterAck = 700 // SIGKILL once this many events were acknowledged
+	senders      = 16   // redelivery, as Svix's workers
+	inFlight     = 2500 // concurrent requests of the load the server is killed under
+	killAfterAck = 700  // SIGKILL once this many events were acknowledged
 )
 
 // event is one Clerk event of the model, with what it means for the end state.
@@ -77,8 +78,9 @@ func TestSIGKILLUnderLoadLosesNothingAcknowledged(t *testing.T) {
 	events := modelEvents(tmpl, rng)
 	t.Logf("%d events for %d users", len(events), users)
 
-	// Load, and SIGKILL the server in the middle of it.
-	client := loadgen.NewClient(senders)
+	// Load, and SIGKILL the server in the middle of it, with inFlight
+	// requests sent and waiting for their answers.
+	client := loadgen.NewClient(inFlight)
 	var (
 		mu       sync.Mutex
 		acked    = map[int]string{} // event index -> outcome of its 2xx
@@ -86,12 +88,15 @@ func TestSIGKILLUnderLoadLosesNothingAcknowledged(t *testing.T) {
 		killOnce sync.Once
 		killed   = make(chan struct{})
 		cutOff   atomic.Int64 // requests that failed: in flight at the kill or sent after it
+		killAt   atomic.Int64 // Unix nanoseconds of the SIGKILL
+		waiting  atomic.Int64 // requests sent before the kill and never answered
 	)
 	go func() {
 		<-killed
+		killAt.Store(time.Now().UnixNano())
 		srv.Kill()
 	}()
-	res := loadgen.Run(context.Background(), client, senders, len(events),
+	res := loadgen.Run(context.Background(), client, inFlight, len(events),
 		func(i int) (*http.Request, error) { return signer.Request(srv.URL, events[i].Delivery) },
 		func(a loadgen.Answer) {
 			if !a.OK() {
@@ -99,6 +104,9 @@ func TestSIGKILLUnderLoadLosesNothingAcknowledged(t *testing.T) {
 					t.Errorf("event %d answered %d before the kill: %s", a.Index, a.Status, a.Body)
 				}
 				cutOff.Add(1)
+				if at := killAt.Load(); at != 0 && time.Now().Add(-a.Latency).UnixNano() < at {
+					waiting.Add(1)
+				}
 				return
 			}
 			var r struct{ Outcome string }
@@ -114,7 +122,10 @@ func TestSIGKILLUnderLoadLosesNothingAcknowledged(t *testing.T) {
 	if ackCount.Load() >= int64(len(events)) || cutOff.Load() == 0 {
 		t.Fatalf("the kill came after the load ended (%d acknowledged, %d cut off): nothing was in flight", ackCount.Load(), cutOff.Load())
 	}
-	t.Logf("%d sent, %d acknowledged before the SIGKILL, %d cut off", res.Requests, len(acked), cutOff.Load())
+	t.Logf("%d sent, %d acknowledged before the SIGKILL, %d in flight at the kill, %d cut off in all", res.Requests, len(acked), waiting.Load(), cutOff.Load())
+	if waiting.Load() < 2000 {
+		t.Fatalf("only %d requests were in flight at the kill", waiting.Load())
+	}
 
 	// Restart on the same data: everything acknowledged is there.
 	client.CloseIdleConnections()

@@ -32,7 +32,7 @@ type Answer struct {
 	Status  int // 0 when the request failed
 	Body    []byte
 	Err     error
-	Latency time.Duration
+	Latency time.Duration // until the answer, or the failure
 }
 
 // OK reports a 2xx.
@@ -137,7 +137,7 @@ func send(ctx context.Context, client *http.Client, i int, build func(int) (*htt
 	start := time.Now()
 	res, err := client.Do(req.WithContext(ctx))
 	if err != nil {
-		a.Err = err
+		a.Err, a.Latency = err, time.Since(start)
 		return a
 	}
 	a.Body, a.Err = io.ReadAll(res.Body)
