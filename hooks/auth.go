@@ -1,11 +1,13 @@
 package hooks
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2/jwks"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
@@ -34,13 +36,16 @@ type sessionAuth struct {
 	verifier *sessionVerifier
 	// firstSight lets concurrent first requests of one user share one fetch.
 	firstSight singleflight.Group
+	// unknownUsers are the users Clerk's Backend API recently said it does
+	// not know, so that their tokens do not cost a fetch per request.
+	unknownUsers *expirable.LRU[string, struct{}]
 }
 
 // registerAuth makes a Clerk session token (Authorization: Bearer <token>)
 // authenticate its user's client on every route, REST and realtime, so
 // that rules such as "id = @request.auth.id" apply to Clerk users.
 func (p *plugin) registerAuth() error {
-	a := &sessionAuth{p: p}
+	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL)}
 	parties := map[string]bool{}
 	for _, origin := range p.config.AuthorizedParties {
 		parties[strings.TrimRight(origin, "/")] = true
@@ -125,6 +130,9 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 	}
 	client, err := a.clientForUser(ctx, e.App, claims.Subject)
 	switch {
+	case errors.Is(err, errUserGone):
+		e.App.Logger().Debug("Clerk session token of a deleted user refused", "clerkId", claims.Subject)
+		status.Set(SessionStatusHeader, "refused")
 	case err != nil:
 		e.App.Logger().Error("Could not load the client of a signed-in Clerk user; the request goes on unauthenticated", "clerkId", claims.Subject, "error", err.Error())
 		status.Set(SessionStatusHeader, "waiting")

@@ -98,6 +98,8 @@ func TestRefusedSessionTokensAuthenticateNobody(t *testing.T) {
 		"wrong issuer":            with(func(c claims) { c["iss"] = "https://evil.example" }),
 		"no subject":              with(func(c claims) { delete(c, "sub") }),
 		"pending session":         with(func(c claims) { c["sts"] = "pending" }),
+		"no session (template)":   with(func(c claims) { delete(c, "sid") }),
+		"no expiry":               with(func(c claims) { delete(c, "exp") }),
 		"unknown user":            key.token(t, "user_2nobodyyyyyyyyyyyyyyyyyyyy"),
 		"HS256 with Clerk claims": hs256,
 		"alg none":                b64([]byte(`{"alg":"none"}`)) + "." + b64([]byte(`{"sub":"`+userA+`"}`)) + ".",
@@ -292,8 +294,10 @@ func TestSessionStatusHeaderTellsWaitingFromRefused(t *testing.T) {
 		res.Body.Close()
 		return res.Header.Get(SessionStatusHeader)
 	}
+	deliver(t, url, "msg_del", userEvent(eventUserDeleted, map[string]any{"id": userB, "deleted": true}))
 	for auth, want := range map[string]string{
 		"Bearer " + key.token(t, userA):                             "signed-in",
+		"Bearer " + key.token(t, userB):                             "refused", // deleted
 		"Bearer " + key.token(t, newcomer):                          "waiting",
 		"Bearer " + newSigningKey(t, 1, "ins_key1").token(t, userA): "refused",
 		"Bearer not-a-jwt":                                          "", // not a Clerk token: PocketBase's business

@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -16,25 +17,42 @@ import (
 // firstSightTimeout bounds the Backend API call of a first sight.
 const firstSightTimeout = 10 * time.Second
 
+// unknownUserTTL is how long a user that Clerk said it does not know is
+// not fetched again: its token may come with every request for a minute.
+const unknownUserTTL = 30 * time.Second
+
+// errUserGone means that the token's user was deleted: it has a tombstone,
+// or Clerk does not know it.
+var errUserGone = errors.New("the Clerk user was deleted")
+
 // clientForUser returns the client of a user whose session token is valid.
 // A user seen for the first time, before Clerk's webhook arrived, is
 // fetched from the Backend API and synced on the spot. nil without error
-// means nobody: Clerk does not know the user, the user was deleted, or
-// first sight is off because CLERK_SECRET_KEY is not set.
+// means nobody yet: first sight is off because CLERK_SECRET_KEY is not set.
+// errUserGone means nobody for good.
 func (a *sessionAuth) clientForUser(ctx context.Context, app core.App, clerkID string) (*core.Record, error) {
 	client, err := app.FindFirstRecordByData(clientsCollection, "clerkId", clerkID)
-	if err == nil || !errors.Is(err, sql.ErrNoRows) {
+	if !errors.Is(err, sql.ErrNoRows) {
 		return client, err
+	}
+	if gone, err := isTombstoned(app, clerkID); gone || err != nil {
+		return nil, cmp.Or(err, errUserGone)
 	}
 	if a.p.config.SecretKey == "" {
 		return nil, nil
+	}
+	if a.unknownUsers.Contains(clerkID) {
+		return nil, errUserGone
 	}
 	// One fetch per user however many requests arrive at once; it outlives
 	// the request that started it, as the others wait on it too.
 	v, err, _ := a.firstSight.Do(clerkID, func() (any, error) {
 		return a.syncOnFirstSight(context.WithoutCancel(ctx), app, clerkID)
 	})
-	client, _ = v.(*core.Record)
+	if shared, _ := v.(*core.Record); shared != nil {
+		// Every waiter got the same record, and PocketBase changes e.Auth.
+		client = shared.Clone()
+	}
 	return client, err
 }
 
@@ -43,9 +61,6 @@ func (a *sessionAuth) syncOnFirstSight(ctx context.Context, app core.App, clerkI
 	if client := findClientByClerkID(app, clerkID); client != nil {
 		return client, nil
 	}
-	if gone, err := isTombstoned(app, clerkID); gone || err != nil {
-		return nil, err
-	}
 
 	ctx, cancel := context.WithTimeout(ctx, firstSightTimeout)
 	defer cancel()
@@ -53,7 +68,8 @@ func (a *sessionAuth) syncOnFirstSight(ctx context.Context, app core.App, clerkI
 	var apiErr *clerk.APIErrorResponse
 	if errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound {
 		app.Logger().Info("A valid Clerk session token names a user that Clerk does not know (deleted?); the request goes on unauthenticated", "clerkId", clerkID)
-		return nil, nil
+		a.unknownUsers.Add(clerkID, struct{}{})
+		return nil, errUserGone
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fetching the user from Clerk's Backend API failed (check CLERK_SECRET_KEY and CLERK_API_URL; the webhook will still create the client): %w", err)

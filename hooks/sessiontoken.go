@@ -79,6 +79,11 @@ func (v *sessionVerifier) verify(ctx context.Context, token, kid string) (*clerk
 	if claims.Subject == "" {
 		return nil, errors.New("the token has no subject")
 	}
+	// Only session tokens: a JWT template's token is signed with the same
+	// key but may live for years and outlives a sign-out.
+	if claims.SessionID == "" || claims.Expiry == nil {
+		return nil, errors.New("not a session token (no sid or no exp)")
+	}
 	// Clerk treats a pending session as signed out unless told otherwise.
 	if c, _ := claims.Custom.(*sessionClaims); c != nil && c.Status == "pending" {
 		return nil, errors.New("the session is pending")
