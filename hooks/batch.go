@@ -1,6 +1,8 @@
 package hooks
 
 import (
+	"fmt"
+	"runtime/debug"
 	"sync"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -59,14 +61,16 @@ func (b *batcher) run() {
 
 func (b *batcher) commitBatch(batch []*pendingDelivery) {
 	if len(batch) > 1 {
-		err := b.app.RunInTransaction(func(txApp core.App) error {
-			for _, p := range batch {
-				var err error
-				if p.result, err = applyDelivery(txApp, p.delivery); err != nil {
-					return err
+		err := recoverPanic(func() error {
+			return b.app.RunInTransaction(func(txApp core.App) error {
+				for _, p := range batch {
+					var err error
+					if p.result, err = applyDelivery(txApp, p.delivery); err != nil {
+						return err
+					}
 				}
-			}
-			return nil
+				return nil
+			})
 		})
 		if err == nil {
 			for _, p := range batch {
@@ -78,7 +82,23 @@ func (b *batcher) commitBatch(batch []*pendingDelivery) {
 	// One at a time, so that a duplicate or a failing delivery holds back
 	// no other.
 	for _, p := range batch {
-		p.result, p.duplicate, p.err = commitDelivery(b.app, p.delivery)
+		p.err = recoverPanic(func() (err error) {
+			p.result, p.duplicate, err = commitDelivery(b.app, p.delivery)
+			return err
+		})
 		close(p.done)
 	}
+}
+
+// recoverPanic turns a panic while applying (an app owner's record hook, say)
+// into an error, as PocketBase's router does for its own requests: the
+// batcher runs outside any request, where a panic would end the process.
+// dbx has rolled the transaction back by then.
+func recoverPanic(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic while applying the delivery: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return fn()
 }

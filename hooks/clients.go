@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -46,9 +45,6 @@ const (
 // this value (it is not a valid bcrypt hash), so nothing pays bcrypt's cost
 // per client.
 const lockedPasswordHash = "!clerk-managed: password sign-in is not used"
-
-// syncContext marks the sync's own saves (see collections_cache.go).
-var syncContext = context.WithValue(context.Background(), syncSave{}, true)
 
 // userChange is one change to a Clerk user, whatever brought it: a webhook,
 // a first-sight fetch or a backfill.
@@ -143,7 +139,7 @@ func deleteClient(txApp core.App, client *core.Record, clerkID string, at time.T
 // user to another and the second user's event arrives first, the first
 // user's record still holds the address: the newer data takes it.
 func saveClient(txApp core.App, client *core.Record) error {
-	err := txApp.SaveWithContext(syncContext, client)
+	err := txApp.SaveWithContext(leanSaveContext(client), client)
 	if err == nil || client.Email() == "" {
 		return err
 	}
@@ -157,10 +153,10 @@ func saveClient(txApp core.App, client *core.Record) error {
 	}
 	holder.SetEmail("")
 	holder.SetVerified(false)
-	if err := txApp.SaveWithContext(syncContext, holder); err != nil {
+	if err := txApp.SaveWithContext(leanSaveContext(holder), holder); err != nil {
 		return fmt.Errorf("releasing email from client %s: %w", holder.GetString("clerkId"), err)
 	}
-	return txApp.SaveWithContext(syncContext, client)
+	return txApp.SaveWithContext(leanSaveContext(client), client)
 }
 
 // setClientFields maps a Clerk user onto the fields the sync owns and

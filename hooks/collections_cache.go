@@ -1,7 +1,9 @@
 package hooks
 
 import (
+	"context"
 	"slices"
+	"sync/atomic"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
@@ -22,13 +24,26 @@ import (
 //
 // Other saves (the dashboard, the REST API) are left as PocketBase makes them.
 
-// syncSave marks the context of a save made by the sync.
-type syncSave struct{}
+// leanSave marks the context of one save of one record by the sync: the
+// one save for which the record's Original is known to be what is stored
+// (an owner's hook that saves the record again gets PocketBase's checks).
+type leanSave struct {
+	record *core.Record
+	used   atomic.Bool
+}
+
+type leanSaveKey struct{}
+
+// leanSaveContext is the context for the sync's save of record.
+func leanSaveContext(record *core.Record) context.Context {
+	return context.WithValue(context.Background(), leanSaveKey{}, &leanSave{record: record})
+}
 
 // bindLeanClientSaves makes the sync's client saves skip those reads.
 func bindLeanClientSaves(app core.App) {
 	lean := func(e *core.RecordEvent) error {
-		if e.Context.Value(syncSave{}) == nil {
+		mark, _ := e.Context.Value(leanSaveKey{}).(*leanSave)
+		if mark == nil || mark.record != e.Record || !mark.used.CompareAndSwap(false, true) {
 			return e.Next()
 		}
 		original := e.App

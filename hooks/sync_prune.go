@@ -44,7 +44,8 @@ func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]
 	// Checked before the requests by id, which take long for many clients.
 	if total, err := s.app.CountRecords(clientsCollection); err != nil {
 		return err
-	} else if !s.opts.Force && len(unseen) > pruneGuardMin && float64(len(unseen)) > pruneGuardShare*float64(total) {
+	} else if !s.opts.Force && len(unseen) > 0 && (len(unseen) == len(local) ||
+		len(unseen) > pruneGuardMin && float64(len(unseen)) > pruneGuardShare*float64(total)) {
 		return fmt.Errorf("not pruning: %d of %d clients have no user in this Clerk instance, which more often means that CLERK_SECRET_KEY belongs to another instance than that the users were deleted; check the key, and if the deletions are real, run \"clerk sync --prune --force\"", len(unseen), total)
 	}
 

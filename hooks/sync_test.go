@@ -399,6 +399,22 @@ func TestSyncWillNotPruneMostClientsUnlessForced(t *testing.T) {
 	}
 }
 
+// On a small install too, a key whose instance lists none of the clients
+// prunes nothing without --force: tombstoned users never come back.
+func TestSyncWillNotPruneEveryClientOfASmallInstall(t *testing.T) {
+	app := newTestApp(t)
+	mustSync(t, app, newFakeClerk(t, 8), syncOptions{})
+	ageClients(t, app, 2*time.Minute)
+	_, _, err := syncWith(t, app, fakeConfig(newFakeClerk(t, 0)), syncOptions{Prune: true})
+	if err == nil {
+		t.Fatal("pruned every client without --force")
+	}
+	mustContain(t, err, "--force")
+	if n := count(t, app, clientsCollection, ""); n != 8 {
+		t.Fatalf("%d clients left of 8", n)
+	}
+}
+
 func TestSyncInterruptedMidListingPrunesNothing(t *testing.T) {
 	app := newTestApp(t)
 	f := newFakeClerk(t, 1000)

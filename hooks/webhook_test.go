@@ -404,3 +404,52 @@ func TestEmailChangeRenewsTokenKey(t *testing.T) {
 		t.Fatal("an email change kept the token key")
 	}
 }
+
+// A panic in the app owner's record hook fails that delivery with a 5xx,
+// so that Svix retries it; the server and the other deliveries carry on.
+func TestPanicInAnOwnersHookFailsOnlyItsDelivery(t *testing.T) {
+	app := newTestApp(t)
+	app.OnRecordCreate(clientsCollection).BindFunc(func(e *core.RecordEvent) error {
+		if e.Record.GetString("clerkId") == "user_panics" {
+			var m map[string]int
+			m["x"] = 1 // an owner's bug
+		}
+		return e.Next()
+	})
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	bad := userEventBody(t, eventUserCreated, func(u map[string]any) { u["id"] = "user_panics" })
+	if r := deliver(t, srv.URL, "msg_bad", bad); r.Status != http.StatusInternalServerError {
+		t.Fatalf("panicking delivery: %+v", r)
+	}
+	if r := deliver(t, srv.URL, "msg_good", readFixture(t, "user.created.json")); r.Status != 200 {
+		t.Fatalf("next delivery: %+v", r)
+	}
+	if count(t, app, eventsCollection, "svixId = 'msg_bad'") != 0 || findClient(t, app, "user_panics") != nil {
+		t.Fatal("the failed delivery left rows behind")
+	}
+}
+
+// An owner's hook that saves a synced client again, with the event's
+// context, gets PocketBase's own checks: its email change renews the token
+// key too.
+func TestOwnersSecondSaveKeepsPocketBaseChecks(t *testing.T) {
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	deliver(t, srv.URL, "msg_1", readFixture(t, "user.created.json"))
+	var keyAfterSync string
+	app.OnRecordAfterUpdateSuccess(clientsCollection).BindFunc(func(e *core.RecordEvent) error {
+		if e.Record.Email() != "normalised@example.org" {
+			keyAfterSync = e.Record.TokenKey()
+			e.Record.SetEmail("normalised@example.org")
+			if err := e.App.SaveWithContext(e.Context, e.Record); err != nil {
+				t.Error(err)
+			}
+		}
+		return e.Next()
+	})
+	deliver(t, srv.URL, "msg_2", readFixture(t, "user.updated.json"))
+	c := findClient(t, app, fixtureUserID)
+	if c.Email() != "normalised@example.org" || c.TokenKey() == keyAfterSync {
+		t.Fatalf("email %q; token key renewed by the owner's save: %v", c.Email(), c.TokenKey() != keyAfterSync)
+	}
+}
