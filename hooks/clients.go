@@ -59,7 +59,7 @@ type userChange struct {
 
 // errEmailHeld means that another client holds the email and is newer: the
 // change cannot be applied yet, and a retry will find it applied or stale.
-var errEmailHeld = errors.New("the primary email is still held by another client with newer Clerk data; a retry will apply this change once that client's own update arrives")
+var errEmailHeld = errors.New("the primary email belongs to another client with newer Clerk data; Svix's retry applies this change once that client's own update has arrived")
 
 // applyUserEvent is the one place that decides how a Clerk user becomes a
 // client. Call it with a transaction's app: it reads and writes several
@@ -143,13 +143,13 @@ func saveClient(txApp core.App, client *core.Record) error {
 	if err == nil || client.Email() == "" {
 		return err
 	}
-	holder, findErr := txApp.FindFirstRecordByFilter(clientsCollection,
-		"email = {:email} && id != {:id}", map[string]any{"email": client.Email(), "id": client.Id})
-	if findErr != nil {
+	// Looked up as PocketBase's unique email index compares (it may ignore case).
+	holder, findErr := txApp.FindAuthRecordByEmail(clientsCollection, client.Email())
+	if findErr != nil || holder.Id == client.Id {
 		return err // not an email clash
 	}
 	if holder.GetDateTime("clerkUpdatedAt").Time().After(client.GetDateTime("clerkUpdatedAt").Time()) {
-		return errEmailHeld
+		return fmt.Errorf("%w (%s, client %s, Clerk user %s)", errEmailHeld, client.Email(), holder.Id, holder.GetString("clerkId"))
 	}
 	holder.SetEmail("")
 	holder.SetVerified(false)

@@ -105,15 +105,24 @@ type reply struct {
 
 func do(t testing.TB, req *http.Request) reply {
 	t.Helper()
-	res, err := http.DefaultClient.Do(req)
+	r, err := tryDo(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// tryDo is do for goroutines other than the test's, where t.Fatal is not allowed.
+func tryDo(req *http.Request) (reply, error) {
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
 	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
+	raw, err := io.ReadAll(res.Body)
 	r := reply{Status: res.StatusCode}
 	_ = json.Unmarshal(raw, &r.Body)
-	return r
+	return r, err
 }
 
 // deliver signs body with testSecret and posts it.

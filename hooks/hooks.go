@@ -29,6 +29,10 @@ import (
 	svix "github.com/svix/svix-webhooks/go"
 )
 
+// minEventRetention outlasts Svix's retries (about 27 hours), so that a
+// retried delivery still finds its log row.
+const minEventRetention = 48 * time.Hour
+
 // WebhookPath is where Clerk's webhook endpoint must point.
 const WebhookPath = "/api/webhooks/clerk"
 
@@ -39,9 +43,9 @@ type Config struct {
 	// With none, the webhook answers 503 and Svix keeps retrying.
 	WebhookSecrets []string
 
-	// EventRetention is how long the delivery log keeps a row.
-	// Svix retries for about 27 hours, so keep it well above a day.
-	// Zero means the default, 30 days.
+	// EventRetention is how long the delivery log keeps a row: at least
+	// 2 days, since Svix retries for about 27 hours. Zero means the
+	// default, 30 days.
 	EventRetention time.Duration
 
 	// SecretKey is Clerk's Backend API key (sk_...): it fetches users on
@@ -94,7 +98,7 @@ func configFrom(getenv func(string) string) Config {
 	}
 	if days := getenv("CLERK_EVENT_RETENTION_DAYS"); days != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(days))
-		if err != nil || n < 1 {
+		if err != nil || n < 2 {
 			n = -1 // Register reports it
 		}
 		c.EventRetention = time.Duration(n) * 24 * time.Hour
@@ -118,11 +122,11 @@ func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
 // rootCmd may be nil; it carries the plugin's commands.
 func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	p := &plugin{app: app, config: config, batcher: newBatcher(app)}
-	if p.config.EventRetention < 0 {
-		return errors.New("CLERK_EVENT_RETENTION_DAYS must be a whole number of days, 1 or more (default 30)")
-	}
 	if p.config.EventRetention == 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
+	}
+	if p.config.EventRetention < minEventRetention {
+		return errors.New("CLERK_EVENT_RETENTION_DAYS must be a whole number of days, 2 or more (default 30): Svix retries a delivery for about 27 hours, and the log must still know it")
 	}
 	if p.config.APIURL == "" {
 		p.config.APIURL = "https://api.clerk.com"

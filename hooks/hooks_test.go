@@ -23,10 +23,12 @@ func TestConfigFromEnvironment(t *testing.T) {
 		t.Fatalf("parties %q", c.AuthorizedParties)
 	}
 
-	env["CLERK_EVENT_RETENTION_DAYS"] = "a week"
-	err := Register(newTestApp(t), nil, configFrom(func(k string) string { return env[k] }))
-	if err == nil {
-		t.Fatal("a malformed retention was accepted")
+	for _, days := range []string{"a week", "1", "0"} {
+		env["CLERK_EVENT_RETENTION_DAYS"] = days
+		err := Register(newTestApp(t), nil, configFrom(func(k string) string { return env[k] }))
+		if err == nil {
+			t.Fatalf("retention %q was accepted", days)
+		}
+		mustContain(t, err.Error(), "CLERK_EVENT_RETENTION_DAYS")
 	}
-	mustContain(t, err.Error(), "CLERK_EVENT_RETENTION_DAYS")
 }
