@@ -95,8 +95,8 @@ func FuzzWebhookRequest(f *testing.F) {
 }
 
 // FuzzClientMapping maps arbitrary Clerk payloads onto clients through the
-// one apply function: nothing may panic, and an applied change applied
-// again changes nothing.
+// one apply function: nothing may panic, a failed apply changes nothing,
+// and an applied change applied again changes nothing.
 func FuzzClientMapping(f *testing.F) {
 	for _, body := range fuzzSeeds(f) {
 		f.Add(body)
@@ -123,9 +123,21 @@ func FuzzClientMapping(f *testing.F) {
 			})
 			return result, err
 		}
+		state := func() string {
+			c, err := app.FindFirstRecordByData(clientsCollection, "clerkId", d.User.ID)
+			if err != nil {
+				return "none"
+			}
+			return c.GetString("updated") + c.Email()
+		}
+		before := state()
 		first, err := apply()
 		if err != nil {
-			return // a payload the schema rejects (say, a malformed email): Svix retries, nothing half-written
+			// A payload the schema rejects (say, a malformed email): Svix retries, nothing is half-written.
+			if after := state(); after != before {
+				t.Fatalf("a failed apply changed the client: %q, then %q", before, after)
+			}
+			return
 		}
 		again, err := apply()
 		if err != nil {
