@@ -211,6 +211,38 @@ func TestOwnersCannotWriteAndGuestsReadNothing(t *testing.T) {
 	}
 }
 
+// Clerk owns the email and its verification: PocketBase's own flows that
+// would change them are closed.
+func TestClerkOwnsEmailAndVerification(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	url, auth := srv.URL, "Bearer "+key.token(t, userA)
+
+	client := findClientByClerkID(app, userA)
+	client.SetVerified(false)
+	if err := app.Save(client); err != nil {
+		t.Fatal(err)
+	}
+	verifyToken, err := client.NewVerificationToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flow := range []struct{ path, body string }{
+		{"request-verification", `{"email":"` + client.Email() + `"}`},
+		{"confirm-verification", `{"token":"` + verifyToken + `"}`},
+		{"request-email-change", `{"newEmail":"new@example.org"}`},
+	} {
+		if r := send(t, http.MethodPost, url+"/api/collections/clients/"+flow.path, auth, flow.body); r.Status != http.StatusForbidden {
+			t.Errorf("%s: %d %v, want 403", flow.path, r.Status, r.Body)
+		}
+	}
+	if findClientByClerkID(app, userA).Verified() {
+		t.Fatal("PocketBase's verification flow marked a client verified")
+	}
+}
+
 func TestConfigRouteHandsOutThePublishableKey(t *testing.T) {
 	srv := serve(t, newTestApp(t), Config{PublishableKey: "pk_test_cG9ja2V0Y2xlcmsuY2xlcmsuYWNjb3VudHMuZGV2JA"})
 	r := get(t, srv.URL+ClerkConfigPath, "")

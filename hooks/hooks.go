@@ -145,6 +145,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	}
 
 	bindLeanClientSaves(app)
+	bindClerkOwnedFlows(app)
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		if len(p.secrets) == 0 {
