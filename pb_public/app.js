@@ -87,6 +87,7 @@ function watchProfile(clerk) {
   const authorization = async () => `Bearer ${await clerk.session.getToken()}`;
   const es = new EventSource("/api/realtime");
   realtime = es;
+  let deleted = false; // a read still in flight must not bring the profile back
 
   es.addEventListener("PB_CONNECT", async (ev) => {
     try {
@@ -98,7 +99,7 @@ function watchProfile(clerk) {
       });
       if (!res.ok) throw new Error(`live updates could not start (HTTP ${res.status})`);
       const record = await readProfile(authorization);
-      if (realtime !== es) return;
+      if (realtime !== es || deleted) return;
       if (record) render(record);
       else if (!shownRecord) show("waiting");
     } catch (err) {
@@ -109,6 +110,7 @@ function watchProfile(clerk) {
   es.addEventListener("clients/*", (ev) => {
     const { action, record } = JSON.parse(ev.data);
     if (action === "delete") {
+      deleted = true;
       shownRecord = null;
       show("error", "Your profile was deleted in Clerk.");
     } else {
