@@ -1,11 +1,10 @@
 package hooks
 
 import (
-	"fmt"
-	"runtime/debug"
 	"sync"
 
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/routine"
 )
 
 // maxBatch bounds how many deliveries share one transaction, which keeps
@@ -61,7 +60,9 @@ func (b *batcher) run() {
 
 func (b *batcher) commitBatch(batch []*pendingDelivery) {
 	if len(batch) > 1 {
-		err := recoverPanic(func() error {
+		// A panic (in an app owner's record hook, say) becomes an error, as
+		// PocketBase's router makes it for requests: this goroutine serves none.
+		err := routine.SafeWrap(func() error {
 			return b.app.RunInTransaction(func(txApp core.App) error {
 				for _, p := range batch {
 					var err error
@@ -71,7 +72,7 @@ func (b *batcher) commitBatch(batch []*pendingDelivery) {
 				}
 				return nil
 			})
-		})
+		})()
 		if err == nil {
 			for _, p := range batch {
 				close(p.done)
@@ -82,23 +83,10 @@ func (b *batcher) commitBatch(batch []*pendingDelivery) {
 	// One at a time, so that a duplicate or a failing delivery holds back
 	// no other.
 	for _, p := range batch {
-		p.err = recoverPanic(func() (err error) {
+		p.err = routine.SafeWrap(func() (err error) {
 			p.result, p.duplicate, err = commitDelivery(b.app, p.delivery)
 			return err
-		})
+		})()
 		close(p.done)
 	}
-}
-
-// recoverPanic turns a panic while applying (an app owner's record hook, say)
-// into an error, as PocketBase's router does for its own requests: the
-// batcher runs outside any request, where a panic would end the process.
-// dbx has rolled the transaction back by then.
-func recoverPanic(fn func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic while applying the delivery: %v\n%s", r, debug.Stack())
-		}
-	}()
-	return fn()
 }

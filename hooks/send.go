@@ -3,16 +3,15 @@ package hooks
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/segmentio/ksuid"
 	"github.com/spf13/cobra"
 	svix "github.com/svix/svix-webhooks/go"
 )
@@ -165,49 +164,24 @@ func clerkEvent(eventType, userID string, now time.Time) map[string]any {
 	}
 }
 
-// Clerk ids are a prefix and a KSUID: 27 base62 digits of a timestamp
-// (seconds since 2014-05-13) and 16 random bytes. Building them the same way
-// keeps a user's created_at the same on every send.
-const (
-	ksuidAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	ksuidEpoch    = 1400000000
-)
-
+// Clerk ids are a prefix and a KSUID, which begins with its creation time
+// (seconds): building them the same way keeps a user's created_at the same
+// on every send.
 func newClerkID(prefix string, at time.Time) (string, error) {
-	raw := make([]byte, 20)
-	ts := uint32(at.Unix() - ksuidEpoch)
-	raw[0], raw[1], raw[2], raw[3] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
-	if _, err := rand.Read(raw[4:]); err != nil {
+	id, err := ksuid.NewRandomWithTime(at)
+	if err != nil {
 		return "", err
 	}
-	n := new(big.Int).SetBytes(raw)
-	digits := make([]byte, 27)
-	base, rem := big.NewInt(62), new(big.Int)
-	for i := len(digits) - 1; i >= 0; i-- {
-		n.DivMod(n, base, rem)
-		digits[i] = ksuidAlphabet[rem.Int64()]
-	}
-	return prefix + string(digits), nil
+	return prefix + id.String(), nil
 }
 
 // clerkIDTime is the creation time inside a Clerk id, or fallback when the
 // id is not a KSUID.
 func clerkIDTime(id string, fallback time.Time) time.Time {
-	_, k, ok := strings.Cut(id, "_")
-	if !ok || len(k) != 27 {
+	_, k, _ := strings.Cut(id, "_")
+	parsed, err := ksuid.Parse(k)
+	if err != nil {
 		return fallback
 	}
-	n := new(big.Int)
-	for _, c := range []byte(k) {
-		d := strings.IndexByte(ksuidAlphabet, c)
-		if d < 0 {
-			return fallback
-		}
-		n.Mul(n, big.NewInt(62)).Add(n, big.NewInt(int64(d)))
-	}
-	if n.BitLen() > 160 {
-		return fallback
-	}
-	b := n.FillBytes(make([]byte, 20))
-	return time.Unix(int64(uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3]))+ksuidEpoch, 0)
+	return parsed.Time()
 }
