@@ -6,11 +6,13 @@
 // every delivery in "clerk_events" and prunes that log on PocketBase's cron.
 // A Clerk session token (Authorization: Bearer) authenticates its user's
 // client on every route, REST and realtime, syncing the user on first sight.
-// The collections come from the migrations package.
+// The commands "clerk sync" (backfill and repair from Clerk's Backend API)
+// and "clerk send" (a signed sample event) join rootCmd. The collections
+// come from the migrations package.
 //
 // Example usage:
 //
-//	app := pocketbase.New()
+//	app := pocketbase.NewWithConfig(pocketbase.Config{DBConnect: hooks.DBConnect})
 //	hooks.MustRegister(app, app.RootCmd, hooks.ConfigFromEnv())
 //	app.Start()
 package hooks
