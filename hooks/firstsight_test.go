@@ -2,21 +2,31 @@ package hooks
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pocketbase/pocketbase/tests"
 )
 
 const newcomer = "user_2newcomerxxxxxxxxxxxxxxxxx"
 
-func TestFirstSightSyncsAUserBeforeTheWebhook(t *testing.T) {
+// newcomerInClerk serves an app whose Clerk knows newcomer (as u), who has
+// no client yet.
+func newcomerInClerk(t *testing.T) (*tests.TestApp, *httptest.Server, *fakeClerk, signingKey, map[string]any) {
+	t.Helper()
 	key := newSigningKey(t, 0, "ins_key1")
 	clerkAPI := newFakeClerk(t, 0, key)
 	u := clerkUser(t, newcomer, "Nina", 2000)
 	clerkAPI.addUser(t, u)
 	app := newTestApp(t)
-	srv := serve(t, app, clerkAPI.config())
+	return app, serve(t, app, clerkAPI.config()), clerkAPI, key, u
+}
+
+func TestFirstSightSyncsAUserBeforeTheWebhook(t *testing.T) {
+	app, srv, clerkAPI, key, u := newcomerInClerk(t)
 
 	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)); !slices.Equal(ids, []string{newcomer}) {
 		t.Fatalf("first request sees %v, want its own new client", ids)
@@ -92,12 +102,7 @@ func TestFirstSightNeedsTheSecretKey(t *testing.T) {
 }
 
 func TestFirstSightDoesNotBringBackADeletedUser(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
-	clerkAPI := newFakeClerk(t, 0, key)
-	u := clerkUser(t, newcomer, "Nina", 2000)
-	clerkAPI.addUser(t, u)
-	app := newTestApp(t)
-	srv := serve(t, app, clerkAPI.config())
+	app, srv, clerkAPI, key, _ := newcomerInClerk(t)
 	deliver(t, srv.URL, "msg_deleted", userEvent(eventUserDeleted, map[string]any{"id": newcomer, "deleted": true, "updated_at": 2500}))
 
 	// The session token outlives the deletion by up to a minute.
@@ -110,13 +115,8 @@ func TestFirstSightDoesNotBringBackADeletedUser(t *testing.T) {
 }
 
 func TestConcurrentFirstRequestsCreateOneClient(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
-	clerkAPI := newFakeClerk(t, 0, key)
+	app, srv, clerkAPI, key, u := newcomerInClerk(t)
 	clerkAPI.userDelay = 50 * time.Millisecond // let the requests overlap
-	u := clerkUser(t, newcomer, "Nina", 2000)
-	clerkAPI.addUser(t, u)
-	app := newTestApp(t)
-	srv := serve(t, app, clerkAPI.config())
 
 	var wg sync.WaitGroup
 	for range 16 {
