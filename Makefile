@@ -24,15 +24,15 @@ vet:
 
 # Load figures against PocketBase's own write path, as in docs/benchmarks.md (about 15 s).
 bench:
-	go run ./hooks/bench
+	go run ./hooks/internal/bench
 
 # The same, then again after seeding a million clients (about 30 s).
 bench-million:
-	go run ./hooks/bench -grow 1000000
+	go run ./hooks/internal/bench -grow 1000000
 
 # 30 s of the bench load on an in-process server: goroutines and heap before and after.
 soak:
-	go run ./hooks/bench -soak 30s
+	go run ./hooks/internal/bench -soak 30s
 
 # Each fuzz target briefly. SQLite's instrumented code makes nearly every input
 # look new, so minimising is capped to keep the time on fuzzing.

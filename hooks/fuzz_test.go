@@ -12,6 +12,8 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	svix "github.com/svix/svix-webhooks/go"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // fuzzSeeds are the Clerk fixtures and a few bodies at the edges of the format.
@@ -47,7 +49,7 @@ func FuzzWebhookRequest(f *testing.F) {
 	}
 	rows := func() [3]int64 {
 		var n [3]int64
-		for i, c := range []string{clientsCollection, eventsCollection, tombstonesCollection} {
+		for i, c := range []string{migrations.ClientsCollection, migrations.EventsCollection, migrations.TombstonesCollection} {
 			n[i], _ = app.CountRecords(c)
 		}
 		return n
@@ -102,7 +104,7 @@ func FuzzClientMapping(f *testing.F) {
 		f.Add(body)
 	}
 	app := newTestApp(f)
-	col, err := app.FindCollectionByNameOrId(clientsCollection)
+	col, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func FuzzClientMapping(f *testing.F) {
 		if err != nil || d.User == nil {
 			return
 		}
-		setClientFields(core.NewRecord(col), d.User)
+		setClientFields(&clientRecord{core.NewRecord(col)}, d.User)
 
 		apply := func() (outcome, error) {
 			var result outcome
@@ -124,7 +126,7 @@ func FuzzClientMapping(f *testing.F) {
 			return result, err
 		}
 		state := func() string {
-			c, err := app.FindFirstRecordByData(clientsCollection, "clerkId", d.User.ID)
+			c, err := app.FindFirstRecordByData(migrations.ClientsCollection, "clerkId", d.User.ID)
 			if err != nil {
 				return "none"
 			}

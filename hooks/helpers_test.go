@@ -150,13 +150,17 @@ func userEventBody(t testing.TB, typ string, edit func(user map[string]any)) []b
 	return b
 }
 
-func findClient(t testing.TB, app core.App, clerkID string) *core.Record {
+// clientOf is the client of a Clerk user, or nil.
+func clientOf(t testing.TB, app core.App, clerkID string) *core.Record {
 	t.Helper()
-	rec, err := app.FindFirstRecordByData(clientsCollection, "clerkId", clerkID)
+	client, err := findClient(app, clerkID)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if client == nil {
 		return nil
 	}
-	return rec
+	return client.Record
 }
 
 func count(t testing.TB, app core.App, collection, filter string) int {

@@ -184,20 +184,6 @@ func (p *plugin) clerkConfig() *clerk.ClientConfig {
 	}}
 }
 
-// pruneEvents deletes delivery log rows older than cutoff. Tombstones live
-// in their own collection and are kept.
-func pruneEvents(app core.App, cutoff time.Time) error {
-	res, err := app.NonconcurrentDB().NewQuery("DELETE FROM " + eventsCollection + " WHERE created < {:cutoff}").
-		Bind(map[string]any{"cutoff": cutoff.UTC().Format("2006-01-02 15:04:05.000Z")}).Execute()
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		app.Logger().Info("Pruned the Clerk delivery log", "rows", n, "olderThan", cutoff)
-	}
-	return nil
-}
-
 // splitList splits a list separated by spaces or commas.
 func splitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })

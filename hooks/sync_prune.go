@@ -2,8 +2,6 @@ package hooks
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +10,8 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // prune deletes and tombstones the clients whose Clerk user is gone.
@@ -29,7 +29,7 @@ func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]
 		return err
 	}
 	var local []string
-	err = s.app.DB().Select("clerkId").From(clientsCollection).
+	err = s.app.DB().Select(migrations.FieldClerkID).From(migrations.ClientsCollection).
 		Where(dbx.NewExp("[[updated]] < {:cutoff}", dbx.Params{"cutoff": before.String()})).
 		Column(&local)
 	if err != nil {
@@ -42,7 +42,7 @@ func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]
 		}
 	}
 	// Checked before the requests by id, which take long for many clients.
-	if total, err := s.app.CountRecords(clientsCollection); err != nil {
+	if total, err := s.app.CountRecords(migrations.ClientsCollection); err != nil {
 		return err
 	} else if !s.opts.Force && len(unseen) > 0 && (len(unseen) == len(local) ||
 		len(unseen) > pruneGuardMin && float64(len(unseen)) > pruneGuardShare*float64(total)) {
@@ -79,12 +79,9 @@ func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]
 // stillPrunable reports whether a client may still be pruned inside the
 // transaction that deletes it: a webhook may have saved it since it was read.
 func stillPrunable(txApp core.App, clerkID string, cutoff time.Time) (bool, error) {
-	client, err := txApp.FindFirstRecordByData(clientsCollection, "clerkId", clerkID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil // deleted since, by a webhook or by hand
-	}
-	if err != nil {
-		return false, err
+	client, err := findClient(txApp, clerkID)
+	if client == nil || err != nil {
+		return false, err // deleted since, by a webhook or by hand
 	}
 	return client.GetDateTime("updated").Time().Before(cutoff), nil
 }

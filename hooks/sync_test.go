@@ -14,6 +14,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 	"github.com/spf13/cobra"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 func fakeConfig(f *fakeClerk) Config {
@@ -43,7 +45,7 @@ func mustSync(t testing.TB, app core.App, f *fakeClerk, opts syncOptions) syncCo
 func ageClients(t testing.TB, app core.App, d time.Duration) {
 	t.Helper()
 	at, _ := types.ParseDateTime(time.Now().Add(-d))
-	if _, err := app.DB().Update(clientsCollection, dbx.Params{"updated": at.String()}, nil).Execute(); err != nil {
+	if _, err := app.DB().Update(migrations.ClientsCollection, dbx.Params{"updated": at.String()}, nil).Execute(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -80,10 +82,10 @@ func TestSyncBackfillsThroughPagingAndTransientErrors(t *testing.T) {
 		t.Fatalf("counts %+v, want %+v", counts, want)
 	}
 	mustContain(t, progress, "listed 1200 users")
-	if n := count(t, app, clientsCollection, ""); n != 1200 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 1200 {
 		t.Fatalf("%d clients, want 1200", n)
 	}
-	c := findClient(t, app, "user_fake000777")
+	c := clientOf(t, app, "user_fake000777")
 	if c == nil || c.Email() != "user000777@example.com" || c.GetString("firstName") != "First777" || !c.Verified() {
 		t.Fatalf("client user_fake000777: %v", c)
 	}
@@ -98,7 +100,7 @@ func TestSyncBackfillsThroughPagingAndTransientErrors(t *testing.T) {
 	if want := (syncCounts{Listed: 1200, Unchanged: 1200}); counts != want {
 		t.Fatalf("second sync: counts %+v, want %+v", counts, want)
 	}
-	if after := findClient(t, app, "user_fake000777").GetDateTime("updated"); after != before {
+	if after := clientOf(t, app, "user_fake000777").GetDateTime("updated"); after != before {
 		t.Fatalf("second sync saved an unchanged client: updated %v → %v", before, after)
 	}
 }
@@ -144,26 +146,26 @@ func TestSyncRepairsDrift(t *testing.T) {
 		t.Fatalf("counts %+v, want %+v", counts, want)
 	}
 
-	if findClient(t, app, "user_fake000010") != nil || count(t, app, tombstonesCollection, "clerkId = 'user_fake000010'") != 1 {
+	if clientOf(t, app, "user_fake000010") != nil || count(t, app, migrations.TombstonesCollection, "clerkId = 'user_fake000010'") != 1 {
 		t.Error("the user deleted in Clerk was not pruned and tombstoned")
 	}
-	if c := findClient(t, app, "user_fake000020"); c == nil || c.GetString("lastName") != "Changed" {
+	if c := clientOf(t, app, "user_fake000020"); c == nil || c.GetString("lastName") != "Changed" {
 		t.Error("the user changed in Clerk was not updated")
 	}
-	if c := findClient(t, app, "user_fake000030"); c == nil || c.GetString("firstName") != "Local" {
+	if c := clientOf(t, app, "user_fake000030"); c == nil || c.GetString("firstName") != "Local" {
 		t.Error("newer local data was overwritten by the listing")
 	}
-	if findClient(t, app, "user_fake000040") != nil {
+	if clientOf(t, app, "user_fake000040") != nil {
 		t.Error("a tombstoned user came back")
 	}
-	if findClient(t, app, lateUser.ID) == nil {
+	if clientOf(t, app, lateUser.ID) == nil {
 		t.Error("a client newer than the listing was pruned")
 	}
 	// Every user Clerk still has is a client (the shifted one included),
 	// except the one deleted by webhook.
 	f.edit(func(f *fakeClerk) {
 		for _, u := range f.users {
-			if (findClient(t, app, u.ID) == nil) != (u.ID == "user_fake000040") {
+			if (clientOf(t, app, u.ID) == nil) != (u.ID == "user_fake000040") {
 				t.Errorf("client for %s: wrong presence", u.ID)
 			}
 		}
@@ -187,10 +189,10 @@ func TestSyncDryRunWritesNothing(t *testing.T) {
 			FirstName string `db:"firstName"`
 			Updated   string `db:"updated"`
 		}
-		if err := app.DB().Select("clerkId", "firstName", "updated").From(clientsCollection).OrderBy("clerkId").All(&rows); err != nil {
+		if err := app.DB().Select("clerkId", "firstName", "updated").From(migrations.ClientsCollection).OrderBy("clerkId").All(&rows); err != nil {
 			t.Fatal(err)
 		}
-		return fmt.Sprint(rows, count(t, app, tombstonesCollection, ""))
+		return fmt.Sprint(rows, count(t, app, migrations.TombstonesCollection, ""))
 	}
 	before := snapshot()
 
@@ -228,7 +230,7 @@ func TestSyncStopsOnPermanentErrorsAndSaysWhatToCheck(t *testing.T) {
 	if n := f.requestCount(); n != 2 {
 		t.Fatalf("%d requests: permanent errors must not be retried", n)
 	}
-	if n := count(t, app, clientsCollection, ""); n != 0 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 0 {
 		t.Fatalf("%d clients written", n)
 	}
 }
@@ -260,7 +262,7 @@ func TestSyncCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, out, "Dry run, nothing written; would have: 20 users listed: 20 created")
-	if n := count(t, app, clientsCollection, ""); n != 0 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 0 {
 		t.Fatalf("%d clients after a dry run", n)
 	}
 
@@ -269,7 +271,7 @@ func TestSyncCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, out, "20 users listed: 20 created, 0 updated, 0 unchanged, 0 skipped (stale or deleted), 0 deleted")
-	if n := count(t, app, clientsCollection, ""); n != 20 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 20 {
 		t.Fatalf("%d clients, want 20", n)
 	}
 }
@@ -292,7 +294,7 @@ func TestScheduledSync(t *testing.T) {
 		t.Fatal("no scheduled sync in PocketBase's cron")
 	}
 	job.Run()
-	if n := count(t, app, clientsCollection, ""); n != 30 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 30 {
 		t.Fatalf("%d clients after the scheduled sync, want 30", n)
 	}
 
@@ -300,7 +302,7 @@ func TestScheduledSync(t *testing.T) {
 	f.edit(func(f *fakeClerk) { f.remove("user_fake000003") })
 	ageClients(t, app, 2*time.Minute)
 	job.Run()
-	if findClient(t, app, "user_fake000003") != nil {
+	if clientOf(t, app, "user_fake000003") != nil {
 		t.Fatal("the scheduled sync did not prune a user deleted in Clerk")
 	}
 }
@@ -389,12 +391,12 @@ func TestSyncWillNotPruneMostClientsUnlessForced(t *testing.T) {
 	}
 	mustContain(t, err, "CLERK_SECRET_KEY")
 	mustContain(t, err, "--force")
-	if n := count(t, app, clientsCollection, ""); n != 53 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 53 {
 		t.Fatalf("%d clients, want 53: nothing may be pruned", n)
 	}
 
 	counts := mustSync(t, app, other, syncOptions{Prune: true, Force: true})
-	if counts.Deleted != 50 || count(t, app, clientsCollection, "") != 3 {
+	if counts.Deleted != 50 || count(t, app, migrations.ClientsCollection, "") != 3 {
 		t.Fatalf("forced prune: %+v", counts)
 	}
 }
@@ -410,7 +412,7 @@ func TestSyncWillNotPruneEveryClientOfASmallInstall(t *testing.T) {
 		t.Fatal("pruned every client without --force")
 	}
 	mustContain(t, err, "--force")
-	if n := count(t, app, clientsCollection, ""); n != 8 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 8 {
 		t.Fatalf("%d clients left of 8", n)
 	}
 }
@@ -432,7 +434,7 @@ func TestSyncInterruptedMidListingPrunesNothing(t *testing.T) {
 	if _, err := syncClients(ctx, app, cfg, syncOptions{Prune: true}, nil); err == nil {
 		t.Fatal("an interrupted sync reported success")
 	}
-	if findClient(t, app, "user_fake000001") == nil || count(t, app, tombstonesCollection, "") != 0 {
+	if clientOf(t, app, "user_fake000001") == nil || count(t, app, migrations.TombstonesCollection, "") != 0 {
 		t.Fatal("an interrupted listing was pruned against")
 	}
 }
@@ -440,7 +442,7 @@ func TestSyncInterruptedMidListingPrunesNothing(t *testing.T) {
 func TestSyncOneRejectedUserCostsOnlyItself(t *testing.T) {
 	app := newTestApp(t)
 	// The app owner's own hook refuses one record.
-	app.OnRecordCreate(clientsCollection).BindFunc(func(e *core.RecordEvent) error {
+	app.OnRecordCreate(migrations.ClientsCollection).BindFunc(func(e *core.RecordEvent) error {
 		if e.Record.GetString("clerkId") == "user_fake000007" {
 			return errors.New("rejected by the owner's hook")
 		}
@@ -452,7 +454,7 @@ func TestSyncOneRejectedUserCostsOnlyItself(t *testing.T) {
 		t.Fatal("a sync with a user that could not be applied reported success")
 	}
 	mustContain(t, err, "rejected by the owner's hook")
-	if counts.Created != 299 || counts.Failed != 1 || count(t, app, clientsCollection, "") != 299 {
-		t.Fatalf("counts %+v, %d clients; want 299 created and 1 failed", counts, count(t, app, clientsCollection, ""))
+	if counts.Created != 299 || counts.Failed != 1 || count(t, app, migrations.ClientsCollection, "") != 299 {
+		t.Fatalf("counts %+v, %d clients; want 299 created and 1 failed", counts, count(t, app, migrations.ClientsCollection, ""))
 	}
 }

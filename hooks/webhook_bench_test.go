@@ -61,7 +61,7 @@ func BenchmarkRESTPatchBaseline(b *testing.B) {
 	ids := make([]string, users)
 	for i := range int64(users) {
 		deliver(b, srv.URL, fmt.Sprintf("msg_seed%d", i), benchUserBody(b, eventUserCreated, fmt.Sprintf("user_%d", i), i, 1000))
-		ids[i] = findClient(b, app, fmt.Sprintf("user_%d", i)).Id
+		ids[i] = clientOf(b, app, fmt.Sprintf("user_%d", i)).Id
 	}
 	su := core.NewRecord(must(app.FindCollectionByNameOrId(core.CollectionNameSuperusers)))
 	su.SetEmail("bench@example.org")

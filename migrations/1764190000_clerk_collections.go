@@ -24,7 +24,7 @@ func createClerkCollections(app core.App) error {
 }
 
 func dropClerkCollections(app core.App) error {
-	for _, name := range []string{"clerk_tombstones", "clerk_events", "clients"} {
+	for _, name := range []string{TombstonesCollection, EventsCollection, ClientsCollection} {
 		c, err := app.FindCollectionByNameOrId(name)
 		if err != nil {
 			return err
@@ -39,7 +39,7 @@ func dropClerkCollections(app core.App) error {
 // clientsCollection is one auth record per Clerk user. Clerk owns sign-in,
 // so PocketBase's own password, OTP and OAuth2 flows stay off.
 func clientsCollection() *core.Collection {
-	c := core.NewAuthCollection("clients")
+	c := core.NewAuthCollection(ClientsCollection)
 	c.ListRule = ptr(ownRecordRule)
 	c.ViewRule = ptr(ownRecordRule)
 	// Create, update and delete stay nil: superusers only; the sync owns these records.
@@ -52,42 +52,40 @@ func clientsCollection() *core.Collection {
 	c.Fields.GetByName(core.FieldNameEmail).(*core.EmailField).Required = false
 
 	c.Fields.Add(
-		&core.TextField{Name: "clerkId", Required: true, Presentable: true},
-		&core.TextField{Name: "phone"},
-		&core.TextField{Name: "firstName"},
-		&core.TextField{Name: "lastName"},
-		&core.TextField{Name: "username"},
-		&core.TextField{Name: "imageUrl"},
-		&core.JSONField{Name: "publicMetadata"},
-		&core.JSONField{Name: "privateMetadata", Hidden: true},
-		&core.TextField{Name: "externalId"},
-		&core.BoolField{Name: "banned"},
-		&core.DateField{Name: "lastSignInAt"},
-		&core.DateField{Name: "clerkCreatedAt"},
-		&core.DateField{Name: "clerkUpdatedAt"},
+		&core.TextField{Name: FieldClerkID, Required: true, Presentable: true},
+		&core.TextField{Name: FieldPhone},
+		&core.TextField{Name: FieldFirstName},
+		&core.TextField{Name: FieldLastName},
+		&core.TextField{Name: FieldUsername},
+		&core.TextField{Name: FieldImageURL},
+		&core.JSONField{Name: FieldPublicMetadata},
+		&core.JSONField{Name: FieldPrivateMetadata, Hidden: true},
+		&core.TextField{Name: FieldExternalID},
+		&core.BoolField{Name: FieldBanned},
+		&core.DateField{Name: FieldLastSignInAt},
+		&core.DateField{Name: FieldClerkCreatedAt},
+		&core.DateField{Name: FieldClerkUpdatedAt},
 		&core.AutodateField{Name: "created", OnCreate: true},
 		&core.AutodateField{Name: "updated", OnCreate: true, OnUpdate: true},
 	)
-	c.AddIndex("idx_clients_clerkId", true, "clerkId", "")
+	c.AddIndex("idx_clients_clerkId", true, FieldClerkID, "")
 	return c
 }
 
 // eventsCollection is the delivery log: one row per Svix message, written in
 // the same transaction as the message's effect, so a row means "applied".
 func eventsCollection() *core.Collection {
-	c := core.NewBaseCollection("clerk_events")
+	c := core.NewBaseCollection(EventsCollection)
 	c.Fields.Add(
-		&core.TextField{Name: "svixId", Required: true, Presentable: true},
-		&core.TextField{Name: "type", Required: true},
-		&core.TextField{Name: "clerkId"},
-		&core.SelectField{Name: "outcome", Required: true, MaxSelect: 1, Values: []string{
-			"created", "updated", "deleted", "unchanged", "stale", "gone", "ignored",
-		}},
-		&core.DateField{Name: "eventAt"},
+		&core.TextField{Name: FieldSvixID, Required: true, Presentable: true},
+		&core.TextField{Name: FieldType, Required: true},
+		&core.TextField{Name: FieldClerkID},
+		&core.SelectField{Name: FieldOutcome, Required: true, MaxSelect: 1, Values: Outcomes},
+		&core.DateField{Name: FieldEventAt},
 		&core.AutodateField{Name: "created", OnCreate: true},
 	)
-	c.AddIndex("idx_clerk_events_svixId", true, "svixId", "")
-	c.AddIndex("idx_clerk_events_clerkId", false, "clerkId", "")
+	c.AddIndex("idx_clerk_events_svixId", true, FieldSvixID, "")
+	c.AddIndex("idx_clerk_events_clerkId", false, FieldClerkID, "")
 	c.AddIndex("idx_clerk_events_created", false, "created", "")
 	return c
 }
@@ -95,13 +93,13 @@ func eventsCollection() *core.Collection {
 // tombstonesCollection remembers deleted Clerk users for good: Clerk never
 // reuses a user id, and a late user.updated must not bring a user back.
 func tombstonesCollection() *core.Collection {
-	c := core.NewBaseCollection("clerk_tombstones")
+	c := core.NewBaseCollection(TombstonesCollection)
 	c.Fields.Add(
-		&core.TextField{Name: "clerkId", Required: true, Presentable: true},
-		&core.DateField{Name: "deletedAt"},
+		&core.TextField{Name: FieldClerkID, Required: true, Presentable: true},
+		&core.DateField{Name: FieldDeletedAt},
 		&core.AutodateField{Name: "created", OnCreate: true},
 	)
-	c.AddIndex("idx_clerk_tombstones_clerkId", true, "clerkId", "")
+	c.AddIndex("idx_clerk_tombstones_clerkId", true, FieldClerkID, "")
 	return c
 }
 

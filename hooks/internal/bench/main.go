@@ -2,9 +2,9 @@
 // own REST writes of the same records, on a freshly built server, and
 // prints the figures that docs/benchmarks.md records.
 //
-//	go run ./hooks/bench                  # the default run (make bench)
-//	go run ./hooks/bench -grow 1000000    # then again with a million clients
-//	go run ./hooks/bench -soak 30s        # goroutines and heap across 30 s of load
+//	go run ./hooks/internal/bench                  # the default run (make bench)
+//	go run ./hooks/internal/bench -grow 1000000    # then again with a million clients
+//	go run ./hooks/internal/bench -soak 30s        # goroutines and heap across 30 s of load
 package main
 
 import (

@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"bytes"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,13 +10,8 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
-)
 
-// Collection names, as created by the migrations package.
-const (
-	clientsCollection    = "clients"
-	eventsCollection     = "clerk_events"
-	tombstonesCollection = "clerk_tombstones"
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // Clerk's user event types.
@@ -31,13 +25,13 @@ const (
 type outcome string
 
 const (
-	outcomeCreated   outcome = "created"   // a new client
-	outcomeUpdated   outcome = "updated"   // an existing client changed
-	outcomeDeleted   outcome = "deleted"   // the client was removed and tombstoned
-	outcomeUnchanged outcome = "unchanged" // already up to date
-	outcomeStale     outcome = "stale"     // older than what is stored
-	outcomeGone      outcome = "gone"      // the user was deleted before
-	outcomeIgnored   outcome = "ignored"   // not a user event
+	outcomeCreated   outcome = migrations.OutcomeCreated
+	outcomeUpdated   outcome = migrations.OutcomeUpdated
+	outcomeDeleted   outcome = migrations.OutcomeDeleted
+	outcomeUnchanged outcome = migrations.OutcomeUnchanged
+	outcomeStale     outcome = migrations.OutcomeStale
+	outcomeGone      outcome = migrations.OutcomeGone
+	outcomeIgnored   outcome = migrations.OutcomeIgnored
 )
 
 // lockedPasswordHash fills the password that every auth record must have.
@@ -70,9 +64,9 @@ var errEmailHeld = errors.New("the primary email belongs to another client with 
 // same state twice). Only the fields that the sync owns are written.
 func applyUserEvent(txApp core.App, ch userChange) (outcome, error) {
 	id := ch.User.ID
-	client, err := txApp.FindFirstRecordByData(clientsCollection, "clerkId", id)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("looking up client %s: %w", id, err)
+	client, err := findClient(txApp, id)
+	if err != nil {
+		return "", err
 	}
 	// A deleted user has a tombstone and no client, so only a user without
 	// a client can be tombstoned.
@@ -87,13 +81,13 @@ func applyUserEvent(txApp core.App, ch userChange) (outcome, error) {
 	}
 
 	if client == nil {
-		col, err := txApp.FindCachedCollectionByNameOrId(clientsCollection)
+		col, err := txApp.FindCachedCollectionByNameOrId(migrations.ClientsCollection)
 		if err != nil {
 			return "", err
 		}
-		client = core.NewRecord(col)
+		client = &clientRecord{core.NewRecord(col)}
 		client.SetRaw(core.FieldNamePassword, &core.PasswordFieldValue{Hash: lockedPasswordHash})
-	} else if ch.User.UpdatedAt < client.GetDateTime("clerkUpdatedAt").Time().UnixMilli() {
+	} else if ch.User.UpdatedAt < client.ClerkUpdatedAt().UnixMilli() {
 		return outcomeStale, nil
 	}
 
@@ -110,27 +104,19 @@ func applyUserEvent(txApp core.App, ch userChange) (outcome, error) {
 	return result, nil
 }
 
-func isTombstoned(app core.App, clerkID string) (bool, error) {
-	_, err := app.FindFirstRecordByData(tombstonesCollection, "clerkId", clerkID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func deleteClient(txApp core.App, client *core.Record, clerkID string, at time.Time) error {
+func deleteClient(txApp core.App, client *clientRecord, clerkID string, at time.Time) error {
 	if client != nil {
-		if err := txApp.Delete(client); err != nil {
+		if err := txApp.Delete(client.Record); err != nil {
 			return fmt.Errorf("deleting client %s: %w", clerkID, err)
 		}
 	}
-	col, err := txApp.FindCachedCollectionByNameOrId(tombstonesCollection)
+	col, err := txApp.FindCachedCollectionByNameOrId(migrations.TombstonesCollection)
 	if err != nil {
 		return err
 	}
 	tomb := core.NewRecord(col)
-	tomb.Set("clerkId", clerkID)
-	tomb.Set("deletedAt", at)
+	tomb.Set(migrations.FieldClerkID, clerkID)
+	tomb.Set(migrations.FieldDeletedAt, at)
 	return txApp.Save(tomb)
 }
 
@@ -138,47 +124,48 @@ func deleteClient(txApp core.App, client *core.Record, clerkID string, at time.T
 // owner's record hooks see every change. When Clerk moved an email from one
 // user to another and the second user's event arrives first, the first
 // user's record still holds the address: the newer data takes it.
-func saveClient(txApp core.App, client *core.Record) error {
-	err := txApp.SaveWithContext(leanSaveContext(client), client)
+func saveClient(txApp core.App, client *clientRecord) error {
+	err := txApp.SaveWithContext(leanSaveContext(client.Record), client.Record)
 	if err == nil || client.Email() == "" {
 		return err
 	}
 	// Looked up as PocketBase's unique email index compares (it may ignore case).
-	holder, findErr := txApp.FindAuthRecordByEmail(clientsCollection, client.Email())
-	if findErr != nil || holder.Id == client.Id {
+	found, findErr := txApp.FindAuthRecordByEmail(migrations.ClientsCollection, client.Email())
+	if findErr != nil || found.Id == client.Id {
 		return err // not an email clash
 	}
-	if holder.GetDateTime("clerkUpdatedAt").Time().After(client.GetDateTime("clerkUpdatedAt").Time()) {
-		return fmt.Errorf("%w (%s, client %s, Clerk user %s)", errEmailHeld, client.Email(), holder.Id, holder.GetString("clerkId"))
+	holder := &clientRecord{found}
+	if holder.ClerkUpdatedAt().After(client.ClerkUpdatedAt()) {
+		return fmt.Errorf("%w (%s, client %s, Clerk user %s)", errEmailHeld, client.Email(), holder.Id, holder.ClerkID())
 	}
 	holder.SetEmail("")
 	holder.SetVerified(false)
-	if err := txApp.SaveWithContext(leanSaveContext(holder), holder); err != nil {
-		return fmt.Errorf("releasing email from client %s: %w", holder.GetString("clerkId"), err)
+	if err := txApp.SaveWithContext(leanSaveContext(holder.Record), holder.Record); err != nil {
+		return fmt.Errorf("releasing email from client %s: %w", holder.ClerkID(), err)
 	}
-	return txApp.SaveWithContext(leanSaveContext(client), client)
+	return txApp.SaveWithContext(leanSaveContext(client.Record), client.Record)
 }
 
 // setClientFields maps a Clerk user onto the fields the sync owns and
 // reports whether any of them changed.
-func setClientFields(client *core.Record, u *clerk.User) bool {
+func setClientFields(client *clientRecord, u *clerk.User) bool {
 	email, verified := primaryEmail(u)
 	fields := map[string]any{
-		"clerkId":         u.ID,
-		"email":           email,
-		"verified":        verified,
-		"phone":           primaryPhone(u),
-		"firstName":       deref(u.FirstName),
-		"lastName":        deref(u.LastName),
-		"username":        deref(u.Username),
-		"imageUrl":        deref(u.ImageURL),
-		"publicMetadata":  jsonOrEmpty(u.PublicMetadata),
-		"privateMetadata": jsonOrEmpty(u.PrivateMetadata),
-		"externalId":      deref(u.ExternalID),
-		"banned":          u.Banned,
-		"lastSignInAt":    millis(u.LastSignInAt),
-		"clerkCreatedAt":  millis(&u.CreatedAt),
-		"clerkUpdatedAt":  millis(&u.UpdatedAt),
+		migrations.FieldClerkID:         u.ID,
+		core.FieldNameEmail:             email,
+		core.FieldNameVerified:          verified,
+		migrations.FieldPhone:           primaryPhone(u),
+		migrations.FieldFirstName:       deref(u.FirstName),
+		migrations.FieldLastName:        deref(u.LastName),
+		migrations.FieldUsername:        deref(u.Username),
+		migrations.FieldImageURL:        deref(u.ImageURL),
+		migrations.FieldPublicMetadata:  jsonOrEmpty(u.PublicMetadata),
+		migrations.FieldPrivateMetadata: jsonOrEmpty(u.PrivateMetadata),
+		migrations.FieldExternalID:      deref(u.ExternalID),
+		migrations.FieldBanned:          u.Banned,
+		migrations.FieldLastSignInAt:    millis(u.LastSignInAt),
+		migrations.FieldClerkCreatedAt:  millis(&u.CreatedAt),
+		migrations.FieldClerkUpdatedAt:  millis(&u.UpdatedAt),
 	}
 	changed := client.IsNew()
 	for name, value := range fields {

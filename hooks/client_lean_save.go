@@ -7,6 +7,8 @@ import (
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // Before PocketBase writes an auth record it reads more than the write
@@ -51,8 +53,8 @@ func bindLeanClientSaves(app core.App) {
 		defer func() { e.App = original }()
 		return e.Next()
 	}
-	app.OnRecordCreateExecute(clientsCollection).BindFunc(lean)
-	app.OnRecordUpdateExecute(clientsCollection).BindFunc(lean)
+	app.OnRecordCreateExecute(migrations.ClientsCollection).BindFunc(lean)
+	app.OnRecordUpdateExecute(migrations.ClientsCollection).BindFunc(lean)
 }
 
 // leanSaveApp is the app as seen by PocketBase's save of record.

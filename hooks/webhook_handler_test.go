@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 const fixtureUserID = "user_29w83sxmDNGwOuEthce5gg56FcC"
@@ -21,7 +23,7 @@ func TestWebhookAppliesClerkFixtures(t *testing.T) {
 	if r.Status != 200 || r.Body["outcome"] != "created" {
 		t.Fatalf("user.created: %+v", r)
 	}
-	c := findClient(t, app, fixtureUserID)
+	c := clientOf(t, app, fixtureUserID)
 	if c == nil {
 		t.Fatal("no client after user.created")
 	}
@@ -52,7 +54,7 @@ func TestWebhookAppliesClerkFixtures(t *testing.T) {
 	if r.Status != 200 || r.Body["outcome"] != "updated" {
 		t.Fatalf("user.updated: %+v", r)
 	}
-	c = findClient(t, app, fixtureUserID)
+	c = clientOf(t, app, fixtureUserID)
 	if c.Email() != "second@example.org" || c.GetString("firstName") != "Updated" {
 		t.Fatalf("after user.updated: email %q, firstName %q", c.Email(), c.GetString("firstName"))
 	}
@@ -61,17 +63,17 @@ func TestWebhookAppliesClerkFixtures(t *testing.T) {
 	if r.Status != 200 || r.Body["outcome"] != "deleted" {
 		t.Fatalf("user.deleted: %+v", r)
 	}
-	if findClient(t, app, fixtureUserID) != nil {
+	if clientOf(t, app, fixtureUserID) != nil {
 		t.Fatal("client still there after user.deleted")
 	}
 
 	// Deletion wins whatever the timestamps of a late event.
 	late := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 9999999999999 })
 	r = deliver(t, srv.URL, "msg_late", late)
-	if r.Status != 200 || r.Body["outcome"] != "gone" || findClient(t, app, fixtureUserID) != nil {
+	if r.Status != 200 || r.Body["outcome"] != "gone" || clientOf(t, app, fixtureUserID) != nil {
 		t.Fatalf("late update after delete: %+v", r)
 	}
-	if n := count(t, app, eventsCollection, ""); n != 4 {
+	if n := count(t, app, migrations.EventsCollection, ""); n != 4 {
 		t.Fatalf("delivery log has %d rows, want 4", n)
 	}
 }
@@ -83,7 +85,7 @@ func TestWebhookRedeliveryAppliesOnce(t *testing.T) {
 
 	first := deliver(t, srv.URL, "msg_1", body)
 	// An owner's edit in between must survive a retry of the same message.
-	c := findClient(t, app, fixtureUserID)
+	c := clientOf(t, app, fixtureUserID)
 	c.Set("firstName", "Edited")
 	if err := app.Save(c); err != nil {
 		t.Fatal(err)
@@ -92,10 +94,10 @@ func TestWebhookRedeliveryAppliesOnce(t *testing.T) {
 	if first.Status != 200 || again.Status != 200 || again.Body["duplicate"] != true {
 		t.Fatalf("first %+v, again %+v", first, again)
 	}
-	if got := findClient(t, app, fixtureUserID).GetString("firstName"); got != "Edited" {
+	if got := clientOf(t, app, fixtureUserID).GetString("firstName"); got != "Edited" {
 		t.Fatalf("a redelivered svix-id was applied again: firstName %q", got)
 	}
-	if n := count(t, app, eventsCollection, ""); n != 1 {
+	if n := count(t, app, migrations.EventsCollection, ""); n != 1 {
 		t.Fatalf("%d log rows for one svix-id", n)
 	}
 }
@@ -122,7 +124,7 @@ func TestWebhookOrdering(t *testing.T) {
 	if r.Status != 200 || r.Body["outcome"] != "stale" {
 		t.Fatalf("older event: %+v", r)
 	}
-	if got := findClient(t, app, fixtureUserID).GetString("firstName"); got != "Newer" {
+	if got := clientOf(t, app, fixtureUserID).GetString("firstName"); got != "Newer" {
 		t.Fatalf("stale event applied: firstName %q", got)
 	}
 
@@ -134,7 +136,7 @@ func TestWebhookOrdering(t *testing.T) {
 	if r := deliver(t, srv.URL, "msg_same", same); r.Body["outcome"] != "updated" {
 		t.Fatalf("equal timestamp: %+v", r)
 	}
-	if got := findClient(t, app, fixtureUserID).GetString("firstName"); got != "" {
+	if got := clientOf(t, app, fixtureUserID).GetString("firstName"); got != "" {
 		t.Fatalf("null first_name stored as %q", got)
 	}
 	if r := deliver(t, srv.URL, "msg_same_again", same); r.Body["outcome"] != "unchanged" {
@@ -190,10 +192,10 @@ func TestWebhookRejectsBadRequestsAndWritesNothing(t *testing.T) {
 		}
 		mustContain(t, r.Body["message"], c.msg)
 	}
-	if n := count(t, app, clientsCollection, ""); n != 0 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 0 {
 		t.Fatalf("%d clients written by rejected requests", n)
 	}
-	if n := count(t, app, eventsCollection, ""); n != 0 {
+	if n := count(t, app, migrations.EventsCollection, ""); n != 0 {
 		t.Fatalf("%d log rows written by rejected requests", n)
 	}
 }
@@ -205,7 +207,7 @@ func TestWebhookIgnoresUnknownEventTypes(t *testing.T) {
 	if r.Status != 200 || r.Body["outcome"] != "ignored" {
 		t.Fatalf("unknown type: %+v", r)
 	}
-	if n := count(t, app, eventsCollection, "outcome = 'ignored' && type = 'session.created'"); n != 1 {
+	if n := count(t, app, migrations.EventsCollection, "outcome = 'ignored' && type = 'session.created'"); n != 1 {
 		t.Fatalf("ignored event logged %d times", n)
 	}
 }
@@ -218,7 +220,7 @@ func TestWebhookWithoutSecretAnswers503(t *testing.T) {
 		t.Fatalf("status %d, want 503", r.Status)
 	}
 	mustContain(t, r.Body["message"], "CLERK_WEBHOOK_SECRET")
-	if count(t, app, clientsCollection, "") != 0 {
+	if count(t, app, migrations.ClientsCollection, "") != 0 {
 		t.Fatal("written without a secret")
 	}
 }
@@ -271,20 +273,20 @@ func TestSvixTestVector(t *testing.T) {
 
 func TestSyncLeavesOwnerFieldsAlone(t *testing.T) {
 	app := newTestApp(t)
-	col, _ := app.FindCollectionByNameOrId(clientsCollection)
+	col, _ := app.FindCollectionByNameOrId(migrations.ClientsCollection)
 	col.Fields.Add(&core.TextField{Name: "plan"})
 	if err := app.Save(col); err != nil {
 		t.Fatal(err)
 	}
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	deliver(t, srv.URL, "msg_1", readFixture(t, "user.created.json"))
-	c := findClient(t, app, fixtureUserID)
+	c := clientOf(t, app, fixtureUserID)
 	c.Set("plan", "pro")
 	if err := app.Save(c); err != nil {
 		t.Fatal(err)
 	}
 	deliver(t, srv.URL, "msg_2", readFixture(t, "user.updated.json"))
-	c = findClient(t, app, fixtureUserID)
+	c = clientOf(t, app, fixtureUserID)
 	if c.GetString("plan") != "pro" || c.GetString("firstName") != "Updated" {
 		t.Fatalf("plan %q firstName %q", c.GetString("plan"), c.GetString("firstName"))
 	}
@@ -310,13 +312,13 @@ func TestEmailMovedBetweenUsersOutOfOrder(t *testing.T) {
 	if r := deliver(t, srv.URL, "a2", user("user_a", "y@example.org", 2000)); r.Status != 200 {
 		t.Fatalf("A's move: %+v", r)
 	}
-	if a, b := findClient(t, app, "user_a").Email(), findClient(t, app, "user_b").Email(); a != "y@example.org" || b != "x@example.org" {
+	if a, b := clientOf(t, app, "user_a").Email(), clientOf(t, app, "user_b").Email(); a != "y@example.org" || b != "x@example.org" {
 		t.Fatalf("a=%q b=%q", a, b)
 	}
 
 	// An older event claiming an address a newer client holds is not acknowledged.
 	r := deliver(t, srv.URL, "c1", user("user_c", "x@example.org", 100))
-	if r.Status < 500 || findClient(t, app, "user_c") != nil || count(t, app, eventsCollection, "svixId = 'c1'") != 0 {
+	if r.Status < 500 || clientOf(t, app, "user_c") != nil || count(t, app, migrations.EventsCollection, "svixId = 'c1'") != 0 {
 		t.Fatalf("clash acknowledged: %+v", r)
 	}
 }
@@ -328,7 +330,7 @@ func TestPruneKeepsTombstones(t *testing.T) {
 	if err := pruneEvents(app, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, app, eventsCollection, ""); n != 0 {
+	if n := count(t, app, migrations.EventsCollection, ""); n != 0 {
 		t.Fatalf("%d log rows survived pruning", n)
 	}
 	if r := deliver(t, srv.URL, "msg_late", readFixture(t, "user.updated.json")); r.Body["outcome"] != "gone" {
@@ -338,7 +340,7 @@ func TestPruneKeepsTombstones(t *testing.T) {
 	if err := pruneEvents(app, time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, app, eventsCollection, ""); n != 2 {
+	if n := count(t, app, migrations.EventsCollection, ""); n != 2 {
 		t.Fatalf("recent rows pruned: %d left", n)
 	}
 }
@@ -381,7 +383,7 @@ func TestDatesPastYear9999StayEmpty(t *testing.T) {
 	if r := deliver(t, srv.URL, "msg_2", body); r.Body["outcome"] != "unchanged" {
 		t.Fatalf("same event again: %+v", r)
 	}
-	if got := findClient(t, app, fixtureUserID).GetString("lastSignInAt"); got != "" {
+	if got := clientOf(t, app, fixtureUserID).GetString("lastSignInAt"); got != "" {
 		t.Fatalf("lastSignInAt %q", got)
 	}
 }
@@ -392,15 +394,15 @@ func TestEmailChangeRenewsTokenKey(t *testing.T) {
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	deliver(t, srv.URL, "msg_1", readFixture(t, "user.created.json"))
-	key := findClient(t, app, fixtureUserID).TokenKey()
+	key := clientOf(t, app, fixtureUserID).TokenKey()
 
 	rename := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 1654012591900; u["first_name"] = "Renamed" })
 	deliver(t, srv.URL, "msg_2", rename)
-	if got := findClient(t, app, fixtureUserID).TokenKey(); got != key {
+	if got := clientOf(t, app, fixtureUserID).TokenKey(); got != key {
 		t.Fatal("a name change renewed the token key")
 	}
 	deliver(t, srv.URL, "msg_3", readFixture(t, "user.updated.json")) // new primary email
-	if got := findClient(t, app, fixtureUserID).TokenKey(); got == key {
+	if got := clientOf(t, app, fixtureUserID).TokenKey(); got == key {
 		t.Fatal("an email change kept the token key")
 	}
 }
@@ -409,7 +411,7 @@ func TestEmailChangeRenewsTokenKey(t *testing.T) {
 // so that Svix retries it; the server and the other deliveries carry on.
 func TestPanicInAnOwnersHookFailsOnlyItsDelivery(t *testing.T) {
 	app := newTestApp(t)
-	app.OnRecordCreate(clientsCollection).BindFunc(func(e *core.RecordEvent) error {
+	app.OnRecordCreate(migrations.ClientsCollection).BindFunc(func(e *core.RecordEvent) error {
 		if e.Record.GetString("clerkId") == "user_panics" {
 			var m map[string]int
 			m["x"] = 1 // an owner's bug
@@ -424,7 +426,7 @@ func TestPanicInAnOwnersHookFailsOnlyItsDelivery(t *testing.T) {
 	if r := deliver(t, srv.URL, "msg_good", readFixture(t, "user.created.json")); r.Status != 200 {
 		t.Fatalf("next delivery: %+v", r)
 	}
-	if count(t, app, eventsCollection, "svixId = 'msg_bad'") != 0 || findClient(t, app, "user_panics") != nil {
+	if count(t, app, migrations.EventsCollection, "svixId = 'msg_bad'") != 0 || clientOf(t, app, "user_panics") != nil {
 		t.Fatal("the failed delivery left rows behind")
 	}
 }
@@ -437,7 +439,7 @@ func TestOwnersSecondSaveKeepsPocketBaseChecks(t *testing.T) {
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	deliver(t, srv.URL, "msg_1", readFixture(t, "user.created.json"))
 	var keyAfterSync string
-	app.OnRecordAfterUpdateSuccess(clientsCollection).BindFunc(func(e *core.RecordEvent) error {
+	app.OnRecordAfterUpdateSuccess(migrations.ClientsCollection).BindFunc(func(e *core.RecordEvent) error {
 		if e.Record.Email() != "normalised@example.org" {
 			keyAfterSync = e.Record.TokenKey()
 			e.Record.SetEmail("normalised@example.org")
@@ -448,7 +450,7 @@ func TestOwnersSecondSaveKeepsPocketBaseChecks(t *testing.T) {
 		return e.Next()
 	})
 	deliver(t, srv.URL, "msg_2", readFixture(t, "user.updated.json"))
-	c := findClient(t, app, fixtureUserID)
+	c := clientOf(t, app, fixtureUserID)
 	if c.Email() != "normalised@example.org" || c.TokenKey() == keyAfterSync {
 		t.Fatalf("email %q; token key renewed by the owner's save: %v", c.Email(), c.TokenKey() != keyAfterSync)
 	}

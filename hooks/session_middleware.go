@@ -11,7 +11,6 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
-	"github.com/pocketbase/pocketbase/tools/subscriptions"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -139,11 +138,11 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 	case client == nil:
 		e.Set(waitingClerkUserKey, claims.Subject)
 		status.Set(SessionStatusHeader, "waiting")
-	case client.GetBool("banned"):
+	case client.Banned():
 		e.App.Logger().Debug("Clerk session token of a banned user refused", "clerkId", claims.Subject)
 		status.Set(SessionStatusHeader, "refused")
 	default:
-		e.Auth = client
+		e.Auth = client.Record
 		status.Set(SessionStatusHeader, "signed-in")
 	}
 	return e.Next()
@@ -162,65 +161,4 @@ func bearerToken(header string) string {
 		return header[7:]
 	}
 	return header
-}
-
-// rememberWaitingSubscriber marks a realtime connection subscribed with a
-// valid session token whose client does not exist yet, so that the
-// connection is signed in when the client appears (see
-// adoptWaitingSubscribers) and hears of its creation.
-func (a *sessionAuth) rememberWaitingSubscriber(e *core.RealtimeSubscribeRequestEvent) error {
-	if err := e.Next(); err != nil {
-		return err
-	}
-	clerkID, _ := e.Get(waitingClerkUserKey).(string)
-	if e.Auth != nil || clerkID == "" {
-		e.Client.Unset(waitingClerkUserKey)
-		return nil
-	}
-	e.Client.Set(waitingClerkUserKey, clerkID)
-	// The client may have been created since loadSession looked; its create
-	// event has then passed this connection by.
-	if client := findClientByClerkID(e.App, clerkID); client != nil {
-		adoptSubscriber(e.Client, client)
-	}
-	return nil
-}
-
-// adoptWaitingSubscribers signs the waiting realtime connections of a new
-// client's user in as that client.
-func (a *sessionAuth) adoptWaitingSubscribers(e *core.ModelEvent) error {
-	if client, ok := e.Model.(*core.Record); ok && client.Collection().Name == clientsCollection {
-		clerkID := client.GetString("clerkId")
-		for _, sub := range e.App.SubscriptionsBroker().Clients() {
-			if waiting, _ := sub.Get(waitingClerkUserKey).(string); waiting == clerkID {
-				adoptSubscriber(sub, client)
-			}
-		}
-	}
-	return e.Next()
-}
-
-func adoptSubscriber(sub subscriptions.Client, client *core.Record) {
-	if client.GetBool("banned") {
-		return
-	}
-	// PocketBase stores a guest's auth as a nil *core.Record.
-	if auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record); auth == nil {
-		sub.Set(apis.RealtimeClientAuthKey, client.Fresh())
-	}
-	sub.Unset(waitingClerkUserKey)
-}
-
-// dropBannedSubscribers signs a banned client's open realtime connections
-// out, as its session tokens no longer authenticate it.
-func dropBannedSubscribers(e *core.ModelEvent) error {
-	if client, ok := e.Model.(*core.Record); ok && client.Collection().Name == clientsCollection && client.GetBool("banned") {
-		for _, sub := range e.App.SubscriptionsBroker().Clients() {
-			if auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record); auth != nil &&
-				auth.Id == client.Id && auth.Collection().Name == clientsCollection {
-				sub.Unset(apis.RealtimeClientAuthKey)
-			}
-		}
-	}
-	return e.Next()
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/spf13/cobra"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // clerkCLI runs the app's "clerk" commands as the binary would.
@@ -40,7 +42,7 @@ func TestClerkSendWalksAUserThroughCreatedUpdatedDeleted(t *testing.T) {
 	}
 	mustContain(t, out, "200 OK")
 	id := regexp.MustCompile(`user_[0-9A-Za-z]{27}`).FindString(out)
-	c := findClient(t, app, id)
+	c := clientOf(t, app, id)
 	if id == "" || c == nil {
 		t.Fatalf("no client for the sent user:\n%s", out)
 	}
@@ -56,7 +58,7 @@ func TestClerkSendWalksAUserThroughCreatedUpdatedDeleted(t *testing.T) {
 	if out, err := clerkCLI(t, app, config, "send", "user.updated", "--url", url, "--user-id", id); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	c = findClient(t, app, id)
+	c = clientOf(t, app, id)
 	if c.GetString("lastName") != "King" || c.GetDateTime("clerkCreatedAt") != created {
 		t.Fatalf("updated client: lastName %q, clerkCreatedAt %v (was %v)", c.GetString("lastName"), c.GetDateTime("clerkCreatedAt"), created)
 	}
@@ -65,7 +67,7 @@ func TestClerkSendWalksAUserThroughCreatedUpdatedDeleted(t *testing.T) {
 	if out, err := clerkCLI(t, app, config, "send", "user.deleted", "--url", url, "--user-id", id); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if findClient(t, app, id) != nil || count(t, app, tombstonesCollection, "clerkId = '"+id+"'") != 1 {
+	if clientOf(t, app, id) != nil || count(t, app, migrations.TombstonesCollection, "clerkId = '"+id+"'") != 1 {
 		t.Fatal("the client was not deleted and tombstoned")
 	}
 }
@@ -80,7 +82,7 @@ func TestClerkSendWithWrongSecretFails(t *testing.T) {
 		t.Fatalf("a rejected event exited successfully:\n%s", out)
 	}
 	mustContain(t, out, "401")
-	if n := count(t, app, clientsCollection, ""); n != 0 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 0 {
 		t.Fatalf("%d clients written by an event with a wrong signature", n)
 	}
 

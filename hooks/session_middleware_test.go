@@ -32,7 +32,7 @@ func twoClients(t *testing.T, key signingKey, edit func(*Config)) (url string, i
 			t.Fatalf("seeding %s: %+v", u["id"], r)
 		}
 	}
-	return srv.URL, findClient(t, app, userA).Id
+	return srv.URL, clientOf(t, app, userA).Id
 }
 
 func TestSessionTokenAuthenticatesOwnClientOnly(t *testing.T) {
@@ -220,7 +220,7 @@ func TestClerkOwnsEmailAndVerification(t *testing.T) {
 	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
 	url, auth := srv.URL, "Bearer "+key.token(t, userA)
 
-	client := findClientByClerkID(app, userA)
+	client := clientOf(t, app, userA)
 	client.SetVerified(false)
 	if err := app.Save(client); err != nil {
 		t.Fatal(err)
@@ -238,7 +238,7 @@ func TestClerkOwnsEmailAndVerification(t *testing.T) {
 			t.Errorf("%s: %d %v, want 403", flow.path, r.Status, r.Body)
 		}
 	}
-	if findClientByClerkID(app, userA).Verified() {
+	if clientOf(t, app, userA).Verified() {
 		t.Fatal("PocketBase's verification flow marked a client verified")
 	}
 }

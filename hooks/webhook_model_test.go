@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // modelEvent is one Svix message of the randomized model test.
@@ -120,11 +122,11 @@ func TestWebhookConvergesUnderSvixDelivery(t *testing.T) {
 	for _, e := range events {
 		distinct[e.svixID] = true
 	}
-	if n := count(t, app, eventsCollection, ""); n != len(distinct) {
+	if n := count(t, app, migrations.EventsCollection, ""); n != len(distinct) {
 		t.Fatalf("%d log rows for %d distinct messages", n, len(distinct))
 	}
 	for id, w := range model {
-		c := findClient(t, app, id)
+		c := clientOf(t, app, id)
 		if w.deleted {
 			if c != nil {
 				t.Errorf("%s: deleted in Clerk but still a client", id)
@@ -145,7 +147,7 @@ func TestWebhookConvergesUnderSvixDelivery(t *testing.T) {
 			live++
 		}
 	}
-	if n := count(t, app, clientsCollection, ""); n != live {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != live {
 		t.Fatalf("%d clients, model has %d", n, live)
 	}
 }
@@ -170,7 +172,7 @@ func TestConcurrentDuplicateDeliveriesApplyOnce(t *testing.T) {
 			applied++
 		}
 	}
-	if applied != 1 || count(t, app, eventsCollection, "") != 1 || count(t, app, clientsCollection, "") != 1 {
+	if applied != 1 || count(t, app, migrations.EventsCollection, "") != 1 || count(t, app, migrations.ClientsCollection, "") != 1 {
 		raw, _ := json.Marshal(replies)
 		t.Fatalf("applied %d times: %s", applied, raw)
 	}

@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
-	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tools/types"
 	svix "github.com/svix/svix-webhooks/go"
 )
 
@@ -159,33 +157,6 @@ func applyDelivery(txApp core.App, d delivery) (outcome, error) {
 		}
 	}
 	return result, logDelivery(txApp, d, result)
-}
-
-// errDuplicate rolls back a delivery whose svix-id is already logged.
-var errDuplicate = errors.New("svix-id already applied")
-
-// logDelivery writes the log row directly: the log is this package's own
-// record of deliveries, and skipping the record API keeps the write path short.
-func logDelivery(txApp core.App, d delivery, result outcome) error {
-	atMillis := d.At.UnixMilli()
-	res, err := txApp.DB().NewQuery("INSERT INTO " + eventsCollection +
-		" (id, svixId, type, clerkId, outcome, eventAt, created) VALUES ({:id}, {:svixId}, {:type}, {:clerkId}, {:outcome}, {:eventAt}, {:created})" +
-		" ON CONFLICT (svixId) DO NOTHING").Bind(dbx.Params{
-		"id":      core.GenerateDefaultRandomId(),
-		"svixId":  d.SvixID,
-		"type":    d.Type,
-		"clerkId": d.clerkID(),
-		"outcome": string(result),
-		"eventAt": millis(&atMillis).String(),
-		"created": types.NowDateTime().String(),
-	}).Execute()
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errDuplicate
-	}
-	return nil
 }
 
 // newVerifiers parses the configured Svix secrets.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 const newcomer = "user_2newcomerxxxxxxxxxxxxxxxxx"
@@ -31,7 +33,7 @@ func TestFirstSightSyncsAUserBeforeTheWebhook(t *testing.T) {
 	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)); !slices.Equal(ids, []string{newcomer}) {
 		t.Fatalf("first request sees %v, want its own new client", ids)
 	}
-	c := findClient(t, app, newcomer)
+	c := clientOf(t, app, newcomer)
 	if c == nil || c.Email() != "user_2newcomerxxxxxxxxxxxxxxxxx@example.org" || c.GetString("firstName") != "Nina" {
 		t.Fatalf("first-sight client: %v", c)
 	}
@@ -53,7 +55,7 @@ func TestFirstSightSyncsAUserBeforeTheWebhook(t *testing.T) {
 			t.Fatalf("%s at %d: %+v, want %s", tc.typ, tc.updatedAt, r, tc.outcome)
 		}
 	}
-	if n := count(t, app, clientsCollection, ""); n != 1 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 1 {
 		t.Fatalf("%d clients, want 1", n)
 	}
 	if n := clerkAPI.userHits.Load(); n != 1 {
@@ -76,7 +78,7 @@ func TestFirstSightOfAUserClerkDoesNotKnowWritesNothing(t *testing.T) {
 	if n := clerkAPI.userHits.Load(); n != 1 {
 		t.Fatalf("the user was looked up %d times for 5 requests", n)
 	}
-	for _, col := range []string{clientsCollection, tombstonesCollection, eventsCollection} {
+	for _, col := range []string{migrations.ClientsCollection, migrations.TombstonesCollection, migrations.EventsCollection} {
 		if n := count(t, app, col, ""); n != 0 {
 			t.Fatalf("%d rows written to %s", n, col)
 		}
@@ -96,7 +98,7 @@ func TestFirstSightNeedsTheSecretKey(t *testing.T) {
 	if n := clerkAPI.userHits.Load() + clerkAPI.jwksHits.Load(); n != 0 {
 		t.Fatalf("%d calls to Clerk without CLERK_SECRET_KEY", n)
 	}
-	if n := count(t, app, clientsCollection, ""); n != 0 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 0 {
 		t.Fatalf("%d clients written", n)
 	}
 }
@@ -109,7 +111,7 @@ func TestFirstSightDoesNotBringBackADeletedUser(t *testing.T) {
 	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)); len(ids) != 0 {
 		t.Fatalf("a deleted user sees %v", ids)
 	}
-	if findClient(t, app, newcomer) != nil || clerkAPI.userHits.Load() != 0 {
+	if clientOf(t, app, newcomer) != nil || clerkAPI.userHits.Load() != 0 {
 		t.Fatalf("a deleted user was fetched (%d) or recreated", clerkAPI.userHits.Load())
 	}
 }
@@ -127,7 +129,7 @@ func TestConcurrentFirstRequestsCreateOneClient(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := count(t, app, clientsCollection, ""); n != 1 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 1 {
 		t.Fatalf("%d clients, want 1", n)
 	}
 	if n := clerkAPI.userHits.Load(); n != 1 {
@@ -136,7 +138,7 @@ func TestConcurrentFirstRequestsCreateOneClient(t *testing.T) {
 	if r := deliver(t, srv.URL, "msg_created", userEvent(eventUserCreated, u)); r.Body["outcome"] != "unchanged" {
 		t.Fatalf("the webhook after first sight: %+v", r)
 	}
-	if n := count(t, app, clientsCollection, ""); n != 1 {
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 1 {
 		t.Fatalf("%d clients after the webhook, want 1", n)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/router"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // errClerkOwned answers PocketBase's own account flows on clients.
@@ -15,10 +17,10 @@ var errClerkOwned = router.NewForbiddenError("Clerk manages this user's email, i
 // mark an address verified that Clerk has not. (Password reset is already
 // off, with password sign-in.)
 func bindClerkOwnedFlows(app core.App) {
-	refuse(app.OnRecordRequestVerificationRequest(clientsCollection))
-	refuse(app.OnRecordConfirmVerificationRequest(clientsCollection))
-	refuse(app.OnRecordRequestEmailChangeRequest(clientsCollection))
-	refuse(app.OnRecordConfirmEmailChangeRequest(clientsCollection))
+	refuse(app.OnRecordRequestVerificationRequest(migrations.ClientsCollection))
+	refuse(app.OnRecordConfirmVerificationRequest(migrations.ClientsCollection))
+	refuse(app.OnRecordRequestEmailChangeRequest(migrations.ClientsCollection))
+	refuse(app.OnRecordConfirmEmailChangeRequest(migrations.ClientsCollection))
 }
 
 func refuse[T hook.Tagger](h *hook.TaggedHook[T]) {

@@ -3,7 +3,6 @@ package hooks
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -30,9 +29,9 @@ var errUserGone = errors.New("the Clerk user was deleted")
 // fetched from the Backend API and synced on the spot. nil without error
 // means nobody yet: first sight is off because CLERK_SECRET_KEY is not set.
 // errUserGone means nobody for good.
-func (a *sessionAuth) clientForUser(ctx context.Context, app core.App, clerkID string) (*core.Record, error) {
-	client, err := app.FindFirstRecordByData(clientsCollection, "clerkId", clerkID)
-	if !errors.Is(err, sql.ErrNoRows) {
+func (a *sessionAuth) clientForUser(ctx context.Context, app core.App, clerkID string) (*clientRecord, error) {
+	client, err := findClient(app, clerkID)
+	if client != nil || err != nil {
 		return client, err
 	}
 	if gone, err := isTombstoned(app, clerkID); gone || err != nil {
@@ -49,17 +48,17 @@ func (a *sessionAuth) clientForUser(ctx context.Context, app core.App, clerkID s
 	v, err, _ := a.firstSight.Do(clerkID, func() (any, error) {
 		return a.syncOnFirstSight(context.WithoutCancel(ctx), app, clerkID)
 	})
-	if shared, _ := v.(*core.Record); shared != nil {
+	if shared, _ := v.(*clientRecord); shared != nil {
 		// Every waiter got the same record, and PocketBase changes e.Auth.
-		client = shared.Clone()
+		client = &clientRecord{shared.Clone()}
 	}
 	return client, err
 }
 
-func (a *sessionAuth) syncOnFirstSight(ctx context.Context, app core.App, clerkID string) (*core.Record, error) {
+func (a *sessionAuth) syncOnFirstSight(ctx context.Context, app core.App, clerkID string) (*clientRecord, error) {
 	// A request that arrived just after an earlier fetch finished finds its client.
-	if client := findClientByClerkID(app, clerkID); client != nil {
-		return client, nil
+	if client, err := findClient(app, clerkID); client != nil || err != nil {
+		return client, err
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, firstSightTimeout)
@@ -90,13 +89,5 @@ func (a *sessionAuth) syncOnFirstSight(ctx context.Context, app core.App, clerkI
 		return nil, fmt.Errorf("applying the fetched user: %w", err)
 	}
 	app.Logger().Info("Clerk user synced on first sight", "clerkId", clerkID, "outcome", string(result))
-	return findClientByClerkID(app, clerkID), nil
-}
-
-func findClientByClerkID(app core.App, clerkID string) *core.Record {
-	client, err := app.FindFirstRecordByData(clientsCollection, "clerkId", clerkID)
-	if err != nil {
-		return nil
-	}
-	return client
+	return findClient(app, clerkID)
 }

@@ -1,0 +1,59 @@
+package hooks
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
+)
+
+// clientRecord is one Clerk user's client: a typed view of its auth record,
+// as core.ExternalAuth is of its own.
+type clientRecord struct {
+	*core.Record
+}
+
+// ClerkID is the Clerk user id (user_...) the client mirrors.
+func (c *clientRecord) ClerkID() string {
+	return c.GetString(migrations.FieldClerkID)
+}
+
+// Banned reports whether Clerk banned the user.
+func (c *clientRecord) Banned() bool {
+	return c.GetBool(migrations.FieldBanned)
+}
+
+// ClerkUpdatedAt is the updated_at of the Clerk data last applied.
+func (c *clientRecord) ClerkUpdatedAt() time.Time {
+	return c.GetDateTime(migrations.FieldClerkUpdatedAt).Time()
+}
+
+// isClient reports whether record is a client.
+func isClient(record *core.Record) bool {
+	return record != nil && record.Collection().Name == migrations.ClientsCollection
+}
+
+// findClient returns the client of a Clerk user, or nil when it has none.
+func findClient(app core.App, clerkID string) (*clientRecord, error) {
+	record, err := app.FindFirstRecordByData(migrations.ClientsCollection, migrations.FieldClerkID, clerkID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up the client of Clerk user %s: %w", clerkID, err)
+	}
+	return &clientRecord{record}, nil
+}
+
+// isTombstoned reports whether a Clerk user was deleted.
+func isTombstoned(app core.App, clerkID string) (bool, error) {
+	_, err := app.FindFirstRecordByData(migrations.TombstonesCollection, migrations.FieldClerkID, clerkID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -1,0 +1,68 @@
+package hooks
+
+import (
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
+)
+
+// rememberWaitingSubscriber marks a realtime connection subscribed with a
+// valid session token whose client does not exist yet, so that the
+// connection is signed in when the client appears (see
+// adoptWaitingSubscribers) and hears of its creation.
+func (a *sessionAuth) rememberWaitingSubscriber(e *core.RealtimeSubscribeRequestEvent) error {
+	if err := e.Next(); err != nil {
+		return err
+	}
+	clerkID, _ := e.Get(waitingClerkUserKey).(string)
+	if e.Auth != nil || clerkID == "" {
+		e.Client.Unset(waitingClerkUserKey)
+		return nil
+	}
+	e.Client.Set(waitingClerkUserKey, clerkID)
+	// The client may have been created since loadSession looked; its create
+	// event has then passed this connection by.
+	if client, _ := findClient(e.App, clerkID); client != nil {
+		adoptSubscriber(e.Client, client)
+	}
+	return nil
+}
+
+// adoptWaitingSubscribers signs the waiting realtime connections of a new
+// client's user in as that client.
+func (a *sessionAuth) adoptWaitingSubscribers(e *core.ModelEvent) error {
+	if record, _ := e.Model.(*core.Record); isClient(record) {
+		client := &clientRecord{record}
+		clerkID := client.ClerkID()
+		for _, sub := range e.App.SubscriptionsBroker().Clients() {
+			if waiting, _ := sub.Get(waitingClerkUserKey).(string); waiting == clerkID {
+				adoptSubscriber(sub, client)
+			}
+		}
+	}
+	return e.Next()
+}
+
+func adoptSubscriber(sub subscriptions.Client, client *clientRecord) {
+	if client.Banned() {
+		return
+	}
+	// PocketBase stores a guest's auth as a nil *core.Record.
+	if auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record); auth == nil {
+		sub.Set(apis.RealtimeClientAuthKey, client.Fresh())
+	}
+	sub.Unset(waitingClerkUserKey)
+}
+
+// dropBannedSubscribers signs a banned client's open realtime connections
+// out, as its session tokens no longer authenticate it.
+func dropBannedSubscribers(e *core.ModelEvent) error {
+	if record, _ := e.Model.(*core.Record); isClient(record) && (&clientRecord{record}).Banned() {
+		for _, sub := range e.App.SubscriptionsBroker().Clients() {
+			if auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record); isClient(auth) && auth.Id == record.Id {
+				sub.Unset(apis.RealtimeClientAuthKey)
+			}
+		}
+	}
+	return e.Next()
+}

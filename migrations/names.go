@@ -1,0 +1,56 @@
+package migrations
+
+// The names of the collections and fields these migrations create. The hooks
+// package reads and writes them by these constants, so a rename or a new
+// outcome cannot reach one side only.
+
+// Collection names.
+const (
+	ClientsCollection    = "clients"
+	EventsCollection     = "clerk_events"
+	TombstonesCollection = "clerk_tombstones"
+)
+
+// Fields of clients that the sync writes, besides PocketBase's own auth
+// fields (email, verified, password, tokenKey, emailVisibility).
+const (
+	FieldClerkID         = "clerkId"
+	FieldPhone           = "phone"
+	FieldFirstName       = "firstName"
+	FieldLastName        = "lastName"
+	FieldUsername        = "username"
+	FieldImageURL        = "imageUrl"
+	FieldPublicMetadata  = "publicMetadata"
+	FieldPrivateMetadata = "privateMetadata"
+	FieldExternalID      = "externalId"
+	FieldBanned          = "banned"
+	FieldLastSignInAt    = "lastSignInAt"
+	FieldClerkCreatedAt  = "clerkCreatedAt"
+	FieldClerkUpdatedAt  = "clerkUpdatedAt"
+)
+
+// Fields of clerk_events and clerk_tombstones (clerkId as above).
+const (
+	FieldSvixID    = "svixId"
+	FieldType      = "type"
+	FieldOutcome   = "outcome"
+	FieldEventAt   = "eventAt"
+	FieldDeletedAt = "deletedAt"
+)
+
+// Outcomes are what applying one change did, as clerk_events stores them.
+const (
+	OutcomeCreated   = "created"   // a new record
+	OutcomeUpdated   = "updated"   // an existing record changed
+	OutcomeDeleted   = "deleted"   // the record was removed and tombstoned
+	OutcomeUnchanged = "unchanged" // already up to date
+	OutcomeStale     = "stale"     // older than what is stored
+	OutcomeGone      = "gone"      // deleted before
+	OutcomeIgnored   = "ignored"   // not an event this app applies
+)
+
+// Outcomes lists every outcome the delivery log accepts.
+var Outcomes = []string{
+	OutcomeCreated, OutcomeUpdated, OutcomeDeleted, OutcomeUnchanged,
+	OutcomeStale, OutcomeGone, OutcomeIgnored,
+}
