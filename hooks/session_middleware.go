@@ -12,6 +12,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // ClerkConfigPath hands the profile page in pb_public what it needs to
@@ -27,6 +29,11 @@ const SessionStatusHeader = "PocketClerk-Session"
 // waitingClerkUserKey marks a request, and then a realtime connection, made
 // with a valid session token whose user has no client yet.
 const waitingClerkUserKey = "clerkWaitingUserId"
+
+// clerkSessionIDKey marks a request, and then a realtime connection,
+// authenticated by a Clerk session token: it holds the token's session id
+// (sid).
+const clerkSessionIDKey = "clerkSessionId"
 
 // sessionAuth signs Clerk users in as their own client.
 type sessionAuth struct {
@@ -84,6 +91,7 @@ func (p *plugin) registerAuth() error {
 		return se.Next()
 	})
 
+	p.app.OnRecordAuthRefreshRequest(migrations.ClientsCollection).BindFunc(refuseClerkSessionRefresh)
 	p.app.OnRealtimeSubscribeRequest().BindFunc(a.rememberWaitingSubscriber)
 	p.app.OnModelAfterCreateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
 		// Before PocketBase broadcasts the create, so the waiting user gets it.
@@ -143,7 +151,19 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 		status.Set(SessionStatusHeader, "refused")
 	default:
 		e.Auth = client.Record
+		e.Set(clerkSessionIDKey, claims.SessionID)
 		status.Set(SessionStatusHeader, "signed-in")
+	}
+	return e.Next()
+}
+
+// refuseClerkSessionRefresh keeps PocketBase from exchanging a Clerk session
+// token for a PocketBase token: a token carrying "refreshable": true (a
+// session-token customisation can add one) would become a renewable
+// PocketBase token that outlives the session, a sign-out and a ban.
+func refuseClerkSessionRefresh(e *core.RecordAuthRefreshRequestEvent) error {
+	if sid, _ := e.Get(clerkSessionIDKey).(string); sid != "" {
+		return e.ForbiddenError("A Clerk session token is renewed by Clerk, not by PocketBase: get a fresh one from Clerk (getToken()) and send it with each request.", nil)
 	}
 	return e.Next()
 }
