@@ -2,7 +2,9 @@ package hooks
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -23,7 +25,7 @@ const ClerkConfigPath = "/api/clerk/config"
 // SessionStatusHeader tells a frontend what became of its Clerk session
 // token, so that it can tell "waiting for the sync" from "refused":
 // signed-in, waiting (valid, but the user has no client yet) or refused
-// (invalid, expired, wrong party, banned, or tokens not configured).
+// (SessionReasonHeader says why).
 const SessionStatusHeader = "PocketClerk-Session"
 
 // waitingClerkUserKey marks a request, and then a realtime connection, made
@@ -45,13 +47,15 @@ type sessionAuth struct {
 	// unknownUsers are the users Clerk's Backend API recently said it does
 	// not know, so that their tokens do not cost a fetch per request.
 	unknownUsers *expirable.LRU[string, struct{}]
+	// refusals logs refused tokens, rate-limited.
+	refusals *refusalLog
 }
 
 // registerAuth makes a Clerk session token (Authorization: Bearer <token>)
 // authenticate its user's client on every route, REST and realtime, so
 // that rules such as "id = @request.auth.id" apply to Clerk users.
 func (p *plugin) registerAuth() error {
-	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL)}
+	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL), refusals: newRefusalLog()}
 	parties := map[string]bool{}
 	for _, origin := range p.config.AuthorizedParties {
 		parties[strings.TrimRight(origin, "/")] = true
@@ -77,7 +81,9 @@ func (p *plugin) registerAuth() error {
 	p.app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		switch {
 		case a.verifier == nil:
-			se.App.Logger().Warn("Clerk session tokens are not accepted: set CLERK_JWT_KEY (the PEM public key from Clerk's dashboard, API Keys) or CLERK_SECRET_KEY so that signed-in users can read their profile.")
+			msg := "Clerk session tokens are not accepted: set CLERK_JWT_KEY (the PEM public key from Clerk's dashboard, API Keys) or CLERK_SECRET_KEY so that signed-in users can read their profile."
+			se.App.Logger().Warn(msg)
+			fmt.Fprintln(os.Stderr, "Warning: "+msg)
 		case p.config.SecretKey == "":
 			se.App.Logger().Info("CLERK_SECRET_KEY is not set: a signed-in user whose client does not exist yet waits for Clerk's webhook instead of being fetched on first sight.")
 		}
@@ -120,26 +126,27 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 		return e.Next()
 	}
 	status := e.Response.Header()
-	// Frontends on another origin (the usual Next.js set-up) may read it too.
-	status.Add("Access-Control-Expose-Headers", SessionStatusHeader)
-	if a.verifier == nil {
-		e.App.Logger().Debug("Clerk session token ignored: neither CLERK_JWT_KEY nor CLERK_SECRET_KEY is set")
+	// Frontends on another origin (the usual Next.js set-up) may read them too.
+	status.Add("Access-Control-Expose-Headers", SessionStatusHeader+", "+SessionReasonHeader)
+	refuse := func(reason, clerkID string, err error) error {
+		a.refusals.log(e.App, reason, clerkID, err)
 		status.Set(SessionStatusHeader, "refused")
+		status.Set(SessionReasonHeader, reason)
 		return e.Next()
+	}
+	if a.verifier == nil {
+		return refuse(refusedNotConfigured, claimedSubject(token), nil)
 	}
 
 	ctx := e.Request.Context()
 	claims, err := a.verifier.verify(ctx, token, header.Kid)
 	if err != nil {
-		e.App.Logger().Debug("Clerk session token refused", "error", err.Error())
-		status.Set(SessionStatusHeader, "refused")
-		return e.Next()
+		return refuse(refusalReason(err), claimedSubject(token), err)
 	}
 	client, err := a.clientForUser(ctx, e.App, claims.Subject)
 	switch {
 	case errors.Is(err, errUserGone):
-		e.App.Logger().Debug("Clerk session token of a deleted user refused", "clerkId", claims.Subject)
-		status.Set(SessionStatusHeader, "refused")
+		return refuse(refusedDeleted, claims.Subject, nil)
 	case err != nil:
 		e.App.Logger().Error("Could not load the client of a signed-in Clerk user; the request goes on unauthenticated", "clerkId", claims.Subject, "error", err.Error())
 		status.Set(SessionStatusHeader, "waiting")
@@ -147,8 +154,7 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 		e.Set(waitingClerkUserKey, claims.Subject)
 		status.Set(SessionStatusHeader, "waiting")
 	case client.Banned():
-		e.App.Logger().Debug("Clerk session token of a banned user refused", "clerkId", claims.Subject)
-		status.Set(SessionStatusHeader, "refused")
+		return refuse(refusedBanned, claims.Subject, nil)
 	default:
 		e.Auth = client.Record
 		e.Set(clerkSessionIDKey, claims.SessionID)
