@@ -32,7 +32,7 @@ func TestMigrationsGoDownAndUpAgain(t *testing.T) {
 	}
 
 	runner := core.NewMigrationsRunner(app, core.AppMigrations)
-	if _, err := runner.Down(1); err != nil {
+	if _, err := runner.Down(len(core.AppMigrations.Items())); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range collections {
