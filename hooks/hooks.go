@@ -125,7 +125,7 @@ func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
 // Register registers the hooks plugin to the provided app instance.
 // rootCmd may be nil; it carries the plugin's commands.
 func Register(app core.App, rootCmd *cobra.Command, config Config) error {
-	p := &plugin{app: app, config: config, batcher: newBatcher(app)}
+	p := &plugin{app: app, config: config, batcher: newBatcher(app), endedSessions: newEndedSessions()}
 	if p.config.EventRetention == 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
 	}
@@ -182,6 +182,9 @@ type plugin struct {
 	config  Config
 	secrets []*svix.Webhook
 	batcher *batcher
+	// endedSessions are the sessions whose tokens are refused before they
+	// expire.
+	endedSessions *endedSessions
 }
 
 // clerkConfig is the Backend API client configuration shared by every call

@@ -98,6 +98,8 @@ func (p *plugin) registerAuth() error {
 	})
 
 	p.app.OnRecordAuthRefreshRequest(migrations.ClientsCollection).BindFunc(refuseClerkSessionRefresh)
+	// Outermost, so that it sees what rememberWaitingSubscriber decided.
+	p.app.OnRealtimeSubscribeRequest().BindFunc(rememberSubscriberSession)
 	p.app.OnRealtimeSubscribeRequest().BindFunc(a.rememberWaitingSubscriber)
 	p.app.OnModelAfterCreateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
 		// Before PocketBase broadcasts the create, so the waiting user gets it.
@@ -143,6 +145,10 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 	if err != nil {
 		return refuse(refusalReason(err), claimedSubject(token), err)
 	}
+	if a.p.endedSessions.Contains(claims.SessionID) {
+		return refuse(refusedSignedOut, claims.Subject, nil)
+	}
+	e.Set(clerkSessionIDKey, claims.SessionID)
 	client, err := a.clientForUser(ctx, e.App, claims.Subject)
 	switch {
 	case errors.Is(err, errUserGone):
@@ -157,7 +163,6 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 		return refuse(refusedBanned, claims.Subject, nil)
 	default:
 		e.Auth = client.Record
-		e.Set(clerkSessionIDKey, claims.SessionID)
 		status.Set(SessionStatusHeader, "signed-in")
 	}
 	return e.Next()

@@ -32,6 +32,7 @@ const (
 	refusedInvalid       = "invalid" // malformed, or an issuer that is not Clerk's
 	refusedBanned        = "banned"
 	refusedDeleted       = "deleted"
+	refusedSignedOut     = "signed-out" // the session was ended or revoked
 )
 
 // refusalHints tell an operator reading the Logs what a refusal means.
@@ -47,6 +48,7 @@ var refusalHints = map[string]string{
 	refusedInvalid:       "the token is malformed or not issued by Clerk",
 	refusedBanned:        "the user is banned in Clerk",
 	refusedDeleted:       "the user was deleted in Clerk",
+	refusedSignedOut:     "the session was ended or revoked in Clerk (session.ended, session.revoked or session.removed)",
 }
 
 var (

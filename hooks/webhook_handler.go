@@ -26,6 +26,8 @@ type delivery struct {
 	// Organization and Membership are set for their own events only.
 	Organization *clerk.Organization
 	Membership   *clerk.OrganizationMembership
+	// Session is set for the events that end a session.
+	Session *clerk.Session
 }
 
 // envelope is the part of Clerk's webhook body that the sync reads.
@@ -84,6 +86,9 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 	}
 	// clerk_events records every applied delivery, so success is logged at
 	// debug level only (Settings → Logs → minimum level shows it).
+	if d.Session != nil {
+		p.endSession(e.App, d.Session)
+	}
 	if duplicate {
 		e.App.Logger().Debug("Clerk webhook already applied", attrs...)
 	} else {
@@ -136,6 +141,10 @@ func decodeDelivery(svixID string, body []byte) (delivery, error) {
 		if d.User.ID == "" {
 			return delivery{}, errors.New("data.id is missing")
 		}
+	case eventSessionEnded, eventSessionRevoked, eventSessionRemoved:
+		if err := decodeSessionData(&d, env.Data); err != nil {
+			return delivery{}, err
+		}
 	default:
 		if err := decodeOrganizationData(&d, env.Data); err != nil {
 			return delivery{}, err
@@ -152,6 +161,8 @@ func (d delivery) clerkID() string {
 		return d.Organization.ID
 	case d.Membership != nil:
 		return d.Membership.ID
+	case d.Session != nil:
+		return d.Session.UserID
 	}
 	return ""
 }
@@ -180,6 +191,8 @@ func applyDelivery(txApp core.App, d delivery) (outcome, error) {
 		result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At})
 	case d.Organization != nil, d.Membership != nil:
 		result, err = applyOrganizationDelivery(txApp, d)
+	case d.Session != nil:
+		result = outcomeSignedOut // endSession acts once this is logged
 	}
 	if err != nil {
 		return "", err

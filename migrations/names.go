@@ -68,10 +68,11 @@ const (
 	OutcomeStale     = "stale"     // older than what is stored
 	OutcomeGone      = "gone"      // deleted before
 	OutcomeIgnored   = "ignored"   // not an event this app applies
+	OutcomeSignedOut = "signedOut" // a session ended: its realtime connections were signed out
 )
 
 // Outcomes lists every outcome the delivery log accepts.
 var Outcomes = []string{
 	OutcomeCreated, OutcomeUpdated, OutcomeDeleted, OutcomeUnchanged,
-	OutcomeStale, OutcomeGone, OutcomeIgnored,
+	OutcomeStale, OutcomeGone, OutcomeIgnored, OutcomeSignedOut,
 }
