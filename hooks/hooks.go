@@ -31,6 +31,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/spf13/cobra"
 	svix "github.com/svix/svix-webhooks/go"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // minEventRetention outlasts Svix's retries (about 27 hours), so that a
@@ -164,6 +166,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		// A delivery that succeeds has its clerk_events row; a request log
 		// row for it too cost about a sixth of the webhook's CPU. Failures
 		// are still logged, at error level.
+		warnOpenSignUp(se.App)
 		se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog())
 		return se.Next()
 	})
@@ -194,6 +197,25 @@ func (p *plugin) clerkConfig() *clerk.ClientConfig {
 		Key: clerk.String(p.config.SecretKey),
 		URL: clerk.String(p.config.APIURL + "/v1"),
 	}}
+}
+
+// warnOpenSignUp warns when PocketBase's default "users" collection is
+// still there: the migrations remove it only while it is empty, and its
+// public sign-up is an account beside Clerk that any rule not naming its
+// collection would admit.
+func warnOpenSignUp(app core.App) {
+	users, err := app.FindCollectionByNameOrId(migrations.DefaultUsersCollection)
+	if err != nil || !users.IsAuth() {
+		return
+	}
+	n, _ := app.CountRecords(users)
+	msg := fmt.Sprintf("PocketBase's default %q auth collection was kept because it holds %d records", users.Name, n)
+	if users.CreateRule != nil && *users.CreateRule == "" {
+		msg += "; anyone can sign up to it (its create rule is public)"
+	}
+	msg += ". Users sign up with Clerk here: if you do not use it, delete it in the dashboard (Collections → users), or set its create rule to superusers only; and make every rule you write name its collection, e.g. @request.auth.collectionName = \"clients\"."
+	app.Logger().Warn(msg)
+	fmt.Fprintln(os.Stderr, "Warning: "+msg)
 }
 
 // checkPublishableKey refuses anything but a Clerk publishable key:

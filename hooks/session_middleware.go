@@ -53,7 +53,8 @@ type sessionAuth struct {
 
 // registerAuth makes a Clerk session token (Authorization: Bearer <token>)
 // authenticate its user's client on every route, REST and realtime, so
-// that rules such as "id = @request.auth.id" apply to Clerk users.
+// that rules such as `@request.auth.collectionName = "clients" && id =
+// @request.auth.id` apply to Clerk users.
 func (p *plugin) registerAuth() error {
 	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL), refusals: newRefusalLog()}
 	parties := map[string]bool{}
