@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -59,9 +60,13 @@ the server is serving the same --dir.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// Progress goes to the terminal: PocketBase discards cobra's error writer.
+			opts.Deletions = cmd.OutOrStdout()
 			counts, err := syncClients(ctx, p.app, p.clerkConfig(), opts, os.Stderr)
+			if err != nil {
+				return err // the error alone: a summary of a failed run misleads
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), counts.summary(opts.DryRun))
-			return err
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Prune, "prune", false, "also delete (and tombstone) clients whose Clerk user no longer exists")
@@ -96,6 +101,13 @@ func (p *plugin) scheduleSync() error {
 
 func (p *plugin) runScheduledSync(ctx context.Context) {
 	started := time.Now()
+	// PocketBase's cron does not recover a job's panic, which would reach
+	// stdout only: the Logs must say the run failed.
+	defer func() {
+		if v := recover(); v != nil {
+			p.app.Logger().Error("Scheduled Clerk sync failed with a panic; it runs again at the next scheduled time", "panic", fmt.Sprint(v), "stack", string(debug.Stack()), "duration", time.Since(started).String())
+		}
+	}()
 	counts, err := syncClients(ctx, p.app, p.clerkConfig(), syncOptions{Prune: true}, nil)
 	attrs := []any{
 		"listed", counts.Listed, "created", counts.Created, "updated", counts.Updated,
