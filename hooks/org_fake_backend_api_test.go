@@ -147,4 +147,3 @@ func writeFakeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(body)
 }
-
