@@ -24,11 +24,11 @@ import (
 // testSecret is Svix's published test vector secret.
 const testSecret = "whsec_plJ3nmyCDGBKInavdOK15jsl"
 
-// newTestApp is a clean app with our migrations; PocketBase's own fixtures
-// already hold a "clients" collection.
+// newTestApp is a clean app with our migrations (PocketBase's own fixtures
+// already hold a "clients" collection), connected as the served app is.
 func newTestApp(t testing.TB) *tests.TestApp {
 	t.Helper()
-	app, err := tests.NewTestApp(t.TempDir())
+	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: t.TempDir(), EncryptionEnv: "pb_test_env", DBConnect: DBConnect})
 	if err != nil {
 		t.Fatal(err)
 	}
