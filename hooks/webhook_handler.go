@@ -54,11 +54,15 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 		return e.Error(http.StatusRequestEntityTooLarge, "The webhook body is larger than 1 MiB; Clerk's user events are far smaller.", nil)
 	}
 
+	svixID, err := messageID(e.Request.Header)
+	if err != nil {
+		return e.BadRequestError(err.Error(), nil)
+	}
 	if err := p.verify(body, e.Request.Header); err != nil {
 		return e.UnauthorizedError("Invalid webhook signature ("+err.Error()+"): check that CLERK_WEBHOOK_SECRET is this endpoint's signing secret in Clerk's dashboard and that the server clock is right.", nil)
 	}
 
-	d, err := decodeDelivery(messageID(e.Request.Header), body)
+	d, err := decodeDelivery(svixID, body)
 	if err != nil {
 		return e.BadRequestError("Invalid Clerk event: "+err.Error()+".", nil)
 	}
@@ -95,13 +99,19 @@ func (p *plugin) verify(body []byte, header http.Header) error {
 	return err
 }
 
-// messageID is the id Svix keeps across retries; svix.Verify also accepts
-// the Standard Webhooks header names.
-func messageID(h http.Header) string {
-	if id := h.Get("svix-id"); id != "" {
-		return id
+// messageID is the id Svix keeps across retries: the one of the header set
+// that svix.Verify checks (svix-* when all three are present, otherwise the
+// Standard Webhooks webhook-* ones), so that a replay cannot choose the id
+// it is deduplicated under. Two ids that disagree are refused.
+func messageID(h http.Header) (string, error) {
+	svixID, webhookID := h.Get("svix-id"), h.Get("webhook-id")
+	if svixID != "" && webhookID != "" && svixID != webhookID {
+		return "", errors.New("The svix-id and webhook-id headers name different messages; Svix sends one id: check what rewrites the headers between Svix and this server.")
 	}
-	return h.Get("webhook-id")
+	if svixID != "" && h.Get("svix-signature") != "" && h.Get("svix-timestamp") != "" {
+		return svixID, nil
+	}
+	return webhookID, nil
 }
 
 func decodeDelivery(svixID string, body []byte) (delivery, error) {
