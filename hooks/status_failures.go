@@ -212,7 +212,12 @@ func (p *plugin) countFailures() *hook.Handler[*core.RequestEvent] {
 				reason = http.StatusText(status)
 			}
 			if status >= 400 {
-				p.failures.record(time.Now(), status, reason, messageID(e.Request.Header))
+				// The id as sent: a refused request's headers are not verified.
+				id := e.Request.Header.Get("svix-id")
+				if id == "" {
+					id = e.Request.Header.Get("webhook-id")
+				}
+				p.failures.record(time.Now(), status, reason, id)
 			}
 			return err
 		},
