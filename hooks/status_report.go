@@ -17,9 +17,6 @@ import (
 // StatusPath answers superusers with the sync's health as JSON.
 const StatusPath = "/api/clerk/status"
 
-// organizationsCollection is counted when an organizations collection exists.
-const organizationsCollection = "organizations"
-
 // statusReport is the JSON of GET /api/clerk/status.
 type statusReport struct {
 	Now           string           `json:"now"`
@@ -321,8 +318,8 @@ func countRecords(app core.App) (recordCounts, error) {
 		return c, err
 	}
 	c.Tombstones = int(n)
-	if _, err := app.FindCachedCollectionByNameOrId(organizationsCollection); err == nil {
-		n, err := app.CountRecords(organizationsCollection)
+	if _, err := app.FindCachedCollectionByNameOrId(migrations.OrganizationsCollection); err == nil {
+		n, err := app.CountRecords(migrations.OrganizationsCollection)
 		if err != nil {
 			return c, err
 		}

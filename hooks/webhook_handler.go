@@ -23,6 +23,9 @@ type delivery struct {
 	At     time.Time
 	// User is set for user events only.
 	User *clerk.User
+	// Organization and Membership are set for their own events only.
+	Organization *clerk.Organization
+	Membership   *clerk.OrganizationMembership
 }
 
 // envelope is the part of Clerk's webhook body that the sync reads.
@@ -131,15 +134,24 @@ func decodeDelivery(svixID string, body []byte) (delivery, error) {
 		if d.User.ID == "" {
 			return delivery{}, errors.New("data.id is missing")
 		}
+	default:
+		if err := decodeOrganizationData(&d, env.Data); err != nil {
+			return delivery{}, err
+		}
 	}
 	return d, nil
 }
 
 func (d delivery) clerkID() string {
-	if d.User == nil {
-		return ""
+	switch {
+	case d.User != nil:
+		return d.User.ID
+	case d.Organization != nil:
+		return d.Organization.ID
+	case d.Membership != nil:
+		return d.Membership.ID
 	}
-	return d.User.ID
+	return ""
 }
 
 // commitDelivery applies a delivery and logs it in one transaction: a log
@@ -160,11 +172,15 @@ func commitDelivery(app core.App, d delivery) (result outcome, duplicate bool, e
 // applyDelivery applies and logs d inside a transaction.
 func applyDelivery(txApp core.App, d delivery) (outcome, error) {
 	result := outcomeIgnored
-	if d.User != nil {
-		var err error
-		if result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At}); err != nil {
-			return "", err
-		}
+	var err error
+	switch {
+	case d.User != nil:
+		result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At})
+	case d.Organization != nil, d.Membership != nil:
+		result, err = applyOrganizationDelivery(txApp, d)
+	}
+	if err != nil {
+		return "", err
 	}
 	return result, logDelivery(txApp, d, result)
 }
