@@ -82,10 +82,12 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 		e.App.Logger().Error("Clerk webhook not applied; Svix will retry it", append(attrs, slog.String("error", err.Error()))...)
 		return e.InternalServerError("The event could not be applied; it will be applied on Svix's retry.", err)
 	}
+	// clerk_events records every applied delivery, so success is logged at
+	// debug level only (Settings → Logs → minimum level shows it).
 	if duplicate {
 		e.App.Logger().Debug("Clerk webhook already applied", attrs...)
 	} else {
-		e.App.Logger().Info("Clerk webhook", append(attrs, slog.String("outcome", string(result)))...)
+		e.App.Logger().Debug("Clerk webhook", append(attrs, slog.String("outcome", string(result)))...)
 	}
 	return e.JSON(http.StatusOK, webhookReply{SvixID: d.SvixID, Outcome: result, Duplicate: duplicate})
 }
