@@ -13,6 +13,7 @@ var collections = []string{"clients", "clerk_events", "clerk_tombstones",
 	migrations.DeliveryFailureHoursCollection, migrations.DeliveryFailuresCollection, migrations.SyncRunsCollection}
 
 func TestMigrationsGoDownAndUpAgain(t *testing.T) {
+	t.Parallel()
 	app, err := tests.NewTestApp(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
