@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sync/atomic"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/pocketbase/pocketbase/tools/cron"
 	"github.com/spf13/cobra"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // syncJobID names the scheduled repair in PocketBase's cron.
@@ -43,10 +45,11 @@ func (p *plugin) syncCommand() *cobra.Command {
 	var opts syncOptions
 	cmd := &cobra.Command{
 		Use:   "sync",
-		Short: "Create and update a client for every Clerk user (CLERK_SECRET_KEY); --prune also deletes clients whose user is gone",
-		Long: `Reads every user from Clerk's Backend API and applies it as the webhook would:
-newer local data is kept and deleted users never come back. Safe to run while
-the server is serving the same --dir.`,
+		Short: "Create and update a client for every Clerk user, and every organization and membership (CLERK_SECRET_KEY); --prune also deletes what Clerk no longer has",
+		Long: `Reads every user, organization and organization membership from Clerk's
+Backend API and applies each as the webhook would: newer local data is kept
+and deleted ones never come back. Safe to run while the server is serving the
+same --dir.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -60,8 +63,17 @@ the server is serving the same --dir.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// Progress goes to the terminal: PocketBase discards cobra's error writer.
-			opts.Deletions = cmd.OutOrStdout()
-			counts, err := syncClients(ctx, p.app, p.clerkConfig(), opts, os.Stderr)
+			out := cmd.OutOrStdout()
+			opts.pruned = func(clients []prunedClient) {
+				verb := "deleted"
+				if opts.DryRun {
+					verb = "would delete"
+				}
+				for _, c := range clients {
+					fmt.Fprintln(out, strings.TrimSpace(strings.Join([]string{verb, c.ClerkID, c.Email, c.Name}, " ")))
+				}
+			}
+			counts, err := p.recordedSync(ctx, migrations.TriggerCommand, opts, os.Stderr)
 			if err != nil {
 				return err // the error alone: a summary of a failed run misleads
 			}
@@ -88,13 +100,12 @@ func (p *plugin) scheduleSync() error {
 	if p.config.SecretKey == "" {
 		return errors.New("CLERK_SYNC_SCHEDULE is set but CLERK_SECRET_KEY is not: the scheduled sync needs the Backend API secret key (sk_...) from Clerk's dashboard, API keys; set it or unset CLERK_SYNC_SCHEDULE")
 	}
-	var running atomic.Bool
 	return p.app.Cron().Add(syncJobID, p.config.SyncSchedule, func() {
-		if !running.CompareAndSwap(false, true) {
-			p.app.Logger().Warn("Scheduled Clerk sync skipped: the previous run is still going")
+		if !p.syncs.begin(&syncRun{Trigger: migrations.TriggerSchedule, Prune: true}) {
+			p.app.Logger().Warn("Scheduled Clerk sync skipped: another run is still going")
 			return
 		}
-		defer running.Store(false)
+		defer p.syncs.end()
 		p.runScheduledSync(context.Background())
 	})
 }
@@ -108,11 +119,12 @@ func (p *plugin) runScheduledSync(ctx context.Context) {
 			p.app.Logger().Error("Scheduled Clerk sync failed with a panic; it runs again at the next scheduled time", "panic", fmt.Sprint(v), "stack", string(debug.Stack()), "duration", time.Since(started).String())
 		}
 	}()
-	counts, err := syncClients(ctx, p.app, p.clerkConfig(), syncOptions{Prune: true}, nil)
+	counts, err := p.recordedSync(ctx, migrations.TriggerSchedule, syncOptions{Prune: true}, nil)
 	attrs := []any{
 		"listed", counts.Listed, "created", counts.Created, "updated", counts.Updated,
 		"unchanged", counts.Unchanged, "skipped", counts.Skipped, "deleted", counts.Deleted,
 		"failed", counts.Failed, "duration", time.Since(started).String(),
+		"organizations", counts.Organizations, "memberships", counts.Memberships,
 	}
 	if err != nil {
 		p.app.Logger().Error("Scheduled Clerk sync failed; it runs again at the next scheduled time", append(attrs, "error", err.Error())...)

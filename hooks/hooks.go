@@ -127,7 +127,7 @@ func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
 // Register registers the hooks plugin to the provided app instance.
 // rootCmd may be nil; it carries the plugin's commands.
 func Register(app core.App, rootCmd *cobra.Command, config Config) error {
-	p := &plugin{app: app, config: config, batcher: newBatcher(app), endedSessions: newEndedSessions()}
+	p := &plugin{app: app, config: config, batcher: newBatcher(app), failures: newFailureRecorder(), endedSessions: newEndedSessions()}
 	if p.config.EventRetention == 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
 	}
@@ -151,6 +151,10 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		return err
 	}
 	if err := p.registerOps(rootCmd); err != nil {
+		return err
+	}
+
+	if err := p.registerStatus(); err != nil {
 		return err
 	}
 
@@ -185,6 +189,9 @@ type plugin struct {
 	config  Config
 	secrets []*svix.Webhook
 	batcher *batcher
+
+	failures *failureRecorder // the webhook's error answers, for the status
+	syncs    syncRunner       // the sync running in this server, one at a time
 	// endedSessions are the sessions whose tokens are refused before they
 	// expire.
 	endedSessions *endedSessions

@@ -47,6 +47,8 @@ type sessionAuth struct {
 	// unknownUsers are the users Clerk's Backend API recently said it does
 	// not know, so that their tokens do not cost a fetch per request.
 	unknownUsers *expirable.LRU[string, struct{}]
+	// orgs stores the token's active organization on first sight.
+	orgs *orgFirstSight
 	// refusals logs refused tokens, rate-limited.
 	refusals *refusalLog
 }
@@ -56,7 +58,7 @@ type sessionAuth struct {
 // that rules such as `@request.auth.collectionName = "clients" && id =
 // @request.auth.id` apply to Clerk users.
 func (p *plugin) registerAuth() error {
-	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL), refusals: newRefusalLog()}
+	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL), orgs: newOrgFirstSight(p), refusals: newRefusalLog()}
 	parties := map[string]bool{}
 	for _, origin := range p.config.AuthorizedParties {
 		parties[strings.TrimRight(origin, "/")] = true
@@ -163,6 +165,7 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 	case client.Banned():
 		return refuse(refusedBanned, claims.Subject, nil)
 	default:
+		a.orgs.ensure(ctx, e.App, claims)
 		e.Auth = client.Record
 		status.Set(SessionStatusHeader, "signed-in")
 	}

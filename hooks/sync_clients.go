@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
@@ -35,9 +34,11 @@ type syncOptions struct {
 	DryRun bool
 	// Force lets Prune delete more than pruneAllowed allows.
 	Force bool
-	// Deletions, when set, is told the clients that Prune deletes, or in a
-	// dry run would delete, one line each.
-	Deletions io.Writer
+	// progress, when set, is told the counts so far after each page.
+	progress func(counts syncCounts, total int)
+	// pruned, when set, is told the clients that each committed batch
+	// deleted by pruning (or, in a dry run, would have).
+	pruned func([]prunedClient)
 }
 
 // syncCounts is what a sync did, or would do in a dry run.
@@ -49,6 +50,9 @@ type syncCounts struct {
 	Skipped   int // stale (the client holds newer data) or deleted before
 	Deleted   int // pruned
 	Failed    int // could not be applied; see the error
+
+	// Organizations and Memberships count the same for those.
+	Organizations, Memberships objectCounts
 }
 
 func (c *syncCounts) add(o outcome) {
@@ -80,6 +84,7 @@ func (c syncCounts) summary(dryRun bool) string {
 	if c.Failed > 0 {
 		s += fmt.Sprintf(", %d failed", c.Failed)
 	}
+	s += c.Organizations.summary("organizations") + c.Memberships.summary("memberships")
 	if dryRun {
 		s = "Dry run, nothing written; would have: " + s
 	}
@@ -131,19 +136,29 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 		}
 		s.apply(page.users)
 		bar.update(counts.Listed, page.total)
+		if opts.progress != nil {
+			opts.progress(counts, page.total)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return counts, err // a partial listing must not be pruned against
 	}
 	bar.finish(counts.Listed)
+	orgs := newOrgSync(s, cfg, progress)
+	if err := orgs.list(ctx); err != nil {
+		return counts, err
+	}
 
 	if opts.Prune {
 		if err := s.prune(ctx, users, seen, listingStarted.Add(-pruneMargin)); err != nil {
 			return counts, err
 		}
+		if err := orgs.prune(ctx, listingStarted.Add(-pruneMargin)); err != nil {
+			return counts, err
+		}
 	}
-	if counts.Failed > 0 {
-		return counts, fmt.Errorf("%d users could not be applied (%v); the rest is done: run the sync again once the cause is fixed", counts.Failed, s.firstFailure)
+	if failed := counts.Failed + counts.Organizations.Failed + counts.Memberships.Failed; failed > 0 {
+		return counts, fmt.Errorf("%d users, organizations or memberships could not be applied (%v); the rest is done: run the sync again once the cause is fixed", failed, s.firstFailure)
 	}
 	return counts, nil
 }
@@ -260,20 +275,20 @@ func (s *syncer) applyChanges(changes []userChange, pruneBefore time.Time) {
 // committed (or rolled back, in a dry run).
 func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, error) {
 	var done syncCounts
-	var pruned []string
+	var pruned []prunedClient
 	now := time.Now()
 	err := s.app.RunInTransaction(func(txApp core.App) error {
 		done, pruned = syncCounts{}, nil
 		for _, ch := range batch {
+			var client *clientRecord
 			if !pruneBefore.IsZero() {
-				client, err := prunableClient(txApp, ch.User.ID, pruneBefore)
-				if err != nil {
+				var err error
+				if client, err = prunableClient(txApp, ch.User.ID, pruneBefore); err != nil {
 					return err
 				}
 				if client == nil {
 					continue
 				}
-				pruned = append(pruned, client.ClerkID()+" "+client.Email())
 			}
 			ch.At = now
 			o, err := applyUserEvent(txApp, ch)
@@ -281,6 +296,9 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 				return fmt.Errorf("client %s: %w", ch.User.ID, err)
 			}
 			done.add(o)
+			if client != nil && o == outcomeDeleted {
+				pruned = append(pruned, describePruned(client))
+			}
 		}
 		if s.opts.DryRun {
 			return errDryRun
@@ -290,14 +308,8 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 	if errors.Is(err, errDryRun) {
 		err = nil
 	}
-	if err == nil && s.opts.Deletions != nil {
-		verb := "deleted"
-		if s.opts.DryRun {
-			verb = "would delete"
-		}
-		for _, c := range pruned {
-			fmt.Fprintln(s.opts.Deletions, verb, strings.TrimSpace(c))
-		}
+	if err == nil && len(pruned) > 0 && s.opts.pruned != nil {
+		s.opts.pruned(pruned)
 	}
 	return done, err
 }

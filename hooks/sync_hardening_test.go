@@ -57,9 +57,9 @@ func TestSyncRefusesWhatTheBackendAPIWouldNotSend(t *testing.T) {
 			return strings.Replace(usersJSON(0, 10), "{", "null,{", 1)
 		}, "not a user"},
 		"an entry without id": {10, func(int) string { return `[{"object":"user","first_name":"x"}]` }, "not a user"},
-		"offset ignored": {100000, func(int) string { return usersJSON(0, syncPageSize) }, "repeats the previous"},
-		"past the count": {600, func(offset int) string { return usersJSON(offset, syncPageSize) }, "counts 600"},
-		"a page too large": {2000, func(int) string { return usersJSON(0, syncPageSize+1) }, "more than the 500"},
+		"offset ignored":      {100000, func(int) string { return usersJSON(0, syncPageSize) }, "repeats the previous"},
+		"past the count":      {600, func(offset int) string { return usersJSON(offset, syncPageSize) }, "counts 600"},
+		"a page too large":    {2000, func(int) string { return usersJSON(0, syncPageSize+1) }, "more than the 500"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			app := newTestApp(t)
@@ -206,7 +206,7 @@ func TestSyncCommandOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustContain(t, out, "would delete user_fake000004 user000004@example.com")
+	mustContain(t, out, "would delete user_fake000004 user000004@example.com First4 Last")
 	if clientOf(t, app, "user_fake000004") == nil {
 		t.Fatal("a dry run deleted")
 	}
