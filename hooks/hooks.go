@@ -39,6 +39,9 @@ import (
 // retried delivery still finds its log row.
 const minEventRetention = 48 * time.Hour
 
+// defaultWebhookTimeout leaves 5 s of Svix's 15 s for the network.
+const defaultWebhookTimeout = 10 * time.Second
+
 // WebhookPath is where Clerk's webhook endpoint must point.
 const WebhookPath = "/api/webhooks/clerk"
 
@@ -72,6 +75,11 @@ type Config struct {
 
 	// PublishableKey (pk_...) is handed to the profile page in pb_public.
 	PublishableKey string
+
+	// WebhookTimeout is the longest a delivery waits to be committed
+	// before it is answered 503 (Svix retries it), which must come before
+	// Svix gives up on an answer, after 15 s. Zero means the default, 10 s.
+	WebhookTimeout time.Duration
 
 	// SyncSchedule is a cron expression; when set, the server runs
 	// "clerk sync --prune" on it. Empty: off.
@@ -133,6 +141,9 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	}
 	if p.config.EventRetention < minEventRetention {
 		return errors.New("CLERK_EVENT_RETENTION_DAYS must be a whole number of days, 2 or more (default 30): Svix retries a delivery for about 27 hours, and the log must still know it")
+	}
+	if p.config.WebhookTimeout <= 0 {
+		p.config.WebhookTimeout = defaultWebhookTimeout
 	}
 	if p.config.APIURL == "" {
 		p.config.APIURL = "https://api.clerk.com"

@@ -1,7 +1,10 @@
 package hooks
 
 import (
+	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/routine"
@@ -27,34 +30,75 @@ type pendingDelivery struct {
 	duplicate bool
 	err       error
 	done      chan struct{}
+	// state is pendingQueued until the batcher takes the delivery into a
+	// transaction, or its request gives up waiting (pendingAbandoned).
+	state atomic.Int32
+	// gaveUp is set when the request was answered 503: a delivery already
+	// taken is then not tried again on its own.
+	gaveUp atomic.Bool
 }
+
+const (
+	pendingQueued int32 = iota
+	pendingTaken
+	pendingAbandoned
+)
+
+// errCommitTimeout means that a delivery could not be committed within the
+// time its request may wait: the database is busy (another process holds
+// the write lock, say). Svix retries it.
+var errCommitTimeout = errors.New("the delivery could not be committed in time: the database is busy")
 
 func newBatcher(app core.App) *batcher {
 	return &batcher{app: app, queue: make(chan *pendingDelivery, maxBatch)}
 }
 
-// commit applies and logs d and waits until that is committed.
-func (b *batcher) commit(d delivery) (outcome, bool, error) {
+// commit applies and logs d and waits until that is committed, at most
+// timeout: then it answers errCommitTimeout. A delivery still queued is
+// then dropped, never committed; one already in a transaction may still
+// commit, and Svix's retry of it is then answered as a duplicate.
+func (b *batcher) commit(d delivery, timeout time.Duration) (outcome, bool, error) {
 	b.start.Do(func() { go b.run() })
 	p := &pendingDelivery{delivery: d, done: make(chan struct{})}
-	b.queue <- p
-	<-p.done
-	return p.result, p.duplicate, p.err
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case b.queue <- p:
+	case <-timer.C:
+		return "", false, errCommitTimeout
+	}
+	select {
+	case <-p.done:
+		return p.result, p.duplicate, p.err
+	case <-timer.C:
+		p.gaveUp.Store(true)
+		p.state.CompareAndSwap(pendingQueued, pendingAbandoned)
+		return "", false, errCommitTimeout
+	}
 }
 
 func (b *batcher) run() {
-	for p := range b.queue {
-		batch := []*pendingDelivery{p}
+	for first := range b.queue {
+		var batch []*pendingDelivery
+		take := func(p *pendingDelivery) {
+			// A delivery whose request gave up is dropped.
+			if p.state.CompareAndSwap(pendingQueued, pendingTaken) {
+				batch = append(batch, p)
+			}
+		}
+		take(first)
 	fill:
 		for len(batch) < maxBatch {
 			select {
 			case p := <-b.queue:
-				batch = append(batch, p)
+				take(p)
 			default:
 				break fill
 			}
 		}
-		b.commitBatch(batch)
+		if len(batch) > 0 {
+			b.commitBatch(batch)
+		}
 	}
 }
 
@@ -83,6 +127,12 @@ func (b *batcher) commitBatch(batch []*pendingDelivery) {
 	// One at a time, so that a duplicate or a failing delivery holds back
 	// no other.
 	for _, p := range batch {
+		if p.gaveUp.Load() {
+			// Answered 503 already: Svix's retry applies it.
+			p.err = errCommitTimeout
+			close(p.done)
+			continue
+		}
 		p.err = routine.SafeWrap(func() (err error) {
 			p.result, p.duplicate, err = commitDelivery(b.app, p.delivery)
 			return err

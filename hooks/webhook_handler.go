@@ -73,12 +73,16 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 	}
 
 	started := time.Now()
-	result, duplicate, err := p.batcher.commit(d)
+	result, duplicate, err := p.batcher.commit(d, p.config.WebhookTimeout)
 	attrs := []any{
 		slog.String("svixId", d.SvixID),
 		slog.String("type", d.Type),
 		slog.String("clerkId", d.clerkID()),
 		slog.String("duration", time.Since(started).String()), // the dashboard's log store cannot encode a time.Duration
+	}
+	if errors.Is(err, errCommitTimeout) {
+		e.App.Logger().Warn("Clerk webhook not applied in time: the database is busy (another process holding SQLite's write lock, such as a long clerk sync or a backup?); Svix will retry it", attrs...)
+		return e.Error(http.StatusServiceUnavailable, "The database is busy; the event was not applied and will be on Svix's retry.", nil)
 	}
 	if err != nil {
 		e.App.Logger().Error("Clerk webhook not applied; Svix will retry it", append(attrs, slog.String("error", err.Error()))...)
