@@ -135,7 +135,8 @@ func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
 // Register registers the hooks plugin to the provided app instance.
 // rootCmd may be nil; it carries the plugin's commands.
 func Register(app core.App, rootCmd *cobra.Command, config Config) error {
-	p := &plugin{app: app, config: config, batcher: newBatcher(app), failures: newFailureRecorder(), endedSessions: newEndedSessions()}
+	p := &plugin{app: app, config: config, batcher: newBatcher(app), failures: newFailureRecorder(),
+		endedSessions: newEndedSessions(), bodyReaders: make(chan struct{}, maxBodyReaders)}
 	if p.config.EventRetention == 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
 	}
@@ -182,7 +183,8 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		// row for it too cost about a sixth of the webhook's CPU. Failures
 		// are still logged, at error level.
 		warnOpenSignUp(se.App)
-		se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog())
+		// readDelivery bounds the body itself, without PocketBase's copy.
+		se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog()).Unbind(apis.DefaultBodyLimitMiddlewareId)
 		return se.Next()
 	})
 
@@ -206,6 +208,8 @@ type plugin struct {
 	// endedSessions are the sessions whose tokens are refused before they
 	// expire.
 	endedSessions *endedSessions
+	// bodyReaders holds a token per webhook body being read and verified.
+	bodyReaders chan struct{}
 }
 
 // clerkConfig is the Backend API client configuration shared by every call

@@ -6,15 +6,28 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/router"
 	svix "github.com/svix/svix-webhooks/go"
 )
 
 // maxWebhookBody bounds a delivery; Clerk's user payloads are a few KiB.
 const maxWebhookBody = 1 << 20
+
+const (
+	// maxBodyReaders bounds the webhook bodies read and verified at once,
+	// and so the memory that unsigned requests can take (1 MiB each).
+	// Verification takes microseconds: a few readers serve thousands of
+	// deliveries a second.
+	maxBodyReaders = 8
+	// bodyReaderWait is how long a request waits for a free reader before
+	// it is answered 503 (Svix retries).
+	bodyReaderWait = 5 * time.Second
+)
 
 // delivery is one verified Svix message.
 type delivery struct {
@@ -51,25 +64,9 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 			"Clerk webhooks are not configured: set CLERK_WEBHOOK_SECRET to the endpoint's signing secret (whsec_...) from Clerk's dashboard and restart; Svix retries until then.", nil)
 	}
 
-	body, err := io.ReadAll(io.LimitReader(e.Request.Body, maxWebhookBody+1))
+	d, err := p.readDelivery(e)
 	if err != nil {
-		return e.BadRequestError("Could not read the webhook body.", err)
-	}
-	if len(body) > maxWebhookBody {
-		return e.Error(http.StatusRequestEntityTooLarge, "The webhook body is larger than 1 MiB; Clerk's user events are far smaller.", nil)
-	}
-
-	svixID, err := messageID(e.Request.Header)
-	if err != nil {
-		return e.BadRequestError(err.Error(), nil)
-	}
-	if err := p.verify(body, e.Request.Header); err != nil {
-		return e.UnauthorizedError("Invalid webhook signature ("+err.Error()+"): check that CLERK_WEBHOOK_SECRET is this endpoint's signing secret in Clerk's dashboard and that the server clock is right.", nil)
-	}
-
-	d, err := decodeDelivery(svixID, body)
-	if err != nil {
-		return e.BadRequestError("Invalid Clerk event: "+err.Error()+".", nil)
+		return err
 	}
 
 	started := time.Now()
@@ -100,6 +97,69 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 	}
 	return e.JSON(http.StatusOK, webhookReply{SvixID: d.SvixID, Outcome: result, Duplicate: duplicate})
 }
+
+// readDelivery reads, verifies and decodes a delivery. Until its signature
+// is checked a body may come from anyone, so the memory it may take is
+// bounded: at most maxBodyReaders bodies are read at once, each into a
+// pooled buffer (not through PocketBase's rereadable copy), and a request
+// that finds no reader free within bodyReaderWait is answered 503.
+func (p *plugin) readDelivery(e *core.RequestEvent) (delivery, error) {
+	if e.Request.ContentLength > maxWebhookBody {
+		return delivery{}, e.Error(http.StatusRequestEntityTooLarge, "The webhook body is larger than 1 MiB; Clerk's events are far smaller.", nil)
+	}
+	svixID, err := messageID(e.Request.Header)
+	if err != nil {
+		return delivery{}, e.BadRequestError(err.Error(), nil)
+	}
+
+	wait := time.NewTimer(bodyReaderWait)
+	defer wait.Stop()
+	select {
+	case p.bodyReaders <- struct{}{}:
+		defer func() { <-p.bodyReaders }()
+	case <-wait.C:
+		return delivery{}, e.Error(http.StatusServiceUnavailable, "Too many webhook requests are being read at once; Svix retries.", nil)
+	case <-e.Request.Context().Done():
+		return delivery{}, e.Request.Context().Err()
+	}
+	buf := bodyBuffers.Get().(*[]byte)
+	defer bodyBuffers.Put(buf)
+
+	n, err := io.ReadFull(rawBody(e.Request), *buf)
+	switch {
+	case err == nil: // the buffer is full: one byte more than allowed
+		return delivery{}, e.Error(http.StatusRequestEntityTooLarge, "The webhook body is larger than 1 MiB; Clerk's events are far smaller.", nil)
+	case err != io.EOF && err != io.ErrUnexpectedEOF:
+		return delivery{}, e.BadRequestError("Could not read the webhook body.", err)
+	}
+	body := (*buf)[:n]
+
+	if err := p.verify(body, e.Request.Header); err != nil {
+		return delivery{}, e.UnauthorizedError("Invalid webhook signature ("+err.Error()+"): check that CLERK_WEBHOOK_SECRET is this endpoint's signing secret in Clerk's dashboard and that the server clock is right.", nil)
+	}
+	// Decoding copies what it keeps, so the buffer can go back to the pool.
+	d, err := decodeDelivery(svixID, body)
+	if err != nil {
+		return delivery{}, e.BadRequestError("Invalid Clerk event: "+err.Error()+".", nil)
+	}
+	return d, nil
+}
+
+// rawBody is the request's body without PocketBase's rereadable wrapper,
+// which keeps a copy of everything read.
+func rawBody(r *http.Request) io.Reader {
+	if rr, ok := r.Body.(*router.RereadableReadCloser); ok {
+		return rr.ReadCloser
+	}
+	return r.Body
+}
+
+// bodyBuffers hold webhook bodies while they are verified; one byte more
+// than the limit tells a body that is too large.
+var bodyBuffers = sync.Pool{New: func() any {
+	b := make([]byte, maxWebhookBody+1)
+	return &b
+}}
 
 // verify accepts a body signed with any configured secret, so a secret can
 // be rotated without dropping deliveries.
