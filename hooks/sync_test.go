@@ -90,9 +90,10 @@ func TestSyncBackfillsThroughPagingAndTransientErrors(t *testing.T) {
 		t.Fatalf("client user_fake000777: %v", c)
 	}
 	mustContain(t, c.GetString("publicMetadata"), `"plan":"free"`)
-	// 3 pages and 3 counts, plus the three failed attempts.
-	if n := f.requestCount(); n != 9 {
-		t.Fatalf("%d requests to the Backend API, want 9", n)
+	// 3 pages and 3 counts, plus the three failed attempts, plus one
+	// (empty) page each of organizations and memberships.
+	if n := f.requestCount(); n != 11 {
+		t.Fatalf("%d requests to the Backend API, want 11", n)
 	}
 
 	before := c.GetDateTime("updated")
