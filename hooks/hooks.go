@@ -72,6 +72,10 @@ type Config struct {
 	// SyncSchedule is a cron expression; when set, the server runs
 	// "clerk sync --prune" on it. Empty: off.
 	SyncSchedule string
+
+	// UserDelete is what a user's deletion in Clerk does to the client:
+	// UserDeleteDelete (the default) or UserDeleteAnonymize.
+	UserDelete string
 }
 
 // ConfigFromEnv reads the configuration from the environment:
@@ -84,6 +88,7 @@ type Config struct {
 //	CLERK_AUTHORIZED_PARTIES   allowed azp origins, comma-separated
 //	CLERK_PUBLISHABLE_KEY      publishable key for the profile page
 //	CLERK_SYNC_SCHEDULE        cron expression for a scheduled repair
+//	CLERK_USER_DELETE          delete (default) or anonymize
 func ConfigFromEnv() Config {
 	return configFrom(os.Getenv)
 }
@@ -97,6 +102,7 @@ func configFrom(getenv func(string) string) Config {
 		AuthorizedParties: splitList(getenv("CLERK_AUTHORIZED_PARTIES")),
 		PublishableKey:    strings.TrimSpace(getenv("CLERK_PUBLISHABLE_KEY")),
 		SyncSchedule:      strings.TrimSpace(getenv("CLERK_SYNC_SCHEDULE")),
+		UserDelete:        strings.TrimSpace(getenv("CLERK_USER_DELETE")),
 	}
 	if days := getenv("CLERK_EVENT_RETENTION_DAYS"); days != "" {
 		n, err := strconv.Atoi(strings.TrimSpace(days))
@@ -130,6 +136,14 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	if p.config.EventRetention < minEventRetention {
 		return errors.New("CLERK_EVENT_RETENTION_DAYS must be a whole number of days, 2 or more (default 30): Svix retries a delivery for about 27 hours, and the log must still know it")
 	}
+	switch p.config.UserDelete {
+	case "":
+		p.config.UserDelete = UserDeleteDelete
+	case UserDeleteDelete, UserDeleteAnonymize:
+	default:
+		return fmt.Errorf("CLERK_USER_DELETE is %q: use %q (the default: delete the client, or anonymize it when a required relation points to it) or %q (always keep the record, without Clerk's data)", p.config.UserDelete, UserDeleteDelete, UserDeleteAnonymize)
+	}
+	app.Store().Set(userDeleteModeKey, p.config.UserDelete)
 	if p.config.APIURL == "" {
 		p.config.APIURL = "https://api.clerk.com"
 	}
@@ -148,6 +162,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 
 	bindLeanClientSaves(app)
 	bindClerkOwnedFlows(app)
+	bindClerkOwnedFields(app)
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		if len(p.secrets) == 0 {

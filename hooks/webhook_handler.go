@@ -21,8 +21,9 @@ type delivery struct {
 	SvixID string
 	Type   string
 	At     time.Time
-	// User is set for user events only.
-	User *clerk.User
+	// User is set for user events only, and UserJSON is its JSON.
+	User     *clerk.User
+	UserJSON json.RawMessage
 }
 
 // envelope is the part of Clerk's webhook body that the sync reads.
@@ -121,6 +122,7 @@ func decodeDelivery(svixID string, body []byte) (delivery, error) {
 		if d.User.ID == "" {
 			return delivery{}, errors.New("data.id is missing")
 		}
+		d.UserJSON = env.Data
 	}
 	return d, nil
 }
@@ -152,7 +154,7 @@ func applyDelivery(txApp core.App, d delivery) (outcome, error) {
 	result := outcomeIgnored
 	if d.User != nil {
 		var err error
-		if result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At}); err != nil {
+		if result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, UserJSON: d.UserJSON, At: d.At}); err != nil {
 			return "", err
 		}
 	}
