@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,5 +31,27 @@ func TestConfigFromEnvironment(t *testing.T) {
 			t.Fatalf("retention %q was accepted", days)
 		}
 		mustContain(t, err.Error(), "CLERK_EVENT_RETENTION_DAYS")
+	}
+}
+
+func TestRegisterRefusesAnythingButAPublishableKey(t *testing.T) {
+	for key, ok := range map[string]bool{
+		"pk_test_cG9ja2V0Y2xlcmsuY2xlcmsuYWNjb3VudHMuZGV2JA": true,
+		"pk_live_Y2xlcmsuZXhhbXBsZS5jb20k":                   true,
+		"":                                                   true,
+		"sk_test_cG9ja2V0Y2xlcmsuY2xlcmsuYWNjb3VudHMuZGV2JA": false,
+		"sk_live_abcdefghijklmnopqrstuvwxyz":                 false,
+		"pk_test_notbase64!!":                                false,
+		"pk_test_":                                           false,
+		"whsec_plJ3nmyCDGBKInavdOK15jsl":                     false,
+		"cG9ja2V0Y2xlcmsuY2xlcmsuYWNjb3VudHMuZGV2JA":         false,
+	} {
+		err := Register(newTestApp(t), nil, Config{PublishableKey: key})
+		if ok != (err == nil) {
+			t.Errorf("CLERK_PUBLISHABLE_KEY=%q: error %v", key, err)
+		}
+		if err != nil && len(key) > 8 && strings.Contains(err.Error(), key) {
+			t.Errorf("the error repeats the key: %v", err)
+		}
 	}
 }

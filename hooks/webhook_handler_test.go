@@ -2,9 +2,12 @@ package hooks
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -345,29 +348,66 @@ func TestPruneKeepsTombstones(t *testing.T) {
 	}
 }
 
-// Each delivery shows in the dashboard's Logs with its svix-id and outcome.
-func TestWebhookDeliveriesReachTheDashboardLogs(t *testing.T) {
+// A delivery that succeeds writes no row to the dashboard's Logs (its
+// clerk_events row records it); one that fails is logged at error level,
+// with what went wrong.
+func TestWebhookLogsFailuresOnly(t *testing.T) {
 	app := newTestApp(t)
 	app.Settings().Logs.MaxDays = 7 // PocketBase's test app keeps no logs
+	app.OnRecordCreate(migrations.ClientsCollection).BindFunc(func(e *core.RecordEvent) error {
+		if e.Record.GetString(migrations.FieldClerkID) == "user_refused" {
+			return errors.New("refused by the owner's hook")
+		}
+		return e.Next()
+	})
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
-	deliver(t, srv.URL, "msg_logged", readFixture(t, "user.created.json"))
-
-	// PocketBase writes its logs in batches and flushes them before it stops.
-	if err := app.OnBootstrapClear().Trigger(&core.BootstrapEvent{App: app}, func(e *core.BootstrapEvent) error { return nil }); err != nil {
-		t.Fatal(err)
+	if r := deliver(t, srv.URL, "msg_ok", readFixture(t, "user.created.json")); r.Status != 200 {
+		t.Fatalf("good delivery: %+v", r)
 	}
+	refused := userEventBody(t, eventUserCreated, func(u map[string]any) { u["id"] = "user_refused" })
+	if r := deliver(t, srv.URL, "msg_refused", refused); r.Status != 500 {
+		t.Fatalf("refused delivery: %+v", r)
+	}
+	forged := signedRequest(t, srv.URL, testSecret, "msg_forged", time.Now(), readFixture(t, "user.created.json"))
+	forged.Header.Set("svix-signature", "v1,Zm9yZ2Vk")
+	if r := do(t, forged); r.Status != 401 {
+		t.Fatalf("forged delivery: %+v", r)
+	}
+
 	var rows []struct {
 		Message string `db:"message"`
+		Level   int    `db:"level"`
 		Data    string `db:"data"`
 	}
-	if err := app.AuxDB().NewQuery("SELECT message, data FROM _logs WHERE message = 'Clerk webhook'").All(&rows); err != nil {
-		t.Fatal(err)
+	// PocketBase writes request logs from a goroutine of their own, in
+	// batches, and flushes them before it stops; the forged request's is last.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err := app.OnBootstrapClear().Trigger(&core.BootstrapEvent{App: app}, func(e *core.BootstrapEvent) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := app.AuxDB().NewQuery("SELECT message, level, data FROM _logs ORDER BY rowid").All(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(fmt.Sprint(rows), `"status":401`) {
+			break
+		}
 	}
-	if len(rows) != 1 {
-		t.Fatalf("%d log rows", len(rows))
+	var got []string
+	for _, row := range rows {
+		if !strings.Contains(row.Message, "Clerk webhook") && !strings.Contains(row.Message, WebhookPath) {
+			continue // not about a delivery
+		}
+		if strings.Contains(row.Data, "msg_ok") || strings.Contains(row.Message, "Clerk webhook") && !strings.Contains(row.Data, "msg_refused") {
+			t.Errorf("a successful delivery was logged: %s %s", row.Message, row.Data)
+		}
+		if row.Level != int(slog.LevelError) {
+			t.Errorf("logged below error level: %d %s %s", row.Level, row.Message, row.Data)
+		}
+		got = append(got, row.Message+" "+row.Data)
 	}
-	for _, want := range []string{`"svixId":"msg_logged"`, `"outcome":"created"`, `"clerkId":"` + fixtureUserID, `"duration":`} {
-		mustContain(t, rows[0].Data, want)
+	all := strings.Join(got, "\n")
+	for _, want := range []string{`Clerk webhook not applied`, `"svixId":"msg_refused"`, `refused by the owner's hook`, `"status":500`, `"status":401`, `Invalid webhook signature`} {
+		mustContain(t, all, want)
 	}
 }
 

@@ -9,6 +9,8 @@ const (
 	ClientsCollection        = "clients"
 	EventsCollection         = "clerk_events"
 	TombstonesCollection     = "clerk_tombstones"
+	OrganizationsCollection  = "organizations"
+	MembershipsCollection    = "memberships"
 	ClientProfilesCollection = "client_profiles" // view: the public part of clients
 )
 
@@ -56,6 +58,25 @@ var ClerkFields = []string{
 	FieldLastSignInAt, FieldLastActiveAt, FieldLegalAcceptedAt,
 	FieldClerkCreatedAt, FieldClerkUpdatedAt, FieldDeletedAt, FieldClerkUser,
 }
+
+// Fields of organizations and memberships that the sync writes, besides
+// clerkId, imageUrl, publicMetadata, privateMetadata, clerkCreatedAt and
+// clerkUpdatedAt as on clients.
+const (
+	FieldName                  = "name"
+	FieldSlug                  = "slug"
+	FieldMaxAllowedMemberships = "maxAllowedMemberships"
+	FieldAdminDeleteEnabled    = "adminDeleteEnabled"
+	FieldCreatedBy             = "createdBy"
+
+	FieldOrganization        = "organization" // relation to organizations
+	FieldClient              = "client"       // relation to clients; empty while the user has none
+	FieldClerkOrganizationID = "clerkOrganizationId"
+	FieldClerkUserID         = "clerkUserId"
+	FieldRole                = "role"
+	FieldRoleName            = "roleName"
+	FieldPermissions         = "permissions"
+)
 
 // Fields of clerk_events and clerk_tombstones (clerkId and deletedAt as above).
 const (
