@@ -7,6 +7,7 @@ import (
 )
 
 func TestConfigFromEnvironment(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{
 		"CLERK_WEBHOOK_SECRET":       " whsec_a,whsec_b  whsec_c ",
 		"CLERK_EVENT_RETENTION_DAYS": "7",
@@ -25,16 +26,19 @@ func TestConfigFromEnvironment(t *testing.T) {
 	}
 
 	for _, days := range []string{"a week", "1", "0"} {
-		env["CLERK_EVENT_RETENTION_DAYS"] = days
-		err := Register(newTestApp(t), nil, configFrom(func(k string) string { return env[k] }))
-		if err == nil {
-			t.Fatalf("retention %q was accepted", days)
-		}
-		mustContain(t, err.Error(), "CLERK_EVENT_RETENTION_DAYS")
+		t.Run(days, func(t *testing.T) {
+			env["CLERK_EVENT_RETENTION_DAYS"] = days
+			err := Register(newTestApp(t), nil, configFrom(func(k string) string { return env[k] }))
+			if err == nil {
+				t.Fatalf("retention %q was accepted", days)
+			}
+			mustContain(t, err.Error(), "CLERK_EVENT_RETENTION_DAYS")
+		})
 	}
 }
 
 func TestRegisterRefusesAnythingButAPublishableKey(t *testing.T) {
+	t.Parallel()
 	for key, ok := range map[string]bool{
 		"pk_test_cG9ja2V0Y2xlcmsuY2xlcmsuYWNjb3VudHMuZGV2JA": true,
 		"pk_live_Y2xlcmsuZXhhbXBsZS5jb20k":                   true,

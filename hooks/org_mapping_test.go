@@ -8,6 +8,7 @@ import (
 )
 
 func TestOrganizationEventsApplyOnceNewestWinsDeletionWins(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 
@@ -54,6 +55,7 @@ func TestOrganizationEventsApplyOnceNewestWinsDeletionWins(t *testing.T) {
 // A membership event creates its organization from the copy it embeds, and
 // is kept while its user has no client; the client is linked when it appears.
 func TestMembershipBeforeItsOrganizationAndItsClient(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 
@@ -85,6 +87,7 @@ func TestMembershipBeforeItsOrganizationAndItsClient(t *testing.T) {
 // Clerk may date a membership's deletion before its last update: the
 // deletion still wins, by its tombstone, in either order.
 func TestMembershipDeletionWinsOverANewerUpdate(t *testing.T) {
+	t.Parallel()
 	for _, deleteFirst := range []bool{false, true} {
 		app := newTestApp(t)
 		srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
@@ -111,6 +114,7 @@ func TestMembershipDeletionWinsOverANewerUpdate(t *testing.T) {
 
 // A membership's embedded organization refreshes the stored one only when newer.
 func TestMembershipRefreshesItsOrganizationWhenNewer(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	mustDeliver(t, srv.URL, "msg_org", readFixture(t, "organization.updated.json"), outcomeCreated)
@@ -134,6 +138,7 @@ func TestMembershipRefreshesItsOrganizationWhenNewer(t *testing.T) {
 // A user's deletion removes their memberships, with or without a client,
 // and their later memberships are gone.
 func TestUserDeletionRemovesMemberships(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	mustDeliver(t, srv.URL, "msg_u1", userBody(t, eventUserCreated, "user_with_client", 1000), outcomeCreated)
@@ -154,6 +159,7 @@ func TestUserDeletionRemovesMemberships(t *testing.T) {
 }
 
 func TestMalformedOrganizationEventsChangeNothing(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	for name, body := range map[string][]byte{

@@ -61,6 +61,7 @@ func sorted(s []string) []string {
 }
 
 func TestOrganizationRulesShowMembersOnly(t *testing.T) {
+	t.Parallel()
 	ten := newTenancy(t)
 	for name, c := range map[string]struct {
 		token       string
@@ -95,6 +96,7 @@ func TestOrganizationRulesShowMembersOnly(t *testing.T) {
 // collection that shares a member's id (PocketBase keeps ids apart across
 // auth collections, but a raw insert or an import need not) sees nothing.
 func TestOrganizationRulesNameTheClientsCollection(t *testing.T) {
+	t.Parallel()
 	ten := newTenancy(t)
 	staff := core.NewAuthCollection("staff")
 	if err := ten.app.Save(staff); err != nil {
@@ -156,6 +158,7 @@ func createProject(t *testing.T, ten *tenancy, as, org *core.Record) int {
 }
 
 func TestProjectsRecipeReadByMembersWrittenByTheirAdmins(t *testing.T) {
+	t.Parallel()
 	ten := newTenancy(t)
 	projectsCollection(t, ten.app, recipeProjectsAdminRule, recipeProjectsUpdateRule)
 
@@ -209,6 +212,7 @@ func TestProjectsRecipeReadByMembersWrittenByTheirAdmins(t *testing.T) {
 // The tempting form with two aliases matches two different membership rows,
 // and lets B's admin write A's projects: keep the recipe's form.
 func TestProjectsWrongRuleLetsAnotherOrganizationsAdminWrite(t *testing.T) {
+	t.Parallel()
 	ten := newTenancy(t)
 	projectsCollection(t, ten.app, wrongProjectsAdminRule, wrongProjectsAdminRule)
 	if s := createProject(t, ten, ten.alice, ten.orgA); s != http.StatusOK {
@@ -217,6 +221,7 @@ func TestProjectsWrongRuleLetsAnotherOrganizationsAdminWrite(t *testing.T) {
 }
 
 func TestReadmeHasTheProjectsRecipe(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)

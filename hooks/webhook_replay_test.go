@@ -21,6 +21,7 @@ func standardWebhooksRequest(t *testing.T, url, svixID string, body []byte) *htt
 }
 
 func TestWebhookReplayCannotChooseItsSvixID(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	body := readFixture(t, "user.created.json")
@@ -45,6 +46,7 @@ func TestWebhookReplayCannotChooseItsSvixID(t *testing.T) {
 }
 
 func TestWebhookDedupesOnTheVerifiedHeaderSet(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	body := readFixture(t, "user.created.json")

@@ -12,6 +12,7 @@ import (
 var collections = []string{"clients", "clerk_events", "clerk_tombstones", "client_profiles"}
 
 func TestMigrationsGoDownAndUpAgain(t *testing.T) {
+	t.Parallel()
 	app, err := tests.NewTestApp(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestOrganizationsMigrationGoesDownAlone(t *testing.T) {
+	t.Parallel()
 	app, err := tests.NewTestApp(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
