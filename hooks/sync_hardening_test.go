@@ -38,7 +38,7 @@ func misbehavingAPI(t *testing.T, total int, page func(offset int) string) (url 
 	return srv.URL, requests
 }
 
-func usersJSON(from, n int) string {
+func fakeUsersJSON(from, n int) string {
 	users := make([]*clerk.User, n)
 	for i := range users {
 		users[i] = fakeUser(from + i)
@@ -54,12 +54,12 @@ func TestSyncRefusesWhatTheBackendAPIWouldNotSend(t *testing.T) {
 		want  string
 	}{
 		"a null entry": {10, func(int) string {
-			return strings.Replace(usersJSON(0, 10), "{", "null,{", 1)
+			return strings.Replace(fakeUsersJSON(0, 10), "{", "null,{", 1)
 		}, "not a user"},
 		"an entry without id": {10, func(int) string { return `[{"object":"user","first_name":"x"}]` }, "not a user"},
-		"offset ignored":      {100000, func(int) string { return usersJSON(0, syncPageSize) }, "repeats the previous"},
-		"past the count":      {600, func(offset int) string { return usersJSON(offset, syncPageSize) }, "counts 600"},
-		"a page too large":    {2000, func(int) string { return usersJSON(0, syncPageSize+1) }, "more than the 500"},
+		"offset ignored":      {100000, func(int) string { return fakeUsersJSON(0, syncPageSize) }, "repeats the previous"},
+		"past the count":      {600, func(offset int) string { return fakeUsersJSON(offset, syncPageSize) }, "counts 600"},
+		"a page too large":    {2000, func(int) string { return fakeUsersJSON(0, syncPageSize+1) }, "more than the 500"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			app := newTestApp(t)
