@@ -4,8 +4,8 @@ package main
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
-	"log"
 	"os"
 	"runtime/debug"
 
@@ -49,10 +49,10 @@ func main() {
 	})
 	config, err := hooks.ConfigFromEnv()
 	if err != nil {
-		log.Fatal(err)
+		exit(err)
 	}
 	if err := hooks.Register(app, app.RootCmd, config); err != nil {
-		log.Fatal(err)
+		exit(err)
 	}
 
 	public, _ := fs.Sub(publicFiles, "pb_public")
@@ -64,6 +64,13 @@ func main() {
 	})
 
 	if err := app.Start(); err != nil {
-		log.Fatal(err)
+		exit(err)
 	}
+}
+
+// exit prints err as a plain line for the person at the terminal, not a
+// log line with a timestamp, and exits with status 1.
+func exit(err error) {
+	fmt.Fprintln(os.Stderr, "Error: "+err.Error())
+	os.Exit(1)
 }
