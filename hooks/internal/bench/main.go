@@ -135,6 +135,7 @@ func run(o options) error {
 	small := b.runRounds(o.rounds, per)
 	small.print()
 	b.runSync(tmpl, small.get(kindCreated).res.Rate())
+	b.runRefusals(per)
 
 	if o.grow > b.clients {
 		if err := b.growTo(o.grow); err != nil {
