@@ -147,6 +147,7 @@ func run(o options) error {
 	small.print()
 	printOrgRatios(small)
 	b.runSync(tmpl, small.get(kindCreated).res.Rate())
+	b.runRefusals(per)
 	b.runFlood()
 
 	if o.grow > b.clients {
