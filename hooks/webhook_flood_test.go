@@ -40,6 +40,8 @@ func TestWebhookBoundsTheBodiesItReadsAtOnce(t *testing.T) {
 		}
 	}
 
+	time.Sleep(time.Second) // the server has taken each into a reader by now
+
 	started := time.Now()
 	r := deliver(t, srv.URL, "msg_real", readFixture(t, "user.created.json"))
 	if r.Status != http.StatusServiceUnavailable || time.Since(started) < bodyReaderWait {
