@@ -140,6 +140,7 @@ func run(o options) error {
 	small.print()
 	printOrgRatios(small)
 	b.runSync(tmpl, small.get(kindCreated).res.Rate())
+	b.runRefusals(per)
 
 	if o.grow > b.clients {
 		if err := b.growTo(o.grow); err != nil {
