@@ -153,6 +153,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	}
 
 	bindLeanClientSaves(app)
+	bindOwnRecordSubscribers(app)
 	bindClerkOwnedFlows(app)
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
