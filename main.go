@@ -16,7 +16,6 @@ import (
 	"github.com/pocketbase/pocketbase/tools/osutils"
 
 	"github.com/pocketclerk/pocketclerk/hooks"
-	_ "github.com/pocketclerk/pocketclerk/migrations"
 )
 
 //go:embed pb_public
@@ -46,7 +45,11 @@ func main() {
 		// Schema changes made in the dashboard become migration files only during development.
 		Automigrate: osutils.IsProbablyGoRun(),
 	})
-	if err := hooks.Register(app, app.RootCmd, hooks.ConfigFromEnv()); err != nil {
+	config, err := hooks.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := hooks.Register(app, app.RootCmd, config); err != nil {
 		log.Fatal(err)
 	}
 

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/pocketbase/pocketbase/tools/cron"
 	"github.com/spf13/cobra"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // syncJobID names the scheduled repair in PocketBase's cron.
@@ -60,7 +60,7 @@ same --dir.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// Progress goes to the terminal: PocketBase discards cobra's error writer.
-			counts, err := syncClients(ctx, p.app, p.clerkConfig(), opts, os.Stderr)
+			counts, err := p.recordedSync(ctx, migrations.TriggerCommand, opts, os.Stderr)
 			fmt.Fprintln(cmd.OutOrStdout(), counts.summary(opts.DryRun))
 			return err
 		},
@@ -72,32 +72,25 @@ same --dir.`,
 }
 
 // scheduleSync runs "clerk sync --prune" on PocketBase's cron when
-// SyncSchedule is set. A run that is still going when the next one is due
-// makes that one skip.
+// SyncSchedule is set (Config.validate checked it). A run that is still
+// going when the next one is due makes that one skip.
 func (p *plugin) scheduleSync() error {
 	if p.config.SyncSchedule == "" {
 		return nil
 	}
-	if _, err := cron.NewSchedule(p.config.SyncSchedule); err != nil {
-		return fmt.Errorf("CLERK_SYNC_SCHEDULE %q is not a cron expression (%v): use five fields in UTC such as \"30 3 * * *\" (daily at 03:30) or a macro such as @daily, or leave it empty to turn the scheduled sync off", p.config.SyncSchedule, err)
-	}
-	if p.config.SecretKey == "" {
-		return errors.New("CLERK_SYNC_SCHEDULE is set but CLERK_SECRET_KEY is not: the scheduled sync needs the Backend API secret key (sk_...) from Clerk's dashboard, API keys; set it or unset CLERK_SYNC_SCHEDULE")
-	}
-	var running atomic.Bool
 	return p.app.Cron().Add(syncJobID, p.config.SyncSchedule, func() {
-		if !running.CompareAndSwap(false, true) {
-			p.app.Logger().Warn("Scheduled Clerk sync skipped: the previous run is still going")
+		if !p.syncs.begin(&syncRun{Trigger: migrations.TriggerSchedule, Prune: true}) {
+			p.app.Logger().Warn("Scheduled Clerk sync skipped: another run is still going")
 			return
 		}
-		defer running.Store(false)
+		defer p.syncs.end()
 		p.runScheduledSync(context.Background())
 	})
 }
 
 func (p *plugin) runScheduledSync(ctx context.Context) {
 	started := time.Now()
-	counts, err := syncClients(ctx, p.app, p.clerkConfig(), syncOptions{Prune: true}, nil)
+	counts, err := p.recordedSync(ctx, migrations.TriggerSchedule, syncOptions{Prune: true}, nil)
 	attrs := []any{
 		"listed", counts.Listed, "created", counts.Created, "updated", counts.Updated,
 		"unchanged", counts.Unchanged, "skipped", counts.Skipped, "deleted", counts.Deleted,

@@ -18,6 +18,15 @@ import (
 // load Clerk's browser SDK.
 const ClerkConfigPath = "/api/clerk/config"
 
+// The middleware that authenticates Clerk session tokens, named as apis
+// names its own: an app can unbind it (e.Router.Unbind) or bind its own
+// middleware before or after it.
+const (
+	DefaultClerkSessionMiddlewareId = "clerkSessionAuth"
+	// Just before PocketBase's own token loader, which then has nothing to do.
+	DefaultClerkSessionMiddlewarePriority = apis.DefaultLoadAuthTokenMiddlewarePriority - 1
+)
+
 // SessionStatusHeader tells a frontend what became of its Clerk session
 // token, so that it can tell "waiting for the sync" from "refused":
 // signed-in, waiting (valid, but the user has no client yet) or refused
@@ -38,13 +47,15 @@ type sessionAuth struct {
 	// unknownUsers are the users Clerk's Backend API recently said it does
 	// not know, so that their tokens do not cost a fetch per request.
 	unknownUsers *expirable.LRU[string, struct{}]
+	// orgs stores the token's active organization on first sight.
+	orgs *orgFirstSight
 }
 
 // registerAuth makes a Clerk session token (Authorization: Bearer <token>)
 // authenticate its user's client on every route, REST and realtime, so
 // that rules such as "id = @request.auth.id" apply to Clerk users.
 func (p *plugin) registerAuth() error {
-	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL)}
+	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL), orgs: newOrgFirstSight(p)}
 	parties := map[string]bool{}
 	for _, origin := range p.config.AuthorizedParties {
 		parties[strings.TrimRight(origin, "/")] = true
@@ -75,9 +86,8 @@ func (p *plugin) registerAuth() error {
 			se.App.Logger().Info("CLERK_SECRET_KEY is not set: a signed-in user whose client does not exist yet waits for Clerk's webhook instead of being fetched on first sight.")
 		}
 		se.Router.Bind(&hook.Handler[*core.RequestEvent]{
-			Id: "clerkSessionAuth",
-			// Before PocketBase's own token loader, which then has nothing to do.
-			Priority: apis.DefaultLoadAuthTokenMiddlewarePriority - 1,
+			Id:       DefaultClerkSessionMiddlewareId,
+			Priority: DefaultClerkSessionMiddlewarePriority,
 			Func:     a.loadSession,
 		})
 		se.Router.GET(ClerkConfigPath, a.handleConfig)
@@ -142,6 +152,7 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 		e.App.Logger().Debug("Clerk session token of a banned user refused", "clerkId", claims.Subject)
 		status.Set(SessionStatusHeader, "refused")
 	default:
+		a.orgs.ensure(ctx, e.App, claims)
 		e.Auth = client.Record
 		status.Set(SessionStatusHeader, "signed-in")
 	}

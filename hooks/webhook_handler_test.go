@@ -238,7 +238,10 @@ func TestWebhookAcceptsEveryConfiguredSecret(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	next := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	cfg := configFrom(func(k string) string { return map[string]string{"CLERK_WEBHOOK_SECRET": testSecret + ", " + next}[k] })
+	cfg, err := configFrom(func(k string) string { return map[string]string{"CLERK_WEBHOOK_SECRET": testSecret + ", " + next}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := serve(t, app, cfg)
 	for i, secret := range []string{testSecret, next} {
 		body := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 1000 + i })
@@ -470,7 +473,8 @@ func TestPanicInAnOwnersHookFailsOnlyItsDelivery(t *testing.T) {
 	app.OnRecordCreate(migrations.ClientsCollection).BindFunc(func(e *core.RecordEvent) error {
 		if e.Record.GetString("clerkId") == "user_panics" {
 			var m map[string]int
-			m["x"] = 1 // an owner's bug
+			//lint:ignore SA5000 the owner's bug that this test needs
+			m["x"] = 1
 		}
 		return e.Next()
 	})
