@@ -84,6 +84,10 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	orgTmpl, err := loadOrgTemplate(root)
+	if err != nil {
+		return err
+	}
 	signer, err := loadgen.NewSigner(secret)
 	if err != nil {
 		return err
@@ -121,7 +125,7 @@ func run(o options) error {
 		session: session,
 		bin:     bin, dataDir: filepath.Join(dir, "pb_data"), logPath: filepath.Join(dir, "server.log"),
 		limitBin: limitBin, limitDir: filepath.Join(dir, "limit_data"),
-		tmpl: tmpl, signer: signer, senders: o.senders, client: loadgen.NewClient(o.senders),
+		tmpl: tmpl, orgTmpl: orgTmpl, signer: signer, senders: o.senders, client: loadgen.NewClient(o.senders),
 		base: time.Now().Add(-24 * time.Hour).UnixMilli(), verbose: o.verbose,
 	}
 	defer func() {
@@ -141,6 +145,7 @@ func run(o options) error {
 	fmt.Printf("\n## %d clients, %d senders, %d rounds of %d events per kind\n\n", b.clients, b.senders, o.rounds, per)
 	small := b.runRounds(o.rounds, per)
 	small.print()
+	printOrgRatios(small)
 	b.runSync(tmpl, small.get(kindCreated).res.Rate())
 	if o.realtime > 0 {
 		if err := b.runRealtime(o.rounds, per, o.realtime); err != nil {
@@ -155,6 +160,7 @@ func run(o options) error {
 		fmt.Printf("\n## %d clients, same load\n\n", b.clients)
 		big := b.runRounds(o.rounds, per)
 		big.print()
+		printOrgRatios(big)
 		fmt.Printf("\np50 with %d clients vs %d: user.updated %.2fx, user.created %.2fx; peak RSS %s vs %s\n",
 			b.clients, o.clients,
 			ratio(big.get(kindUpdated).p50(), small.get(kindUpdated).p50()),
@@ -179,6 +185,7 @@ type bench struct {
 	bin, dataDir, logPath string
 	limitBin, limitDir    string
 	tmpl                  *loadgen.Template
+	orgTmpl               *loadgen.OrgTemplate
 	signer                *loadgen.Signer
 	client                *http.Client
 	senders               int
@@ -323,6 +330,8 @@ func (b *bench) runRounds(rounds, n int) *report {
 	b.measure(kindPatch, 100, b.patches)
 	b.measure(kindCreated, 100, b.creates)
 	b.measure(kindPlain, 100, b.plainCreates)
+	b.measure(kindMemberCreated, 100, b.memberCreates)
+	b.measure(kindOrgCreated, 100, b.orgCreates)
 	r := &report{}
 	for range rounds {
 		r.add(b.measure(kindLimitUpdated, n, b.limitUpdates))
@@ -331,6 +340,8 @@ func (b *bench) runRounds(rounds, n int) *report {
 		r.add(b.measure(kindPatch, n, b.patches))
 		r.add(b.measure(kindCreated, n, b.creates))
 		r.add(b.measure(kindPlain, n, b.plainCreates))
+		r.add(b.measure(kindMemberCreated, n, b.memberCreates))
+		r.add(b.measure(kindOrgCreated, n, b.orgCreates))
 	}
 	return r
 }
