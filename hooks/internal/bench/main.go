@@ -147,6 +147,7 @@ func run(o options) error {
 	small.print()
 	printOrgRatios(small)
 	b.runSync(tmpl, small.get(kindCreated).res.Rate())
+	b.runRefusals(per)
 	if o.realtime > 0 {
 		if err := b.runRealtime(o.rounds, per, o.realtime); err != nil {
 			return err
