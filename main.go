@@ -24,15 +24,15 @@ var publicFiles embed.FS
 // gcPercent is the default GOGC: the live heap is a few MiB (SQLite's page
 // caches, outside it, make up most of the memory), so letting it grow 4×
 // before a collection costs little memory and spares a sixth of the
-// webhook's CPU (docs/benchmarks.md). The GOGC variable still overrides it.
-const gcPercent = 400
-
-// memoryLimit is the default GOMEMLIMIT: with GOGC at 400, garbage that
-// arrives fast (each unsigned 1 MiB webhook body costs svix's Verify two
-// copies) would otherwise pile up to several hundred MiB before a
-// collection; near this limit the collector runs sooner. The live heap is
-// far below it. The GOMEMLIMIT variable still overrides it.
-const memoryLimit = 64 << 20
+// webhook's CPU (docs/benchmarks.md). memoryLimit (GOMEMLIMIT) caps what
+// that growth may take once the live heap is large, as it is with many
+// realtime connections, or when garbage arrives fast (each unsigned 1 MiB
+// webhook body costs svix's Verify two copies; docs/benchmarks.md, the
+// unsigned flood). The GOGC and GOMEMLIMIT variables override both.
+const (
+	gcPercent   = 400
+	memoryLimit = 96 << 20
+)
 
 func main() {
 	if os.Getenv("GOGC") == "" {

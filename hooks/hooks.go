@@ -208,6 +208,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	if p.secrets, err = newVerifiers(config.WebhookSecrets); err != nil {
 		return err
 	}
+	p.secretKeys = secretKeys(config.WebhookSecrets)
 	if err := p.registerAuth(); err != nil {
 		return err
 	}
@@ -220,8 +221,10 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	}
 
 	bindLeanClientSaves(app)
+	bindOwnRecordSubscribers(app)
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)
+	bindOrganizationClerkFields(app)
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		if len(p.secrets) == 0 {
@@ -249,7 +252,9 @@ type plugin struct {
 	app     core.App
 	config  Config
 	secrets []*svix.Webhook
-	batcher *batcher
+	// secretKeys are the secrets' keys, in the same order (see verify).
+	secretKeys [][]byte
+	batcher    *batcher
 
 	failures *failureRecorder // the webhook's error answers, for the status
 	syncs    syncRunner       // the sync running in this server, one at a time

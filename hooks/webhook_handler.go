@@ -162,18 +162,6 @@ var bodyBuffers = sync.Pool{New: func() any {
 	return &b
 }}
 
-// verify accepts a body signed with any configured secret, so a secret can
-// be rotated without dropping deliveries.
-func (p *plugin) verify(body []byte, header http.Header) error {
-	var err error
-	for _, wh := range p.secrets {
-		if err = wh.Verify(body, header); err == nil {
-			return nil
-		}
-	}
-	return err
-}
-
 // messageID is the id Svix keeps across retries: the one of the header set
 // that svix.Verify checks (svix-* when all three are present, otherwise the
 // Standard Webhooks webhook-* ones), so that a replay cannot choose the id
