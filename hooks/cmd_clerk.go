@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/pocketbase/pocketbase/tools/cron"
 	"github.com/spf13/cobra"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // syncJobID names the scheduled repair in PocketBase's cron.
@@ -56,12 +59,25 @@ the server is serving the same --dir.`,
 			if err := p.app.RunAllMigrations(); err != nil {
 				return fmt.Errorf("applying migrations: %w", err)
 			}
+			// Name the database: a sync into a folder nobody serves looks
+			// like a success otherwise.
+			dbPath, _ := filepath.Abs(filepath.Join(p.app.DataDir(), "data.db"))
+			before, err := p.app.CountRecords(migrations.ClientsCollection)
+			if err != nil {
+				return fmt.Errorf("counting the clients in %s: %w", dbPath, err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Database %s: %d clients\n", dbPath, before)
+
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// Progress goes to the terminal: PocketBase discards cobra's error writer.
-			counts, err := syncClients(ctx, p.app, p.clerkConfig(), opts, os.Stderr)
-			fmt.Fprintln(cmd.OutOrStdout(), counts.summary(opts.DryRun))
-			return err
+			counts, syncErr := syncClients(ctx, p.app, p.clerkConfig(), opts, os.Stderr)
+			fmt.Fprintln(out, counts.summary(opts.DryRun))
+			if after, err := p.app.CountRecords(migrations.ClientsCollection); err == nil {
+				fmt.Fprintf(out, "Database %s: %d clients before, %d after\n", dbPath, before, after)
+			}
+			return syncErr
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Prune, "prune", false, "also delete (and tombstone) clients whose Clerk user no longer exists")
