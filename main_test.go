@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+	svix "github.com/svix/svix-webhooks/go"
 )
 
 // These tests run the binary as an owner does: built, in a folder of its
@@ -151,6 +152,15 @@ onRecordAfterCreateSuccess((e) => {
   e.app.save(row)
   e.next()
 }, "clients")
+
+// A membership, applied from its webhook, after the commit.
+onRecordAfterCreateSuccess((e) => {
+  const row = new Record(e.app.findCollectionByNameOrId("hook_log"))
+  row.set("clerkId", e.record.getString("clerkUserId"))
+  row.set("stage", "membership")
+  e.app.save(row)
+  e.next()
+}, "memberships")
 
 routerAdd("GET", "/hello/{name}", (e) => e.string(200, "hello " + e.request.pathValue("name")))
 `,
@@ -321,6 +331,12 @@ func TestJSHooksMigrationsAndPublicDir(t *testing.T) {
 		t.Errorf("%d deliveries logged, want %d: the rejected one must stay retryable", len(events), len(good))
 	}
 
+	// A membership of a client, from Clerk's webhook.
+	postSigned(t, webhook, membershipCreated(t, good[0]))
+	if n := countOf("hook_log", good[0]+"/membership"); n != 1 {
+		t.Errorf("the memberships hook ran %d times for one membership", n)
+	}
+
 	// The owner sets the field; a sync that updates the client leaves it.
 	c, err := app.FindFirstRecordByData("clients", "clerkId", good[0])
 	if err != nil {
@@ -376,8 +392,62 @@ func fakeUsers(t *testing.T, id string) http.Handler {
 		}
 		json.NewEncoder(w).Encode(page)
 	})
+	for _, path := range []string{"GET /v1/organizations", "GET /v1/organization_memberships"} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			json.NewEncoder(w).Encode(map[string]any{"data": []any{}, "total_count": 0})
+		})
+	}
 	mux.HandleFunc("GET /v1/users/count", func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"object": "total_count", "total_count": 1})
 	})
 	return mux
+}
+
+// membershipCreated is Clerk's organizationMembership.created for userID.
+func membershipCreated(t *testing.T, userID string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/organizationMembership.created.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var event map[string]any
+	if err := json.Unmarshal(raw, &event); err != nil {
+		t.Fatal(err)
+	}
+	event["data"].(map[string]any)["public_user_data"].(map[string]any)["user_id"] = userID
+	body, err := json.Marshal(event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// postSigned posts body to the webhook signed as Svix does and expects a 2xx.
+func postSigned(t *testing.T, url string, body []byte) {
+	t.Helper()
+	wh, err := svix.NewWebhook(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	msgID := fmt.Sprintf("msg_test%d", now.UnixNano())
+	sig, err := wh.Sign(msgID, now, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("svix-id", msgID)
+	req.Header.Set("svix-timestamp", fmt.Sprint(now.Unix()))
+	req.Header.Set("svix-signature", sig)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var answer bytes.Buffer
+	answer.ReadFrom(res.Body)
+	if res.StatusCode/100 != 2 {
+		t.Fatalf("the webhook answered %s %s", res.Status, answer.String())
+	}
 }

@@ -77,6 +77,9 @@ func applyUserEvent(txApp core.App, ch userChange) (outcome, error) {
 	}
 
 	if ch.Type == eventUserDeleted {
+		if err := deleteMembershipsOfUser(txApp, id); err != nil {
+			return "", err
+		}
 		return outcomeDeleted, deleteClient(txApp, client, id, ch.At)
 	}
 
@@ -100,6 +103,11 @@ func applyUserEvent(txApp core.App, ch userChange) (outcome, error) {
 	}
 	if err := saveClient(txApp, client); err != nil {
 		return "", err
+	}
+	if result == outcomeCreated {
+		if err := linkMemberships(txApp, client); err != nil {
+			return "", err
+		}
 	}
 	return result, nil
 }

@@ -45,10 +45,11 @@ func (p *plugin) syncCommand() *cobra.Command {
 	var opts syncOptions
 	cmd := &cobra.Command{
 		Use:   "sync",
-		Short: "Create and update a client for every Clerk user (CLERK_SECRET_KEY); --prune also deletes clients whose user is gone",
-		Long: `Reads every user from Clerk's Backend API and applies it as the webhook would:
-newer local data is kept and deleted users never come back. Safe to run while
-the server is serving the same --dir.`,
+		Short: "Create and update a client for every Clerk user, and every organization and membership (CLERK_SECRET_KEY); --prune also deletes what Clerk no longer has",
+		Long: `Reads every user, organization and organization membership from Clerk's
+Backend API and applies each as the webhook would: newer local data is kept
+and deleted ones never come back. Safe to run while the server is serving the
+same --dir.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -117,6 +118,7 @@ func (p *plugin) runScheduledSync(ctx context.Context) {
 		"listed", counts.Listed, "created", counts.Created, "updated", counts.Updated,
 		"unchanged", counts.Unchanged, "skipped", counts.Skipped, "deleted", counts.Deleted,
 		"failed", counts.Failed, "duration", time.Since(started).String(),
+		"organizations", counts.Organizations, "memberships", counts.Memberships,
 	}
 	if err != nil {
 		p.app.Logger().Error("Scheduled Clerk sync failed; it runs again at the next scheduled time", append(attrs, "error", err.Error())...)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,19 +102,10 @@ func sendEvent(ctx context.Context, opts sendOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sig, err := wh.Sign(msgID, now, body)
-	if err != nil {
-		return err
-	}
-
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, opts.URL, bytes.NewReader(body))
+	req, err := NewWebhookRequest(ctx, wh, opts.URL, msgID, now, body)
 	if err != nil {
 		return fmt.Errorf("invalid --url: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("svix-id", msgID)
-	req.Header.Set("svix-timestamp", fmt.Sprint(now.Unix()))
-	req.Header.Set("svix-signature", sig)
 	client := &http.Client{Timeout: 30 * time.Second}
 	res, err := client.Do(req)
 	if err != nil {
@@ -130,6 +122,26 @@ func sendEvent(ctx context.Context, opts sendOptions, out io.Writer) error {
 		fmt.Fprintf(out, "next: clerk send user.updated --user-id %s (or user.deleted)\n", opts.UserID)
 	}
 	return nil
+}
+
+// NewWebhookRequest is a POST of a Clerk event body to url as Svix
+// delivers it: the svix-id, svix-timestamp and svix-signature headers, signed
+// with wh. "clerk send" posts with it, and so can an app's own tests of the
+// endpoint.
+func NewWebhookRequest(ctx context.Context, wh *svix.Webhook, url, svixID string, at time.Time, body []byte) (*http.Request, error) {
+	sig, err := wh.Sign(svixID, at, body)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("svix-id", svixID)
+	req.Header.Set("svix-timestamp", strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set("svix-signature", sig)
+	return req, nil
 }
 
 // clerkEvent is a Clerk webhook body for userID, shaped like the events

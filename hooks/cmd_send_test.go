@@ -14,7 +14,7 @@ import (
 )
 
 // clerkCLI runs the app's "clerk" commands as the binary would.
-func clerkCLI(t *testing.T, app core.App, config Config, args ...string) (string, error) {
+func clerkCLI(t testing.TB, app core.App, config Config, args ...string) (string, error) {
 	t.Helper()
 	root := &cobra.Command{Use: "pocketclerk"}
 	p := &plugin{app: app, config: config}
@@ -30,6 +30,7 @@ func clerkCLI(t *testing.T, app core.App, config Config, args ...string) (string
 }
 
 func TestClerkSendWalksAUserThroughCreatedUpdatedDeleted(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	url := srv.URL + WebhookPath
@@ -73,6 +74,7 @@ func TestClerkSendWalksAUserThroughCreatedUpdatedDeleted(t *testing.T) {
 }
 
 func TestClerkSendWithWrongSecretFails(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 
@@ -99,6 +101,7 @@ func TestClerkSendWithWrongSecretFails(t *testing.T) {
 
 // Clerk ids carry their creation time, as the ids "clerk send" makes do.
 func TestClerkIDTime(t *testing.T) {
+	t.Parallel()
 	if got := clerkIDTime(fixtureUserID, time.Time{}); got.Unix() != 1654012591 {
 		t.Fatalf("the fixture's id decodes to %v, want its created_at 2022-05-31 15:56:31 UTC", got.UTC())
 	}

@@ -19,14 +19,19 @@ import (
 
 // fakeClerk is Clerk's Backend API as far as PocketClerk uses it, behind a
 // bearer key: GET /v1/users (limit, offset, order_by=+created_at, user_id
-// filters), /v1/users/count, /v1/users/{id} and /v1/jwks. Failures can be
+// filters), /v1/users/count, /v1/users/{id} and /v1/jwks, and the
+// organizations' endpoints (org_fake_backend_api_test.go). Failures can be
 // queued.
 type fakeClerk struct {
 	*httptest.Server
 	Key string
 
-	mu       sync.Mutex
-	users    []*clerk.User // in created_at order
+	mu    sync.Mutex
+	users []*clerk.User // in created_at order
+	// orgs and members are in created_at order; a member's Organization
+	// is served as the current copy in orgs (see org_fake_backend_api_test.go).
+	orgs     []*clerk.Organization
+	members  []*clerk.OrganizationMembership
 	keys     []jose.JSONWebKey
 	failures []fakeFailure
 	requests int
@@ -48,7 +53,14 @@ type fakeFailure struct {
 	Hangup     bool // drop the connection: a network error
 }
 
-const fakeSecretKey = "sk_test_fake"
+// fakeSecretKey is a production instance's key (sk_live_): its rate limit
+// spaces requests 11 ms apart, a development key's 111 ms, which would make
+// every test that talks to the fake slow.
+const fakeSecretKey = "sk_live_fake"
+
+// fakeDevSecretKey is a development instance's key, for the one test of its
+// rate limit.
+const fakeDevSecretKey = "sk_test_fake"
 
 // newFakeClerk serves n generated users (see fakeUser) and the given signing keys.
 func newFakeClerk(t testing.TB, n int, keys ...signingKey) *fakeClerk {
@@ -148,6 +160,9 @@ func (f *fakeClerk) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodGet {
 		clerkError(w, http.StatusMethodNotAllowed, "method_not_allowed")
+		return
+	}
+	if f.serveOrganizations(w, r) {
 		return
 	}
 	switch r.URL.Path {

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"strings"
@@ -102,31 +101,6 @@ func (k signingKey) sign(t testing.TB, c claims) string {
 // token is a valid session token of sub.
 func (k signingKey) token(t testing.TB, sub string) string {
 	return k.sign(t, validClaims(sub))
-}
-
-// clerkUser is the fixture user with its own id, name and email (emails
-// are unique among clients).
-func clerkUser(t testing.TB, id, firstName string, updatedAt int64) map[string]any {
-	t.Helper()
-	var env map[string]any
-	if err := json.Unmarshal(readFixture(t, "user.created.json"), &env); err != nil {
-		t.Fatal(err)
-	}
-	u := env["data"].(map[string]any)
-	u["id"] = id
-	u["first_name"] = firstName
-	u["updated_at"] = updatedAt
-	u["email_addresses"].([]any)[0].(map[string]any)["email_address"] = strings.ToLower(id) + "@example.org"
-	u["private_metadata"] = map[string]any{"secret": "private-of-" + id}
-	return u
-}
-
-// userEvent is a Clerk webhook body carrying user.
-func userEvent(typ string, user map[string]any) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"type": typ, "object": "event", "data": user, "timestamp": user["updated_at"],
-	})
-	return b
 }
 
 // get sends GET url with an Authorization header (none when empty).

@@ -1,7 +1,7 @@
 package hooks
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,11 +25,46 @@ import (
 // testSecret is Svix's published test vector secret.
 const testSecret = "whsec_plJ3nmyCDGBKInavdOK15jsl"
 
+// TestMain removes the migrated data dir that newTestApp clones.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if migratedDir != "" {
+		os.RemoveAll(migratedDir)
+	}
+	os.Exit(code)
+}
+
+var (
+	migrateOnce sync.Once
+	migratedDir string
+	migrateErr  error
+)
+
 // newTestApp is a clean app with our migrations; PocketBase's own fixtures
-// already hold a "clients" collection.
+// already hold a "clients" collection. Each app is a copy of one data dir
+// migrated once per run: migrating a new app costs a quarter of a second.
 func newTestApp(t testing.TB) *tests.TestApp {
 	t.Helper()
-	app, err := tests.NewTestApp(t.TempDir())
+	migrateOnce.Do(func() {
+		empty, err := os.MkdirTemp("", "pocketclerk-test-*")
+		if err != nil {
+			migrateErr = err
+			return
+		}
+		defer os.RemoveAll(empty)
+		app, err := tests.NewTestApp(empty) // migrates a copy of empty
+		if err != nil {
+			migrateErr = err
+			return
+		}
+		// Closing the databases writes their WAL back: the copy is the template.
+		migrateErr = app.ResetBootstrapState()
+		migratedDir = app.DataDir()
+	})
+	if migrateErr != nil {
+		t.Fatal(migrateErr)
+	}
+	app, err := tests.NewTestApp(migratedDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,25 +112,17 @@ func readFixture(t testing.TB, name string) []byte {
 	return b
 }
 
-// signedRequest is a delivery as Svix sends it.
+// signedRequest is a delivery as Svix sends it, built as "clerk send" builds it.
 func signedRequest(t testing.TB, url, secret, svixID string, at time.Time, body []byte) *http.Request {
 	t.Helper()
 	wh, err := svix.NewWebhook(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := wh.Sign(svixID, at, body)
+	req, err := NewWebhookRequest(context.Background(), wh, url+WebhookPath, svixID, at, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, url+WebhookPath, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("svix-id", svixID)
-	req.Header.Set("svix-timestamp", fmt.Sprint(at.Unix()))
-	req.Header.Set("svix-signature", sig)
 	return req
 }
 
@@ -131,22 +159,54 @@ func deliver(t testing.TB, url, svixID string, body []byte) reply {
 	return do(t, signedRequest(t, url, testSecret, svixID, time.Now(), body))
 }
 
-// userEventBody builds a Clerk envelope from the user.created fixture.
-func userEventBody(t testing.TB, typ string, edit func(user map[string]any)) []byte {
+// fixtureUser is the user of testdata/user.created.json, as Clerk sends
+// it: the one Clerk user the tests build on.
+func fixtureUser(t testing.TB) map[string]any {
 	t.Helper()
-	var env map[string]any
+	var env struct{ Data map[string]any }
 	if err := json.Unmarshal(readFixture(t, "user.created.json"), &env); err != nil {
 		t.Fatal(err)
 	}
-	env["type"] = typ
-	user := env["data"].(map[string]any)
+	return env.Data
+}
+
+// clerkUser is the fixture user as another user: its own id, first name,
+// updated_at, email (emails are unique among clients) and private metadata.
+func clerkUser(t testing.TB, id, firstName string, updatedAt int64) map[string]any {
+	t.Helper()
+	u := fixtureUser(t)
+	u["id"] = id
+	u["first_name"] = firstName
+	u["updated_at"] = updatedAt
+	u["email_addresses"].([]any)[0].(map[string]any)["email_address"] = strings.ToLower(id) + "@example.org"
+	u["private_metadata"] = map[string]any{"secret": "private-of-" + id}
+	return u
+}
+
+// userEvent is a Clerk webhook body of type typ carrying user, emitted at
+// its updated_at.
+func userEvent(typ string, user map[string]any) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"type": typ, "object": "event", "data": user, "timestamp": user["updated_at"],
+	})
+	return b
+}
+
+// userEventBody is a Clerk webhook body of type typ carrying the fixture
+// user, changed by edit.
+func userEventBody(t testing.TB, typ string, edit func(user map[string]any)) []byte {
+	t.Helper()
+	u := fixtureUser(t)
 	if edit != nil {
-		edit(user)
+		edit(u)
 	}
-	if ts, ok := user["updated_at"].(float64); ok {
-		env["timestamp"] = ts
-	}
-	b, _ := json.Marshal(env)
+	return userEvent(typ, u)
+}
+
+// userDeletedEvent is Clerk's user.deleted event for id, emitted at the
+// given Unix milliseconds, as "clerk send" builds it.
+func userDeletedEvent(id string, at int64) []byte {
+	b, _ := json.Marshal(clerkEvent(eventUserDeleted, id, time.UnixMilli(at)))
 	return b
 }
 

@@ -18,6 +18,7 @@
 package hooks
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/spf13/cobra"
 	svix "github.com/svix/svix-webhooks/go"
@@ -135,6 +137,10 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	}
 	p.config.APIURL = strings.TrimRight(p.config.APIURL, "/")
 
+	if err := checkPublishableKey(p.config.PublishableKey); err != nil {
+		return err
+	}
+
 	var err error
 	if p.secrets, err = newVerifiers(config.WebhookSecrets); err != nil {
 		return err
@@ -155,7 +161,10 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 			se.App.Logger().Warn(msg)
 			fmt.Fprintln(os.Stderr, "Warning: "+msg)
 		}
-		se.Router.POST(WebhookPath, p.handleWebhook)
+		// A delivery that succeeds has its clerk_events row; a request log
+		// row for it too cost about a sixth of the webhook's CPU. Failures
+		// are still logged, at error level.
+		se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog())
 		return se.Next()
 	})
 
@@ -182,6 +191,29 @@ func (p *plugin) clerkConfig() *clerk.ClientConfig {
 		Key: clerk.String(p.config.SecretKey),
 		URL: clerk.String(p.config.APIURL + "/v1"),
 	}}
+}
+
+// checkPublishableKey refuses anything but a Clerk publishable key:
+// GET /api/clerk/config hands it to anyone, so a secret key put there by
+// mistake must never be served. A publishable key is pk_test_ or pk_live_
+// followed by the base64 of the Frontend API host and a "$".
+func checkPublishableKey(key string) error {
+	if key == "" {
+		return nil
+	}
+	const fix = "; copy the Publishable key (pk_test_... or pk_live_...) from Clerk's dashboard, API keys, or leave CLERK_PUBLISHABLE_KEY empty"
+	if strings.HasPrefix(key, "sk_") {
+		return errors.New("CLERK_PUBLISHABLE_KEY holds a secret key (sk_...), which GET " + ClerkConfigPath + " would hand to anyone: put it in CLERK_SECRET_KEY instead" + fix)
+	}
+	encoded, ok := strings.CutPrefix(key, "pk_test_")
+	if !ok {
+		encoded, ok = strings.CutPrefix(key, "pk_live_")
+	}
+	host, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(encoded, "="))
+	if !ok || err != nil || !strings.HasSuffix(string(host), "$") || len(host) < 2 {
+		return errors.New("CLERK_PUBLISHABLE_KEY is not a Clerk publishable key" + fix)
+	}
+	return nil
 }
 
 // splitList splits a list separated by spaces or commas.

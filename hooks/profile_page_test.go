@@ -25,6 +25,7 @@ import (
 // chromedp drives the browser from Go, so "go test ./..." runs this test
 // with the others: no Node, no browser download, only Debian's chromium.
 func TestProfilePageInABrowser(t *testing.T) {
+	t.Parallel()
 	browser := startBrowser(t)
 	key := newSigningKey(t, 0, "ins_key1")
 	srv := servePage(t, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})

@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -28,6 +29,7 @@ func newcomerInClerk(t *testing.T) (*tests.TestApp, *httptest.Server, *fakeClerk
 }
 
 func TestFirstSightSyncsAUserBeforeTheWebhook(t *testing.T) {
+	t.Parallel()
 	app, srv, clerkAPI, key, u := newcomerInClerk(t)
 
 	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)); !slices.Equal(ids, []string{newcomer}) {
@@ -49,11 +51,13 @@ func TestFirstSightSyncsAUserBeforeTheWebhook(t *testing.T) {
 		{eventUserCreated, 2000, "unchanged"},
 		{eventUserUpdated, 3000, "updated"},
 	} {
-		u["updated_at"] = tc.updatedAt
-		r := deliver(t, srv.URL, "msg_late_"+string(rune('a'+i)), userEvent(tc.typ, u))
-		if r.Status != http.StatusOK || r.Body["outcome"] != tc.outcome {
-			t.Fatalf("%s at %d: %+v, want %s", tc.typ, tc.updatedAt, r, tc.outcome)
-		}
+		t.Run(fmt.Sprint(tc.typ, " at ", tc.updatedAt), func(t *testing.T) {
+			u["updated_at"] = tc.updatedAt
+			r := deliver(t, srv.URL, "msg_late_"+string(rune('a'+i)), userEvent(tc.typ, u))
+			if r.Status != http.StatusOK || r.Body["outcome"] != tc.outcome {
+				t.Fatalf("%+v, want %s", r, tc.outcome)
+			}
+		})
 	}
 	if n := count(t, app, migrations.ClientsCollection, ""); n != 1 {
 		t.Fatalf("%d clients, want 1", n)
@@ -64,6 +68,7 @@ func TestFirstSightSyncsAUserBeforeTheWebhook(t *testing.T) {
 }
 
 func TestFirstSightOfAUserClerkDoesNotKnowWritesNothing(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	clerkAPI := newFakeClerk(t, 0, key)
 	app := newTestApp(t)
@@ -86,6 +91,7 @@ func TestFirstSightOfAUserClerkDoesNotKnowWritesNothing(t *testing.T) {
 }
 
 func TestFirstSightNeedsTheSecretKey(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	clerkAPI := newFakeClerk(t, 0, key)
 	clerkAPI.addUser(t, clerkUser(t, newcomer, "Nina", 2000))
@@ -104,8 +110,9 @@ func TestFirstSightNeedsTheSecretKey(t *testing.T) {
 }
 
 func TestFirstSightDoesNotBringBackADeletedUser(t *testing.T) {
+	t.Parallel()
 	app, srv, clerkAPI, key, _ := newcomerInClerk(t)
-	deliver(t, srv.URL, "msg_deleted", userEvent(eventUserDeleted, map[string]any{"id": newcomer, "deleted": true, "updated_at": 2500}))
+	deliver(t, srv.URL, "msg_deleted", userDeletedEvent(newcomer, 2500))
 
 	// The session token outlives the deletion by up to a minute.
 	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)); len(ids) != 0 {
@@ -117,6 +124,7 @@ func TestFirstSightDoesNotBringBackADeletedUser(t *testing.T) {
 }
 
 func TestConcurrentFirstRequestsCreateOneClient(t *testing.T) {
+	t.Parallel()
 	app, srv, clerkAPI, key, u := newcomerInClerk(t)
 	clerkAPI.userDelay = 50 * time.Millisecond // let the requests overlap
 

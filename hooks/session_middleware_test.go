@@ -36,6 +36,7 @@ func twoClients(t *testing.T, key signingKey, edit func(*Config)) (url string, i
 }
 
 func TestSessionTokenAuthenticatesOwnClientOnly(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	url, idA := twoClients(t, key, nil)
 	token := key.token(t, userA)
@@ -73,6 +74,7 @@ func TestSessionTokenAuthenticatesOwnClientOnly(t *testing.T) {
 }
 
 func TestRefusedSessionTokensAuthenticateNobody(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	url, idA := twoClients(t, key, func(c *Config) { c.AuthorizedParties = []string{testOrigin} })
 	now := time.Now()
@@ -142,6 +144,7 @@ func tamper(token, sub string) string {
 }
 
 func TestBannedClientAuthenticatesNobody(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
@@ -158,6 +161,7 @@ func TestBannedClientAuthenticatesNobody(t *testing.T) {
 }
 
 func TestSuperuserTokensStillWork(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
@@ -180,6 +184,7 @@ func TestSuperuserTokensStillWork(t *testing.T) {
 }
 
 func TestOwnersCannotWriteAndGuestsReadNothing(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	url, idA := twoClients(t, key, nil)
 	auth := "Bearer " + key.token(t, userA)
@@ -214,6 +219,7 @@ func TestOwnersCannotWriteAndGuestsReadNothing(t *testing.T) {
 // Clerk owns the email and its verification: PocketBase's own flows that
 // would change them are closed.
 func TestClerkOwnsEmailAndVerification(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
@@ -244,6 +250,7 @@ func TestClerkOwnsEmailAndVerification(t *testing.T) {
 }
 
 func TestConfigRouteHandsOutThePublishableKey(t *testing.T) {
+	t.Parallel()
 	srv := serve(t, newTestApp(t), Config{PublishableKey: "pk_test_cG9ja2V0Y2xlcmsuY2xlcmsuYWNjb3VudHMuZGV2JA"})
 	r := get(t, srv.URL+ClerkConfigPath, "")
 	if r.Status != http.StatusOK || r.Body["publishableKey"] != "pk_test_cG9ja2V0Y2xlcmsuY2xlcmsuYWNjb3VudHMuZGV2JA" {
@@ -252,6 +259,7 @@ func TestConfigRouteHandsOutThePublishableKey(t *testing.T) {
 }
 
 func TestJWTKeyAcceptsHowEnvFilesMangleIt(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "")
 	pemText := key.publicPEM(t)
 	body := strings.NewReplacer("-----BEGIN PUBLIC KEY-----", "", "-----END PUBLIC KEY-----", "", "\n", "").Replace(pemText)
@@ -261,9 +269,11 @@ func TestJWTKeyAcceptsHowEnvFilesMangleIt(t *testing.T) {
 		"bare base64":     body,
 		"one line w/ hdr": strings.ReplaceAll(pemText, "\n", " "),
 	} {
-		if _, err := pemPublicKey(v); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			if _, err := pemPublicKey(v); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 	err := Register(newTestApp(t), nil, Config{JWTKey: "not a key"})
 	if err == nil || !strings.Contains(err.Error(), "CLERK_JWT_KEY") {
@@ -272,6 +282,7 @@ func TestJWTKeyAcceptsHowEnvFilesMangleIt(t *testing.T) {
 }
 
 func TestJWKSFetchedOnceForManyRequests(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	clerkAPI := newFakeClerk(t, 0, key)
 	app := newTestApp(t)
@@ -313,6 +324,7 @@ func TestJWKSFetchedOnceForManyRequests(t *testing.T) {
 }
 
 func TestSessionStatusHeaderTellsWaitingFromRefused(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	url, _ := twoClients(t, key, nil)
 	status := func(authorization string) string {
@@ -326,7 +338,7 @@ func TestSessionStatusHeaderTellsWaitingFromRefused(t *testing.T) {
 		res.Body.Close()
 		return res.Header.Get(SessionStatusHeader)
 	}
-	deliver(t, url, "msg_del", userEvent(eventUserDeleted, map[string]any{"id": userB, "deleted": true}))
+	deliver(t, url, "msg_del", userDeletedEvent(userB, 0))
 	for auth, want := range map[string]string{
 		"Bearer " + key.token(t, userA):                             "signed-in",
 		"Bearer " + key.token(t, userB):                             "refused", // deleted
@@ -334,8 +346,10 @@ func TestSessionStatusHeaderTellsWaitingFromRefused(t *testing.T) {
 		"Bearer " + newSigningKey(t, 1, "ins_key1").token(t, userA): "refused",
 		"Bearer not-a-jwt":                                          "", // not a Clerk token: PocketBase's business
 	} {
-		if got := status(auth); got != want {
-			t.Errorf("%.30s...: %s %q, want %q", auth, SessionStatusHeader, got, want)
-		}
+		t.Run(want, func(t *testing.T) {
+			if got := status(auth); got != want {
+				t.Fatalf("%.30s...: %s %q, want %q", auth, SessionStatusHeader, got, want)
+			}
+		})
 	}
 }

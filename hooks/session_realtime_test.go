@@ -92,6 +92,7 @@ func (ev sseEvent) record() map[string]any {
 }
 
 func TestRealtimeDeliversTheWebhookToItsOwnerOnly(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	url, idA := twoClients(t, key, nil)
 
@@ -118,6 +119,7 @@ func TestRealtimeDeliversTheWebhookToItsOwnerOnly(t *testing.T) {
 }
 
 func TestRealtimeWaitsForAClientThatDoesNotExistYet(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	// No secret key: the client comes from the webhook alone.
@@ -145,6 +147,7 @@ func TestRealtimeWaitsForAClientThatDoesNotExistYet(t *testing.T) {
 }
 
 func TestRealtimeSignsOutABannedClient(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
@@ -178,6 +181,7 @@ func authOf(app core.App, clientID string) *core.Record {
 // The client may appear between the token check and the subscription: its
 // create event then passes the connection by, which must still be signed in.
 func TestRealtimeSubscriptionRacingTheClientsCreation(t *testing.T) {
+	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})

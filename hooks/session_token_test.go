@@ -12,6 +12,7 @@ import (
 )
 
 func TestJWKSCacheFollowsClerkKeyRotation(t *testing.T) {
+	t.Parallel()
 	k1, k2 := newSigningKey(t, 0, "ins_k1"), newSigningKey(t, 1, "ins_k2")
 	clerkAPI := newFakeClerk(t, 0, k1)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -51,6 +51,9 @@ type syncCounts struct {
 	Skipped   int // stale (the client holds newer data) or deleted before
 	Deleted   int // pruned
 	Failed    int // could not be applied; see the error
+
+	// Organizations and Memberships count the same for those.
+	Organizations, Memberships objectCounts
 }
 
 func (c *syncCounts) add(o outcome) {
@@ -82,6 +85,7 @@ func (c syncCounts) summary(dryRun bool) string {
 	if c.Failed > 0 {
 		s += fmt.Sprintf(", %d failed", c.Failed)
 	}
+	s += c.Organizations.summary("organizations") + c.Memberships.summary("memberships")
 	if dryRun {
 		s = "Dry run, nothing written; would have: " + s
 	}
@@ -131,14 +135,21 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 		return counts, err // a partial listing must not be pruned against
 	}
 	bar.finish(counts.Listed)
+	orgs := newOrgSync(s, cfg, progress)
+	if err := orgs.list(ctx); err != nil {
+		return counts, err
+	}
 
 	if opts.Prune {
 		if err := s.prune(ctx, users, seen, listingStarted.Add(-pruneMargin)); err != nil {
 			return counts, err
 		}
+		if err := orgs.prune(ctx, listingStarted.Add(-pruneMargin)); err != nil {
+			return counts, err
+		}
 	}
-	if counts.Failed > 0 {
-		return counts, fmt.Errorf("%d users could not be applied (%v); the rest is done: run the sync again once the cause is fixed", counts.Failed, s.firstFailure)
+	if failed := counts.Failed + counts.Organizations.Failed + counts.Memberships.Failed; failed > 0 {
+		return counts, fmt.Errorf("%d users, organizations or memberships could not be applied (%v); the rest is done: run the sync again once the cause is fixed", failed, s.firstFailure)
 	}
 	return counts, nil
 }

@@ -14,6 +14,7 @@ import (
 type progressBar struct {
 	w        io.Writer
 	terminal bool
+	noun     string // what is counted: users by default
 	started  time.Time
 	lastLine time.Time
 }
@@ -26,7 +27,7 @@ func newProgressBar(w io.Writer) *progressBar {
 	}
 	f, ok := w.(interface{ Fd() uintptr })
 	terminal := ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
-	return &progressBar{w: w, terminal: terminal, started: time.Now(), lastLine: time.Now()}
+	return &progressBar{w: w, terminal: terminal, noun: "users", started: time.Now(), lastLine: time.Now()}
 }
 
 func (p *progressBar) update(done, total int) {
@@ -37,12 +38,12 @@ func (p *progressBar) update(done, total int) {
 		if total > 0 {
 			filled = width * done / total
 		}
-		fmt.Fprintf(p.w, "\r[%s%s] %d/%d users %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total, p.rate(done))
+		fmt.Fprintf(p.w, "\r[%s%s] %d/%d %s %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total, p.noun, p.rate(done))
 		return
 	}
 	if time.Since(p.lastLine) >= progressLineEvery {
 		p.lastLine = time.Now()
-		fmt.Fprintf(p.w, "clerk sync: %d/%d users %s\n", done, total, p.rate(done))
+		fmt.Fprintf(p.w, "clerk sync: %d/%d %s %s\n", done, total, p.noun, p.rate(done))
 	}
 }
 
@@ -50,7 +51,7 @@ func (p *progressBar) finish(done int) {
 	if p.terminal {
 		fmt.Fprintln(p.w)
 	}
-	fmt.Fprintf(p.w, "clerk sync: listed %d users in %s %s\n", done, time.Since(p.started).Round(time.Millisecond), p.rate(done))
+	fmt.Fprintf(p.w, "clerk sync: listed %d %s in %s %s\n", done, p.noun, time.Since(p.started).Round(time.Millisecond), p.rate(done))
 }
 
 func (p *progressBar) rate(done int) string {

@@ -14,7 +14,6 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
-	"github.com/spf13/cobra"
 
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
@@ -66,6 +65,7 @@ func applyLocally(t testing.TB, app core.App, ch userChange) outcome {
 }
 
 func TestSyncBackfillsThroughPagingAndTransientErrors(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	f := newFakeClerk(t, 1200)
 	// The first page meets a 429, its count a 502, the second page a dropped connection.
@@ -91,9 +91,10 @@ func TestSyncBackfillsThroughPagingAndTransientErrors(t *testing.T) {
 		t.Fatalf("client user_fake000777: %v", c)
 	}
 	mustContain(t, c.GetString("publicMetadata"), `"plan":"free"`)
-	// 3 pages and 3 counts, plus the three failed attempts.
-	if n := f.requestCount(); n != 9 {
-		t.Fatalf("%d requests to the Backend API, want 9", n)
+	// 3 pages and 3 counts, plus the three failed attempts, plus one
+	// (empty) page each of organizations and memberships.
+	if n := f.requestCount(); n != 11 {
+		t.Fatalf("%d requests to the Backend API, want 11", n)
 	}
 
 	before := c.GetDateTime("updated")
@@ -107,6 +108,7 @@ func TestSyncBackfillsThroughPagingAndTransientErrors(t *testing.T) {
 }
 
 func TestSyncRepairsDrift(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	f := newFakeClerk(t, 1000)
 	mustSync(t, app, f, syncOptions{})
@@ -174,6 +176,7 @@ func TestSyncRepairsDrift(t *testing.T) {
 }
 
 func TestSyncDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	f := newFakeClerk(t, 1000)
 	mustSync(t, app, f, syncOptions{})
@@ -211,6 +214,7 @@ func TestSyncDryRunWritesNothing(t *testing.T) {
 }
 
 func TestSyncStopsOnPermanentErrorsAndSaysWhatToCheck(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	f := newFakeClerk(t, 10)
 
@@ -237,28 +241,16 @@ func TestSyncStopsOnPermanentErrorsAndSaysWhatToCheck(t *testing.T) {
 }
 
 func TestSyncCommand(t *testing.T) {
-	run := func(app core.App, config Config, args ...string) (string, error) {
-		root := &cobra.Command{Use: "pocketclerk"}
-		if err := Register(app, root, config); err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		root.SetOut(&out)
-		root.SetErr(&out)
-		root.SetArgs(args)
-		err := root.Execute()
-		return out.String(), err
-	}
-
+	t.Parallel()
 	app := newTestApp(t)
-	_, err := run(app, Config{}, "clerk", "sync")
+	_, err := clerkCLI(t, app, Config{}, "sync")
 	if err == nil {
 		t.Fatal("clerk sync without CLERK_SECRET_KEY succeeded")
 	}
 	mustContain(t, err, "CLERK_SECRET_KEY")
 
 	f := newFakeClerk(t, 20)
-	out, err := run(app, fakeConfig(f), "clerk", "sync", "--dry-run")
+	out, err := clerkCLI(t, app, fakeConfig(f), "sync", "--dry-run")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +259,7 @@ func TestSyncCommand(t *testing.T) {
 		t.Fatalf("%d clients after a dry run", n)
 	}
 
-	out, err = run(app, fakeConfig(f), "clerk", "sync", "--prune")
+	out, err = clerkCLI(t, app, fakeConfig(f), "sync", "--prune")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,6 +272,7 @@ func TestSyncCommand(t *testing.T) {
 }
 
 func TestScheduledSync(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	f := newFakeClerk(t, 30)
 	config := fakeConfig(f)
@@ -311,6 +304,7 @@ func TestScheduledSync(t *testing.T) {
 }
 
 func TestSyncScheduleIsCheckedAtStart(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		config Config
 		want   string
@@ -318,11 +312,13 @@ func TestSyncScheduleIsCheckedAtStart(t *testing.T) {
 		{Config{SyncSchedule: "every night", SecretKey: fakeSecretKey}, "CLERK_SYNC_SCHEDULE"},
 		{Config{SyncSchedule: "30 3 * * *"}, "CLERK_SECRET_KEY"},
 	} {
-		err := Register(newTestApp(t), nil, tc.config)
-		if err == nil {
-			t.Fatalf("%+v: accepted", tc.config)
-		}
-		mustContain(t, err, tc.want)
+		t.Run(tc.want, func(t *testing.T) {
+			err := Register(newTestApp(t), nil, tc.config)
+			if err == nil {
+				t.Fatalf("%+v: accepted", tc.config)
+			}
+			mustContain(t, err, tc.want)
+		})
 	}
 	app := newTestApp(t)
 	if err := Register(app, nil, Config{SecretKey: fakeSecretKey}); err != nil {
@@ -336,8 +332,10 @@ func TestSyncScheduleIsCheckedAtStart(t *testing.T) {
 }
 
 func TestClerkTransportStaysInsideTheRateLimit(t *testing.T) {
+	t.Parallel()
 	f := newFakeClerk(t, 1)
-	tr := newClerkTransport(fakeSecretKey, nil)
+	f.Key = fakeDevSecretKey
+	tr := newClerkTransport(f.Key, nil)
 	if want := time.Second / 9; tr.interval < want {
 		t.Fatalf("a development instance gets a request every %v, want at least %v (100 per 10 s, 90%% used)", tr.interval, want)
 	}
@@ -362,6 +360,7 @@ func TestClerkTransportStaysInsideTheRateLimit(t *testing.T) {
 }
 
 func TestRetryAfter(t *testing.T) {
+	t.Parallel()
 	h := http.Header{}
 	if d := retryAfter(h, 3*time.Second); d != 3*time.Second {
 		t.Fatalf("without Retry-After: %v", d)
@@ -377,6 +376,7 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestSyncWillNotPruneMostClientsUnlessForced(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	mustSync(t, app, newFakeClerk(t, 50), syncOptions{})
 	ageClients(t, app, 2*time.Minute)
@@ -407,6 +407,7 @@ func TestSyncWillNotPruneMostClientsUnlessForced(t *testing.T) {
 // On a small install too, a key whose instance lists none of the clients
 // prunes nothing without --force: tombstoned users never come back.
 func TestSyncWillNotPruneEveryClientOfASmallInstall(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	mustSync(t, app, newFakeClerk(t, 8), syncOptions{})
 	ageClients(t, app, 2*time.Minute)
@@ -421,6 +422,7 @@ func TestSyncWillNotPruneEveryClientOfASmallInstall(t *testing.T) {
 }
 
 func TestSyncInterruptedMidListingPrunesNothing(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	f := newFakeClerk(t, 1000)
 	mustSync(t, app, f, syncOptions{})
@@ -443,6 +445,7 @@ func TestSyncInterruptedMidListingPrunesNothing(t *testing.T) {
 }
 
 func TestSyncOneRejectedUserCostsOnlyItself(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	// The app owner's own hook refuses one record.
 	app.OnRecordCreate(migrations.ClientsCollection).BindFunc(func(e *core.RecordEvent) error {

@@ -23,6 +23,9 @@ type delivery struct {
 	At     time.Time
 	// User is set for user events only.
 	User *clerk.User
+	// Organization and Membership are set for their own events only.
+	Organization *clerk.Organization
+	Membership   *clerk.OrganizationMembership
 }
 
 // envelope is the part of Clerk's webhook body that the sync reads.
@@ -54,11 +57,15 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 		return e.Error(http.StatusRequestEntityTooLarge, "The webhook body is larger than 1 MiB; Clerk's user events are far smaller.", nil)
 	}
 
+	svixID, err := messageID(e.Request.Header)
+	if err != nil {
+		return e.BadRequestError(err.Error(), nil)
+	}
 	if err := p.verify(body, e.Request.Header); err != nil {
 		return e.UnauthorizedError("Invalid webhook signature ("+err.Error()+"): check that CLERK_WEBHOOK_SECRET is this endpoint's signing secret in Clerk's dashboard and that the server clock is right.", nil)
 	}
 
-	d, err := decodeDelivery(messageID(e.Request.Header), body)
+	d, err := decodeDelivery(svixID, body)
 	if err != nil {
 		return e.BadRequestError("Invalid Clerk event: "+err.Error()+".", nil)
 	}
@@ -75,10 +82,12 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 		e.App.Logger().Error("Clerk webhook not applied; Svix will retry it", append(attrs, slog.String("error", err.Error()))...)
 		return e.InternalServerError("The event could not be applied; it will be applied on Svix's retry.", nil)
 	}
+	// clerk_events records every applied delivery, so success is logged at
+	// debug level only (Settings → Logs → minimum level shows it).
 	if duplicate {
 		e.App.Logger().Debug("Clerk webhook already applied", attrs...)
 	} else {
-		e.App.Logger().Info("Clerk webhook", append(attrs, slog.String("outcome", string(result)))...)
+		e.App.Logger().Debug("Clerk webhook", append(attrs, slog.String("outcome", string(result)))...)
 	}
 	return e.JSON(http.StatusOK, webhookReply{SvixID: d.SvixID, Outcome: result, Duplicate: duplicate})
 }
@@ -95,13 +104,19 @@ func (p *plugin) verify(body []byte, header http.Header) error {
 	return err
 }
 
-// messageID is the id Svix keeps across retries; svix.Verify also accepts
-// the Standard Webhooks header names.
-func messageID(h http.Header) string {
-	if id := h.Get("svix-id"); id != "" {
-		return id
+// messageID is the id Svix keeps across retries: the one of the header set
+// that svix.Verify checks (svix-* when all three are present, otherwise the
+// Standard Webhooks webhook-* ones), so that a replay cannot choose the id
+// it is deduplicated under. Two ids that disagree are refused.
+func messageID(h http.Header) (string, error) {
+	svixID, webhookID := h.Get("svix-id"), h.Get("webhook-id")
+	if svixID != "" && webhookID != "" && svixID != webhookID {
+		return "", errors.New("The svix-id and webhook-id headers name different messages; Svix sends one id: check what rewrites the headers between Svix and this server.")
 	}
-	return h.Get("webhook-id")
+	if svixID != "" && h.Get("svix-signature") != "" && h.Get("svix-timestamp") != "" {
+		return svixID, nil
+	}
+	return webhookID, nil
 }
 
 func decodeDelivery(svixID string, body []byte) (delivery, error) {
@@ -121,15 +136,24 @@ func decodeDelivery(svixID string, body []byte) (delivery, error) {
 		if d.User.ID == "" {
 			return delivery{}, errors.New("data.id is missing")
 		}
+	default:
+		if err := decodeOrganizationData(&d, env.Data); err != nil {
+			return delivery{}, err
+		}
 	}
 	return d, nil
 }
 
 func (d delivery) clerkID() string {
-	if d.User == nil {
-		return ""
+	switch {
+	case d.User != nil:
+		return d.User.ID
+	case d.Organization != nil:
+		return d.Organization.ID
+	case d.Membership != nil:
+		return d.Membership.ID
 	}
-	return d.User.ID
+	return ""
 }
 
 // commitDelivery applies a delivery and logs it in one transaction: a log
@@ -150,11 +174,15 @@ func commitDelivery(app core.App, d delivery) (result outcome, duplicate bool, e
 // applyDelivery applies and logs d inside a transaction.
 func applyDelivery(txApp core.App, d delivery) (outcome, error) {
 	result := outcomeIgnored
-	if d.User != nil {
-		var err error
-		if result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At}); err != nil {
-			return "", err
-		}
+	var err error
+	switch {
+	case d.User != nil:
+		result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At})
+	case d.Organization != nil, d.Membership != nil:
+		result, err = applyOrganizationDelivery(txApp, d)
+	}
+	if err != nil {
+		return "", err
 	}
 	return result, logDelivery(txApp, d, result)
 }

@@ -24,6 +24,7 @@ type modelEvent struct {
 // as Svix does, and checks the end state against a model: the newest
 // updated_at wins and deletion wins.
 func TestWebhookConvergesUnderSvixDelivery(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	seed := time.Now().UnixNano()
@@ -75,8 +76,7 @@ func TestWebhookConvergesUnderSvixDelivery(t *testing.T) {
 			emit(userBody(typ, id, last.firstName, email, int64(1000*(v+1))), 1+rng.Intn(3))
 		}
 		if !trades && rng.Intn(4) == 0 {
-			del := fmt.Sprintf(`{"type":"user.deleted","timestamp":%d,"data":{"id":%q,"deleted":true,"object":"user"}}`, 1000*(versions+1), id)
-			emit([]byte(del), 1+rng.Intn(3))
+			emit(userDeletedEvent(id, int64(1000*(versions+1))), 1+rng.Intn(3))
 			last = want{deleted: true}
 		}
 		model[id] = last
@@ -154,6 +154,7 @@ func TestWebhookConvergesUnderSvixDelivery(t *testing.T) {
 
 // Two concurrent deliveries of one svix-id apply once.
 func TestConcurrentDuplicateDeliveriesApplyOnce(t *testing.T) {
+	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	body := readFixture(t, "user.created.json")

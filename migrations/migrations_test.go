@@ -12,6 +12,7 @@ import (
 var collections = []string{"clients", "clerk_events", "clerk_tombstones"}
 
 func TestMigrationsGoDownAndUpAgain(t *testing.T) {
+	t.Parallel()
 	app, err := tests.NewTestApp(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func TestMigrationsGoDownAndUpAgain(t *testing.T) {
 	}
 
 	runner := core.NewMigrationsRunner(app, core.AppMigrations)
-	if _, err := runner.Down(1); err != nil {
+	if _, err := runner.Down(len(core.AppMigrations.Items())); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range collections {

@@ -6,9 +6,11 @@ package migrations
 
 // Collection names.
 const (
-	ClientsCollection    = "clients"
-	EventsCollection     = "clerk_events"
-	TombstonesCollection = "clerk_tombstones"
+	ClientsCollection       = "clients"
+	EventsCollection        = "clerk_events"
+	TombstonesCollection    = "clerk_tombstones"
+	OrganizationsCollection = "organizations"
+	MembershipsCollection   = "memberships"
 )
 
 // Fields of clients that the sync writes, besides PocketBase's own auth
@@ -27,6 +29,25 @@ const (
 	FieldLastSignInAt    = "lastSignInAt"
 	FieldClerkCreatedAt  = "clerkCreatedAt"
 	FieldClerkUpdatedAt  = "clerkUpdatedAt"
+)
+
+// Fields of organizations and memberships that the sync writes, besides
+// clerkId, imageUrl, publicMetadata, privateMetadata, clerkCreatedAt and
+// clerkUpdatedAt as on clients.
+const (
+	FieldName                  = "name"
+	FieldSlug                  = "slug"
+	FieldMaxAllowedMemberships = "maxAllowedMemberships"
+	FieldAdminDeleteEnabled    = "adminDeleteEnabled"
+	FieldCreatedBy             = "createdBy"
+
+	FieldOrganization        = "organization" // relation to organizations
+	FieldClient              = "client"       // relation to clients; empty while the user has none
+	FieldClerkOrganizationID = "clerkOrganizationId"
+	FieldClerkUserID         = "clerkUserId"
+	FieldRole                = "role"
+	FieldRoleName            = "roleName"
+	FieldPermissions         = "permissions"
 )
 
 // Fields of clerk_events and clerk_tombstones (clerkId as above).

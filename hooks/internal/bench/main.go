@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -90,9 +91,13 @@ func run(o options) error {
 	}
 
 	bin := filepath.Join(root, o.binPath)
+	limitBin := filepath.Join(filepath.Dir(bin), "limit")
 	if o.build {
-		log.Printf("building %s", bin)
+		log.Printf("building %s and %s", bin, limitBin)
 		if err := loadgen.Build(root, bin); err != nil {
+			return err
+		}
+		if err := loadgen.BuildPackage(root, limitBin, "./hooks/internal/bench/limit"); err != nil {
 			return err
 		}
 	}
@@ -108,12 +113,16 @@ func run(o options) error {
 
 	b := &bench{
 		bin: bin, dataDir: filepath.Join(dir, "pb_data"), logPath: filepath.Join(dir, "server.log"),
+		limitBin: limitBin, limitDir: filepath.Join(dir, "limit_data"),
 		tmpl: tmpl, signer: signer, senders: o.senders, client: loadgen.NewClient(o.senders),
 		base: time.Now().Add(-24 * time.Hour).UnixMilli(), verbose: o.verbose,
 	}
 	defer func() {
 		if b.srv != nil {
 			b.srv.Stop() // the server in use at the end
+		}
+		if b.limit != nil {
+			b.limit.Stop()
 		}
 	}()
 	if err := b.setUp(o.clients); err != nil {
@@ -143,24 +152,28 @@ func run(o options) error {
 	return nil
 }
 
-// Kinds of load, in the order a round runs them: each webhook kind is
-// followed by its PocketBase baseline.
+// Kinds of load, in the order a round runs them: the stack's limit first,
+// then each webhook kind followed by its PocketBase baseline.
 const (
-	kindUpdated = "webhook user.updated"
-	kindPatch   = "REST PATCH clients (baseline)"
-	kindCreated = "webhook user.created"
-	kindPlain   = "REST create, plain collection (context)"
+	kindLimitUpdated = "limit user.updated (net/http + SQLite)"
+	kindLimitCreated = "limit user.created (net/http + SQLite)"
+	kindUpdated      = "webhook user.updated"
+	kindPatch        = "REST PATCH clients (baseline)"
+	kindCreated      = "webhook user.created"
+	kindPlain        = "REST create, plain collection (context)"
 )
 
 type bench struct {
 	bin, dataDir, logPath string
+	limitBin, limitDir    string
 	tmpl                  *loadgen.Template
 	signer                *loadgen.Signer
 	client                *http.Client
 	senders               int
 	verbose               bool
 	srv                   *loadgen.Server
-	url                   string // the server's base URL
+	url                   string          // the server's base URL
+	limit                 *loadgen.Server // the stack's limit, on a copy of the seeded pb_data
 	token                 string
 
 	clients int   // seeded clients, numbered 0..clients-1
@@ -220,7 +233,50 @@ func (b *bench) growTo(n int) error {
 	log.Printf("seeded clients %d..%d in %s", b.clients, n-1, took.Round(time.Millisecond))
 	b.clients = n
 	b.client.CloseIdleConnections()
+	if err := b.startLimit(); err != nil {
+		return err
+	}
 	return b.start()
+}
+
+// startLimit (re)starts the stack's limit on a copy of the stopped app's
+// pb_data, so it has the same tables, indexes and clients.
+func (b *bench) startLimit() error {
+	if b.limit != nil {
+		b.limit.Stop()
+		b.limit = nil
+	}
+	if err := os.RemoveAll(b.limitDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(b.limitDir, 0o755); err != nil {
+		return err
+	}
+	for _, name := range []string{"data.db", "data.db-wal"} {
+		if err := copyFile(filepath.Join(b.dataDir, name), filepath.Join(b.limitDir, name)); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	srv, err := loadgen.Start(b.limitBin, b.limitDir, filepath.Join(filepath.Dir(b.limitDir), "limit.log"), []string{"CLERK_WEBHOOK_SECRET=" + secret})
+	b.limit = srv
+	return err
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // templateClerkID is the client that seeded clients are copied from.
@@ -245,14 +301,18 @@ func (b *bench) createTemplate() error {
 	return nil
 }
 
-// runRounds warms up, then runs rounds of the four kinds, n events each.
+// runRounds warms up, then runs rounds of every kind, n events each.
 func (b *bench) runRounds(rounds, n int) *report {
+	b.measure(kindLimitUpdated, 100, b.limitUpdates)
+	b.measure(kindLimitCreated, 100, b.limitCreates)
 	b.measure(kindUpdated, 100, b.updates)
 	b.measure(kindPatch, 100, b.patches)
 	b.measure(kindCreated, 100, b.creates)
 	b.measure(kindPlain, 100, b.plainCreates)
 	r := &report{}
 	for range rounds {
+		r.add(b.measure(kindLimitUpdated, n, b.limitUpdates))
+		r.add(b.measure(kindLimitCreated, n, b.limitCreates))
 		r.add(b.measure(kindUpdated, n, b.updates))
 		r.add(b.measure(kindPatch, n, b.patches))
 		r.add(b.measure(kindCreated, n, b.creates))
@@ -266,6 +326,9 @@ func (b *bench) runRounds(rounds, n int) *report {
 func (b *bench) measure(kind string, n int, batch func(n int) ([]*http.Request, func([]byte) bool)) phase {
 	reqs, ok := batch(n)
 	pid := b.srv.PID()
+	if kind == kindLimitUpdated || kind == kindLimitCreated {
+		pid = b.limit.PID()
+	}
 	_ = loadgen.ResetPeakRSS(pid)
 	cpu0, _ := loadgen.CPUTime(pid)
 	var unexpected atomic.Int64
@@ -293,23 +356,32 @@ func (b *bench) nextSeeded() (int, int64) {
 	return int(b.pick.Add(1)*stride) % b.clients, b.base + 1000 + b.seq.Add(1)
 }
 
-func (b *bench) updates(n int) ([]*http.Request, func([]byte) bool) {
+func (b *bench) updates(n int) ([]*http.Request, func([]byte) bool) { return b.updatesTo(b.url, n) }
+func (b *bench) creates(n int) ([]*http.Request, func([]byte) bool) { return b.createsTo(b.url, n) }
+func (b *bench) limitUpdates(n int) ([]*http.Request, func([]byte) bool) {
+	return b.updatesTo(b.limit.URL, n)
+}
+func (b *bench) limitCreates(n int) ([]*http.Request, func([]byte) bool) {
+	return b.createsTo(b.limit.URL, n)
+}
+
+func (b *bench) updatesTo(url string, n int) ([]*http.Request, func([]byte) bool) {
 	reqs := make([]*http.Request, n)
 	for i := range reqs {
 		c, at := b.nextSeeded()
 		u := loadgen.User{ID: seedClerkID(c), Email: seedEmail(c), FirstName: fmt.Sprint("F", at), LastName: fmt.Sprint("L", at), CreatedAt: b.base, UpdatedAt: at}
-		reqs[i] = must(b.signer.Request(b.url, loadgen.Delivery{SvixID: fmt.Sprint("msg_upd_", at), Body: b.tmpl.Body("user.updated", u)}))
+		reqs[i] = must(b.signer.Request(url, loadgen.Delivery{SvixID: fmt.Sprint("msg_upd_", at), Body: b.tmpl.Body("user.updated", u)}))
 	}
 	return reqs, outcome("updated")
 }
 
-func (b *bench) creates(n int) ([]*http.Request, func([]byte) bool) {
+func (b *bench) createsTo(url string, n int) ([]*http.Request, func([]byte) bool) {
 	reqs := make([]*http.Request, n)
 	for i := range reqs {
 		k := b.fresh.Add(1)
 		at := b.base + 1000 + b.seq.Add(1)
 		u := loadgen.User{ID: fmt.Sprintf("user_bench_%07d", k), Email: fmt.Sprintf("new%07d@example.org", k), FirstName: "New", LastName: fmt.Sprint(k), CreatedAt: at, UpdatedAt: at}
-		reqs[i] = must(b.signer.Request(b.url, loadgen.Delivery{SvixID: fmt.Sprint("msg_new_", k), Body: b.tmpl.Body("user.created", u)}))
+		reqs[i] = must(b.signer.Request(url, loadgen.Delivery{SvixID: fmt.Sprint("msg_new_", k), Body: b.tmpl.Body("user.created", u)}))
 	}
 	return reqs, outcome("created")
 }

@@ -42,6 +42,13 @@ type total struct {
 
 func (t total) p50() time.Duration { return t.res.Percentile(50) }
 
+func (t total) cpuPerEvent() time.Duration {
+	if n := len(t.res.Latencies); n > 0 {
+		return t.cpu / time.Duration(n)
+	}
+	return 0
+}
+
 func (r *report) get(kind string) total {
 	var t total
 	var rs []loadgen.Result
@@ -55,41 +62,70 @@ func (r *report) get(kind string) total {
 	return t
 }
 
+// peakKB is the app's peak RSS over every kind (the limit is another process).
 func (r *report) peakKB() int64 {
 	var kb int64
 	for _, k := range r.order {
-		kb = max(kb, r.get(k).peakKB)
+		if limitOf(k) != k {
+			kb = max(kb, r.get(k).peakKB)
+		}
 	}
 	return kb
 }
 
+// limitOf is the limit row a row is compared with: the limit's own kind
+// for updates of existing records, its creates for the rest.
+func limitOf(kind string) string {
+	switch kind {
+	case kindLimitUpdated, kindUpdated, kindPatch:
+		return kindLimitUpdated
+	}
+	return kindLimitCreated
+}
+
 func (r *report) print() {
-	fmt.Println("| load | events | failed | events/s | p50 | p99 | peak RSS | server CPU/event |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| load | events | failed | events/s | × limit | p50 | p99 | peak RSS | server CPU/event | × limit's CPU/event |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, k := range r.order {
 		t := r.get(k)
 		failed := fmt.Sprint(t.res.Failed)
 		if t.unexpected > 0 {
 			failed += fmt.Sprintf(" (+%d unexpected outcome)", t.unexpected)
 		}
-		perEvent := time.Duration(0)
-		if n := len(t.res.Latencies); n > 0 {
-			perEvent = t.cpu / time.Duration(n)
-		}
-		fmt.Printf("| %s | %d | %s | %.0f | %s | %s | %s | %s |\n", k, t.res.Requests, failed, t.res.Rate(),
-			ms(t.res.Percentile(50)), ms(t.res.Percentile(99)), mib(t.peakKB), ms(perEvent))
-	}
-	patch := r.get(kindPatch).res.Rate()
-	if patch == 0 {
-		return
+		perEvent := t.cpuPerEvent()
+		fmt.Printf("| %s | %d | %s | %.0f | %.2f | %s | %s | %s | %s | %.2f |\n", k, t.res.Requests, failed, t.res.Rate(),
+			r.ratioToLimit(k), ms(t.res.Percentile(50)), ms(t.res.Percentile(99)), mib(t.peakKB), ms(perEvent), r.cpuToLimit(k))
 	}
 	upd, cre := r.get(kindUpdated), r.get(kindCreated)
-	updRatio, creRatio := upd.res.Rate()/patch, cre.res.Rate()/patch
-	fmt.Printf("\nRatios to the PATCH baseline (events/s): user.updated %.2fx, user.created %.2fx\n", updRatio, creRatio)
+	if patch := r.get(kindPatch).res.Rate(); patch > 0 {
+		fmt.Printf("\nRatios to the PATCH baseline (events/s): user.updated %.2fx, user.created %.2fx\n",
+			upd.res.Rate()/patch, cre.res.Rate()/patch)
+	}
+	updLimit, creLimit := r.ratioToLimit(kindUpdated), r.ratioToLimit(kindCreated)
 	p99 := max(upd.res.Percentile(99), cre.res.Percentile(99))
-	fmt.Printf("Targets: user.updated >= 1.5x PATCH %s; user.created >= 1.0x %s; webhook p99 <= 50 ms %s (%s); peak RSS <= 100 MiB %s (%s)\n",
-		verdict(updRatio >= 1.5), verdict(creRatio >= 1.0), verdict(p99 <= 50*time.Millisecond), ms(p99),
-		verdict(r.peakKB() <= 100*1024), mib(r.peakKB()))
+	peak := r.peakKB()
+	fmt.Printf("Targets: user.updated >= 0.5x limit %s (%.2fx); user.created >= 0.45x limit %s (%.2fx); webhook p99 <= 50 ms %s (%s); peak RSS <= 100 MiB %s (%s)\n",
+		verdict(updLimit >= 0.5), updLimit, verdict(creLimit >= 0.45), creLimit, verdict(p99 <= 50*time.Millisecond), ms(p99),
+		verdict(peak <= 100*1024), mib(peak))
+}
+
+// cpuToLimit is the limit's server CPU per event over kind's: on a busy
+// machine the rates depend on what else runs, the CPU an event costs less.
+func (r *report) cpuToLimit(kind string) float64 {
+	own, limit := r.get(kind).cpuPerEvent(), r.get(limitOf(kind)).cpuPerEvent()
+	if own == 0 {
+		return 0
+	}
+	return float64(limit) / float64(own)
+}
+
+// ratioToLimit is kind's rate over its limit row's rate.
+func (r *report) ratioToLimit(kind string) float64 {
+	limit := r.get(limitOf(kind)).res.Rate()
+	if limit == 0 {
+		return 0
+	}
+	return r.get(kind).res.Rate() / limit
 }
 
 func verdict(met bool) string {
@@ -99,7 +135,7 @@ func verdict(met bool) string {
 	return "MISSED"
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
 func mib(kb int64) string { return fmt.Sprintf("%.0f MiB", float64(kb)/1024) }
 

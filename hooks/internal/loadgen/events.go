@@ -5,18 +5,19 @@
 package loadgen
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	svix "github.com/svix/svix-webhooks/go"
+
+	"github.com/pocketclerk/pocketclerk/hooks"
 )
 
 // WebhookPath is where the server takes Clerk's webhooks.
-const WebhookPath = "/api/webhooks/clerk"
+const WebhookPath = hooks.WebhookPath
 
 // User is the part of a Clerk user that the load varies; the rest of the
 // payload comes from a real Clerk fixture, so bodies have Clerk's size and shape.
@@ -115,20 +116,7 @@ type Delivery struct {
 	Body   []byte
 }
 
-// Request signs d now and builds its POST to baseURL.
+// Request signs d now and builds its POST to baseURL, as "clerk send" does.
 func (s *Signer) Request(baseURL string, d Delivery) (*http.Request, error) {
-	now := time.Now()
-	sig, err := s.wh.Sign(d.SvixID, now, d.Body)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequest(http.MethodPost, baseURL+WebhookPath, bytes.NewReader(d.Body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("svix-id", d.SvixID)
-	req.Header.Set("svix-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("svix-signature", sig)
-	return req, nil
+	return hooks.NewWebhookRequest(context.Background(), s.wh, baseURL+WebhookPath, d.SvixID, time.Now(), d.Body)
 }

@@ -8,7 +8,8 @@ import (
 
 // FakeBackendAPI serves the read side of Clerk's Backend API that a sync
 // pages through: GET /v1/users (limit, offset; in the order given) and
-// GET /v1/users/count. Point CLERK_API_URL at it.
+// GET /v1/users/count, and empty lists of organizations and memberships.
+// Point CLERK_API_URL at it.
 func FakeBackendAPI(t *Template, users []User) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/users", func(w http.ResponseWriter, r *http.Request) {
@@ -22,6 +23,11 @@ func FakeBackendAPI(t *Template, users []User) http.Handler {
 	mux.HandleFunc("GET /v1/users/count", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"object": "total_count", "total_count": len(users)})
 	})
+	empty := func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"data": []any{}, "total_count": 0})
+	}
+	mux.HandleFunc("GET /v1/organizations", empty)
+	mux.HandleFunc("GET /v1/organization_memberships", empty)
 	return mux
 }
 

@@ -39,15 +39,20 @@ func ModuleRoot(dir string) (string, error) {
 // Build compiles the app in moduleRoot to out with the go command of the
 // toolchain running this program.
 func Build(moduleRoot, out string) error {
+	return BuildPackage(moduleRoot, out, ".")
+}
+
+// BuildPackage compiles the main package pkg (a path relative to moduleRoot) to out.
+func BuildPackage(moduleRoot, out, pkg string) error {
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
 	}
-	cmd := exec.Command(goBin, "build", "-o", out, ".")
+	cmd := exec.Command(goBin, "build", "-o", out, pkg)
 	cmd.Dir = moduleRoot
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("building the app: %w", err)
+		return fmt.Errorf("building %s: %w", pkg, err)
 	}
 	return nil
 }

@@ -1,0 +1,120 @@
+package hooks
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/pocketbase/pocketbase/core"
+)
+
+// Ids of the organization fixtures.
+const (
+	fixtureOrgID        = "org_2g7np7Hrk0SN6kj5EDMLDaKNL0S"
+	fixtureMembershipID = "orgmem_2g7np7Hrk0SN6kj5EDMLDaKNL0S"
+	fixtureMemberUserID = "user_2h8op3Isl1QR7tKu5FGNfaLKEoU"
+)
+
+// orgEventBody is the fixture of typ (organization.* or
+// organizationMembership.*), with data edited by edit.
+func orgEventBody(t testing.TB, typ string, edit func(data map[string]any)) []byte {
+	t.Helper()
+	var env map[string]any
+	if err := json.Unmarshal(readFixture(t, typ+".json"), &env); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(env["data"].(map[string]any))
+	}
+	b, _ := json.Marshal(env)
+	return b
+}
+
+// membershipBody is a membership event of user in org with role, dated updated.
+func membershipBody(t testing.TB, typ, id, orgID, userID, role string, updated int64) []byte {
+	t.Helper()
+	return orgEventBody(t, typ, func(m map[string]any) {
+		m["id"] = id
+		m["role"] = role
+		m["updated_at"] = updated
+		m["organization"].(map[string]any)["id"] = orgID
+		m["organization"].(map[string]any)["slug"] = orgID
+		m["public_user_data"].(map[string]any)["user_id"] = userID
+	})
+}
+
+// userBody is a user event of a user with only an id and a name.
+func userBody(t testing.TB, typ, id string, updated int64) []byte {
+	t.Helper()
+	return userEventBody(t, typ, func(u map[string]any) {
+		u["id"] = id
+		u["updated_at"] = updated
+		u["email_addresses"] = []any{}
+		u["primary_email_address_id"] = nil
+		u["phone_numbers"] = []any{}
+	})
+}
+
+func orgOf(t testing.TB, app core.App, clerkID string) *core.Record {
+	t.Helper()
+	org, err := findOrganization(app, clerkID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if org == nil {
+		return nil
+	}
+	return org.Record
+}
+
+func membershipOf(t testing.TB, app core.App, clerkID string) *core.Record {
+	t.Helper()
+	m, err := findMembership(app, clerkID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m == nil {
+		return nil
+	}
+	return m.Record
+}
+
+// mustDeliver delivers body and fails unless it is answered 200 with want.
+func mustDeliver(t testing.TB, url, svixID string, body []byte, want outcome) {
+	t.Helper()
+	r := deliver(t, url, svixID, body)
+	if r.Status != http.StatusOK || r.Body["outcome"] != string(want) {
+		t.Fatalf("%s: got %d %v, want outcome %q", svixID, r.Status, r.Body, want)
+	}
+}
+
+// authToken is a PocketBase token of record, as the session middleware
+// would authenticate it.
+func authToken(t testing.TB, record *core.Record) string {
+	t.Helper()
+	token, err := record.NewAuthToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// listAs lists a collection's records with token (empty: anonymous) and
+// returns the values of field.
+func listAs(t testing.TB, url, token, collection, field string) []string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url+"/api/collections/"+collection+"/records?perPage=500", nil)
+	if token != "" {
+		req.Header.Set("Authorization", token)
+	}
+	r := do(t, req)
+	if r.Status != http.StatusOK {
+		t.Fatalf("listing %s: %d %v", collection, r.Status, r.Body)
+	}
+	var out []string
+	items, _ := r.Body["items"].([]any)
+	for _, item := range items {
+		out = append(out, item.(map[string]any)[field].(string))
+	}
+	return out
+}

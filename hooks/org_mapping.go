@@ -1,0 +1,322 @@
+package hooks
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
+)
+
+// Clerk's organization and membership event types.
+const (
+	eventOrganizationCreated = "organization.created"
+	eventOrganizationUpdated = "organization.updated"
+	eventOrganizationDeleted = "organization.deleted"
+	eventMembershipCreated   = "organizationMembership.created"
+	eventMembershipUpdated   = "organizationMembership.updated"
+	eventMembershipDeleted   = "organizationMembership.deleted"
+)
+
+// organizationChange is one change to a Clerk organization, whatever
+// brought it: a webhook, a first-sight fetch or a backfill.
+type organizationChange struct {
+	// Type is organization.created, organization.updated or organization.deleted.
+	Type string
+	// Organization is as Clerk sent it; a deletion carries only its ID.
+	Organization *clerk.Organization
+	// At is when Clerk emitted the change: it dates a deletion.
+	At time.Time
+}
+
+// membershipChange is one change to a Clerk organization membership.
+type membershipChange struct {
+	// Type is organizationMembership.created, .updated or .deleted.
+	Type string
+	// Membership embeds its organization and its user's public data.
+	Membership *clerk.OrganizationMembership
+	At         time.Time
+}
+
+// applyOrganizationEvent is the one place that decides how a Clerk
+// organization becomes a record. Call it with a transaction's app.
+//
+// As for users: deletion wins with a tombstone, and otherwise the newest
+// updated_at wins, equal timestamps applying. Deleting an organization
+// deletes its memberships (the relation cascades).
+func applyOrganizationEvent(txApp core.App, ch organizationChange) (outcome, error) {
+	id := ch.Organization.ID
+	org, err := findOrganization(txApp, id)
+	if err != nil {
+		return "", err
+	}
+	if org == nil {
+		if gone, err := isTombstoned(txApp, id); err != nil || gone {
+			return outcomeGone, err
+		}
+	}
+	if ch.Type == eventOrganizationDeleted {
+		if org != nil {
+			if err := txApp.Delete(org.Record); err != nil {
+				return "", fmt.Errorf("deleting organization %s: %w", id, err)
+			}
+		}
+		return outcomeDeleted, addTombstone(txApp, id, ch.At)
+	}
+	if org != nil && ch.Organization.UpdatedAt < org.ClerkUpdatedAt().UnixMilli() {
+		return outcomeStale, nil
+	}
+	_, result, err := saveOrganization(txApp, org, ch.Organization)
+	return result, err
+}
+
+// applyMembershipEvent is the one place that decides how a Clerk
+// organization membership becomes a record. Call it with a transaction's app.
+//
+// A deletion wins by its tombstone, not by its time: Clerk may date a
+// membership's deletion before its last update. A membership of a deleted
+// organization or user is gone. The organization the event embeds is
+// created, or refreshed when the copy is newer. The membership is kept even
+// when its user has no client yet; client links it when there is one.
+func applyMembershipEvent(txApp core.App, ch membershipChange) (outcome, error) {
+	m := ch.Membership
+	member, err := findMembership(txApp, m.ID)
+	if err != nil {
+		return "", err
+	}
+	if member == nil {
+		gone, err := firstTombstone(txApp, m.ID, m.Organization.ID, membershipUserID(m))
+		if err != nil || gone != "" {
+			return outcomeGone, err
+		}
+	}
+	if ch.Type == eventMembershipDeleted {
+		if member != nil {
+			if err := txApp.Delete(member.Record); err != nil {
+				return "", fmt.Errorf("deleting membership %s: %w", m.ID, err)
+			}
+		}
+		return outcomeDeleted, addTombstone(txApp, m.ID, ch.At)
+	}
+
+	org, err := refreshOrganization(txApp, m.Organization)
+	if err != nil {
+		return "", err
+	}
+	if member != nil && m.UpdatedAt < member.ClerkUpdatedAt().UnixMilli() {
+		return outcomeStale, nil
+	}
+	if member == nil {
+		col, err := txApp.FindCachedCollectionByNameOrId(migrations.MembershipsCollection)
+		if err != nil {
+			return "", err
+		}
+		member = &membershipRecord{core.NewRecord(col)}
+	}
+	linked := false
+	if member.GetString(migrations.FieldClient) == "" {
+		client, err := findClient(txApp, membershipUserID(m))
+		if err != nil {
+			return "", err
+		}
+		if client != nil {
+			member.Set(migrations.FieldClient, client.Id)
+			linked = true
+		}
+	}
+	if !setMembershipFields(member, org.Id, m) && !linked {
+		return outcomeUnchanged, nil
+	}
+	result := outcomeUpdated
+	if member.IsNew() {
+		result = outcomeCreated
+	}
+	if err := txApp.Save(member.Record); err != nil {
+		return "", fmt.Errorf("saving membership %s: %w", m.ID, err)
+	}
+	return result, nil
+}
+
+// refreshOrganization applies the copy of an organization that a
+// membership embeds: it creates the organization, or updates it when the
+// copy is newer than what is stored (a copy may be partial, so an equal
+// one does not overwrite).
+func refreshOrganization(txApp core.App, o *clerk.Organization) (*organizationRecord, error) {
+	org, err := findOrganization(txApp, o.ID)
+	if err != nil || org != nil && o.UpdatedAt <= org.ClerkUpdatedAt().UnixMilli() {
+		return org, err
+	}
+	org, _, err = saveOrganization(txApp, org, o)
+	return org, err
+}
+
+// saveOrganization writes o onto org (nil: a new record).
+func saveOrganization(txApp core.App, org *organizationRecord, o *clerk.Organization) (*organizationRecord, outcome, error) {
+	if org == nil {
+		col, err := txApp.FindCachedCollectionByNameOrId(migrations.OrganizationsCollection)
+		if err != nil {
+			return nil, "", err
+		}
+		org = &organizationRecord{core.NewRecord(col)}
+	}
+	if !setOrganizationFields(org, o) {
+		return org, outcomeUnchanged, nil
+	}
+	result := outcomeUpdated
+	if org.IsNew() {
+		result = outcomeCreated
+	}
+	if err := txApp.Save(org.Record); err != nil {
+		return nil, "", fmt.Errorf("saving organization %s: %w", o.ID, err)
+	}
+	return org, result, nil
+}
+
+// setOrganizationFields maps a Clerk organization onto the fields the sync
+// owns and reports whether any of them changed.
+func setOrganizationFields(org *organizationRecord, o *clerk.Organization) bool {
+	return setFields(org.Record, map[string]any{
+		migrations.FieldClerkID:               o.ID,
+		migrations.FieldName:                  o.Name,
+		migrations.FieldSlug:                  o.Slug,
+		migrations.FieldImageURL:              deref(o.ImageURL),
+		migrations.FieldMaxAllowedMemberships: o.MaxAllowedMemberships,
+		migrations.FieldAdminDeleteEnabled:    o.AdminDeleteEnabled,
+		migrations.FieldPublicMetadata:        jsonOrEmpty(o.PublicMetadata),
+		migrations.FieldPrivateMetadata:       jsonOrEmpty(o.PrivateMetadata),
+		migrations.FieldCreatedBy:             o.CreatedBy,
+		migrations.FieldClerkCreatedAt:        millis(&o.CreatedAt),
+		migrations.FieldClerkUpdatedAt:        millis(&o.UpdatedAt),
+	})
+}
+
+// setMembershipFields maps a Clerk membership onto the fields the sync
+// owns (client aside) and reports whether any of them changed.
+func setMembershipFields(member *membershipRecord, orgRecordID string, m *clerk.OrganizationMembership) bool {
+	permissions, _ := json.Marshal(m.Permissions)
+	if m.Permissions == nil {
+		permissions = []byte("[]")
+	}
+	return setFields(member.Record, map[string]any{
+		migrations.FieldClerkID:             m.ID,
+		migrations.FieldOrganization:        orgRecordID,
+		migrations.FieldClerkOrganizationID: m.Organization.ID,
+		migrations.FieldClerkUserID:         membershipUserID(m),
+		migrations.FieldRole:                m.Role,
+		migrations.FieldRoleName:            m.RoleName,
+		migrations.FieldPermissions:         types.JSONRaw(permissions),
+		migrations.FieldPublicMetadata:      jsonOrEmpty(m.PublicMetadata),
+		migrations.FieldPrivateMetadata:     jsonOrEmpty(m.PrivateMetadata),
+		migrations.FieldClerkCreatedAt:      millis(&m.CreatedAt),
+		migrations.FieldClerkUpdatedAt:      millis(&m.UpdatedAt),
+	})
+}
+
+// setFields sets fields on record and reports whether any value changed.
+func setFields(record *core.Record, fields map[string]any) bool {
+	changed := record.IsNew()
+	for name, value := range fields {
+		before := fmt.Sprint(record.Get(name))
+		record.Set(name, value)
+		if fmt.Sprint(record.Get(name)) != before {
+			changed = true
+		}
+	}
+	return changed
+}
+
+func membershipUserID(m *clerk.OrganizationMembership) string {
+	if m.PublicUserData == nil {
+		return ""
+	}
+	return m.PublicUserData.UserID
+}
+
+// addTombstone records that a Clerk object was deleted, for good: Clerk
+// never reuses ids.
+func addTombstone(txApp core.App, clerkID string, at time.Time) error {
+	col, err := txApp.FindCachedCollectionByNameOrId(migrations.TombstonesCollection)
+	if err != nil {
+		return err
+	}
+	tomb := core.NewRecord(col)
+	tomb.Set(migrations.FieldClerkID, clerkID)
+	tomb.Set(migrations.FieldDeletedAt, at)
+	return txApp.Save(tomb)
+}
+
+// linkMemberships sets client on the memberships of its user that arrived
+// before it. Called when a client is created; it costs one indexed query
+// when there are none.
+func linkMemberships(txApp core.App, client *clientRecord) error {
+	members, err := membershipsOfUser(txApp, client.ClerkID())
+	if err != nil {
+		return err
+	}
+	for _, member := range members {
+		if member.GetString(migrations.FieldClient) == client.Id {
+			continue
+		}
+		member.Set(migrations.FieldClient, client.Id)
+		if err := txApp.Save(member); err != nil {
+			return fmt.Errorf("linking membership %s to client %s: %w", member.GetString(migrations.FieldClerkID), client.Id, err)
+		}
+	}
+	return nil
+}
+
+// deleteMembershipsOfUser deletes a deleted user's memberships, including
+// those that never had a client to cascade from.
+func deleteMembershipsOfUser(txApp core.App, clerkUserID string) error {
+	members, err := membershipsOfUser(txApp, clerkUserID)
+	if err != nil {
+		return err
+	}
+	for _, member := range members {
+		if err := txApp.Delete(member); err != nil {
+			return fmt.Errorf("deleting membership %s of deleted user %s: %w", member.GetString(migrations.FieldClerkID), clerkUserID, err)
+		}
+	}
+	return nil
+}
+
+// decodeOrganizationData reads the data of an organization or membership
+// event into d; other types are left alone (and logged as ignored).
+func decodeOrganizationData(d *delivery, data json.RawMessage) error {
+	switch d.Type {
+	case eventOrganizationCreated, eventOrganizationUpdated, eventOrganizationDeleted:
+		if err := json.Unmarshal(data, &d.Organization); err != nil || d.Organization == nil {
+			return errors.New("data is not a Clerk organization")
+		}
+		if d.Organization.ID == "" {
+			return errors.New("data.id is missing")
+		}
+	case eventMembershipCreated, eventMembershipUpdated, eventMembershipDeleted:
+		if err := json.Unmarshal(data, &d.Membership); err != nil || d.Membership == nil {
+			return errors.New("data is not a Clerk organization membership")
+		}
+		m := d.Membership
+		switch {
+		case m.ID == "":
+			return errors.New("data.id is missing")
+		case m.Organization == nil || m.Organization.ID == "":
+			return errors.New("data.organization.id is missing")
+		case membershipUserID(m) == "":
+			return errors.New("data.public_user_data.user_id is missing")
+		}
+	}
+	return nil
+}
+
+// applyOrganizationDelivery applies an organization or membership delivery.
+func applyOrganizationDelivery(txApp core.App, d delivery) (outcome, error) {
+	if d.Organization != nil {
+		return applyOrganizationEvent(txApp, organizationChange{Type: d.Type, Organization: d.Organization, At: d.At})
+	}
+	return applyMembershipEvent(txApp, membershipChange{Type: d.Type, Membership: d.Membership, At: d.At})
+}
