@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -73,7 +72,7 @@ same --dir.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// Progress goes to the terminal: PocketBase discards cobra's error writer.
-			counts, syncErr := syncClients(ctx, p.app, p.clerkConfig(), opts, os.Stderr)
+			counts, syncErr := p.recordedSync(ctx, migrations.TriggerCommand, opts, os.Stderr)
 			fmt.Fprintln(out, counts.summary(opts.DryRun))
 			if after, err := p.app.CountRecords(migrations.ClientsCollection); err == nil {
 				fmt.Fprintf(out, "Database %s: %d clients before, %d after\n", dbPath, before, after)
@@ -100,20 +99,19 @@ func (p *plugin) scheduleSync() error {
 	if p.config.SecretKey == "" {
 		return errors.New("CLERK_SYNC_SCHEDULE is set but CLERK_SECRET_KEY is not: the scheduled sync needs the Backend API secret key (sk_...) from Clerk's dashboard, API keys; set it or unset CLERK_SYNC_SCHEDULE")
 	}
-	var running atomic.Bool
 	return p.app.Cron().Add(syncJobID, p.config.SyncSchedule, func() {
-		if !running.CompareAndSwap(false, true) {
-			p.app.Logger().Warn("Scheduled Clerk sync skipped: the previous run is still going")
+		if !p.syncs.begin(&syncRun{Trigger: migrations.TriggerSchedule, Prune: true}) {
+			p.app.Logger().Warn("Scheduled Clerk sync skipped: another run is still going")
 			return
 		}
-		defer running.Store(false)
+		defer p.syncs.end()
 		p.runScheduledSync(context.Background())
 	})
 }
 
 func (p *plugin) runScheduledSync(ctx context.Context) {
 	started := time.Now()
-	counts, err := syncClients(ctx, p.app, p.clerkConfig(), syncOptions{Prune: true}, nil)
+	counts, err := p.recordedSync(ctx, migrations.TriggerSchedule, syncOptions{Prune: true}, nil)
 	attrs := []any{
 		"listed", counts.Listed, "created", counts.Created, "updated", counts.Updated,
 		"unchanged", counts.Unchanged, "skipped", counts.Skipped, "deleted", counts.Deleted,

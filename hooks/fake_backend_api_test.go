@@ -43,6 +43,10 @@ type fakeClerk struct {
 
 	jwksHits atomic.Int64
 	userHits atomic.Int64
+	// memberHits counts GET /v1/users/{id}/organization_memberships.
+	memberHits atomic.Int64
+	// memberDelay holds each of those answers back, so that requests overlap.
+	memberDelay time.Duration
 }
 
 // fakeFailure answers one request instead of the API; the zero value lets

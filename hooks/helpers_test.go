@@ -40,9 +40,10 @@ var (
 	migrateErr  error
 )
 
-// newTestApp is a clean app with our migrations; PocketBase's own fixtures
-// already hold a "clients" collection. Each app is a copy of one data dir
-// migrated once per run: migrating a new app costs a quarter of a second.
+// newTestApp is a clean app with our migrations (PocketBase's own fixtures
+// already hold a "clients" collection), connected as the served app is
+// (DBConnect). Each app is a copy of one data dir migrated once per run:
+// migrating a new app costs a quarter of a second.
 func newTestApp(t testing.TB) *tests.TestApp {
 	t.Helper()
 	migrateOnce.Do(func() {
@@ -64,7 +65,7 @@ func newTestApp(t testing.TB) *tests.TestApp {
 	if migrateErr != nil {
 		t.Fatal(migrateErr)
 	}
-	app, err := tests.NewTestApp(migratedDir)
+	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: migratedDir, EncryptionEnv: "pb_test_env", DBConnect: DBConnect})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
 // Register registers the hooks plugin to the provided app instance.
 // rootCmd may be nil; it carries the plugin's commands.
 func Register(app core.App, rootCmd *cobra.Command, config Config) error {
-	p := &plugin{app: app, config: config, batcher: newBatcher(app)}
+	p := &plugin{app: app, config: config, batcher: newBatcher(app), failures: newFailureRecorder()}
 	if p.config.EventRetention == 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
 	}
@@ -149,6 +149,10 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		return err
 	}
 	if err := p.registerOps(rootCmd); err != nil {
+		return err
+	}
+
+	if err := p.registerStatus(); err != nil {
 		return err
 	}
 
@@ -182,6 +186,9 @@ type plugin struct {
 	config  Config
 	secrets []*svix.Webhook
 	batcher *batcher
+
+	failures *failureRecorder // the webhook's error answers, for the status
+	syncs    syncRunner       // the sync running in this server, one at a time
 }
 
 // clerkConfig is the Backend API client configuration shared by every call

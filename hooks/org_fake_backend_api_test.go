@@ -6,13 +6,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 )
-
-// fakeMembershipHits counts GET /v1/users/{id}/organization_memberships.
-var fakeMembershipHits atomic.Int64
 
 // serveOrganizations answers the organizations' endpoints of the fake
 // Backend API and reports whether r was one of them:
@@ -29,6 +26,11 @@ func (f *fakeClerk) serveOrganizations(w http.ResponseWriter, r *http.Request) b
 		clerkError(w, http.StatusUnprocessableEntity, "unsupported order_by "+o)
 		return true
 	}
+	isUserMemberships := strings.HasPrefix(path, "/v1/users/") && strings.HasSuffix(path, "/organization_memberships")
+	if isUserMemberships {
+		f.memberHits.Add(1)
+		time.Sleep(f.memberDelay)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
@@ -36,8 +38,7 @@ func (f *fakeClerk) serveOrganizations(w http.ResponseWriter, r *http.Request) b
 		writeFakeList(w, r, f.orgs)
 	case path == "/v1/organization_memberships":
 		writeFakeList(w, r, f.servedMembers(nil))
-	case strings.HasPrefix(path, "/v1/users/") && strings.HasSuffix(path, "/organization_memberships"):
-		fakeMembershipHits.Add(1)
+	case isUserMemberships:
 		userID := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/users/"), "/organization_memberships")
 		if f.user(userID) == nil {
 			clerkError(w, http.StatusNotFound, "resource_not_found")

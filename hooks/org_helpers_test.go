@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -117,4 +118,24 @@ func listAs(t testing.TB, url, token, collection, field string) []string {
 		out = append(out, item.(map[string]any)[field].(string))
 	}
 	return out
+}
+
+// tryList is listAs for goroutines other than the test's: the clerkIds of
+// the records of collection that authorization may see.
+func tryList(url, authorization, collection string) ([]string, error) {
+	req, _ := http.NewRequest(http.MethodGet, url+"/api/collections/"+collection+"/records?perPage=500", nil)
+	req.Header.Set("Authorization", authorization)
+	r, err := tryDo(req)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != http.StatusOK {
+		return nil, fmt.Errorf("listing %s: %d %v", collection, r.Status, r.Body)
+	}
+	var out []string
+	items, _ := r.Body["items"].([]any)
+	for _, item := range items {
+		out = append(out, item.(map[string]any)["clerkId"].(string))
+	}
+	return out, nil
 }

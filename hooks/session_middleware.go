@@ -38,13 +38,15 @@ type sessionAuth struct {
 	// unknownUsers are the users Clerk's Backend API recently said it does
 	// not know, so that their tokens do not cost a fetch per request.
 	unknownUsers *expirable.LRU[string, struct{}]
+	// orgs stores the token's active organization on first sight.
+	orgs *orgFirstSight
 }
 
 // registerAuth makes a Clerk session token (Authorization: Bearer <token>)
 // authenticate its user's client on every route, REST and realtime, so
 // that rules such as "id = @request.auth.id" apply to Clerk users.
 func (p *plugin) registerAuth() error {
-	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL)}
+	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL), orgs: newOrgFirstSight(p)}
 	parties := map[string]bool{}
 	for _, origin := range p.config.AuthorizedParties {
 		parties[strings.TrimRight(origin, "/")] = true
@@ -142,6 +144,7 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 		e.App.Logger().Debug("Clerk session token of a banned user refused", "clerkId", claims.Subject)
 		status.Set(SessionStatusHeader, "refused")
 	default:
+		a.orgs.ensure(ctx, e.App, claims)
 		e.Auth = client.Record
 		status.Set(SessionStatusHeader, "signed-in")
 	}

@@ -40,6 +40,11 @@ type syncOptions struct {
 	DryRun bool
 	// Force lets Prune delete more than pruneGuardShare of the clients.
 	Force bool
+	// progress, when set, is told the counts so far after each page.
+	progress func(counts syncCounts, total int)
+	// pruned, when set, is told the clients that each committed batch
+	// deleted by pruning (or, in a dry run, would have).
+	pruned func([]prunedClient)
 }
 
 // syncCounts is what a sync did, or would do in a dry run.
@@ -130,6 +135,9 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 		}
 		s.apply(page.users)
 		bar.update(counts.Listed, page.total)
+		if opts.progress != nil {
+			opts.progress(counts, page.total)
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return counts, err // a partial listing must not be pruned against
@@ -239,9 +247,11 @@ func (s *syncer) applyChanges(changes []userChange, pruneBefore time.Time) {
 // committed (or rolled back, in a dry run).
 func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, error) {
 	var done syncCounts
+	var pruned []prunedClient
 	now := time.Now()
 	err := s.app.RunInTransaction(func(txApp core.App) error {
 		for _, ch := range batch {
+			var client *clientRecord
 			if !pruneBefore.IsZero() {
 				ok, err := stillPrunable(txApp, ch.User.ID, pruneBefore)
 				if err != nil {
@@ -250,6 +260,9 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 				if !ok {
 					continue
 				}
+				if client, err = findClient(txApp, ch.User.ID); err != nil {
+					return err
+				}
 			}
 			ch.At = now
 			o, err := applyUserEvent(txApp, ch)
@@ -257,6 +270,9 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 				return fmt.Errorf("client %s: %w", ch.User.ID, err)
 			}
 			done.add(o)
+			if client != nil && o == outcomeDeleted {
+				pruned = append(pruned, describePruned(client))
+			}
 		}
 		if s.opts.DryRun {
 			return errDryRun
@@ -265,6 +281,9 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 	})
 	if errors.Is(err, errDryRun) {
 		err = nil
+	}
+	if err == nil && len(pruned) > 0 && s.opts.pruned != nil {
+		s.opts.pruned(pruned)
 	}
 	return done, err
 }

@@ -80,7 +80,7 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 	}
 	if err != nil {
 		e.App.Logger().Error("Clerk webhook not applied; Svix will retry it", append(attrs, slog.String("error", err.Error()))...)
-		return e.InternalServerError("The event could not be applied; it will be applied on Svix's retry.", nil)
+		return e.InternalServerError("The event could not be applied; it will be applied on Svix's retry.", err)
 	}
 	// clerk_events records every applied delivery, so success is logged at
 	// debug level only (Settings → Logs → minimum level shows it).

@@ -6,10 +6,11 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
-	_ "github.com/pocketclerk/pocketclerk/migrations"
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
-var collections = []string{"clients", "clerk_events", "clerk_tombstones"}
+var collections = []string{"clients", "clerk_events", "clerk_tombstones",
+	migrations.DeliveryFailureHoursCollection, migrations.DeliveryFailuresCollection, migrations.SyncRunsCollection}
 
 func TestMigrationsGoDownAndUpAgain(t *testing.T) {
 	t.Parallel()
@@ -33,6 +34,7 @@ func TestMigrationsGoDownAndUpAgain(t *testing.T) {
 	}
 
 	runner := core.NewMigrationsRunner(app, core.AppMigrations)
+	// Every migration of this package, newest first.
 	if _, err := runner.Down(len(core.AppMigrations.Items())); err != nil {
 		t.Fatal(err)
 	}

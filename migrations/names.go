@@ -75,3 +75,45 @@ var Outcomes = []string{
 	OutcomeCreated, OutcomeUpdated, OutcomeDeleted, OutcomeUnchanged,
 	OutcomeStale, OutcomeGone, OutcomeIgnored,
 }
+
+// Collections of the sync's health, read by the dashboard's Clerk page:
+// refused and failed deliveries (which clerk_events, whose rows mean
+// "applied", never holds) and the runs of "clerk sync".
+const (
+	DeliveryFailureHoursCollection = "clerk_failure_hours"
+	DeliveryFailuresCollection     = "clerk_failures"
+	SyncRunsCollection             = "clerk_sync_runs"
+)
+
+// Fields of clerk_failure_hours (one row per hour and answer status) and
+// clerk_failures (one row per status and reason, the newest kept).
+const (
+	FieldHour    = "hour"
+	FieldStatus  = "status"
+	FieldCount   = "count"
+	FieldReason  = "reason"
+	FieldFirstAt = "firstAt"
+	FieldLastAt  = "lastAt"
+)
+
+// Fields of clerk_sync_runs (one row per run of "clerk sync").
+const (
+	FieldTrigger    = "trigger"
+	FieldPrune      = "prune"
+	FieldDryRun     = "dryRun"
+	FieldStartedAt  = "startedAt"
+	FieldFinishedAt = "finishedAt"
+	FieldCounts     = "counts"
+	FieldPruned     = "pruned"
+	FieldError      = "error"
+)
+
+// Triggers say who started a run of "clerk sync".
+const (
+	TriggerCommand   = "command"   // "clerk sync" on the command line
+	TriggerSchedule  = "schedule"  // CLERK_SYNC_SCHEDULE
+	TriggerDashboard = "dashboard" // the dashboard's Clerk page
+)
+
+// Triggers lists every trigger a sync run may have.
+var Triggers = []string{TriggerCommand, TriggerSchedule, TriggerDashboard}
