@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -46,8 +45,8 @@ func pocketclerk(t *testing.T) string {
 			return
 		}
 		built.bin = filepath.Join(dir, "pocketclerk")
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		cmd := exec.Command(goBin, "build", "-o", built.bin,
+		// "go test" puts its own toolchain's go first in PATH.
+		cmd := exec.Command("go", "build", "-o", built.bin,
 			"-ldflags", "-X main.version="+testVersion+" -X main.commit="+testCommit, ".")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			built.err = fmt.Errorf("go build: %v\n%s", err, out)
@@ -236,7 +235,7 @@ func openData(t *testing.T, dir string) core.App {
 	if err := app.Bootstrap(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { app.ResetBootstrapState() })
+	t.Cleanup(func() { app.ClearBootstrap() })
 	return app
 }
 

@@ -78,7 +78,7 @@ func sendEvent(ctx context.Context, opts sendOptions, out io.Writer) error {
 		return fmt.Errorf("unknown event type %q: use user.created, user.updated or user.deleted", opts.Type)
 	}
 	if opts.Secret == "" {
-		return errors.New("no signing secret: set CLERK_WEBHOOK_SECRET (as the server has it) or pass --secret whsec_...")
+		return errors.New("no signing secret: pass --secret with the endpoint's whsec_ secret, or set CLERK_WEBHOOK_SECRET as the server has it")
 	}
 	wh, err := svix.NewWebhook(opts.Secret)
 	if err != nil {

@@ -59,7 +59,7 @@ func newTestApp(t testing.TB) *tests.TestApp {
 			return
 		}
 		// Closing the databases writes their WAL back: the copy is the template.
-		migrateErr = app.ResetBootstrapState()
+		migrateErr = app.ClearBootstrap()
 		migratedDir = app.DataDir()
 	})
 	if migrateErr != nil {

@@ -146,7 +146,7 @@ func TestUserDeletionRemovesMemberships(t *testing.T) {
 	mustDeliver(t, srv.URL, "msg_m2", membershipBody(t, eventMembershipCreated, "orgmem_2", "org_a", "user_without_client", "org:member", 1000), outcomeCreated)
 
 	for i, id := range []string{"user_with_client", "user_without_client"} {
-		del := []byte(`{"type":"user.deleted","timestamp":2000,"data":{"id":"` + id + `","deleted":true,"object":"user"}}`)
+		del := userDeletedEvent(id, 2000)
 		mustDeliver(t, srv.URL, "msg_del"+id, del, outcomeDeleted)
 		if n := count(t, app, migrations.MembershipsCollection, ""); n != 1-i {
 			t.Fatalf("after deleting %s: %d memberships, want %d", id, n, 1-i)

@@ -78,7 +78,7 @@ func (o *orgSync) list(ctx context.Context) error {
 		changes := make([]objectChange, 0, len(page.items))
 		for _, m := range page.items {
 			if m.Organization == nil || m.Organization.ID == "" || membershipUserID(m) == "" {
-				o.failObject(counts, migrations.MembershipsCollection, m.ID, errors.New("Clerk's Backend API sent a membership without its organization or user"))
+				o.failObject(counts, migrations.MembershipsCollection, m.ID, errors.New("a membership from Clerk's Backend API has no organization or user"))
 				continue
 			}
 			o.seenMembers[m.ID] = struct{}{}

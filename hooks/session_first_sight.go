@@ -74,7 +74,7 @@ func (a *sessionAuth) syncOnFirstSight(ctx context.Context, app core.App, clerkI
 		return nil, fmt.Errorf("fetching the user from Clerk's Backend API failed (check CLERK_SECRET_KEY and CLERK_API_URL; the webhook will still create the client): %w", err)
 	}
 	if u.ID != clerkID {
-		return nil, fmt.Errorf("Clerk's Backend API answered user %q for %q", u.ID, clerkID)
+		return nil, fmt.Errorf("asked Clerk's Backend API for user %q, it answered user %q: check CLERK_API_URL", clerkID, u.ID)
 	}
 
 	// The same apply as a webhook's: ordering and tombstones hold, and the

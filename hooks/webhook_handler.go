@@ -111,7 +111,7 @@ func (p *plugin) verify(body []byte, header http.Header) error {
 func messageID(h http.Header) (string, error) {
 	svixID, webhookID := h.Get("svix-id"), h.Get("webhook-id")
 	if svixID != "" && webhookID != "" && svixID != webhookID {
-		return "", errors.New("The svix-id and webhook-id headers name different messages; Svix sends one id: check what rewrites the headers between Svix and this server.")
+		return "", errors.New("the svix-id and webhook-id headers name different messages; Svix sends one id: check what rewrites the headers between Svix and this server")
 	}
 	if svixID != "" && h.Get("svix-signature") != "" && h.Get("svix-timestamp") != "" {
 		return svixID, nil

@@ -27,7 +27,7 @@ func seedClients(dataDir, templateClerkID string, from, to int) (time.Duration, 
 	if err := app.Bootstrap(); err != nil {
 		return 0, fmt.Errorf("opening %s: %w", dataDir, err)
 	}
-	defer app.ResetBootstrapState()
+	defer app.ClearBootstrap()
 	db := app.NonconcurrentDB()
 
 	var cols []struct {

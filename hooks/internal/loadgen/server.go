@@ -44,6 +44,7 @@ func Build(moduleRoot, out string) error {
 
 // BuildPackage compiles the main package pkg (a path relative to moduleRoot) to out.
 func BuildPackage(moduleRoot, out, pkg string) error {
+	//lint:ignore SA1019 this program runs under "go run" or "go test", with the toolchain that built it
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
