@@ -2,7 +2,9 @@ package hooks
 
 import (
 	"context"
+	"embed"
 	"errors"
+	"io/fs"
 	"net/http"
 	"time"
 
@@ -15,9 +17,18 @@ import (
 // SyncPath starts "clerk sync" in the server, for superusers.
 const SyncPath = "/api/clerk/sync"
 
+// statusUI is the dashboard's Clerk page, a PocketBase UI extension.
+//
+//go:embed status_ui
+var statusUI embed.FS
+
 // registerStatus adds the sync's health: the count of the webhook's error
-// answers, GET StatusPath and POST SyncPath.
+// answers, GET StatusPath, POST SyncPath and the dashboard's Clerk page.
 func (p *plugin) registerStatus() error {
+	ui, err := fs.Sub(statusUI, "status_ui")
+	if err != nil {
+		return err
+	}
 	runs, stopRuns := context.WithCancel(context.Background())
 
 	p.app.OnServe().BindFunc(func(se *core.ServeEvent) error {
@@ -26,6 +37,10 @@ func (p *plugin) registerStatus() error {
 		se.Router.POST(SyncPath, func(e *core.RequestEvent) error {
 			return p.handleSync(e, runs)
 		}).Bind(apis.RequireSuperuserAuth())
+		// PocketBase's dashboard runs every extension's main.js (an
+		// experimental feature of v0.40): this one adds the Clerk page,
+		// #/clerk, and its link in the header.
+		se.UIExtensions = append(se.UIExtensions, core.UIExtension{Name: "clerk", FS: ui})
 		return se.Next()
 	})
 	p.app.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {

@@ -1,0 +1,177 @@
+package hooks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/ui"
+)
+
+// The Clerk page of PocketBase's dashboard, driven in headless Chromium
+// against the running app, signed in as a superuser the way the dashboard
+// keeps its sign-in (its token in localStorage).
+func TestClerkPageInTheDashboard(t *testing.T) {
+	browser := startBrowser(t)
+	app := newTestApp(t)
+	f := newFakeClerk(t, 20)
+	config := fakeConfig(f)
+	config.WebhookSecrets = []string{testSecret}
+	srv := serveDashboard(t, app, config)
+	signIn := superuserSignIn(t, app)
+
+	deliver(t, srv.URL, "msg_a1", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	unsigned, _ := http.NewRequest(http.MethodPost, srv.URL+WebhookPath, strings.NewReader(`{}`))
+	do(t, unsigned)
+
+	tab := openDashboard(t, browser, srv.URL+"/_/#/clerk", signIn, 1440, 900)
+	tab.waitFor(`document.getElementById("clerk-status")?.dataset.state === "ready"`)
+
+	if s := tab.text(".app-main-nav"); !strings.Contains(s, "Clerk") {
+		t.Fatalf("no Clerk link in the dashboard's header: %q", s)
+	}
+	for selector, want := range map[string]string{
+		"#clerk-applied":                                "1",
+		"#clerk-failed":                                 "1",
+		"#clerk-clients .clerk-count-value":             "1",
+		"#clerk-last-delivery":                          "Last delivery",
+		`#clerk-deliveries li[data-outcome="created"]`:  "created: 1",
+		`#clerk-deliveries li[data-outcome="refused"]`:  "refused (401): 1",
+		`#clerk-failures tr[data-status="401"]`:         "missing required headers",
+		`#clerk-config li[data-state="off"]`:            "CLERK_PUBLISHABLE_KEY",
+		`#clerk-config li:first-child`:                  "CLERK_WEBHOOK_SECRET",
+		"#clerk-sync-none":                              "No clerk sync recorded yet",
+		"#clerk-organizations .clerk-count-value":       "0",
+		"#clerk-tombstones .clerk-count-value":          "0",
+		`#clerk-config li[data-state="ok"]:first-child`: "1 secret(s)",
+	} {
+		if got := tab.text(selector); !strings.Contains(got, want) {
+			t.Errorf("%s: %q, want %q", selector, got, want)
+		}
+	}
+	if n := tab.number(`document.querySelectorAll("#clerk-deliveries .clerk-bar").length`); n != 24 {
+		t.Errorf("%d hourly bars, want 24", n)
+	}
+	if n := tab.number(`document.querySelectorAll('#clerk-deliveries .clerk-bar:last-child .clerk-segment').length`); n != 2 {
+		t.Errorf("the current hour's bar has %d segments, want 2 (created, refused)", n)
+	}
+
+	t.Run("refreshed live", func(t *testing.T) {
+		deliver(t, srv.URL, "msg_b1", userEvent(eventUserCreated, clerkUser(t, userB, "Bob", 1000)))
+		tab.waitFor(`document.getElementById("clerk-applied")?.textContent === "2"`)
+	})
+
+	t.Run("clerk sync from the page", func(t *testing.T) {
+		tab.click("#clerk-sync-run")
+		tab.waitFor(`document.getElementById("clerk-sync-last")?.dataset.state === "done"`)
+		if s := tab.text("#clerk-sync-counts"); !strings.HasPrefix(s, "20 users listed: 20 created") {
+			t.Fatalf("sync counts: %q", s)
+		}
+		if s := tab.text("#clerk-sync-last"); !strings.Contains(s, "by dashboard") {
+			t.Fatalf("last sync: %q", s)
+		}
+	})
+
+	t.Run("dry run of --prune lists the clients", func(t *testing.T) {
+		f.edit(func(f *fakeClerk) { f.remove("user_fake000003") })
+		ageClients(t, app, 2*time.Minute)
+		tab.click("#clerk-sync-dry-prune")
+		tab.waitFor(`document.getElementById("clerk-sync-last")?.dataset.state === "done" && document.getElementById("clerk-sync-last").textContent.includes("--dry-run")`)
+		// Alice and Bob came by webhook from another Clerk instance than the fake's.
+		for _, id := range []string{"user_fake000003", userA, userB} {
+			row := tab.text(fmt.Sprintf(`#clerk-pruned tr[data-clerk-id=%q]`, id))
+			if c := clientOf(t, app, id); c == nil || !strings.Contains(row, c.Email()) {
+				t.Fatalf("would-be deletion of %s: %q, client %v", id, row, c)
+			}
+		}
+		if n := tab.number(`document.querySelectorAll("#clerk-pruned tbody tr").length`); n != 3 {
+			t.Fatalf("%d would-be deletions listed, want 3", n)
+		}
+		if s := tab.text("#clerk-sync-counts"); !strings.Contains(s, "3 would be deleted") {
+			t.Fatalf("dry-run counts: %q", s)
+		}
+	})
+
+	t.Run("fits a phone", func(t *testing.T) {
+		phone := openDashboard(t, browser, srv.URL+"/_/#/clerk", signIn, 390, 844)
+		phone.waitFor(`document.getElementById("clerk-status")?.dataset.state === "ready"`)
+		overflow := phone.number(`(() => { const c = document.querySelector(".page-clerk .page-content"); return c.scrollWidth - c.clientWidth; })()`)
+		if overflow > 0 {
+			t.Fatalf("the page is %d px wider than a 390 px screen", overflow)
+		}
+	})
+}
+
+// serveDashboard serves the app with PocketBase's dashboard at /_/, as
+// "serve" does.
+func serveDashboard(t *testing.T, app core.App, config Config) *httptest.Server {
+	t.Helper()
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		se.Router.GET("/_/{path...}", apis.Static(ui.DistDirFS, false))
+		return se.Next()
+	})
+	return serve(t, app, config)
+}
+
+// superuserSignIn is a script that stores a superuser's sign-in where the
+// dashboard keeps it.
+func superuserSignIn(t *testing.T, app core.App) string {
+	t.Helper()
+	token := newSuperuserToken(t, app)
+	su, err := app.FindAuthRecordByEmail(core.CollectionNameSuperusers, "admin@pocketclerk.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, _ := json.Marshal(map[string]any{"token": token, "record": su})
+	return fmt.Sprintf(`localStorage.setItem("__pb_superusers__/_", %q);`, auth)
+}
+
+// openDashboard opens url in a new tab of width × height pixels, signed in.
+func openDashboard(t *testing.T, browser context.Context, url, signIn string, width, height int64) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(cancelTimeout)
+	inject := func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, target, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: signIn})
+		return chromedp.Void{}, err
+	}
+	viewport := func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, target, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+			Width: width, Height: height, DeviceScaleFactor: 1, Mobile: width < 600,
+		})
+		return chromedp.Void{}, err
+	}
+	if err := chromedp.Do(ctx, viewport, inject, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("opening the dashboard: %v", err)
+	}
+	return &tab{t: t, ctx: ctx}
+}
+
+func (tb *tab) number(expression string) int {
+	tb.t.Helper()
+	n, err := chromedp.Run(tb.ctx, chromedp.Evaluate[int](expression))
+	if err != nil {
+		tb.t.Fatalf("evaluating %s: %v", expression, err)
+	}
+	return n
+}
+
+func (tb *tab) click(selector string) {
+	tb.t.Helper()
+	if _, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(document.querySelector(%q).click(), true)`, selector))); err != nil {
+		tb.t.Fatalf("clicking %s: %v", selector, err)
+	}
+}
