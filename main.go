@@ -19,7 +19,6 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 
 	"github.com/pocketclerk/pocketclerk/hooks"
-	_ "github.com/pocketclerk/pocketclerk/migrations"
 )
 
 //go:embed pb_public
@@ -65,7 +64,11 @@ func main() {
 		Automigrate:  automigrate,
 		Dir:          migrationsDir,
 	})
-	if err := hooks.Register(app, app.RootCmd, hooks.ConfigFromEnv()); err != nil {
+	config, err := hooks.ConfigFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := hooks.Register(app, app.RootCmd, config); err != nil {
 		log.Fatal(err)
 	}
 

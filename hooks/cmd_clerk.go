@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pocketbase/pocketbase/tools/cron"
 	"github.com/spf13/cobra"
 
 	"github.com/pocketclerk/pocketclerk/migrations"
@@ -87,17 +86,11 @@ same --dir.`,
 }
 
 // scheduleSync runs "clerk sync --prune" on PocketBase's cron when
-// SyncSchedule is set. A run that is still going when the next one is due
-// makes that one skip.
+// SyncSchedule is set (Config.validate checked it). A run that is still
+// going when the next one is due makes that one skip.
 func (p *plugin) scheduleSync() error {
 	if p.config.SyncSchedule == "" {
 		return nil
-	}
-	if _, err := cron.NewSchedule(p.config.SyncSchedule); err != nil {
-		return fmt.Errorf("CLERK_SYNC_SCHEDULE %q is not a cron expression (%v): use five fields in UTC such as \"30 3 * * *\" (daily at 03:30) or a macro such as @daily, or leave it empty to turn the scheduled sync off", p.config.SyncSchedule, err)
-	}
-	if p.config.SecretKey == "" {
-		return errors.New("CLERK_SYNC_SCHEDULE is set but CLERK_SECRET_KEY is not: the scheduled sync needs the Backend API secret key (sk_...) from Clerk's dashboard, API keys; set it or unset CLERK_SYNC_SCHEDULE")
 	}
 	return p.app.Cron().Add(syncJobID, p.config.SyncSchedule, func() {
 		if !p.syncs.begin(&syncRun{Trigger: migrations.TriggerSchedule, Prune: true}) {

@@ -7,13 +7,17 @@
 // A Clerk session token (Authorization: Bearer) authenticates its user's
 // client on every route, REST and realtime, syncing the user on first sight.
 // The commands "clerk sync" (backfill and repair from Clerk's Backend API)
-// and "clerk send" (a signed sample event) join rootCmd. The collections
-// come from the migrations package.
+// and "clerk send" (a signed sample event) join rootCmd. Importing the
+// package registers the migrations of its collections.
 //
 // Example usage:
 //
 //	app := pocketbase.NewWithConfig(pocketbase.Config{DBConnect: hooks.DBConnect})
-//	hooks.MustRegister(app, app.RootCmd, hooks.ConfigFromEnv())
+//	config, err := hooks.ConfigFromEnv()
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	hooks.MustRegister(app, app.RootCmd, config)
 //	app.Start()
 package hooks
 
@@ -29,8 +33,12 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/cron"
 	"github.com/spf13/cobra"
 	svix "github.com/svix/svix-webhooks/go"
+
+	// The collections' migrations come with the plugin, as jsvm brings its own.
+	_ "github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // minEventRetention outlasts Svix's retries (about 27 hours), so that a
@@ -86,11 +94,14 @@ type Config struct {
 //	CLERK_AUTHORIZED_PARTIES   allowed azp origins, comma-separated
 //	CLERK_PUBLISHABLE_KEY      publishable key for the profile page
 //	CLERK_SYNC_SCHEDULE        cron expression for a scheduled repair
-func ConfigFromEnv() Config {
+//
+// An error names the variable that cannot be read; Register checks the
+// values themselves.
+func ConfigFromEnv() (Config, error) {
 	return configFrom(os.Getenv)
 }
 
-func configFrom(getenv func(string) string) Config {
+func configFrom(getenv func(string) string) (Config, error) {
 	c := Config{
 		WebhookSecrets:    splitList(getenv("CLERK_WEBHOOK_SECRET")),
 		SecretKey:         strings.TrimSpace(getenv("CLERK_SECRET_KEY")),
@@ -100,14 +111,43 @@ func configFrom(getenv func(string) string) Config {
 		PublishableKey:    strings.TrimSpace(getenv("CLERK_PUBLISHABLE_KEY")),
 		SyncSchedule:      strings.TrimSpace(getenv("CLERK_SYNC_SCHEDULE")),
 	}
-	if days := getenv("CLERK_EVENT_RETENTION_DAYS"); days != "" {
-		n, err := strconv.Atoi(strings.TrimSpace(days))
-		if err != nil || n < 2 {
-			n = -1 // Register reports it
+	if days := strings.TrimSpace(getenv("CLERK_EVENT_RETENTION_DAYS")); days != "" {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 1 {
+			return Config{}, fmt.Errorf("CLERK_EVENT_RETENTION_DAYS is %q, not a whole number of days: use 2 or more, or leave it empty for 30", days)
 		}
 		c.EventRetention = time.Duration(n) * 24 * time.Hour
 	}
-	return c
+	return c, nil
+}
+
+// validate checks the whole configuration, so that Register binds nothing
+// unless all of it is usable, and reports every mistake at once.
+func (c Config) validate() error {
+	var errs []error
+	if c.EventRetention != 0 && c.EventRetention < minEventRetention {
+		errs = append(errs, errors.New("CLERK_EVENT_RETENTION_DAYS must be a whole number of days, 2 or more (default 30): Svix retries a delivery for about 27 hours, and the log must still know it"))
+	}
+	if _, err := newVerifiers(c.WebhookSecrets); err != nil {
+		errs = append(errs, err)
+	}
+	if c.JWTKey != "" {
+		if _, err := pemPublicKey(c.JWTKey); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := checkPublishableKey(c.PublishableKey); err != nil {
+		errs = append(errs, err)
+	}
+	if c.SyncSchedule != "" {
+		if _, err := cron.NewSchedule(c.SyncSchedule); err != nil {
+			errs = append(errs, fmt.Errorf("CLERK_SYNC_SCHEDULE %q is not a cron expression (%v): use five fields in UTC such as \"30 3 * * *\" (daily at 03:30) or a macro such as @daily, or leave it empty to turn the scheduled sync off", c.SyncSchedule, err))
+		}
+		if c.SecretKey == "" {
+			errs = append(errs, errors.New("CLERK_SYNC_SCHEDULE is set but CLERK_SECRET_KEY is not: the scheduled sync needs the Backend API secret key (sk_...) from Clerk's dashboard, API keys; set it or unset CLERK_SYNC_SCHEDULE"))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // MustRegister registers the hooks plugin to the provided app instance
@@ -125,21 +165,17 @@ func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
 // Register registers the hooks plugin to the provided app instance.
 // rootCmd may be nil; it carries the plugin's commands.
 func Register(app core.App, rootCmd *cobra.Command, config Config) error {
+	if err := config.validate(); err != nil {
+		return err
+	}
 	p := &plugin{app: app, config: config, batcher: newBatcher(app), failures: newFailureRecorder()}
 	if p.config.EventRetention == 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
-	}
-	if p.config.EventRetention < minEventRetention {
-		return errors.New("CLERK_EVENT_RETENTION_DAYS must be a whole number of days, 2 or more (default 30): Svix retries a delivery for about 27 hours, and the log must still know it")
 	}
 	if p.config.APIURL == "" {
 		p.config.APIURL = "https://api.clerk.com"
 	}
 	p.config.APIURL = strings.TrimRight(p.config.APIURL, "/")
-
-	if err := checkPublishableKey(p.config.PublishableKey); err != nil {
-		return err
-	}
 
 	var err error
 	if p.secrets, err = newVerifiers(config.WebhookSecrets); err != nil {
@@ -172,13 +208,11 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		return se.Next()
 	})
 
-	app.Cron().MustAdd("clerkEventsPrune", "17 3 * * *", func() {
+	return app.Cron().Add("clerkEventsPrune", "17 3 * * *", func() {
 		if err := pruneEvents(app, time.Now().Add(-p.config.EventRetention)); err != nil {
 			app.Logger().Error("Pruning the Clerk delivery log failed; it retries tomorrow", "error", err)
 		}
 	})
-
-	return nil
 }
 
 type plugin struct {

@@ -18,6 +18,15 @@ import (
 // load Clerk's browser SDK.
 const ClerkConfigPath = "/api/clerk/config"
 
+// The middleware that authenticates Clerk session tokens, named as apis
+// names its own: an app can unbind it (e.Router.Unbind) or bind its own
+// middleware before or after it.
+const (
+	DefaultClerkSessionMiddlewareId = "clerkSessionAuth"
+	// Just before PocketBase's own token loader, which then has nothing to do.
+	DefaultClerkSessionMiddlewarePriority = apis.DefaultLoadAuthTokenMiddlewarePriority - 1
+)
+
 // SessionStatusHeader tells a frontend what became of its Clerk session
 // token, so that it can tell "waiting for the sync" from "refused":
 // signed-in, waiting (valid, but the user has no client yet) or refused
@@ -77,9 +86,8 @@ func (p *plugin) registerAuth() error {
 			se.App.Logger().Info("CLERK_SECRET_KEY is not set: a signed-in user whose client does not exist yet waits for Clerk's webhook instead of being fetched on first sight.")
 		}
 		se.Router.Bind(&hook.Handler[*core.RequestEvent]{
-			Id: "clerkSessionAuth",
-			// Before PocketBase's own token loader, which then has nothing to do.
-			Priority: apis.DefaultLoadAuthTokenMiddlewarePriority - 1,
+			Id:       DefaultClerkSessionMiddlewareId,
+			Priority: DefaultClerkSessionMiddlewarePriority,
 			Func:     a.loadSession,
 		})
 		se.Router.GET(ClerkConfigPath, a.handleConfig)

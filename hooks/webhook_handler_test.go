@@ -238,7 +238,10 @@ func TestWebhookAcceptsEveryConfiguredSecret(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	next := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	cfg := configFrom(func(k string) string { return map[string]string{"CLERK_WEBHOOK_SECRET": testSecret + ", " + next}[k] })
+	cfg, err := configFrom(func(k string) string { return map[string]string{"CLERK_WEBHOOK_SECRET": testSecret + ", " + next}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := serve(t, app, cfg)
 	for i, secret := range []string{testSecret, next} {
 		body := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 1000 + i })
