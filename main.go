@@ -86,7 +86,6 @@ func main() {
 		Priority: 999, // last, so that a route of the owner's (pb_hooks) wins
 	})
 
-	var err error
 	if hooks.OpensNoDatabase(app.RootCmd, os.Args[1:]) {
 		// PocketBase opens, and creates, the data folder before any
 		// command runs; "clerk send" only posts to a server.
