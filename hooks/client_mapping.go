@@ -2,12 +2,15 @@ package hooks
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
+	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
@@ -25,13 +28,14 @@ const (
 type outcome string
 
 const (
-	outcomeCreated   outcome = migrations.OutcomeCreated
-	outcomeUpdated   outcome = migrations.OutcomeUpdated
-	outcomeDeleted   outcome = migrations.OutcomeDeleted
-	outcomeUnchanged outcome = migrations.OutcomeUnchanged
-	outcomeStale     outcome = migrations.OutcomeStale
-	outcomeGone      outcome = migrations.OutcomeGone
-	outcomeIgnored   outcome = migrations.OutcomeIgnored
+	outcomeCreated    outcome = migrations.OutcomeCreated
+	outcomeUpdated    outcome = migrations.OutcomeUpdated
+	outcomeDeleted    outcome = migrations.OutcomeDeleted
+	outcomeAnonymized outcome = migrations.OutcomeAnonymized
+	outcomeUnchanged  outcome = migrations.OutcomeUnchanged
+	outcomeStale      outcome = migrations.OutcomeStale
+	outcomeGone       outcome = migrations.OutcomeGone
+	outcomeIgnored    outcome = migrations.OutcomeIgnored
 )
 
 // lockedPasswordHash fills the password that every auth record must have.
@@ -47,6 +51,9 @@ type userChange struct {
 	Type string
 	// User is the user as Clerk sent it; a deletion carries only its ID.
 	User *clerk.User
+	// UserJSON is User exactly as Clerk's JSON had it, kept in clerkUser;
+	// nil: User encoded again.
+	UserJSON json.RawMessage
 	// At is when Clerk emitted the change (the envelope timestamp): it dates a deletion.
 	At time.Time
 }
@@ -76,11 +83,16 @@ func applyUserEvent(txApp core.App, ch userChange) (outcome, error) {
 		}
 	}
 
+	// An anonymized client is what a deletion left: gone as well.
+	if client != nil && client.Deleted() {
+		return outcomeGone, nil
+	}
+
 	if ch.Type == eventUserDeleted {
 		if err := deleteMembershipsOfUser(txApp, id); err != nil {
 			return "", err
 		}
-		return outcomeDeleted, deleteClient(txApp, client, id, ch.At)
+		return deleteClient(txApp, client, id, ch.At)
 	}
 
 	if client == nil {
@@ -94,9 +106,23 @@ func applyUserEvent(txApp core.App, ch userChange) (outcome, error) {
 		return outcomeStale, nil
 	}
 
-	if !setClientFields(client, ch.User) {
+	// clerkUser alone does not make a change: the same user may come
+	// encoded differently by the webhook and the Backend API. It is written
+	// with every change, and once for a client that has none yet (a
+	// migration that maps a new field clears it, so that the sync fills
+	// the field even where Clerk's updated_at has not moved).
+	changed := setClientFields(client, ch.User)
+	stored := client.GetString(migrations.FieldClerkUser)
+	if !changed && stored != "" {
 		return outcomeUnchanged, nil
 	}
+	userJSON := clerkUserJSON(ch)
+	if !client.IsNew() && stored == string(userJSON) {
+		// The user last applied, byte for byte: what differs is a value
+		// that PocketBase refused then (see saveStorableFields).
+		return outcomeUnchanged, nil
+	}
+	client.Set(migrations.FieldClerkUser, userJSON)
 	result := outcomeUpdated
 	if client.IsNew() {
 		result = outcomeCreated
@@ -112,37 +138,41 @@ func applyUserEvent(txApp core.App, ch userChange) (outcome, error) {
 	return result, nil
 }
 
-func deleteClient(txApp core.App, client *clientRecord, clerkID string, at time.Time) error {
-	if client != nil {
-		if err := txApp.Delete(client.Record); err != nil {
-			return fmt.Errorf("deleting client %s: %w", clerkID, err)
-		}
-	}
-	col, err := txApp.FindCachedCollectionByNameOrId(migrations.TombstonesCollection)
-	if err != nil {
-		return err
-	}
-	tomb := core.NewRecord(col)
-	tomb.Set(migrations.FieldClerkID, clerkID)
-	tomb.Set(migrations.FieldDeletedAt, at)
-	return txApp.Save(tomb)
-}
-
 // saveClient saves through PocketBase's record API, so realtime and the app
 // owner's record hooks see every change. When Clerk moved an email from one
 // user to another and the second user's event arrives first, the first
-// user's record still holds the address: the newer data takes it.
+// user's record still holds the address: the newer data takes it. A value
+// that PocketBase refuses is left out, so that the user still syncs.
 func saveClient(txApp core.App, client *clientRecord) error {
 	err := txApp.SaveWithContext(leanSaveContext(client.Record), client.Record)
-	if err == nil || client.Email() == "" {
+	if err == nil {
+		return nil
+	}
+	if holder, findErr := emailHolder(txApp, client); findErr != nil {
 		return err
+	} else if holder != nil {
+		return takeEmail(txApp, client, holder)
+	}
+	return saveStorableFields(txApp, client, err)
+}
+
+// emailHolder is the other client that holds client's email, if any.
+func emailHolder(txApp core.App, client *clientRecord) (*clientRecord, error) {
+	if client.Email() == "" {
+		return nil, nil
 	}
 	// Looked up as PocketBase's unique email index compares (it may ignore case).
-	found, findErr := txApp.FindAuthRecordByEmail(migrations.ClientsCollection, client.Email())
-	if findErr != nil || found.Id == client.Id {
-		return err // not an email clash
+	found, err := txApp.FindAuthRecordByEmail(migrations.ClientsCollection, client.Email())
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && found.Id == client.Id) {
+		return nil, nil
 	}
-	holder := &clientRecord{found}
+	if err != nil {
+		return nil, err
+	}
+	return &clientRecord{found}, nil
+}
+
+func takeEmail(txApp core.App, client, holder *clientRecord) error {
 	if holder.ClerkUpdatedAt().After(client.ClerkUpdatedAt()) {
 		return fmt.Errorf("%w (%s, client %s, Clerk user %s)", errEmailHeld, client.Email(), holder.Id, holder.ClerkID())
 	}
@@ -150,6 +180,32 @@ func saveClient(txApp core.App, client *clientRecord) error {
 	holder.SetVerified(false)
 	if err := txApp.SaveWithContext(leanSaveContext(holder.Record), holder.Record); err != nil {
 		return fmt.Errorf("releasing email from client %s: %w", holder.ClerkID(), err)
+	}
+	return txApp.SaveWithContext(leanSaveContext(client.Record), client.Record)
+}
+
+// saveStorableFields saves client without the Clerk fields that PocketBase
+// refused (an email its validator rejects, a value over a field's limit):
+// refusing the whole user would fail its every delivery for good. Clerk's
+// value stays in clerkUser (and an email in emailAddresses). A refused
+// field of the owner's is left to fail: only the owner can fix it.
+func saveStorableFields(txApp core.App, client *clientRecord, saveErr error) error {
+	var invalid validation.Errors
+	if !errors.As(saveErr, &invalid) || len(invalid) == 0 {
+		return saveErr
+	}
+	for name := range invalid {
+		if name == migrations.FieldClerkID || !slices.Contains(migrations.ClerkFields, name) {
+			return saveErr
+		}
+	}
+	for name, fieldErr := range invalid {
+		txApp.Logger().Warn("A Clerk user's field was not stored: PocketBase refuses its value. The user is synced without it, and Clerk's value is kept in clerkUser; correct it in Clerk to bring it here.",
+			"clerkId", client.ClerkID(), "field", name, "error", fieldErr.Error())
+		client.Set(name, nil)
+		if name == core.FieldNameEmail {
+			client.SetVerified(false)
+		}
 	}
 	return txApp.SaveWithContext(leanSaveContext(client.Record), client.Record)
 }
@@ -174,6 +230,17 @@ func setClientFields(client *clientRecord, u *clerk.User) bool {
 		migrations.FieldLastSignInAt:    millis(u.LastSignInAt),
 		migrations.FieldClerkCreatedAt:  millis(&u.CreatedAt),
 		migrations.FieldClerkUpdatedAt:  millis(&u.UpdatedAt),
+
+		migrations.FieldUnsafeMetadata:   jsonOrEmpty(u.UnsafeMetadata),
+		migrations.FieldEmailAddresses:   emailAddressList(u),
+		migrations.FieldPhoneNumbers:     phoneNumberList(u),
+		migrations.FieldExternalAccounts: externalAccountList(u),
+		migrations.FieldWeb3Wallets:      web3WalletList(u),
+		migrations.FieldTwoFactorEnabled: u.TwoFactorEnabled,
+		migrations.FieldLocked:           u.Locked,
+		migrations.FieldPasswordEnabled:  u.PasswordEnabled,
+		migrations.FieldLastActiveAt:     millis(u.LastActiveAt),
+		migrations.FieldLegalAcceptedAt:  millis(u.LegalAcceptedAt),
 	}
 	changed := client.IsNew()
 	for name, value := range fields {
@@ -198,6 +265,16 @@ func primaryEmail(u *clerk.User) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// clerkUserJSON is the user as Clerk sent it, compacted; a user that came
+// without its JSON is encoded again.
+func clerkUserJSON(ch userChange) types.JSONRaw {
+	raw := ch.UserJSON
+	if len(raw) == 0 {
+		raw, _ = json.Marshal(ch.User)
+	}
+	return jsonOrEmpty(raw)
 }
 
 func primaryPhone(u *clerk.User) string {

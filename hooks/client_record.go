@@ -27,6 +27,17 @@ func (c *clientRecord) Banned() bool {
 	return c.GetBool(migrations.FieldBanned)
 }
 
+// Deleted reports whether the user was deleted in Clerk and the client
+// kept, anonymized.
+func (c *clientRecord) Deleted() bool {
+	return !c.GetDateTime(migrations.FieldDeletedAt).IsZero()
+}
+
+// SignInRefused reports whether the user's session tokens authenticate nobody.
+func (c *clientRecord) SignInRefused() bool {
+	return c.Banned() || c.Deleted()
+}
+
 // ClerkUpdatedAt is the updated_at of the Clerk data last applied.
 func (c *clientRecord) ClerkUpdatedAt() time.Time {
 	return c.GetDateTime(migrations.FieldClerkUpdatedAt).Time()

@@ -82,6 +82,10 @@ type Config struct {
 	// SyncSchedule is a cron expression; when set, the server runs
 	// "clerk sync --prune" on it. Empty: off.
 	SyncSchedule string
+
+	// UserDelete is what a user's deletion in Clerk does to the client:
+	// UserDeleteDelete (the default) or UserDeleteAnonymize.
+	UserDelete string
 }
 
 // ConfigFromEnv reads the configuration from the environment:
@@ -94,6 +98,7 @@ type Config struct {
 //	CLERK_AUTHORIZED_PARTIES   allowed azp origins, comma-separated
 //	CLERK_PUBLISHABLE_KEY      publishable key for the profile page
 //	CLERK_SYNC_SCHEDULE        cron expression for a scheduled repair
+//	CLERK_USER_DELETE          delete (default) or anonymize
 //
 // An error names the variable that cannot be read; Register checks the
 // values themselves.
@@ -110,6 +115,7 @@ func configFrom(getenv func(string) string) (Config, error) {
 		AuthorizedParties: splitList(getenv("CLERK_AUTHORIZED_PARTIES")),
 		PublishableKey:    strings.TrimSpace(getenv("CLERK_PUBLISHABLE_KEY")),
 		SyncSchedule:      strings.TrimSpace(getenv("CLERK_SYNC_SCHEDULE")),
+		UserDelete:        strings.TrimSpace(getenv("CLERK_USER_DELETE")),
 	}
 	if days := strings.TrimSpace(getenv("CLERK_EVENT_RETENTION_DAYS")); days != "" {
 		n, err := strconv.Atoi(days)
@@ -138,6 +144,11 @@ func (c Config) validate() error {
 	}
 	if err := checkPublishableKey(c.PublishableKey); err != nil {
 		errs = append(errs, err)
+	}
+	switch c.UserDelete {
+	case "", UserDeleteDelete, UserDeleteAnonymize:
+	default:
+		errs = append(errs, fmt.Errorf("CLERK_USER_DELETE is %q: use %q (the default: delete the client, or anonymize it when a required relation points to it) or %q (always keep the record, without Clerk's data)", c.UserDelete, UserDeleteDelete, UserDeleteAnonymize))
 	}
 	if c.SyncSchedule != "" {
 		if _, err := cron.NewSchedule(c.SyncSchedule); err != nil {
@@ -172,6 +183,10 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	if p.config.EventRetention == 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
 	}
+	if p.config.UserDelete == "" {
+		p.config.UserDelete = UserDeleteDelete
+	}
+	app.Store().Set(userDeleteModeKey, p.config.UserDelete)
 	if p.config.APIURL == "" {
 		p.config.APIURL = "https://api.clerk.com"
 	}
@@ -194,6 +209,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 
 	bindLeanClientSaves(app)
 	bindClerkOwnedFlows(app)
+	bindClerkOwnedFields(app)
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		if len(p.secrets) == 0 {

@@ -31,6 +31,9 @@ var errUserGone = errors.New("the Clerk user was deleted")
 // errUserGone means nobody for good.
 func (a *sessionAuth) clientForUser(ctx context.Context, app core.App, clerkID string) (*clientRecord, error) {
 	client, err := findClient(app, clerkID)
+	if client != nil && client.Deleted() {
+		return nil, errUserGone // anonymized: deleted in Clerk
+	}
 	if client != nil || err != nil {
 		return client, err
 	}
@@ -82,7 +85,7 @@ func (a *sessionAuth) syncOnFirstSight(ctx context.Context, app core.App, clerkI
 	var result outcome
 	err = app.RunInTransaction(func(txApp core.App) error {
 		var err error
-		result, err = applyUserEvent(txApp, userChange{Type: eventUserUpdated, User: u, At: time.Now()})
+		result, err = applyUserEvent(txApp, userChange{Type: eventUserUpdated, User: u, UserJSON: rawJSON(u.Response), At: time.Now()})
 		return err
 	})
 	if err != nil {

@@ -44,7 +44,7 @@ func (a *sessionAuth) adoptWaitingSubscribers(e *core.ModelEvent) error {
 }
 
 func adoptSubscriber(sub subscriptions.Client, client *clientRecord) {
-	if client.Banned() {
+	if client.SignInRefused() {
 		return
 	}
 	// PocketBase stores a guest's auth as a nil *core.Record.
@@ -57,7 +57,7 @@ func adoptSubscriber(sub subscriptions.Client, client *clientRecord) {
 // dropBannedSubscribers signs a banned client's open realtime connections
 // out, as its session tokens no longer authenticate it.
 func dropBannedSubscribers(e *core.ModelEvent) error {
-	if record, _ := e.Model.(*core.Record); isClient(record) && (&clientRecord{record}).Banned() {
+	if record, _ := e.Model.(*core.Record); isClient(record) && (&clientRecord{record}).SignInRefused() {
 		for _, sub := range e.App.SubscriptionsBroker().Clients() {
 			if auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record); isClient(auth) && auth.Id == record.Id {
 				sub.Unset(apis.RealtimeClientAuthKey)

@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -133,7 +134,7 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 				seen[u.ID] = struct{}{}
 			}
 		}
-		s.apply(page.users)
+		s.apply(page.users, page.usersJSON)
 		bar.update(counts.Listed, page.total)
 		if opts.progress != nil {
 			opts.progress(counts, page.total)
@@ -164,9 +165,10 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 
 // userPage is one page of the listing, or the error that ended it.
 type userPage struct {
-	users []*clerk.User
-	total int
-	err   error
+	users     []*clerk.User
+	usersJSON []json.RawMessage // users as Clerk sent them, when known
+	total     int
+	err       error
 }
 
 // listUsers pages through all users, oldest first, one page ahead of the
@@ -188,6 +190,7 @@ func listUsers(ctx context.Context, users *user.Client) <-chan userPage {
 				return
 			} else {
 				page.users, page.total = list.Users, int(list.TotalCount)
+				page.usersJSON = usersJSON(list)
 			}
 			select {
 			case pages <- page:
@@ -203,6 +206,26 @@ func listUsers(ctx context.Context, users *user.Client) <-chan userPage {
 	return pages
 }
 
+// usersJSON splits a listing's body into its users' JSON, in order; nil
+// when the body is not at hand.
+func usersJSON(list *clerk.UserList) []json.RawMessage {
+	var body struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	if json.Unmarshal(rawJSON(list.Response), &body) != nil || len(body.Data) != len(list.Users) {
+		return nil
+	}
+	return body.Data
+}
+
+// rawJSON is the body of a Backend API response, or nil.
+func rawJSON(r *clerk.APIResponse) json.RawMessage {
+	if r == nil {
+		return nil
+	}
+	return r.RawJSON
+}
+
 type syncer struct {
 	app          core.App
 	opts         syncOptions
@@ -210,11 +233,15 @@ type syncer struct {
 	firstFailure error
 }
 
-// apply applies Clerk's current state of users.
-func (s *syncer) apply(users []*clerk.User) {
+// apply applies Clerk's current state of users; usersJSON, when not nil,
+// holds each user's JSON as Clerk sent it.
+func (s *syncer) apply(users []*clerk.User, usersJSON []json.RawMessage) {
 	changes := make([]userChange, len(users))
 	for i, u := range users {
 		changes[i] = userChange{Type: eventUserUpdated, User: u}
+		if len(usersJSON) == len(users) {
+			changes[i].UserJSON = usersJSON[i]
+		}
 	}
 	s.applyChanges(changes, time.Time{})
 }

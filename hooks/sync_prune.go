@@ -31,6 +31,8 @@ func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]
 	var local []string
 	err = s.app.DB().Select(migrations.FieldClerkID).From(migrations.ClientsCollection).
 		Where(dbx.NewExp("[[updated]] < {:cutoff}", dbx.Params{"cutoff": before.String()})).
+		// Anonymized clients are deleted users already.
+		AndWhere(dbx.HashExp{migrations.FieldDeletedAt: ""}).
 		Column(&local)
 	if err != nil {
 		return fmt.Errorf("reading clients to prune: %w", err)
@@ -65,7 +67,7 @@ func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]
 		}
 		// Users that the listing missed are applied like any other.
 		s.counts.Listed += len(found.Users)
-		s.apply(found.Users)
+		s.apply(found.Users, usersJSON(found))
 		for _, id := range chunk {
 			if !exists[id] {
 				gone = append(gone, userChange{Type: eventUserDeleted, User: &clerk.User{ID: id}})

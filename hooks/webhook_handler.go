@@ -21,8 +21,9 @@ type delivery struct {
 	SvixID string
 	Type   string
 	At     time.Time
-	// User is set for user events only.
-	User *clerk.User
+	// User is set for user events only, and UserJSON is its JSON.
+	User     *clerk.User
+	UserJSON json.RawMessage
 	// Organization and Membership are set for their own events only.
 	Organization *clerk.Organization
 	Membership   *clerk.OrganizationMembership
@@ -136,6 +137,7 @@ func decodeDelivery(svixID string, body []byte) (delivery, error) {
 		if d.User.ID == "" {
 			return delivery{}, errors.New("data.id is missing")
 		}
+		d.UserJSON = env.Data
 	default:
 		if err := decodeOrganizationData(&d, env.Data); err != nil {
 			return delivery{}, err
@@ -177,7 +179,7 @@ func applyDelivery(txApp core.App, d delivery) (outcome, error) {
 	var err error
 	switch {
 	case d.User != nil:
-		result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At})
+		result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, UserJSON: d.UserJSON, At: d.At})
 	case d.Organization != nil, d.Membership != nil:
 		result, err = applyOrganizationDelivery(txApp, d)
 	}

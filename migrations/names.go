@@ -6,11 +6,12 @@ package migrations
 
 // Collection names.
 const (
-	ClientsCollection       = "clients"
-	EventsCollection        = "clerk_events"
-	TombstonesCollection    = "clerk_tombstones"
-	OrganizationsCollection = "organizations"
-	MembershipsCollection   = "memberships"
+	ClientsCollection        = "clients"
+	EventsCollection         = "clerk_events"
+	TombstonesCollection     = "clerk_tombstones"
+	OrganizationsCollection  = "organizations"
+	MembershipsCollection    = "memberships"
+	ClientProfilesCollection = "client_profiles" // view: the public part of clients
 )
 
 // Fields of clients that the sync writes, besides PocketBase's own auth
@@ -29,7 +30,34 @@ const (
 	FieldLastSignInAt    = "lastSignInAt"
 	FieldClerkCreatedAt  = "clerkCreatedAt"
 	FieldClerkUpdatedAt  = "clerkUpdatedAt"
+
+	FieldUnsafeMetadata   = "unsafeMetadata"
+	FieldEmailAddresses   = "emailAddresses"
+	FieldPhoneNumbers     = "phoneNumbers"
+	FieldExternalAccounts = "externalAccounts"
+	FieldWeb3Wallets      = "web3Wallets"
+	FieldTwoFactorEnabled = "twoFactorEnabled"
+	FieldLocked           = "locked"
+	FieldPasswordEnabled  = "passwordEnabled"
+	FieldLastActiveAt     = "lastActiveAt"
+	FieldLegalAcceptedAt  = "legalAcceptedAt"
+	// FieldClerkUser is the last applied Clerk user object as Clerk sent it.
+	FieldClerkUser = "clerkUser"
+	// FieldDeletedAt (also on clerk_tombstones) dates an anonymized client's deletion in Clerk.
+	FieldDeletedAt = "deletedAt"
 )
+
+// ClerkFields are the fields of clients that only the sync may change,
+// PocketBase's auth fields included: a request that changes one is refused.
+var ClerkFields = []string{
+	FieldClerkID, "email", "emailVisibility", "verified", "password", "tokenKey",
+	FieldFirstName, FieldLastName, FieldUsername, FieldPhone, FieldImageURL,
+	FieldEmailAddresses, FieldPhoneNumbers, FieldExternalAccounts, FieldWeb3Wallets,
+	FieldPublicMetadata, FieldUnsafeMetadata, FieldPrivateMetadata, FieldExternalID,
+	FieldBanned, FieldLocked, FieldTwoFactorEnabled, FieldPasswordEnabled,
+	FieldLastSignInAt, FieldLastActiveAt, FieldLegalAcceptedAt,
+	FieldClerkCreatedAt, FieldClerkUpdatedAt, FieldDeletedAt, FieldClerkUser,
+}
 
 // Fields of organizations and memberships that the sync writes, besides
 // clerkId, imageUrl, publicMetadata, privateMetadata, clerkCreatedAt and
@@ -50,30 +78,30 @@ const (
 	FieldPermissions         = "permissions"
 )
 
-// Fields of clerk_events and clerk_tombstones (clerkId as above).
+// Fields of clerk_events and clerk_tombstones (clerkId and deletedAt as above).
 const (
-	FieldSvixID    = "svixId"
-	FieldType      = "type"
-	FieldOutcome   = "outcome"
-	FieldEventAt   = "eventAt"
-	FieldDeletedAt = "deletedAt"
+	FieldSvixID  = "svixId"
+	FieldType    = "type"
+	FieldOutcome = "outcome"
+	FieldEventAt = "eventAt"
 )
 
 // Outcomes are what applying one change did, as clerk_events stores them.
 const (
-	OutcomeCreated   = "created"   // a new record
-	OutcomeUpdated   = "updated"   // an existing record changed
-	OutcomeDeleted   = "deleted"   // the record was removed and tombstoned
-	OutcomeUnchanged = "unchanged" // already up to date
-	OutcomeStale     = "stale"     // older than what is stored
-	OutcomeGone      = "gone"      // deleted before
-	OutcomeIgnored   = "ignored"   // not an event this app applies
+	OutcomeCreated    = "created"    // a new record
+	OutcomeUpdated    = "updated"    // an existing record changed
+	OutcomeDeleted    = "deleted"    // the record was removed and tombstoned
+	OutcomeAnonymized = "anonymized" // the record was kept without Clerk's data, and tombstoned
+	OutcomeUnchanged  = "unchanged"  // already up to date
+	OutcomeStale      = "stale"      // older than what is stored
+	OutcomeGone       = "gone"       // deleted before
+	OutcomeIgnored    = "ignored"    // not an event this app applies
 )
 
 // Outcomes lists every outcome the delivery log accepts.
 var Outcomes = []string{
 	OutcomeCreated, OutcomeUpdated, OutcomeDeleted, OutcomeUnchanged,
-	OutcomeStale, OutcomeGone, OutcomeIgnored,
+	OutcomeStale, OutcomeGone, OutcomeIgnored, OutcomeAnonymized,
 }
 
 // Collections of the sync's health, read by the dashboard's Clerk page:

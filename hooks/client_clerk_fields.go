@@ -1,0 +1,102 @@
+package hooks
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+
+	validation "github.com/pocketbase/ozzo-validation/v4"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/router"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
+)
+
+// bindClerkOwnedFields refuses every API request (record create and update,
+// the batch API, the dashboard) that would change a field the sync writes,
+// whoever sends it and whatever the collection's rules: such a change would
+// be undone by the next event from Clerk, or, for clerkUpdatedAt and
+// clerkId, would stop the sync from reaching the user at all. Fields the
+// app's owner adds stay governed by the owner's rules. The sync itself saves
+// through the record API, without a request, and is not affected.
+func bindClerkOwnedFields(app core.App) {
+	app.OnRecordCreateRequest(migrations.ClientsCollection).BindFunc(func(e *core.RecordRequestEvent) error {
+		if changed := changedClerkFields(e.Record); len(changed) > 0 {
+			return clerkOwnedError("Clients are created by the sync from Clerk's users: create the user in Clerk.", changed)
+		}
+		return e.Next()
+	})
+	app.OnRecordUpdateRequest(migrations.ClientsCollection).BindFunc(func(e *core.RecordRequestEvent) error {
+		if changed := changedClerkFields(e.Record); len(changed) > 0 {
+			message := "The field " + changed[0] + " is synced from Clerk and cannot be changed here: change it in Clerk."
+			if len(changed) > 1 {
+				message = "The fields " + strings.Join(changed, ", ") + " are synced from Clerk and cannot be changed here: change them in Clerk."
+			}
+			return clerkOwnedError(message, changed)
+		}
+		return e.Next()
+	})
+}
+
+func clerkOwnedError(message string, fields []string) error {
+	errs := validation.Errors{}
+	for _, name := range fields {
+		errs[name] = validation.NewError("validation_clerk_owned", "Synced from Clerk: change it in Clerk.")
+	}
+	return router.NewBadRequestError(message, errs)
+}
+
+// changedClerkFields lists the Clerk fields whose submitted value differs
+// from the stored one. A form that sends the whole record (as the
+// dashboard's does) changes nothing by sending a field as it is.
+func changedClerkFields(record *core.Record) []string {
+	original := record.Original()
+	var changed []string
+	for _, name := range migrations.ClerkFields {
+		field := record.Collection().Fields.GetByName(name)
+		if field != nil && !sameFieldValue(field, record.GetRaw(name), original.GetRaw(name)) {
+			changed = append(changed, name)
+		}
+	}
+	return changed
+}
+
+func sameFieldValue(field core.Field, a, b any) bool {
+	switch field.(type) {
+	case *core.PasswordField:
+		pa, _ := a.(*core.PasswordFieldValue)
+		pb, _ := b.(*core.PasswordFieldValue)
+		if pa == nil || pb == nil {
+			return pa == pb
+		}
+		return pa.Plain == "" && pa.Hash == pb.Hash
+	case *core.JSONField:
+		// The same JSON, however it is spaced; null and nothing alike.
+		return reflect.DeepEqual(decodeJSON(a), decodeJSON(b))
+	}
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+func decodeJSON(v any) any {
+	var raw []byte
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case []byte:
+		raw = v
+	case string:
+		raw = []byte(v)
+	default:
+		if s, ok := v.(fmt.Stringer); ok {
+			raw = []byte(s.String())
+		} else {
+			raw, _ = json.Marshal(v)
+		}
+	}
+	var out any
+	if json.Unmarshal(raw, &out) != nil {
+		return string(raw)
+	}
+	return out
+}

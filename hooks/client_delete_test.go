@@ -1,0 +1,143 @@
+package hooks
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
+)
+
+// addPosts adds an owner's "posts" collection whose required author
+// relation to clients has no cascade delete, and a post by each client.
+func addPosts(t testing.TB, app core.App, authors ...*core.Record) {
+	t.Helper()
+	clients, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	posts := core.NewBaseCollection("posts")
+	posts.Fields.Add(
+		&core.TextField{Name: "title"},
+		&core.RelationField{Name: "author", CollectionId: clients.Id, Required: true, MaxSelect: 1},
+	)
+	if err := app.Save(posts); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range authors {
+		p := core.NewRecord(posts)
+		p.Set("title", "by "+a.GetString("firstName"))
+		p.Set("author", a.Id)
+		if err := app.Save(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func deletionApp(t *testing.T, mode string, blocking bool) (*tests.TestApp, string, signingKey) {
+	t.Helper()
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t), UserDelete: mode})
+	for _, u := range []map[string]any{clerkUser(t, userA, "Alice", 1000), clerkUser(t, userB, "Bob", 1000)} {
+		if r := deliver(t, srv.URL, "msg_"+u["id"].(string), userEvent(eventUserCreated, u)); r.Status != http.StatusOK {
+			t.Fatalf("seeding: %+v", r)
+		}
+	}
+	if blocking {
+		addPosts(t, app, clientOf(t, app, userA))
+	}
+	return app, srv.URL, key
+}
+
+func deleteUserA(t *testing.T, url string) reply {
+	t.Helper()
+	return deliver(t, url, "msg_delete_a", userEvent(eventUserDeleted, map[string]any{"id": userA, "object": "user", "deleted": true, "updated_at": 3000}))
+}
+
+func TestUserDeletion(t *testing.T) {
+	for _, tc := range []struct {
+		mode     string
+		blocking bool
+		want     outcome
+	}{
+		{UserDeleteDelete, false, outcomeDeleted},
+		{UserDeleteDelete, true, outcomeAnonymized},
+		{UserDeleteAnonymize, false, outcomeAnonymized},
+		{UserDeleteAnonymize, true, outcomeAnonymized},
+	} {
+		name := tc.mode
+		if tc.blocking {
+			name += " with a required relation"
+		}
+		t.Run(name, func(t *testing.T) {
+			app, url, key := deletionApp(t, tc.mode, tc.blocking)
+			before := clientOf(t, app, userA)
+			tokenB := "Bearer " + key.token(t, userB)
+
+			if r := deleteUserA(t, url); r.Status != http.StatusOK || r.Body["outcome"] != string(tc.want) {
+				t.Fatalf("user.deleted: %d %v, want %s", r.Status, r.Body, tc.want)
+			}
+			if count(t, app, migrations.TombstonesCollection, "") != 1 {
+				t.Fatal("no tombstone")
+			}
+			if count(t, app, migrations.EventsCollection, `outcome = "`+string(tc.want)+`"`) != 1 {
+				t.Fatal("the outcome is not logged")
+			}
+			// The client leaves the public profiles.
+			for _, id := range publicProfileIDs(t, url, tokenB) {
+				if id == before.Id {
+					t.Fatal("the deleted user is still in client_profiles")
+				}
+			}
+			// Their tokens authenticate nobody.
+			if ids := listClerkIDs(t, url, "Bearer "+key.token(t, userA)); len(ids) != 0 {
+				t.Fatalf("the deleted user's token sees %v", ids)
+			}
+
+			kept, err := app.FindRecordById(migrations.ClientsCollection, before.Id)
+			if tc.want == outcomeDeleted {
+				if err == nil {
+					t.Fatal("the client was kept")
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("the anonymized client is gone: %v", err)
+				}
+				c := &clientRecord{kept}
+				if !c.Deleted() || c.ClerkID() != userA || c.Email() != "" || c.GetString("firstName") != "" ||
+					c.GetString("privateMetadata") != "null" && c.GetString("privateMetadata") != "" || c.GetString("clerkUser") != "null" && c.GetString("clerkUser") != "" ||
+					c.TokenKey() == before.TokenKey() {
+					t.Fatalf("not anonymized: %v", kept.FieldsData())
+				}
+				if tc.blocking && count(t, app, "posts", "") != 1 {
+					t.Fatal("the post lost its author")
+				}
+			}
+
+			// The email is free for a new sign-up, and the user's late events are gone.
+			newcomer := clerkUser(t, "user_2nnnnnnnnnnnnnnnnnnnnnnnnnn", "Nina", 4000)
+			newcomer["email_addresses"].([]any)[0].(map[string]any)["email_address"] = before.Email()
+			if r := deliver(t, url, "msg_newcomer", userEvent(eventUserCreated, newcomer)); r.Body["outcome"] != "created" {
+				t.Fatalf("a new user with the freed email: %v", r.Body)
+			}
+			late := clerkUser(t, userA, "Alice", 5000)
+			if r := deliver(t, url, "msg_late", userEvent(eventUserUpdated, late)); r.Body["outcome"] != "gone" {
+				t.Fatalf("a late update: %v", r.Body)
+			}
+			if r := deliver(t, url, "msg_delete_again", userEvent(eventUserDeleted, map[string]any{"id": userA, "deleted": true})); r.Body["outcome"] != "gone" {
+				t.Fatalf("a second deletion: %v", r.Body)
+			}
+		})
+	}
+}
+
+func TestUserDeleteSettingIsChecked(t *testing.T) {
+	err := Register(newTestApp(t), nil, Config{UserDelete: "erase"})
+	if err == nil {
+		t.Fatal("CLERK_USER_DELETE=erase was accepted")
+	}
+	mustContain(t, err, "CLERK_USER_DELETE")
+}
