@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -59,10 +60,19 @@ same --dir.`,
 			if err := p.app.RunAllMigrations(); err != nil {
 				return fmt.Errorf("applying migrations: %w", err)
 			}
+			// Name the database: a sync into a folder nobody serves looks
+			// like a success otherwise.
+			dbPath, _ := filepath.Abs(filepath.Join(p.app.DataDir(), "data.db"))
+			before, err := p.app.CountRecords(migrations.ClientsCollection)
+			if err != nil {
+				return fmt.Errorf("counting the clients in %s: %w", dbPath, err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Database %s: %d clients\n", dbPath, before)
+
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// Progress goes to the terminal: PocketBase discards cobra's error writer.
-			out := cmd.OutOrStdout()
 			opts.pruned = func(clients []prunedClient) {
 				verb := "deleted"
 				if opts.DryRun {
@@ -76,13 +86,16 @@ same --dir.`,
 			if err != nil {
 				return err // the error alone: a summary of a failed run misleads
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), counts.summary(opts.DryRun))
+			fmt.Fprintln(out, counts.summary(opts.DryRun))
+			if after, err := p.app.CountRecords(migrations.ClientsCollection); err == nil {
+				fmt.Fprintf(out, "Database %s: %d clients before, %d after\n", dbPath, before, after)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Prune, "prune", false, "also delete (and tombstone) clients whose Clerk user no longer exists")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "report what would change and write nothing")
-	cmd.Flags().BoolVar(&opts.Force, "force", false, "let --prune delete more than 10% of the clients")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "let --prune delete more than a tenth of the clients (or all of them)")
 	return cmd
 }
 
