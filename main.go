@@ -6,6 +6,7 @@ import (
 	"embed"
 	"io/fs"
 	"log"
+	"net/http"
 	"os"
 	"runtime/debug"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/plugins/migratecmd"
+	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/osutils"
 
 	"github.com/pocketclerk/pocketclerk/hooks"
@@ -45,15 +47,26 @@ func main() {
 		log.Fatal(err)
 	}
 
-	public, _ := fs.Sub(publicFiles, "pb_public")
-	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
-		if !se.Router.HasRoute("GET", "/{path...}") {
-			se.Router.GET("/{path...}", apis.Static(public, false))
-		}
-		return se.Next()
-	})
+	servePublicFiles(app)
 
 	if err := app.Start(); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// servePublicFiles serves the embedded pb_public at "/{path...}", unless the
+// app has a route of its own there.
+func servePublicFiles(app core.App) {
+	public, _ := fs.Sub(publicFiles, "pb_public")
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
+		Func: func(se *core.ServeEvent) error {
+			if !se.Router.HasRoute(http.MethodGet, "/{path...}") {
+				se.Router.GET("/{path...}", apis.Static(public, false))
+			}
+			return se.Next()
+		},
+		// Last, as in PocketBase's examples/base: a route of the app's own
+		// at "/{path...}" wins over the embedded pages.
+		Priority: 999,
+	})
 }
