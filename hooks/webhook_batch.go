@@ -19,10 +19,17 @@ const maxBatch = 32
 // for it anyway; sharing a transaction spares each its own begin and commit.
 // Each delivery is answered only after the transaction holding it commits.
 type batcher struct {
-	app   core.App
-	queue chan *pendingDelivery
-	start sync.Once
+	app      core.App
+	queue    chan *pendingDelivery
+	start    sync.Once
+	stopOnce sync.Once
+	stopping chan struct{} // closed by stop
+	stopped  chan struct{} // closed when run has returned, or will never run
 }
+
+// errStopping answers a delivery that arrives as the server stops; Svix
+// retries it.
+var errStopping = errors.New("the server is stopping")
 
 type pendingDelivery struct {
 	delivery
@@ -50,7 +57,12 @@ const (
 var errCommitTimeout = errors.New("the delivery could not be committed in time: the database is busy")
 
 func newBatcher(app core.App) *batcher {
-	return &batcher{app: app, queue: make(chan *pendingDelivery, maxBatch)}
+	return &batcher{
+		app:      app,
+		queue:    make(chan *pendingDelivery, maxBatch),
+		stopping: make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
 }
 
 // commit applies and logs d and waits until that is committed, at most
@@ -64,21 +76,45 @@ func (b *batcher) commit(d delivery, timeout time.Duration) (outcome, bool, erro
 	defer timer.Stop()
 	select {
 	case b.queue <- p:
+	case <-b.stopping:
+		return "", false, errStopping
 	case <-timer.C:
 		return "", false, errCommitTimeout
 	}
 	select {
 	case <-p.done:
-		return p.result, p.duplicate, p.err
+	case <-b.stopped:
+		select {
+		case <-p.done: // committed in the last batch
+		default:
+			return "", false, errStopping
+		}
 	case <-timer.C:
 		p.gaveUp.Store(true)
 		p.state.CompareAndSwap(pendingQueued, pendingAbandoned)
 		return "", false, errCommitTimeout
 	}
+	return p.result, p.duplicate, p.err
+}
+
+// stop ends the batcher's goroutine once its current batch is committed;
+// deliveries still queued are answered errStopping. PocketBase shuts its
+// HTTP server down (waiting for requests in flight) before this runs.
+func (b *batcher) stop() {
+	b.start.Do(func() { close(b.stopped) }) // never started: it never will
+	b.stopOnce.Do(func() { close(b.stopping) })
+	<-b.stopped
 }
 
 func (b *batcher) run() {
-	for first := range b.queue {
+	defer close(b.stopped)
+	for {
+		var first *pendingDelivery
+		select {
+		case first = <-b.queue:
+		case <-b.stopping:
+			return
+		}
 		var batch []*pendingDelivery
 		take := func(p *pendingDelivery) {
 			// A delivery whose request gave up is dropped.

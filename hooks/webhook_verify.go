@@ -32,7 +32,7 @@ func (p *plugin) verify(body []byte, header http.Header) error {
 		if err = wh.Verify(nil, header); err != nil && err.Error() != svixNoMatch {
 			return err // missing headers, a timestamp out of tolerance
 		}
-		if !signedWith(p.secretKeys[i], id, timestamp, body, signatures) {
+		if i < len(p.secretKeys) && !signedWith(p.secretKeys[i], id, timestamp, body, signatures) {
 			err = errNoMatchingSignature
 			continue
 		}
