@@ -54,6 +54,9 @@ type syncCounts struct {
 
 	// Organizations and Memberships count the same for those.
 	Organizations, Memberships objectCounts
+
+	// GuardStop says, in a dry run, that the real prune would stop.
+	GuardStop string
 }
 
 func (c *syncCounts) add(o outcome) {
@@ -88,6 +91,9 @@ func (c syncCounts) summary(dryRun bool) string {
 	s += c.Organizations.summary("organizations") + c.Memberships.summary("memberships")
 	if dryRun {
 		s = "Dry run, nothing written; would have: " + s
+	}
+	if c.GuardStop != "" {
+		s += "; " + c.GuardStop
 	}
 	return s
 }

@@ -75,12 +75,16 @@ func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]
 		}
 		// Stop checking as soon as the guard is bound to refuse: with
 		// another instance's key, every client is missing.
-		if !s.opts.Force && len(gone) > pruneLimit(int(total)) {
+		// (A dry run lists them all instead.)
+		if !s.opts.Force && !s.opts.DryRun && len(gone) > pruneLimit(int(total)) {
 			return refuse(fmt.Sprint("at least ", len(gone)))
 		}
 	}
 	if !s.opts.Force && !pruneAllowed(len(gone), int(total)) {
-		return refuse(fmt.Sprint(len(gone)))
+		if !s.opts.DryRun {
+			return refuse(fmt.Sprint(len(gone)))
+		}
+		s.counts.GuardStop = fmt.Sprintf("without --force the prune would stop: %d of %d clients is more than it deletes (a tenth, at least 1, never all)", len(gone), total)
 	}
 	s.applyChanges(gone, cutoff)
 	return nil

@@ -102,7 +102,9 @@ func TestSIGKILLUnderLoadLosesNothingAcknowledged(t *testing.T) {
 		func(i int) (*http.Request, error) { return signer.Request(srv.URL, events[i].Delivery) },
 		func(a loadgen.Answer) {
 			if !a.OK() {
-				if a.Status != 0 {
+				// 503: not committed in time on a loaded machine; Svix retries
+				// it, as it does the ones cut off by the kill.
+				if a.Status != 0 && a.Status != http.StatusServiceUnavailable {
 					t.Errorf("event %d answered %d before the kill: %s", a.Index, a.Status, a.Body)
 				}
 				cutOff.Add(1)
