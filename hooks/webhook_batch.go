@@ -76,25 +76,26 @@ func (b *batcher) commit(d delivery, timeout time.Duration) (outcome, bool, erro
 	defer timer.Stop()
 	select {
 	case b.queue <- p:
-	case <-b.stopping:
-		return "", false, errStopping
 	case <-timer.C:
 		return "", false, errCommitTimeout
+	case <-b.stopping:
+		return "", false, errStopping
 	}
 	select {
 	case <-p.done:
-	case <-b.stopped:
-		select {
-		case <-p.done: // committed in the last batch
-		default:
-			return "", false, errStopping
-		}
+		return p.result, p.duplicate, p.err
 	case <-timer.C:
 		p.gaveUp.Store(true)
 		p.state.CompareAndSwap(pendingQueued, pendingAbandoned)
 		return "", false, errCommitTimeout
+	case <-b.stopped:
+		select {
+		case <-p.done: // committed in the last batch
+			return p.result, p.duplicate, p.err
+		default:
+			return "", false, errStopping
+		}
 	}
-	return p.result, p.duplicate, p.err
 }
 
 // stop ends the batcher's goroutine once its current batch is committed;
