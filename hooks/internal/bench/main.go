@@ -23,8 +23,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pocketbase/pocketbase/tools/types"
-
 	"github.com/pocketclerk/pocketclerk/hooks/internal/loadgen"
 )
 
@@ -53,13 +51,14 @@ func main() {
 		soak    = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
 		cpuProf = flag.String("cpuprofile", "", "with -soak: write a CPU profile of the soak (server and load) to this file")
 		keep    = flag.Bool("keep", false, "keep the data directory and server log")
+		flood   = flag.Bool("flood", false, "only run the unsigned flood (with -build=false -bin, against any binary)")
 		verbose = flag.Bool("v", false, "print every batch as it ends")
 	)
 	flag.Parse()
 	log.SetFlags(0)
 	err := run(options{
 		binPath: *binPath, build: *build, events: *events, rounds: *rounds, senders: *senders, clients: *clients,
-		grow: *grow, realtime: *rtConns, soak: *soak, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose,
+		grow: *grow, realtime: *rtConns, soak: *soak, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose, floodOnly: *flood,
 	})
 	if err != nil {
 		log.Fatal("bench: ", err)
@@ -68,7 +67,7 @@ func main() {
 
 type options struct {
 	binPath                                string
-	build, keep, verbose                   bool
+	build, keep, verbose, floodOnly        bool
 	events, rounds, senders, clients, grow int
 	realtime                               int
 	soak                                   time.Duration
@@ -142,6 +141,12 @@ func run(o options) error {
 		return err
 	}
 
+	if o.floodOnly {
+		fmt.Print(machine())
+		b.runFlood()
+		return nil
+	}
+
 	per := max(1, o.events/2/o.rounds)
 	fmt.Print(machine())
 	fmt.Printf("\n## %d clients, %d senders, %d rounds of %d events per kind\n\n", b.clients, b.senders, o.rounds, per)
@@ -150,6 +155,7 @@ func run(o options) error {
 	printOrgRatios(small)
 	b.runSync(tmpl, small.get(kindCreated).res.Rate())
 	b.runRefusals(per)
+	b.runFlood()
 	if o.realtime > 0 {
 		if err := b.runRealtime(o.rounds, per, o.realtime); err != nil {
 			return err
@@ -217,6 +223,17 @@ func (b *bench) setUp(n int) error {
 		return err
 	}
 	if err := b.growTo(n); err != nil {
+		return err
+	}
+	// The fields the sync writes are refused over the REST API; the PATCH
+	// baseline writes a field of the app's owner instead, added as the
+	// dashboard adds one.
+	var clients map[string]any
+	if err := loadgen.Call(b.client, http.MethodGet, b.url+"/api/collections/clients", b.token, nil, &clients); err != nil {
+		return err
+	}
+	clients["fields"] = append(clients["fields"].([]any), map[string]any{"name": ownerField, "type": "text"})
+	if err := loadgen.Call(b.client, http.MethodPatch, b.url+"/api/collections/clients", b.token, clients, nil); err != nil {
 		return err
 	}
 	return loadgen.Call(b.client, http.MethodPost, b.url+"/api/collections", b.token, map[string]any{
@@ -416,14 +433,18 @@ func (b *bench) createsTo(url string, n int) ([]*http.Request, func([]byte) bool
 	return reqs, outcome("created")
 }
 
-// patches are PocketBase's own update of the fields a user.updated changes.
+// ownerField is a field of clients that the app's owner added, which the
+// REST API may write.
+const ownerField = "nickname"
+
+// patches are PocketBase's own REST update of a client (of the owner's
+// field: the fields a user.updated changes are Clerk's, refused over REST).
 func (b *bench) patches(n int) ([]*http.Request, func([]byte) bool) {
 	reqs := make([]*http.Request, n)
 	for i := range reqs {
 		c, at := b.nextSeeded()
-		when := time.UnixMilli(at).UTC().Format(types.DefaultDateLayout)
 		reqs[i] = b.rest(http.MethodPatch, "/api/collections/clients/records/"+seedRecordID(c), map[string]any{
-			"firstName": fmt.Sprint("F", at), "lastName": fmt.Sprint("L", at), "lastSignInAt": when, "clerkUpdatedAt": when,
+			ownerField: fmt.Sprint("N", at),
 		})
 	}
 	return reqs, func([]byte) bool { return true }
