@@ -9,6 +9,7 @@
 #   PLATFORMS="linux/amd64" scripts/release.sh  # fewer platforms
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=go1.27.3 # as the Makefile: PocketBase v0.40.4 needs Go 1.27
 
 version=${VERSION:-$(git describe --tags --dirty 2>/dev/null || echo dev)}
 commit=$(git rev-parse --short=12 HEAD)
