@@ -207,6 +207,11 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		return err
 	}
 
+	app.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
+		p.batcher.stop()
+		return e.Next()
+	})
+
 	bindLeanClientSaves(app)
 	bindOwnRecordSubscribers(app)
 	bindClerkOwnedFlows(app)

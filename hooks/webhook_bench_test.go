@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pocketbase/pocketbase/tools/types"
+
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -77,7 +79,7 @@ func BenchmarkRESTPatchBaseline(b *testing.B) {
 		for pb.Next() {
 			i := n.Add(1)
 			body := fmt.Sprintf(`{"firstName":"First %d","lastName":"Last %d","clerkUpdatedAt":%q,"publicMetadata":{"n":%d}}`,
-				i, i, time.UnixMilli(1000+i).UTC().Format("2006-01-02 15:04:05.000Z"), i)
+				i, i, time.UnixMilli(1000+i).UTC().Format(types.DefaultDateLayout), i)
 			req, _ := http.NewRequest(http.MethodPatch, srv.URL+"/api/collections/clients/records/"+ids[i%users], bytes.NewReader([]byte(body)))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", token)
