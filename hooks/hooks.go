@@ -246,6 +246,7 @@ type plugin struct {
 
 	failures *failureRecorder // the webhook's error answers, for the status
 	syncs    syncRunner       // the sync running in this server, one at a time
+	applied  appliedHours     // applied deliveries of ended hours, for the status
 }
 
 // clerkConfig is the Backend API client configuration shared by every call
