@@ -58,7 +58,7 @@ func decodeSessionData(d *delivery, data json.RawMessage) error {
 func (p *plugin) endSession(app core.App, s *clerk.Session) {
 	p.endedSessions.Add(s.ID, struct{}{})
 	signedOut := 0
-	for _, sub := range app.SubscriptionsBroker().Clients() {
+	for _, sub := range realtimeClients(app) {
 		if sid, _ := sub.Get(clerkSessionIDKey).(string); sid == s.ID {
 			sub.Unset(apis.RealtimeClientAuthKey)
 			sub.Unset(clerkSessionIDKey)
