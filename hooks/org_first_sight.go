@@ -57,6 +57,10 @@ func (s *orgFirstSight) ensure(ctx context.Context, app core.App, claims *clerk.
 		return // deleted: the token is older than the deletion
 	}
 	_, err, _ = s.fetches.Do(userID, func() (any, error) {
+		// A request that arrived just after an earlier fetch finished finds it stored.
+		if known, err := hasMembership(app, userID, orgID); known || err != nil {
+			return nil, err
+		}
 		return nil, s.fetch(context.WithoutCancel(ctx), app, userID)
 	})
 	if err != nil {

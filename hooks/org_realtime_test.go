@@ -1,0 +1,30 @@
+package hooks
+
+import (
+	"testing"
+	"time"
+)
+
+// Realtime subscribers to memberships see every change the webhook makes to
+// the memberships of their organizations, cascades included, and nothing else.
+func TestRealtimeMembersSeeMembershipChanges(t *testing.T) {
+	ten := newTenancy(t)
+	alice := connectRealtime(t, ten.url)
+	alice.subscribe(t, authToken(t, ten.alice), "memberships/*")
+	carol := connectRealtime(t, ten.url)
+	carol.subscribe(t, authToken(t, ten.carol), "memberships/*")
+
+	mustDeliver(t, ten.url, "msg_promote", membershipBody(t, eventMembershipUpdated, "orgmem_bob_a", "org_a", "user_bob", "org:member", 2000), outcomeUpdated)
+	ev := alice.next(t)
+	if ev.Data["action"] != "update" || ev.record()["clerkId"] != "orgmem_bob_a" || ev.record()["role"] != "org:member" {
+		t.Fatalf("alice's event: %+v", ev)
+	}
+	if _, ok := ev.record()["privateMetadata"]; ok {
+		t.Fatal("a membership's privateMetadata went out over realtime")
+	}
+	mustDeliver(t, ten.url, "msg_org_b_gone", []byte(`{"type":"organization.deleted","timestamp":3000,"data":{"id":"org_b","deleted":true,"object":"organization"}}`), outcomeDeleted)
+	if ev := alice.next(t); ev.Data["action"] != "delete" || ev.record()["clerkId"] != "orgmem_alice_b" {
+		t.Fatalf("alice's event for the deletion of org_b: %+v", ev)
+	}
+	carol.noEvent(t, 200*time.Millisecond)
+}
