@@ -36,11 +36,6 @@ func newEndedSessions() *endedSessions {
 	return expirable.NewLRU[string, struct{}](65536, nil, endedSessionTTL)
 }
 
-// isSessionEnd reports whether an event type ends a session.
-func isSessionEnd(typ string) bool {
-	return typ == eventSessionEnded || typ == eventSessionRevoked || typ == eventSessionRemoved
-}
-
 func decodeSessionData(d *delivery, data json.RawMessage) error {
 	if err := json.Unmarshal(data, &d.Session); err != nil || d.Session == nil {
 		return errors.New("data is not a Clerk session")

@@ -33,7 +33,7 @@ const (
 )
 
 // errAnswerTooLarge is final: asking again gets the same answer.
-var errAnswerTooLarge = fmt.Errorf("Clerk's Backend API answered more than %d MiB; a page of users is far smaller: check CLERK_API_URL", clerkMaxAnswer>>20)
+var errAnswerTooLarge = fmt.Errorf("the answer of Clerk's Backend API was larger than %d MiB; a page of users is far smaller: check CLERK_API_URL", clerkMaxAnswer>>20)
 
 // clerkTransport makes the SDK's requests well-behaved for a long run:
 // it spaces requests to stay inside the rate limit, waits out 429s as long
