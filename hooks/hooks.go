@@ -221,6 +221,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		// row for it too cost about a sixth of the webhook's CPU. Failures
 		// are still logged, at error level.
 		se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog())
+		se.Router.BindFunc(p.pageSecurityHeaders)
 		return se.Next()
 	})
 

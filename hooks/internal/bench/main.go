@@ -195,6 +195,9 @@ func (b *bench) setUp(n int) error {
 	if err := b.growTo(n); err != nil {
 		return err
 	}
+	if err := b.addOwnerFields(); err != nil {
+		return err
+	}
 	return loadgen.Call(b.client, http.MethodPost, b.url+"/api/collections", b.token, map[string]any{
 		"name": plainCollection, "type": "base",
 		"fields": []map[string]any{
@@ -205,6 +208,27 @@ func (b *bench) setUp(n int) error {
 		},
 		"indexes": []string{"CREATE UNIQUE INDEX idx_bench_plain_clerkId ON " + plainCollection + " (clerkId)"},
 	}, nil)
+}
+
+// ownerFields are fields of clients that the baseline's PATCH writes:
+// Clerk's own fields refuse any change made through the API, so the
+// baseline updates fields of the same types that an app's owner added.
+var ownerFields = []map[string]any{
+	{"name": "benchFirstName", "type": "text"},
+	{"name": "benchLastName", "type": "text"},
+	{"name": "benchSignInAt", "type": "date"},
+	{"name": "benchUpdatedAt", "type": "date"},
+}
+
+func (b *bench) addOwnerFields() error {
+	var clients struct {
+		Fields []map[string]any `json:"fields"`
+	}
+	url := b.url + "/api/collections/clients"
+	if err := loadgen.Call(b.client, http.MethodGet, url, b.token, nil, &clients); err != nil {
+		return err
+	}
+	return loadgen.Call(b.client, http.MethodPatch, url, b.token, map[string]any{"fields": append(clients.Fields, ownerFields...)}, nil)
 }
 
 func (b *bench) start() error {
@@ -393,7 +417,7 @@ func (b *bench) patches(n int) ([]*http.Request, func([]byte) bool) {
 		c, at := b.nextSeeded()
 		when := time.UnixMilli(at).UTC().Format("2006-01-02 15:04:05.000Z")
 		reqs[i] = b.rest(http.MethodPatch, "/api/collections/clients/records/"+seedRecordID(c), map[string]any{
-			"firstName": fmt.Sprint("F", at), "lastName": fmt.Sprint("L", at), "lastSignInAt": when, "clerkUpdatedAt": when,
+			"benchFirstName": fmt.Sprint("F", at), "benchLastName": fmt.Sprint("L", at), "benchSignInAt": when, "benchUpdatedAt": when,
 		})
 	}
 	return reqs, func([]byte) bool { return true }
