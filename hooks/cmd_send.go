@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,21 +27,31 @@ type sendOptions struct {
 	URL    string
 	Secret string
 	UserID string // empty: a new user
+	// OrgID and Role are for organization and membership events.
+	OrgID string // empty: a new organization
+	Role  string
 }
 
 func (p *plugin) sendCommand() *cobra.Command {
 	var opts sendOptions
 	cmd := &cobra.Command{
-		Use:   "send <user.created|user.updated|user.deleted>",
+		Use:   "send <event type>",
 		Short: "Post a signed Clerk event to a webhook endpoint, as Clerk would",
-		Long: `Builds a Clerk user event, signs it with CLERK_WEBHOOK_SECRET (or --secret)
-and posts it. Repeat with the printed --user-id to walk one user through
-user.created, user.updated and user.deleted.`,
+		Long: `Builds a Clerk event, signs it with CLERK_WEBHOOK_SECRET (or --secret) and
+posts it. Event types: user.created, user.updated, user.deleted,
+organization.created, organization.updated, organization.deleted,
+organizationMembership.created, organizationMembership.updated and
+organizationMembership.deleted. Repeat with the printed --user-id and
+--org-id to walk one user, organization or membership through its events
+(a user and an organization have one membership, whose id both determine).`,
 		Example: `  pocketclerk clerk send user.created
   pocketclerk clerk send user.updated --user-id user_2abc...
-  pocketclerk clerk send user.deleted --user-id user_2abc... --url https://example.com/api/webhooks/clerk`,
+  pocketclerk clerk send user.deleted --user-id user_2abc... --url https://example.com/api/webhooks/clerk
+  pocketclerk clerk send organizationMembership.created --user-id user_2abc... --role org:admin
+  pocketclerk clerk send organizationMembership.updated --user-id user_2abc... --org-id org_2def... --role org:member
+  pocketclerk clerk send organization.deleted --org-id org_2def...`,
 		Args:         cobra.ExactArgs(1),
-		ValidArgs:    []string{eventUserCreated, eventUserUpdated, eventUserDeleted},
+		ValidArgs:    append([]string{eventUserCreated, eventUserUpdated, eventUserDeleted}, orgEventTypes...),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Type = args[0]
@@ -53,6 +64,8 @@ user.created, user.updated and user.deleted.`,
 	cmd.Flags().StringVar(&opts.URL, "url", defaultSendURL, "the webhook endpoint")
 	cmd.Flags().StringVar(&opts.Secret, "secret", "", "the signing secret (whsec_...); default: CLERK_WEBHOOK_SECRET")
 	cmd.Flags().StringVar(&opts.UserID, "user-id", "", "the Clerk user id (user_...); default: a new user")
+	cmd.Flags().StringVar(&opts.OrgID, "org-id", "", "the Clerk organization id (org_...) of organization and membership events; default: a new organization")
+	cmd.Flags().StringVar(&opts.Role, "role", "org:member", "the member's role in membership events")
 	return cmd
 }
 
@@ -62,7 +75,12 @@ func sendEvent(ctx context.Context, opts sendOptions, out io.Writer) error {
 	switch opts.Type {
 	case eventUserCreated, eventUserUpdated, eventUserDeleted:
 	default:
-		return fmt.Errorf("unknown event type %q: use user.created, user.updated or user.deleted", opts.Type)
+		if !slices.Contains(orgEventTypes, opts.Type) {
+			return fmt.Errorf("unknown event type %q: use user.created, user.updated, user.deleted, %s", opts.Type, strings.Join(orgEventTypes, ", "))
+		}
+		if err := checkOrgSend(opts); err != nil {
+			return err
+		}
 	}
 	if opts.Secret == "" {
 		return errors.New("no signing secret: pass --secret with the endpoint's whsec_ secret, or set CLERK_WEBHOOK_SECRET as the server has it")
@@ -81,7 +99,13 @@ func sendEvent(ctx context.Context, opts sendOptions, out io.Writer) error {
 			return err
 		}
 	}
-	body, err := json.Marshal(clerkEvent(opts.Type, opts.UserID, now))
+	event, subject := clerkEvent(opts.Type, opts.UserID, now), opts.UserID
+	if slices.Contains(orgEventTypes, opts.Type) {
+		if event, subject, err = clerkOrgEvent(&opts, now); err != nil {
+			return err
+		}
+	}
+	body, err := json.Marshal(event)
 	if err != nil {
 		return err
 	}
@@ -101,11 +125,15 @@ func sendEvent(ctx context.Context, opts sendOptions, out io.Writer) error {
 	defer res.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 
-	fmt.Fprintf(out, "%s %s for %s (svix-id %s)\n%s %s\n", opts.Type, opts.URL, opts.UserID, msgID, res.Status, strings.TrimSpace(string(answer)))
+	fmt.Fprintf(out, "%s %s for %s (svix-id %s)\n%s %s\n", opts.Type, opts.URL, subject, msgID, res.Status, strings.TrimSpace(string(answer)))
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		return fmt.Errorf("the endpoint answered %s", res.Status)
 	}
-	if opts.Type != eventUserDeleted {
+	if slices.Contains(orgEventTypes, opts.Type) {
+		if hint := orgSendHint(opts); hint != "" {
+			fmt.Fprintln(out, hint)
+		}
+	} else if opts.Type != eventUserDeleted {
 		fmt.Fprintf(out, "next: clerk send user.updated --user-id %s (or user.deleted)\n", opts.UserID)
 	}
 	return nil

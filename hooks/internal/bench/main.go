@@ -82,6 +82,10 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	orgTmpl, err := loadOrgTemplate(root)
+	if err != nil {
+		return err
+	}
 	signer, err := loadgen.NewSigner(secret)
 	if err != nil {
 		return err
@@ -114,7 +118,7 @@ func run(o options) error {
 	b := &bench{
 		bin: bin, dataDir: filepath.Join(dir, "pb_data"), logPath: filepath.Join(dir, "server.log"),
 		limitBin: limitBin, limitDir: filepath.Join(dir, "limit_data"),
-		tmpl: tmpl, signer: signer, senders: o.senders, client: loadgen.NewClient(o.senders),
+		tmpl: tmpl, orgTmpl: orgTmpl, signer: signer, senders: o.senders, client: loadgen.NewClient(o.senders),
 		base: time.Now().Add(-24 * time.Hour).UnixMilli(), verbose: o.verbose,
 	}
 	defer func() {
@@ -134,6 +138,7 @@ func run(o options) error {
 	fmt.Printf("\n## %d clients, %d senders, %d rounds of %d events per kind\n\n", b.clients, b.senders, o.rounds, per)
 	small := b.runRounds(o.rounds, per)
 	small.print()
+	printOrgRatios(small)
 	b.runSync(tmpl, small.get(kindCreated).res.Rate())
 
 	if o.grow > b.clients {
@@ -143,6 +148,7 @@ func run(o options) error {
 		fmt.Printf("\n## %d clients, same load\n\n", b.clients)
 		big := b.runRounds(o.rounds, per)
 		big.print()
+		printOrgRatios(big)
 		fmt.Printf("\np50 with %d clients vs %d: user.updated %.2fx, user.created %.2fx; peak RSS %s vs %s\n",
 			b.clients, o.clients,
 			ratio(big.get(kindUpdated).p50(), small.get(kindUpdated).p50()),
@@ -167,6 +173,7 @@ type bench struct {
 	bin, dataDir, logPath string
 	limitBin, limitDir    string
 	tmpl                  *loadgen.Template
+	orgTmpl               *loadgen.OrgTemplate
 	signer                *loadgen.Signer
 	client                *http.Client
 	senders               int
@@ -333,6 +340,8 @@ func (b *bench) runRounds(rounds, n int) *report {
 	b.measure(kindPatch, 100, b.patches)
 	b.measure(kindCreated, 100, b.creates)
 	b.measure(kindPlain, 100, b.plainCreates)
+	b.measure(kindMemberCreated, 100, b.memberCreates)
+	b.measure(kindOrgCreated, 100, b.orgCreates)
 	r := &report{}
 	for range rounds {
 		r.add(b.measure(kindLimitUpdated, n, b.limitUpdates))
@@ -341,6 +350,8 @@ func (b *bench) runRounds(rounds, n int) *report {
 		r.add(b.measure(kindPatch, n, b.patches))
 		r.add(b.measure(kindCreated, n, b.creates))
 		r.add(b.measure(kindPlain, n, b.plainCreates))
+		r.add(b.measure(kindMemberCreated, n, b.memberCreates))
+		r.add(b.measure(kindOrgCreated, n, b.orgCreates))
 	}
 	return r
 }
