@@ -24,12 +24,20 @@ var publicFiles embed.FS
 // gcPercent is the default GOGC: the live heap is a few MiB (SQLite's page
 // caches, outside it, make up most of the memory), so letting it grow 4×
 // before a collection costs little memory and spares a sixth of the
-// webhook's CPU (docs/benchmarks.md). The GOGC variable still overrides it.
-const gcPercent = 400
+// webhook's CPU (docs/benchmarks.md). memoryLimit (GOMEMLIMIT) caps what
+// that growth may take once the live heap is large, as it is with many
+// realtime connections. The GOGC and GOMEMLIMIT variables override both.
+const (
+	gcPercent   = 400
+	memoryLimit = 96 << 20
+)
 
 func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
 	}
 	app := pocketbase.NewWithConfig(pocketbase.Config{DBConnect: hooks.DBConnect})
 

@@ -208,6 +208,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	}
 
 	bindLeanClientSaves(app)
+	bindOwnRecordSubscribers(app)
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)
 

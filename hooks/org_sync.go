@@ -397,11 +397,3 @@ func (o *orgSync) unseen(collection string, seen map[string]struct{}, cutoff tim
 	}
 	return unseen, nil
 }
-
-// isClerkNotFound reports whether the Backend API answered 404.
-func isClerkNotFound(err error) bool {
-	var apiErr *clerk.APIErrorResponse
-	var statusErr *clerkStatusError
-	return errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound ||
-		errors.As(err, &statusErr) && statusErr.Status == http.StatusNotFound
-}

@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/clerk/clerk-sdk-go/v2/user"
 	"github.com/pocketbase/pocketbase/core"
 )
@@ -67,8 +65,7 @@ func (a *sessionAuth) syncOnFirstSight(ctx context.Context, app core.App, clerkI
 	ctx, cancel := context.WithTimeout(ctx, firstSightTimeout)
 	defer cancel()
 	u, err := user.NewClient(a.p.clerkConfig()).Get(ctx, clerkID)
-	var apiErr *clerk.APIErrorResponse
-	if errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound {
+	if isClerkNotFound(err) {
 		app.Logger().Info("A valid Clerk session token names a user that Clerk does not know (deleted?); the request goes on unauthenticated", "clerkId", clerkID)
 		a.unknownUsers.Add(clerkID, struct{}{})
 		return nil, errUserGone

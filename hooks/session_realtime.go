@@ -58,7 +58,7 @@ func adoptSubscriber(sub subscriptions.Client, client *clientRecord) {
 // out, as its session tokens no longer authenticate it.
 func dropBannedSubscribers(e *core.ModelEvent) error {
 	if record, _ := e.Model.(*core.Record); isClient(record) && (&clientRecord{record}).SignInRefused() {
-		for _, sub := range e.App.SubscriptionsBroker().Clients() {
+		for _, sub := range realtimeClients(e.App) {
 			if auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record); isClient(auth) && auth.Id == record.Id {
 				sub.Unset(apis.RealtimeClientAuthKey)
 			}

@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/clerk/clerk-sdk-go/v2/user"
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
@@ -353,6 +356,61 @@ func TestClerkTransportStaysInsideTheRateLimit(t *testing.T) {
 	}
 	if live := newClerkTransport("sk_live_x", nil); live.interval >= tr.interval || live.interval < 10*time.Millisecond {
 		t.Fatalf("a production instance gets a request every %v", live.interval)
+	}
+}
+
+// The transport answers as net/http's RoundTripper must: an answer is a
+// response, whatever its status; the SDK turns it into its own error type.
+func TestClerkTransportReturnsErrorAnswers(t *testing.T) {
+	t.Parallel()
+	f := newFakeClerk(t, 1)
+	client := &http.Client{Transport: newClerkTransport(fakeSecretKey, nil)}
+	req, _ := http.NewRequest(http.MethodGet, f.URL+"/v1/users/user_nobody", nil)
+	req.Header.Set("Authorization", "Bearer "+f.Key)
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("a 404 answer is an error: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("status %d, want 404", res.StatusCode)
+	}
+	mustContain(t, string(body), `"code":"resource_not_found"`)
+
+	_, err = user.NewClient(withClerkTransport(clerkAPIConfig(f.URL, f.Key))).Get(context.Background(), "user_nobody")
+	var apiErr *clerk.APIErrorResponse
+	if !errors.As(err, &apiErr) || apiErr.HTTPStatusCode != http.StatusNotFound || !isClerkNotFound(err) {
+		t.Fatalf("the SDK's error for Clerk's 404: %#v", err)
+	}
+}
+
+// clerkAPIConfig is the SDK's configuration for the Backend API at url.
+func clerkAPIConfig(url, key string) *clerk.ClientConfig {
+	return &clerk.ClientConfig{BackendConfig: clerk.BackendConfig{Key: clerk.String(key), URL: clerk.String(url + "/v1")}}
+}
+
+// An answer that is not Clerk's JSON says where to look.
+func TestSyncSaysWhenCLERK_API_URLIsNotClerk(t *testing.T) {
+	t.Parallel()
+	notClerk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, "<html><body>404 Not Found, nginx</body></html>")
+	}))
+	t.Cleanup(notClerk.Close)
+	app := newTestApp(t)
+	_, _, err := syncWith(t, app, Config{SecretKey: fakeSecretKey, APIURL: notClerk.URL}, syncOptions{Prune: true})
+	if err == nil {
+		t.Fatal("a sync against a server that is not Clerk succeeded")
+	}
+	for _, want := range []string{"404 Not Found", "not Clerk's Backend API", "CLERK_API_URL", "nginx"} {
+		mustContain(t, err, want)
+	}
+	_, err = user.NewClient(withClerkTransport(clerkAPIConfig(notClerk.URL, fakeSecretKey))).Get(context.Background(), "user_1")
+	var apiErr *clerk.APIErrorResponse
+	if !errors.As(err, &apiErr) || apiErr.HTTPStatusCode != http.StatusNotFound || isClerkNotFound(err) {
+		t.Fatalf("a 404 from another server: %#v, want the SDK's error, not Clerk's \"no such object\"", err)
 	}
 }
 

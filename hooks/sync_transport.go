@@ -3,6 +3,7 @@ package hooks
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -56,33 +57,11 @@ func newClerkTransport(secretKey string, base http.RoundTripper) *clerkTransport
 	}
 }
 
-// clerkStatusError is a final non-2xx answer of the Backend API.
-type clerkStatusError struct {
-	Status int
-	Body   string
-}
-
-func (e *clerkStatusError) Error() string {
-	msg := fmt.Sprintf("Clerk's Backend API answered %d %s", e.Status, http.StatusText(e.Status))
-	if body := strings.TrimSpace(e.Body); body != "" {
-		if len(body) > 300 {
-			body = body[:300] + "..."
-		}
-		msg += ": " + body
-	}
-	return msg
-}
-
-// hint tells an operator what to check for the answers a setting causes.
-func (e *clerkStatusError) hint() string {
-	switch e.Status {
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return "check that CLERK_SECRET_KEY is this instance's secret key (sk_...) from Clerk's dashboard, API keys"
-	case http.StatusNotFound:
-		return "check CLERK_API_URL (default https://api.clerk.com; requests go to CLERK_API_URL/v1/...)"
-	}
-	return "try again later"
-}
+// notClerkCode is the error code of an answer that is not Clerk's JSON,
+// which the transport rewrites so that the SDK still returns a
+// *clerk.APIErrorResponse with its status, and the operator learns where to
+// look: most often CLERK_API_URL points at something else.
+const notClerkCode = "not_clerk_backend_api"
 
 func (t *clerkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
@@ -105,23 +84,51 @@ func (t *clerkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.pushBack(delay) // the limit is shared: nothing goes out before then
 		case res.StatusCode >= 500:
 			delay = retryAfter(res.Header, wait)
-		case res.StatusCode >= 400:
-			return nil, &clerkStatusError{Status: res.StatusCode, Body: string(body)}
 		default:
-			return res, nil
+			return asClerkAnswer(res, body), nil
 		}
 
 		if !retryable || attempt == clerkMaxAttempts {
 			if err != nil {
 				return nil, err
 			}
-			return nil, &clerkStatusError{Status: res.StatusCode, Body: string(body)}
+			return asClerkAnswer(res, body), nil
 		}
 		if err := sleepCtx(ctx, delay); err != nil {
 			return nil, err
 		}
 		wait = min(2*wait, 30*time.Second)
 	}
+}
+
+// asClerkAnswer is res, unless it is an error answer whose body is not
+// Clerk's JSON error: then the body becomes one, with code notClerkCode and
+// the start of what was answered.
+func asClerkAnswer(res *http.Response, body []byte) *http.Response {
+	if res.StatusCode < 400 {
+		return res
+	}
+	var clerkErr struct {
+		Errors []clerk.Error `json:"errors"`
+	}
+	if json.Unmarshal(body, &clerkErr) == nil && len(clerkErr.Errors) > 0 {
+		return res
+	}
+	answered := strings.TrimSpace(string(body))
+	if len(answered) > 200 {
+		answered = answered[:200] + "..."
+	}
+	body, _ = json.Marshal(map[string]any{"errors": []clerk.Error{{
+		Code:        notClerkCode,
+		Message:     "this is not Clerk's Backend API: check CLERK_API_URL (default https://api.clerk.com; requests go to CLERK_API_URL/v1/...)",
+		LongMessage: answered,
+	}}})
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	res.ContentLength = int64(len(body))
+	res.Header = res.Header.Clone()
+	res.Header.Set("Content-Type", "application/json")
+	res.Header.Del("Content-Length")
+	return res
 }
 
 // attempt sends one request and reads the whole answer within
@@ -215,9 +222,38 @@ func clerkKey(cfg *clerk.ClientConfig) string {
 // explainClerkError turns a Backend API failure into a message that says
 // what to check.
 func explainClerkError(what string, err error) error {
-	var se *clerkStatusError
-	if errors.As(err, &se) {
-		return fmt.Errorf("%s: %s; %s", what, se.Error(), se.hint())
+	var apiErr *clerk.APIErrorResponse
+	if !errors.As(err, &apiErr) {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	status := fmt.Sprintf("%d %s", apiErr.HTTPStatusCode, http.StatusText(apiErr.HTTPStatusCode))
+	if isNotClerk(apiErr) {
+		e := apiErr.Errors[0]
+		return fmt.Errorf("%s: CLERK_API_URL answered %s, and %s; it answered: %s", what, status, e.Message, e.LongMessage)
+	}
+	var details []string
+	for _, e := range apiErr.Errors {
+		details = append(details, e.Code+": "+e.Message)
+	}
+	hint := "try again later"
+	switch apiErr.HTTPStatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		hint = "check that CLERK_SECRET_KEY is this instance's secret key (sk_...) from Clerk's dashboard, API keys"
+	case http.StatusNotFound:
+		hint = "check CLERK_API_URL (default https://api.clerk.com; requests go to CLERK_API_URL/v1/...)"
+	}
+	return fmt.Errorf("%s: Clerk's Backend API answered %s (%s, trace %s); %s", what, status, strings.Join(details, "; "), apiErr.TraceID, hint)
+}
+
+// isNotClerk reports whether the answer was not Clerk's (see asClerkAnswer).
+func isNotClerk(apiErr *clerk.APIErrorResponse) bool {
+	return len(apiErr.Errors) == 1 && apiErr.Errors[0].Code == notClerkCode
+}
+
+// isClerkNotFound reports whether Clerk's Backend API answered 404: the
+// object does not exist. A 404 from something else is not an answer about
+// the object.
+func isClerkNotFound(err error) bool {
+	var apiErr *clerk.APIErrorResponse
+	return errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusNotFound && !isNotClerk(apiErr)
 }

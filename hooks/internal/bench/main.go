@@ -47,6 +47,7 @@ func main() {
 		senders = flag.Int("senders", 16, "concurrent senders")
 		clients = flag.Int("clients", 1000, "existing clients before the run")
 		grow    = flag.Int("grow", 0, "when set, seed up to this many clients afterwards and run the webhook again")
+		rtConns = flag.Int("realtime", 1000, "realtime connections held for the realtime rows (0: none)")
 		soak    = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
 		cpuProf = flag.String("cpuprofile", "", "with -soak: write a CPU profile of the soak (server and load) to this file")
 		keep    = flag.Bool("keep", false, "keep the data directory and server log")
@@ -56,7 +57,7 @@ func main() {
 	log.SetFlags(0)
 	err := run(options{
 		binPath: *binPath, build: *build, events: *events, rounds: *rounds, senders: *senders, clients: *clients,
-		grow: *grow, soak: *soak, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose,
+		grow: *grow, realtime: *rtConns, soak: *soak, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose,
 	})
 	if err != nil {
 		log.Fatal("bench: ", err)
@@ -67,6 +68,7 @@ type options struct {
 	binPath                                string
 	build, keep, verbose                   bool
 	events, rounds, senders, clients, grow int
+	realtime                               int
 	soak                                   time.Duration
 	cpuProfile                             string
 }
@@ -115,8 +117,13 @@ func run(o options) error {
 		defer os.RemoveAll(dir)
 	}
 
+	session, err := newSessionKey()
+	if err != nil {
+		return err
+	}
 	b := &bench{
-		bin: bin, dataDir: filepath.Join(dir, "pb_data"), logPath: filepath.Join(dir, "server.log"),
+		session: session,
+		bin:     bin, dataDir: filepath.Join(dir, "pb_data"), logPath: filepath.Join(dir, "server.log"),
 		limitBin: limitBin, limitDir: filepath.Join(dir, "limit_data"),
 		tmpl: tmpl, orgTmpl: orgTmpl, signer: signer, senders: o.senders, client: loadgen.NewClient(o.senders),
 		base: time.Now().Add(-24 * time.Hour).UnixMilli(), verbose: o.verbose,
@@ -140,6 +147,12 @@ func run(o options) error {
 	small.print()
 	printOrgRatios(small)
 	b.runSync(tmpl, small.get(kindCreated).res.Rate())
+	b.runRefusals(per)
+	if o.realtime > 0 {
+		if err := b.runRealtime(o.rounds, per, o.realtime); err != nil {
+			return err
+		}
+	}
 
 	if o.grow > b.clients {
 		if err := b.growTo(o.grow); err != nil {
@@ -181,6 +194,8 @@ type bench struct {
 	srv                   *loadgen.Server
 	url                   string          // the server's base URL
 	limit                 *loadgen.Server // the stack's limit, on a copy of the seeded pb_data
+	session               *sessionKey     // signs the realtime connections' session tokens
+	lastTargets           []int           // the seeded clients of the last batch of updates
 	token                 string
 
 	clients int   // seeded clients, numbered 0..clients-1
@@ -239,7 +254,7 @@ func (b *bench) addOwnerFields() error {
 }
 
 func (b *bench) start() error {
-	srv, err := loadgen.Start(b.bin, b.dataDir, b.logPath, []string{"CLERK_WEBHOOK_SECRET=" + secret})
+	srv, err := loadgen.Start(b.bin, b.dataDir, b.logPath, []string{"CLERK_WEBHOOK_SECRET=" + secret, "CLERK_JWT_KEY=" + b.session.publicPEM})
 	if err != nil {
 		return err
 	}
@@ -402,8 +417,10 @@ func (b *bench) limitCreates(n int) ([]*http.Request, func([]byte) bool) {
 
 func (b *bench) updatesTo(url string, n int) ([]*http.Request, func([]byte) bool) {
 	reqs := make([]*http.Request, n)
+	b.lastTargets = b.lastTargets[:0]
 	for i := range reqs {
 		c, at := b.nextSeeded()
+		b.lastTargets = append(b.lastTargets, c)
 		u := loadgen.User{ID: seedClerkID(c), Email: seedEmail(c), FirstName: fmt.Sprint("F", at), LastName: fmt.Sprint("L", at), CreatedAt: b.base, UpdatedAt: at}
 		reqs[i] = must(b.signer.Request(url, loadgen.Delivery{SvixID: fmt.Sprint("msg_upd_", at), Body: b.tmpl.Body("user.updated", u)}))
 	}

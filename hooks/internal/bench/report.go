@@ -84,6 +84,11 @@ func limitOf(kind string) string {
 }
 
 func (r *report) print() {
+	r.printRows()
+	r.printTargets()
+}
+
+func (r *report) printRows() {
 	fmt.Println("| load | events | failed | events/s | × limit | p50 | p99 | peak RSS | server CPU/event | × limit's CPU/event |")
 	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, k := range r.order {
@@ -96,6 +101,9 @@ func (r *report) print() {
 		fmt.Printf("| %s | %d | %s | %.0f | %.2f | %s | %s | %s | %s | %.2f |\n", k, t.res.Requests, failed, t.res.Rate(),
 			r.ratioToLimit(k), ms(t.res.Percentile(50)), ms(t.res.Percentile(99)), mib(t.peakKB), ms(perEvent), r.cpuToLimit(k))
 	}
+}
+
+func (r *report) printTargets() {
 	upd, cre := r.get(kindUpdated), r.get(kindCreated)
 	if patch := r.get(kindPatch).res.Rate(); patch > 0 {
 		fmt.Printf("\nRatios to the PATCH baseline (events/s): user.updated %.2fx, user.created %.2fx\n",

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v3"
+	"golang.org/x/sync/errgroup"
+)
+
+// kindRealtime is user.updated while every seeded client's user holds a
+// realtime connection subscribed to its own record.
+const kindRealtime = "webhook user.updated, with realtime connections"
+
+// sessionKey signs Clerk session tokens for the realtime connections; the
+// server verifies them with its public half (CLERK_JWT_KEY).
+type sessionKey struct {
+	signer    jose.Signer
+	publicPEM string
+}
+
+func newSessionKey() (*sessionKey, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "ins_bench"))
+	if err != nil {
+		return nil, err
+	}
+	return &sessionKey{signer: signer, publicPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}, nil
+}
+
+// token is a Clerk session token of user, valid for an hour.
+func (k *sessionKey) token(user string) (string, error) {
+	now := time.Now()
+	claims, _ := json.Marshal(map[string]any{
+		"sub": user, "sid": "sess_" + user, "iss": "https://clerk.bench.example",
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "v": 2,
+	})
+	jws, err := k.signer.Sign(claims)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
+
+// realtimeConns are realtime connections held by the bench: connection c
+// is seeded client c's user, subscribed to clients/<its record id>.
+type realtimeConns struct {
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	received atomic.Int64 // events for the connection's own record
+	wrong    atomic.Int64 // any other event
+}
+
+// connectRealtime opens n connections, 32 at a time.
+func (b *bench) connectRealtime(n int) (*realtimeConns, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	rc := &realtimeConns{cancel: cancel}
+	// Every SSE connection needs a TCP connection of its own.
+	streams := &http.Client{Transport: &http.Transport{
+		DialContext:        (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		DisableCompression: true,
+	}}
+	var group errgroup.Group
+	group.SetLimit(32)
+	for c := range n {
+		group.Go(func() error { return b.openRealtime(ctx, streams, rc, c) })
+	}
+	if err := group.Wait(); err != nil {
+		rc.close()
+		return nil, err
+	}
+	return rc, nil
+}
+
+func (b *bench) openRealtime(ctx context.Context, streams *http.Client, rc *realtimeConns, c int) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.url+"/api/realtime", nil)
+	res, err := streams.Do(req)
+	if err != nil {
+		return err
+	}
+	events := bufio.NewScanner(res.Body)
+	name, data := nextSSE(events)
+	if name != "PB_CONNECT" {
+		res.Body.Close()
+		return fmt.Errorf("realtime: first event %q", name)
+	}
+	var connect struct{ ClientID string }
+	_ = json.Unmarshal([]byte(data), &connect)
+
+	topic := "clients/" + seedRecordID(c)
+	rc.wg.Add(1)
+	go func() {
+		defer rc.wg.Done()
+		defer res.Body.Close()
+		for {
+			name, data := nextSSE(events)
+			if name == "" {
+				return
+			}
+			if name == topic && strings.Contains(data, `"id":"`+seedRecordID(c)+`"`) {
+				rc.received.Add(1)
+			} else {
+				rc.wrong.Add(1)
+			}
+		}
+	}()
+
+	token, err := b.session.token(seedClerkID(c))
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(map[string]any{"clientId": connect.ClientID, "subscriptions": []string{topic}})
+	sub, _ := http.NewRequest(http.MethodPost, b.url+"/api/realtime", bytes.NewReader(body))
+	sub.Header.Set("Content-Type", "application/json")
+	sub.Header.Set("Authorization", "Bearer "+token)
+	subRes, err := b.client.Do(sub)
+	if err != nil {
+		return err
+	}
+	subRes.Body.Close()
+	if subRes.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("realtime subscription of client %d: %s", c, subRes.Status)
+	}
+	return nil
+}
+
+// nextSSE reads one server-sent event; an empty name means the stream ended.
+func nextSSE(s *bufio.Scanner) (name, data string) {
+	for s.Scan() {
+		line := s.Text()
+		switch {
+		case strings.HasPrefix(line, "event:"):
+			name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+		case strings.HasPrefix(line, "data:"):
+			data = strings.TrimPrefix(line, "data:")
+		case line == "" && name != "":
+			return name, data
+		}
+	}
+	return "", ""
+}
+
+// awaitEvents waits up to 5 s for want events to have arrived.
+func (rc *realtimeConns) awaitEvents(want int64) {
+	for deadline := time.Now().Add(5 * time.Second); rc.received.Load() < want && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (rc *realtimeConns) close() {
+	rc.cancel()
+	rc.wg.Wait()
+}
+
+// runRealtime alternates user.updated with no realtime connection and with
+// n held connections, each signed in as a seeded client and subscribed to
+// its own record.
+func (b *bench) runRealtime(rounds, per, n int) error {
+	n = min(n, b.clients)
+	fmt.Printf("\n## user.updated with %d signed-in realtime connections, each subscribed to its own record (clients/<id>)\n\n", n)
+	r := &report{}
+	var sent, received, wrong int64
+	for range rounds {
+		r.add(b.measure(kindUpdated, per, b.updates))
+		rc, err := b.connectRealtime(n)
+		if err != nil {
+			return err
+		}
+		before := rc.received.Load()
+		p := b.measure(kindRealtime, per, b.updates)
+		var want int64
+		for _, c := range b.lastTargets {
+			if c < n {
+				want++
+			}
+		}
+		want -= int64(p.res.Failed)
+		rc.awaitEvents(before + want)
+		sent += want
+		received += rc.received.Load() - before
+		wrong += rc.wrong.Load()
+		rc.close()
+		r.add(p)
+	}
+	r.printRows()
+	none, with := r.get(kindUpdated), r.get(kindRealtime)
+	ratio := with.res.Rate() / max(none.res.Rate(), 1)
+	cpu := float64(none.cpuPerEvent()) / float64(max(with.cpuPerEvent(), 1))
+	fmt.Printf("\nWith %d connections vs none: %.2fx the rate, %.2fx the CPU per event's inverse; events to their own record's connection %d of %d, to any other %d\n",
+		n, ratio, cpu, received, sent, wrong)
+	fmt.Printf("Targets: rate with connections >= 0.8x none %s (%.2fx); peak RSS with connections <= 128 MiB %s (%s); each connection exactly its own record's changes %s\n",
+		verdict(ratio >= 0.8), ratio, verdict(with.peakKB <= 128*1024), mib(with.peakKB), verdict(received == sent && wrong == 0))
+	return nil
+}

@@ -1,0 +1,433 @@
+package hooks
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+	"github.com/pocketbase/pocketbase/tools/picker"
+	"github.com/pocketbase/pocketbase/tools/routine"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
+)
+
+// PocketBase's realtime walks every connection for every record change:
+// once to refresh the auth of connections signed in as the record, and once
+// per topic form to find the subscribers (apis/realtime.go,
+// realtimeUpdateClientsAuth and realtimeBroadcastRecord). With a connection
+// per signed-in user that is work per event that grows with the users, and
+// Clerk sends user.updated at every sign-in.
+//
+// Most connections of this app are a client listening to its own record
+// (clients/<its id>). ownRecordSubscribers takes exactly those out of
+// PocketBase's broker and indexes them by record id: a change of a client
+// record reaches the connections signed in as it, with PocketBase's view
+// rule check, enrich hooks and field visibility, and costs nothing per other
+// connection. Any other connection (another topic, an expand or a filter, a
+// guest, a superuser) stays with PocketBase. A connection that sends a new
+// subscription goes back to PocketBase first, and is taken out again when
+// it still qualifies.
+type ownRecordSubscribers struct {
+	app core.App
+
+	mu       sync.Mutex
+	changed  *sync.Cond // signalled when no delivery is in progress
+	inflight int        // client record deliveries in progress
+	byRecord map[string]map[*ownRecordConn]struct{}
+	byID     map[string]*ownRecordConn
+}
+
+// ownRecordConn is a realtime connection that can leave PocketBase's
+// broker without ending.
+type ownRecordConn struct {
+	subscriptions.Client
+	recordID string      // set while indexed (guarded by ownRecordSubscribers.mu)
+	leaving  atomic.Bool // the broker is letting go of it: its Discard must not close it
+	indexed  atomic.Bool
+}
+
+func (c *ownRecordConn) Discard() {
+	if !c.leaving.Load() {
+		c.Client.Discard()
+	}
+}
+
+// Subscriptions hides an indexed connection's topics from PocketBase's
+// walks, which may still hold it from just before it was indexed: its
+// messages come from the index alone.
+func (c *ownRecordConn) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
+	if c.indexed.Load() {
+		return nil
+	}
+	return c.Client.Subscriptions(prefixes...)
+}
+
+func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
+	s := &ownRecordSubscribers{app: app, byRecord: map[string]map[*ownRecordConn]struct{}{}, byID: map[string]*ownRecordConn{}}
+	s.changed = sync.NewCond(&s.mu)
+
+	app.OnRealtimeConnectRequest().Bind(&hook.Handler[*core.RealtimeConnectRequestEvent]{
+		Priority: -100,
+		Func: func(e *core.RealtimeConnectRequestEvent) error {
+			conn := &ownRecordConn{Client: e.Client}
+			e.Client = conn
+			defer s.remove(conn) // Next returns when the connection ends
+			return e.Next()
+		},
+	})
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		// A new subscription request finds its connection in the broker, where
+		// PocketBase looks for it.
+		se.Router.BindFunc(func(e *core.RequestEvent) error {
+			if e.Request.Method == http.MethodPost && e.Request.URL.Path == "/api/realtime" {
+				var form struct {
+					ClientID string `json:"clientId"`
+				}
+				if e.BindBody(&form) == nil && form.ClientID != "" {
+					s.giveBack(form.ClientID)
+				}
+			}
+			return e.Next()
+		})
+		return se.Next()
+	})
+	app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{
+		Priority: -100, // around the other subscribe hooks: it sees the final auth
+		Func: func(e *core.RealtimeSubscribeRequestEvent) error {
+			if err := e.Next(); err != nil {
+				return err
+			}
+			if conn, ok := e.Client.(*ownRecordConn); ok {
+				s.takeIfOwnRecordOnly(conn)
+			}
+			return nil
+		},
+	})
+
+	app.OnModelAfterUpdateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
+		Priority: -100, // before PocketBase's own realtime handlers (-99)
+		Func: func(e *core.ModelEvent) error {
+			record, _ := e.Model.(*core.Record)
+			if !isClient(record) {
+				return e.Next()
+			}
+			s.enter()
+			defer s.leave()
+			for _, conn := range s.connsOf(record.Id) {
+				refreshAuth(conn, record)
+				for _, msg := range ownRecordMessages(e.App, e.App, conn, "update", record) {
+					routine.FireAndForget(func() { conn.Send(msg) })
+				}
+			}
+			return e.Next()
+		},
+	})
+	// A deletion's messages are made while the record still exists, and
+	// sent once the deletion is committed, as PocketBase does.
+	pending := newPendingDeletes()
+	app.OnModelDelete().Bind(&hook.Handler[*core.ModelEvent]{
+		Priority: 98, // just before PocketBase's (99)
+		Func: func(e *core.ModelEvent) error {
+			if record, _ := e.Model.(*core.Record); isClient(record) {
+				for _, conn := range s.connsOf(record.Id) {
+					// The outer app: the rule is checked outside the deleting transaction.
+					pending.add(record.Id, conn, ownRecordMessages(e.App, app, conn, "delete", record))
+				}
+			}
+			return e.Next()
+		},
+	})
+	app.OnModelAfterDeleteSuccess().Bind(&hook.Handler[*core.ModelEvent]{
+		Priority: -100,
+		Func: func(e *core.ModelEvent) error {
+			record, _ := e.Model.(*core.Record)
+			if !isClient(record) {
+				return e.Next()
+			}
+			out := pending.take(record.Id)
+			for _, conn := range s.connsOf(record.Id) {
+				if _, ok := out[conn]; !ok {
+					out[conn] = nil
+				}
+			}
+			key := "delete/" + record.Collection().Name + "/" + record.Id // PocketBase's dry cache key
+			for conn, msgs := range out {
+				// PocketBase's own message, when it made one before the
+				// connection was indexed, waits in the connection's store.
+				if cached, ok := conn.Get(key).([]subscriptions.Message); ok {
+					conn.Unset(key)
+					msgs = append(cached, msgs...)
+				}
+				if conn.indexed.Load() {
+					conn.Unset(apis.RealtimeClientAuthKey) // its record is gone
+				}
+				routine.FireAndForget(func() {
+					for _, msg := range msgs {
+						conn.Send(msg)
+					}
+				})
+			}
+			return e.Next()
+		},
+	})
+	app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
+		Func: func(e *core.ModelErrorEvent) error {
+			if record, _ := e.Model.(*core.Record); isClient(record) {
+				pending.take(record.Id)
+			}
+			return e.Next()
+		},
+	})
+	// As PocketBase does for its connections: a new token secret signs
+	// every connection of the collection out.
+	app.OnCollectionUpdate(migrations.ClientsCollection).BindFunc(func(e *core.CollectionEvent) error {
+		cached, _ := e.App.FindCachedCollectionByNameOrId(e.Collection.Id)
+		if err := e.Next(); err != nil {
+			return err
+		}
+		if cached != nil && cached.AuthToken.Secret != e.Collection.AuthToken.Secret {
+			for _, conn := range s.all() {
+				conn.Unset(apis.RealtimeClientAuthKey)
+			}
+		}
+		return nil
+	})
+	app.Store().Set(ownRecordSubscribersKey, s)
+	return s
+}
+
+const ownRecordSubscribersKey = "pocketclerkOwnRecordSubscribers"
+
+// realtimeClients is every realtime connection: PocketBase's broker's and
+// those taken out of it.
+func realtimeClients(app core.App) []subscriptions.Client {
+	var out []subscriptions.Client
+	for _, c := range app.SubscriptionsBroker().Clients() {
+		out = append(out, c)
+	}
+	if s, _ := app.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers); s != nil {
+		for _, c := range s.all() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// enter and leave bracket a delivery: a connection is indexed or given back
+// only between deliveries, so each change reaches it exactly once, from
+// PocketBase or from the index. Deliveries never wait for each other.
+func (s *ownRecordSubscribers) enter() {
+	s.mu.Lock()
+	s.inflight++
+	s.mu.Unlock()
+}
+
+func (s *ownRecordSubscribers) leave() {
+	s.mu.Lock()
+	s.inflight--
+	if s.inflight == 0 {
+		s.changed.Broadcast()
+	}
+	s.mu.Unlock()
+}
+
+// between runs f with s.mu held and no delivery in progress.
+func (s *ownRecordSubscribers) between(f func()) {
+	s.mu.Lock()
+	for s.inflight > 0 {
+		s.changed.Wait()
+	}
+	f()
+	s.mu.Unlock()
+}
+
+func (s *ownRecordSubscribers) connsOf(recordID string) []*ownRecordConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conns := make([]*ownRecordConn, 0, len(s.byRecord[recordID]))
+	for c := range s.byRecord[recordID] {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+func (s *ownRecordSubscribers) all() []*ownRecordConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conns := make([]*ownRecordConn, 0, len(s.byID))
+	for _, c := range s.byID {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// takeIfOwnRecordOnly indexes conn when it is signed in as a client and
+// subscribed to nothing but that client's record, without expand or filter.
+func (s *ownRecordSubscribers) takeIfOwnRecordOnly(conn *ownRecordConn) {
+	auth, _ := conn.Get(apis.RealtimeClientAuthKey).(*core.Record)
+	if !isClient(auth) || conn.IsDiscarded() {
+		return
+	}
+	subs := conn.Client.Subscriptions()
+	if len(subs) == 0 {
+		return
+	}
+	for sub, options := range subs {
+		topic, _, _ := strings.Cut(sub, "?")
+		if topic != migrations.ClientsCollection+"/"+auth.Id && topic != auth.Collection().Id+"/"+auth.Id {
+			return
+		}
+		if options.Query["expand"] != "" || options.Query["filter"] != "" {
+			return
+		}
+	}
+	s.between(func() {
+		if conn.indexed.Load() || conn.IsDiscarded() {
+			return
+		}
+		conn.recordID = auth.Id
+		if s.byRecord[auth.Id] == nil {
+			s.byRecord[auth.Id] = map[*ownRecordConn]struct{}{}
+		}
+		s.byRecord[auth.Id][conn] = struct{}{}
+		s.byID[conn.Id()] = conn
+		conn.indexed.Store(true)
+		conn.leaving.Store(true)
+		s.app.SubscriptionsBroker().Unregister(conn.Id())
+		conn.leaving.Store(false)
+	})
+}
+
+// giveBack returns an indexed connection to PocketBase's broker.
+func (s *ownRecordSubscribers) giveBack(clientID string) {
+	s.between(func() {
+		if conn := s.byID[clientID]; conn != nil {
+			s.unindex(conn)
+			s.app.SubscriptionsBroker().Register(conn)
+		}
+	})
+}
+
+// remove forgets a connection that ended.
+func (s *ownRecordSubscribers) remove(conn *ownRecordConn) {
+	if conn.indexed.Load() {
+		s.between(func() { s.unindex(conn) })
+	}
+}
+
+func (s *ownRecordSubscribers) unindex(conn *ownRecordConn) {
+	if !conn.indexed.Load() {
+		return
+	}
+	delete(s.byRecord[conn.recordID], conn)
+	if len(s.byRecord[conn.recordID]) == 0 {
+		delete(s.byRecord, conn.recordID)
+	}
+	delete(s.byID, conn.Id())
+	conn.indexed.Store(false)
+}
+
+// refreshAuth is PocketBase's realtimeUpdateClientsAuth for one connection:
+// a new token key signs it out, otherwise it holds the saved record.
+func refreshAuth(conn *ownRecordConn, record *core.Record) {
+	auth, _ := conn.Get(apis.RealtimeClientAuthKey).(*core.Record)
+	if auth == nil || auth.Id != record.Id || auth.Collection().Name != record.Collection().Name {
+		return
+	}
+	if auth.TokenKey() != record.TokenKey() {
+		conn.Unset(apis.RealtimeClientAuthKey)
+	} else {
+		conn.Set(apis.RealtimeClientAuthKey, record)
+	}
+}
+
+// ownRecordMessages is what PocketBase's realtimeBroadcastRecord sends one
+// connection for its record topics: the view rule checked with the
+// connection's auth and subscription options, the record enrich hooks run,
+// hidden fields left out, the email shown to its owner, fields picked.
+func ownRecordMessages(app, accessApp core.App, conn *ownRecordConn, action string, record *core.Record) []subscriptions.Message {
+	collection := record.Collection()
+	auth, _ := conn.Get(apis.RealtimeClientAuthKey).(*core.Record)
+	var msgs []subscriptions.Message
+	for sub, options := range conn.Client.Subscriptions(collection.Name+"/"+record.Id+"?", collection.Id+"/"+record.Id+"?") {
+		info := &core.RequestInfo{
+			Context: core.RequestInfoContextRealtime,
+			Method:  http.MethodGet,
+			Query:   options.Query,
+			Headers: options.Headers,
+			Auth:    auth,
+		}
+		if ok, _ := accessApp.CanAccessRecord(record, info, collection.ViewRule); !ok {
+			continue
+		}
+		clean := record.Fresh()
+		enrich := &core.RecordEnrichEvent{App: app, RequestInfo: info}
+		enrich.Record = clean
+		err := app.OnRecordEnrich().Trigger(enrich, func(e *core.RecordEnrichEvent) error {
+			if auth != nil && auth.Id == clean.Id && auth.Collection().Id == collection.Id {
+				clean.IgnoreEmailVisibility(true)
+			} else if ok, _ := accessApp.CanAccessRecord(clean, info, collection.ManageRule); ok {
+				clean.IgnoreEmailVisibility(true)
+			}
+			return nil
+		})
+		if err != nil {
+			app.Logger().Debug("Realtime: a record enrich hook failed; the change is not sent to this connection", "id", clean.Id, "sub", sub, "error", err.Error())
+			continue
+		}
+		var data any = clean
+		if fields := options.Query["fields"]; fields != "" {
+			if picked, err := picker.Pick(clean, fields); err == nil {
+				data = picked
+			}
+		}
+		raw, err := json.Marshal(recordMessage{Record: data, Action: action})
+		if err != nil {
+			continue
+		}
+		msgs = append(msgs, subscriptions.Message{Name: sub, Data: raw})
+	}
+	return msgs
+}
+
+// recordMessage is the data of a record event, as PocketBase sends it.
+type recordMessage struct {
+	Record any    `json:"record"`
+	Action string `json:"action"`
+}
+
+// pendingDeletes holds a deletion's messages until it is committed.
+type pendingDeletes struct {
+	mu   sync.Mutex
+	msgs map[string]map[*ownRecordConn][]subscriptions.Message
+}
+
+func newPendingDeletes() *pendingDeletes {
+	return &pendingDeletes{msgs: map[string]map[*ownRecordConn][]subscriptions.Message{}}
+}
+
+func (p *pendingDeletes) add(recordID string, conn *ownRecordConn, msgs []subscriptions.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.msgs[recordID] == nil {
+		p.msgs[recordID] = map[*ownRecordConn][]subscriptions.Message{}
+	}
+	p.msgs[recordID][conn] = append(p.msgs[recordID][conn], msgs...)
+}
+
+func (p *pendingDeletes) take(recordID string) map[*ownRecordConn][]subscriptions.Message {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.msgs[recordID]
+	delete(p.msgs, recordID)
+	if m == nil {
+		m = map[*ownRecordConn][]subscriptions.Message{}
+	}
+	return m
+}
