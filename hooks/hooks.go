@@ -211,6 +211,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	bindOwnRecordSubscribers(app)
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)
+	bindOrganizationClerkFields(app)
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		if len(p.secrets) == 0 {

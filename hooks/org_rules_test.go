@@ -232,3 +232,49 @@ func TestReadmeHasTheProjectsRecipe(t *testing.T) {
 		}
 	}
 }
+
+// Clerk's fields of organizations and memberships are the sync's, even for
+// a superuser; fields the owner adds are the owner's.
+func TestOrganizationClerkFieldsAreTheSyncs(t *testing.T) {
+	ten := newTenancy(t)
+	orgs, err := ten.app.FindCollectionByNameOrId(migrations.OrganizationsCollection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgs.Fields.Add(&core.TextField{Name: "plan"})
+	if err := ten.app.Save(orgs); err != nil {
+		t.Fatal(err)
+	}
+	su := newSuperuserToken(t, ten.app)
+	member := membershipOf(t, ten.app, "orgmem_alice_a")
+	for _, c := range []struct {
+		method, path, body, field string
+	}{
+		{http.MethodPatch, "/api/collections/organizations/records/" + ten.orgA.Id, `{"name":"Mine"}`, "name"},
+		{http.MethodPatch, "/api/collections/organizations/records/" + ten.orgA.Id, `{"clerkUpdatedAt":"9999-12-31 23:59:59.999Z"}`, "clerkUpdatedAt"},
+		{http.MethodPatch, "/api/collections/memberships/records/" + member.Id, `{"role":"org:admin"}`, "role"},
+		{http.MethodPatch, "/api/collections/memberships/records/" + member.Id, `{"client":"` + ten.bob.Id + `"}`, "client"},
+		{http.MethodPost, "/api/collections/organizations/records", `{"clerkId":"org_made_up","name":"Fake"}`, "clerkId"},
+	} {
+		r := send(t, c.method, ten.url+c.path, su, c.body)
+		if r.Status != http.StatusBadRequest {
+			t.Fatalf("%s %s %s: %d %v", c.method, c.path, c.body, r.Status, r.Body)
+		}
+		mustContain(t, r.Body["data"], c.field)
+	}
+	if got := orgOf(t, ten.app, "org_a"); got.GetString("name") != ten.orgA.GetString("name") || got.GetString("clerkUpdatedAt") != ten.orgA.GetString("clerkUpdatedAt") {
+		t.Fatal("a refused request changed the organization")
+	}
+	if membershipOf(t, ten.app, "orgmem_alice_a").GetString("role") != "org:member" || count(t, ten.app, migrations.OrganizationsCollection, "") != 2 {
+		t.Fatal("a refused request changed something")
+	}
+
+	// The owner's field, sent alone or with the record as it is.
+	whole := `{"name":"` + ten.orgA.GetString("name") + `","plan":"pro"}`
+	if r := send(t, http.MethodPatch, ten.url+"/api/collections/organizations/records/"+ten.orgA.Id, su, whole); r.Status != http.StatusOK {
+		t.Fatalf("the owner's field: %d %v", r.Status, r.Body)
+	}
+	if got := orgOf(t, ten.app, "org_a").GetString("plan"); got != "pro" {
+		t.Fatalf("plan %q", got)
+	}
+}

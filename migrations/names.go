@@ -78,6 +78,19 @@ const (
 	FieldPermissions         = "permissions"
 )
 
+// OrganizationClerkFields and MembershipClerkFields are the fields of
+// organizations and memberships that only the sync may change.
+var (
+	OrganizationClerkFields = []string{
+		FieldClerkID, FieldName, FieldSlug, FieldImageURL, FieldMaxAllowedMemberships, FieldAdminDeleteEnabled,
+		FieldPublicMetadata, FieldPrivateMetadata, FieldCreatedBy, FieldClerkCreatedAt, FieldClerkUpdatedAt,
+	}
+	MembershipClerkFields = []string{
+		FieldClerkID, FieldOrganization, FieldClient, FieldClerkOrganizationID, FieldClerkUserID, FieldRole,
+		FieldRoleName, FieldPermissions, FieldPublicMetadata, FieldPrivateMetadata, FieldClerkCreatedAt, FieldClerkUpdatedAt,
+	}
+)
+
 // Fields of clerk_events and clerk_tombstones (clerkId and deletedAt as above).
 const (
 	FieldSvixID  = "svixId"
