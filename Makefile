@@ -2,16 +2,28 @@
 # through the module proxy on first use.
 export GOTOOLCHAIN := go1.27.3
 
-BIN  := bin/pocketclerk
+# At the root, as PocketBase's own ./pocketbase: every command, with or
+# without --dir, then uses ./pb_data next to it, and the commands its
+# start-up banner prints work as printed.
+BIN  := pocketclerk
 ADDR ?= 127.0.0.1:8090
 
-.PHONY: run build test fmt vet lint bench bench-million soak fuzz
+# "pocketclerk --version" prints these.
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
+COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+
+.PHONY: run build release test fmt vet lint bench bench-million soak fuzz
 
 run: build
-	./$(BIN) serve --http=$(ADDR) --dir=pb_data
+	./$(BIN) serve --http=$(ADDR)
 
 build:
-	go build -o $(BIN) .
+	go build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(BIN) .
+
+# Archives for linux, macOS and Windows on amd64 and arm64, and their
+# checksums, in dist/ (VERSION=v1.2.0 make release; PLATFORMS=linux/amd64 for one).
+release:
+	VERSION=$(VERSION) scripts/release.sh
 
 test: vet
 	go test -count=1 ./...

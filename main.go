@@ -6,14 +6,17 @@ import (
 	"embed"
 	"io/fs"
 	"log"
+	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/plugins/jsvm"
 	"github.com/pocketbase/pocketbase/plugins/migratecmd"
-	"github.com/pocketbase/pocketbase/tools/osutils"
+	"github.com/pocketbase/pocketbase/tools/hook"
 
 	"github.com/pocketclerk/pocketclerk/hooks"
 )
@@ -40,10 +43,34 @@ func main() {
 		debug.SetMemoryLimit(memoryLimit)
 	}
 	app := pocketbase.NewWithConfig(pocketbase.Config{DBConnect: hooks.DBConnect})
+	app.RootCmd.Version = versionString()
 
+	// The flags of PocketBase's own binary (examples/base), so that pb_hooks,
+	// pb_migrations and pb_public work as PocketBase's documentation says.
+	var hooksDir, migrationsDir, publicDir string
+	var hooksWatch, automigrate bool
+	var hooksPool int
+	flags := app.RootCmd.PersistentFlags()
+	flags.StringVar(&hooksDir, "hooksDir", "", "the directory with the JS app hooks (default pb_data/../pb_hooks)")
+	flags.BoolVar(&hooksWatch, "hooksWatch", true, "auto restart the app on pb_hooks file change; it has no effect on Windows")
+	flags.IntVar(&hooksPool, "hooksPool", 15, "the total prewarm goja.Runtime instances for the JS app hooks execution")
+	flags.StringVar(&migrationsDir, "migrationsDir", "", "the directory with the user defined JS migrations (default pb_data/../pb_migrations)")
+	flags.BoolVar(&automigrate, "automigrate", true, "enable/disable writing dashboard schema changes as JS migrations")
+	flags.StringVar(&publicDir, "publicDir", "", "the directory to serve static files from instead of the embedded profile page")
+	_ = app.RootCmd.ParseFlags(os.Args[1:]) // errors are reported when the command runs
+
+	// The Clerk schema stays in Go migrations (package migrations); an
+	// owner's schema goes in JS migrations, applied after ours.
+	jsvm.MustRegister(app, jsvm.Config{
+		MigrationsDir: migrationsDir,
+		HooksDir:      hooksDir,
+		HooksWatch:    hooksWatch,
+		HooksPoolSize: hooksPool,
+	})
 	migratecmd.MustRegister(app, app.RootCmd, migratecmd.Config{
-		// Schema changes made in the dashboard become migration files only during development.
-		Automigrate: osutils.IsProbablyGoRun(),
+		TemplateLang: migratecmd.TemplateLangJS,
+		Automigrate:  automigrate,
+		Dir:          migrationsDir,
 	})
 	config, err := hooks.ConfigFromEnv()
 	if err != nil {
@@ -54,14 +81,27 @@ func main() {
 	}
 
 	public, _ := fs.Sub(publicFiles, "pb_public")
-	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
-		if !se.Router.HasRoute("GET", "/{path...}") {
-			se.Router.GET("/{path...}", apis.Static(public, false))
-		}
-		return se.Next()
+	if publicDir != "" {
+		public = os.DirFS(filepath.Clean(publicDir))
+	}
+	app.OnServe().Bind(&hook.Handler[*core.ServeEvent]{
+		Func: func(se *core.ServeEvent) error {
+			if !se.Router.HasRoute(http.MethodGet, "/{path...}") {
+				se.Router.GET("/{path...}", apis.Static(public, false))
+			}
+			return se.Next()
+		},
+		Priority: 999, // last, so that a route of the owner's (pb_hooks) wins
 	})
 
-	if err := app.Start(); err != nil {
+	if hooks.OpensNoDatabase(app.RootCmd, os.Args[1:]) {
+		// PocketBase opens, and creates, the data folder before any
+		// command runs; "clerk send" only posts to a server.
+		err = app.RootCmd.Execute()
+	} else {
+		err = app.Start()
+	}
+	if err != nil {
 		log.Fatal(err)
 	}
 }

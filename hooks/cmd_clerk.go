@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -57,12 +58,25 @@ same --dir.`,
 			if err := p.app.RunAllMigrations(); err != nil {
 				return fmt.Errorf("applying migrations: %w", err)
 			}
+			// Name the database: a sync into a folder nobody serves looks
+			// like a success otherwise.
+			dbPath, _ := filepath.Abs(filepath.Join(p.app.DataDir(), "data.db"))
+			before, err := p.app.CountRecords(migrations.ClientsCollection)
+			if err != nil {
+				return fmt.Errorf("counting the clients in %s: %w", dbPath, err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Database %s: %d clients\n", dbPath, before)
+
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// Progress goes to the terminal: PocketBase discards cobra's error writer.
-			counts, err := p.recordedSync(ctx, migrations.TriggerCommand, opts, os.Stderr)
-			fmt.Fprintln(cmd.OutOrStdout(), counts.summary(opts.DryRun))
-			return err
+			counts, syncErr := p.recordedSync(ctx, migrations.TriggerCommand, opts, os.Stderr)
+			fmt.Fprintln(out, counts.summary(opts.DryRun))
+			if after, err := p.app.CountRecords(migrations.ClientsCollection); err == nil {
+				fmt.Fprintf(out, "Database %s: %d clients before, %d after\n", dbPath, before, after)
+			}
+			return syncErr
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Prune, "prune", false, "also delete (and tombstone) clients whose Clerk user no longer exists")

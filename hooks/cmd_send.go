@@ -21,6 +21,18 @@ import (
 // defaultSendURL is where "make run" serves the webhook.
 const defaultSendURL = "http://127.0.0.1:8090" + WebhookPath
 
+// noDatabaseAnnotation marks a command that needs no database.
+const noDatabaseAnnotation = "pocketclerk:no-database"
+
+// OpensNoDatabase reports whether args name a command that needs no
+// database, such as "clerk send". PocketBase opens the data folder, creating
+// it if missing, before any command runs; the binary runs these commands
+// without that step.
+func OpensNoDatabase(rootCmd *cobra.Command, args []string) bool {
+	cmd, _, err := rootCmd.Find(args)
+	return err == nil && cmd.Annotations[noDatabaseAnnotation] == "true"
+}
+
 // sendOptions is one "clerk send".
 type sendOptions struct {
 	Type   string
@@ -53,6 +65,7 @@ organizationMembership.deleted. Repeat with the printed --user-id and
 		Args:         cobra.ExactArgs(1),
 		ValidArgs:    append([]string{eventUserCreated, eventUserUpdated, eventUserDeleted}, orgEventTypes...),
 		SilenceUsage: true,
+		Annotations:  map[string]string{noDatabaseAnnotation: "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Type = args[0]
 			if opts.Secret == "" && len(p.config.WebhookSecrets) > 0 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -266,6 +267,8 @@ func TestSyncCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, out, "20 users listed: 20 created, 0 updated, 0 unchanged, 0 skipped (stale or deleted), 0 deleted")
+	// The operator sees which database the sync wrote to, and its clients.
+	mustContain(t, out, "Database "+filepath.Join(app.DataDir(), "data.db")+": 0 clients before, 20 after")
 	if n := count(t, app, migrations.ClientsCollection, ""); n != 20 {
 		t.Fatalf("%d clients, want 20", n)
 	}
