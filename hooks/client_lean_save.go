@@ -11,8 +11,9 @@ import (
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
-// Before PocketBase writes an auth record it reads more than the write
-// needs: every auth collection, decoded from the database, to check that
+// Before PocketBase writes an auth record (core.onRecordSaveExecute in
+// core/record_model.go, v0.40.4, which leanSaveApp answers) it reads more
+// than the write needs: every auth collection, decoded from the database, to check that
 // the record's id is used in no other auth collection (one more query per
 // such collection), and, on an update, the stored record again, to see
 // whether the password or email changed. Together that is about a third of

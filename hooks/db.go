@@ -7,7 +7,8 @@ import (
 )
 
 // DBConnect opens PocketBase's SQLite databases as core.DefaultDBConnect
-// does, with three changes; pass it as pocketbase.Config.DBConnect:
+// does (its pragmas copied from core/db_connect.go, v0.40.4), with three
+// changes; pass it as pocketbase.Config.DBConnect:
 //   - write transactions begin as BEGIN IMMEDIATE: a transaction then waits
 //     (busy_timeout) for the write lock before its first read, instead of
 //     failing with SQLITE_BUSY when another process, such as "clerk sync" on

@@ -207,6 +207,11 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		return err
 	}
 
+	app.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
+		p.batcher.stop()
+		return e.Next()
+	})
+
 	bindLeanClientSaves(app)
 	bindOwnRecordSubscribers(app)
 	bindClerkOwnedFlows(app)
@@ -242,6 +247,7 @@ type plugin struct {
 
 	failures *failureRecorder // the webhook's error answers, for the status
 	syncs    syncRunner       // the sync running in this server, one at a time
+	applied  appliedHours     // applied deliveries of ended hours, for the status
 }
 
 // clerkConfig is the Backend API client configuration shared by every call

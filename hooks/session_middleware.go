@@ -96,13 +96,11 @@ func (p *plugin) registerAuth() error {
 
 	p.app.OnRealtimeSubscribeRequest().BindFunc(a.rememberWaitingSubscriber)
 	p.app.OnModelAfterCreateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
-		// Before PocketBase broadcasts the create, so the waiting user gets it.
-		Priority: -100,
+		Priority: adoptBeforeBroadcastPriority,
 		Func:     a.adoptWaitingSubscribers,
 	})
 	p.app.OnModelAfterUpdateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
-		// After PocketBase refreshed the subscribers' auth with this record.
-		Priority: -98,
+		Priority: dropAfterAuthRefreshPriority,
 		Func:     dropBannedSubscribers,
 	})
 	return nil
@@ -165,8 +163,9 @@ func (a *sessionAuth) handleConfig(e *core.RequestEvent) error {
 	return e.JSON(http.StatusOK, map[string]string{"publishableKey": a.p.config.PublishableKey})
 }
 
-// bearerToken reads the Authorization header as PocketBase does: the
-// "Bearer " prefix is optional, and the PocketBase JS SDK omits it.
+// bearerToken reads the Authorization header as PocketBase does (a copy of
+// getAuthTokenFromRequest in apis/middlewares.go, v0.40.4): the "Bearer "
+// prefix is optional, and the PocketBase JS SDK omits it.
 func bearerToken(header string) string {
 	if len(header) > 7 && strings.EqualFold(header[:7], "Bearer ") {
 		return header[7:]

@@ -6,6 +6,20 @@ import (
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
 )
 
+// PocketBase v0.40.4 binds its realtime model hooks (apis/realtime.go: the
+// broadcast of a record's create, update and delete, and the refresh of the
+// subscribers' auth record on its update) at priority -99. Ours run right
+// before or right after them; docs/upgrading.md lists the tests that check it.
+const (
+	pocketBaseRealtimePriority = -99
+	// adoptWaitingSubscribers runs before the broadcast of a client's
+	// create, so that the waiting user hears of it.
+	adoptBeforeBroadcastPriority = pocketBaseRealtimePriority - 1
+	// dropBannedSubscribers runs after PocketBase refreshed the
+	// subscribers' auth with the updated client.
+	dropAfterAuthRefreshPriority = pocketBaseRealtimePriority + 1
+)
+
 // rememberWaitingSubscriber marks a realtime connection subscribed with a
 // valid session token whose client does not exist yet, so that the
 // connection is signed in when the client appears (see

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -96,7 +97,7 @@ func (p *plugin) statusReport(now time.Time) (*statusReport, error) {
 	now = now.UTC()
 	r := &statusReport{Now: dateString(now), Configuration: p.configParts(now), Failures: []failedDelivery{}}
 	var err error
-	if r.Deliveries, err = deliveriesByHour(p.app, now); err != nil {
+	if r.Deliveries, err = deliveriesByHour(p.app, now, &p.applied); err != nil {
 		return nil, fmt.Errorf("counting deliveries: %w", err)
 	}
 	if r.LastApplied, err = lastApplied(p.app, now); err != nil {
@@ -195,7 +196,56 @@ func failureOutcome(status int) string {
 	return fmt.Sprintf("HTTP %d", status)
 }
 
-func deliveriesByHour(app core.App, now time.Time) (deliveryHours, error) {
+// appliedHours remembers the applied deliveries of hours that have ended:
+// a clerk_events row is written when its delivery is applied, so such an
+// hour never changes, and each refresh of the status reads only the
+// current hour from the log.
+type appliedHours struct {
+	mu    sync.Mutex
+	hours map[time.Time]map[string]int // hour → outcome → deliveries
+}
+
+// appliedHourSettled is how long after an hour ends its counts are
+// remembered: a transaction that stamped a row just before the hour's end
+// has committed by then.
+const appliedHourSettled = time.Minute
+
+// count is the applied deliveries of the hour from start, per outcome.
+func (c *appliedHours) count(app core.App, start, now time.Time) (map[string]int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.hours[start]; ok {
+		return n, nil
+	}
+	var rows []struct {
+		Outcome string `db:"outcome"`
+		N       int    `db:"n"`
+	}
+	err := app.DB().NewQuery("SELECT outcome, COUNT(*) AS n FROM " + migrations.EventsCollection +
+		" WHERE created >= {:from} AND created < {:to} GROUP BY outcome").
+		Bind(dbx.Params{"from": dateString(start), "to": dateString(start.Add(time.Hour))}).All(&rows)
+	if err != nil {
+		return nil, err
+	}
+	n := make(map[string]int, len(rows))
+	for _, r := range rows {
+		n[r.Outcome] = r.N
+	}
+	if now.Sub(start.Add(time.Hour)) >= appliedHourSettled {
+		if c.hours == nil {
+			c.hours = map[time.Time]map[string]int{}
+		}
+		for h := range c.hours {
+			if now.Sub(h) > 25*time.Hour {
+				delete(c.hours, h)
+			}
+		}
+		c.hours[start] = n
+	}
+	return n, nil
+}
+
+func deliveriesByHour(app core.App, now time.Time, applied *appliedHours) (deliveryHours, error) {
 	first := now.Truncate(time.Hour).Add(-23 * time.Hour)
 	d := deliveryHours{Hours: make([]string, 24), Series: []deliverySeries{}}
 	index := map[string]int{} // "2006-01-02 15" → bucket
@@ -205,22 +255,12 @@ func deliveriesByHour(app core.App, now time.Time) (deliveryHours, error) {
 		index[h[:13]] = i
 	}
 
-	var applied []struct {
-		Hour    string `db:"h"`
-		Outcome string `db:"outcome"`
-		N       int    `db:"n"`
-	}
-	err := app.DB().NewQuery("SELECT substr(created, 1, 13) AS h, outcome, COUNT(*) AS n FROM " + migrations.EventsCollection +
-		" WHERE created >= {:since} GROUP BY h, outcome").Bind(dbx.Params{"since": dateString(first)}).All(&applied)
-	if err != nil {
-		return d, err
-	}
 	var failed []struct {
 		Hour   string `db:"hour"`
 		Status int    `db:"status"`
 		N      int    `db:"count"`
 	}
-	err = app.DB().NewQuery("SELECT hour, status, count FROM " + migrations.DeliveryFailureHoursCollection +
+	err := app.DB().NewQuery("SELECT hour, status, count FROM " + migrations.DeliveryFailureHoursCollection +
 		" WHERE hour >= {:since}").Bind(dbx.Params{"since": dateString(first)}).All(&failed)
 	if err != nil {
 		return d, err
@@ -245,8 +285,14 @@ func deliveriesByHour(app core.App, now time.Time) (deliveryHours, error) {
 			d.Failed += n
 		}
 	}
-	for _, a := range applied {
-		add(a.Outcome, http.StatusOK, a.Hour, a.N)
+	for i, hour := range d.Hours {
+		counts, err := applied.count(app, first.Add(time.Duration(i)*time.Hour), now)
+		if err != nil {
+			return d, err
+		}
+		for outcome, n := range counts {
+			add(outcome, http.StatusOK, hour, n)
+		}
 	}
 	for _, f := range failed {
 		add(failureOutcome(f.Status), f.Status, f.Hour, f.N)

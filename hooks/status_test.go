@@ -268,3 +268,42 @@ func TestFailureCountsAreBoundedAndSurviveARestart(t *testing.T) {
 		t.Fatalf("the 401s' reason: %+v", refused)
 	}
 }
+
+// Each delivery counts in the hour it came in, whether that hour's counts
+// are read from the log or remembered from an earlier read.
+func TestStatusCountsEachHour(t *testing.T) {
+	app := newTestApp(t)
+	p := &plugin{app: app, config: Config{EventRetention: 30 * 24 * time.Hour}, failures: newFailureRecorder()}
+	now := time.Now().UTC()
+	for i, ago := range []time.Duration{0, 3 * time.Hour, 3 * time.Hour, 23 * time.Hour, 25 * time.Hour} {
+		_, err := app.DB().NewQuery("INSERT INTO " + migrations.EventsCollection +
+			" (id, svixId, type, clerkId, outcome, eventAt, created) VALUES ({:id}, {:svixId}, 'user.updated', 'user_x', 'updated', '', {:created})").
+			Bind(map[string]any{"id": fmt.Sprint("event", i), "svixId": fmt.Sprint("msg_", i), "created": dateString(now.Add(-ago))}).Execute()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.failures.record(now.Add(-5*time.Hour), http.StatusUnauthorized, "unsigned", "")
+	p.flushFailures()
+
+	for _, read := range []string{"from the log", "remembered"} {
+		r, err := p.statusReport(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string][]int{"updated": make([]int, 24), "refused": make([]int, 24)}
+		want["updated"][23], want["updated"][20], want["updated"][0] = 1, 2, 1 // 25 hours ago is out
+		want["refused"][18] = 1
+		for outcome, counts := range want {
+			var got []int
+			for _, s := range r.Deliveries.Series {
+				if s.Outcome == outcome {
+					got = s.Counts
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(counts) {
+				t.Errorf("%s, %s per hour: %v, want %v", read, outcome, got, counts)
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -16,10 +17,17 @@ const maxBatch = 32
 // for it anyway; sharing a transaction spares each its own begin and commit.
 // Each delivery is answered only after the transaction holding it commits.
 type batcher struct {
-	app   core.App
-	queue chan *pendingDelivery
-	start sync.Once
+	app      core.App
+	queue    chan *pendingDelivery
+	start    sync.Once
+	stopOnce sync.Once
+	stopping chan struct{} // closed by stop
+	stopped  chan struct{} // closed when run has returned, or will never run
 }
+
+// errStopping answers a delivery that arrives as the server stops; Svix
+// retries it.
+var errStopping = errors.New("the server is stopping")
 
 type pendingDelivery struct {
 	delivery
@@ -30,20 +38,53 @@ type pendingDelivery struct {
 }
 
 func newBatcher(app core.App) *batcher {
-	return &batcher{app: app, queue: make(chan *pendingDelivery, maxBatch)}
+	return &batcher{
+		app:      app,
+		queue:    make(chan *pendingDelivery, maxBatch),
+		stopping: make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
 }
 
 // commit applies and logs d and waits until that is committed.
 func (b *batcher) commit(d delivery) (outcome, bool, error) {
 	b.start.Do(func() { go b.run() })
 	p := &pendingDelivery{delivery: d, done: make(chan struct{})}
-	b.queue <- p
-	<-p.done
+	select {
+	case b.queue <- p:
+	case <-b.stopping:
+		return "", false, errStopping
+	}
+	select {
+	case <-p.done:
+	case <-b.stopped:
+		select {
+		case <-p.done: // committed in the last batch
+		default:
+			return "", false, errStopping
+		}
+	}
 	return p.result, p.duplicate, p.err
 }
 
+// stop ends the batcher's goroutine once its current batch is committed;
+// deliveries still queued are answered errStopping. PocketBase shuts its
+// HTTP server down (waiting for requests in flight) before this runs.
+func (b *batcher) stop() {
+	b.start.Do(func() { close(b.stopped) }) // never started: it never will
+	b.stopOnce.Do(func() { close(b.stopping) })
+	<-b.stopped
+}
+
 func (b *batcher) run() {
-	for p := range b.queue {
+	defer close(b.stopped)
+	for {
+		var p *pendingDelivery
+		select {
+		case p = <-b.queue:
+		case <-b.stopping:
+			return
+		}
 		batch := []*pendingDelivery{p}
 	fill:
 		for len(batch) < maxBatch {

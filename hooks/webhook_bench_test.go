@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pocketbase/pocketbase/tools/types"
+
 	"github.com/pocketbase/pocketbase/core"
 )
 
@@ -86,7 +88,7 @@ func BenchmarkRESTPatchBaseline(b *testing.B) {
 		for pb.Next() {
 			i := n.Add(1)
 			body := fmt.Sprintf(`{"ownFirstName":"First %d","ownLastName":"Last %d","ownUpdatedAt":%q,"ownMetadata":{"n":%d}}`,
-				i, i, time.UnixMilli(1000+i).UTC().Format("2006-01-02 15:04:05.000Z"), i)
+				i, i, time.UnixMilli(1000+i).UTC().Format(types.DefaultDateLayout), i)
 			req, _ := http.NewRequest(http.MethodPatch, srv.URL+"/api/collections/clients/records/"+ids[i%users], bytes.NewReader([]byte(body)))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", token)

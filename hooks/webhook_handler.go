@@ -96,13 +96,23 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 // verify accepts a body signed with any configured secret, so a secret can
 // be rotated without dropping deliveries.
 func (p *plugin) verify(body []byte, header http.Header) error {
-	var err error
+	var first error
 	for _, wh := range p.secrets {
-		if err = wh.Verify(body, header); err == nil {
+		err := wh.Verify(body, header)
+		if err == nil {
 			return nil
 		}
+		// During a rotation, the secret that signed the delivery says what
+		// is wrong with it (its timestamp), not the others' "no matching
+		// signature".
+		if wh.VerifyIgnoringTimestamp(body, header) == nil {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
 	}
-	return err
+	return first
 }
 
 // messageID is the id Svix keeps across retries: the one of the header set

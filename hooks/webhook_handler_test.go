@@ -516,3 +516,60 @@ func TestOwnersSecondSaveKeepsPocketBaseChecks(t *testing.T) {
 		t.Fatalf("email %q; token key renewed by the owner's save: %v", c.Email(), c.TokenKey() != keyAfterSync)
 	}
 }
+
+// During a rotation, a delivery signed with one of the secrets but too
+// old says so, whichever secret is listed first.
+func TestRotationKeepsTheSigningSecretsError(t *testing.T) {
+	t.Parallel()
+	other := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	body := readFixture(t, "user.created.json")
+	stale := signedRequest(t, "", testSecret, "msg_stale", time.Now().Add(-10*time.Minute), body)
+	for _, secrets := range [][]string{{testSecret, other}, {other, testSecret}} {
+		verifiers, err := newVerifiers(secrets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = (&plugin{secrets: verifiers}).verify(body, stale.Header)
+		if err == nil {
+			t.Fatal("a ten-minute-old delivery passed")
+		}
+		mustContain(t, err, "too old")
+	}
+}
+
+// On terminate, the batcher's goroutine ends; a delivery after that is
+// answered with an error that Svix retries, not held forever.
+func TestBatcherStopsOnTerminate(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	b := newBatcher(app)
+	d, err := decodeDelivery("msg_1", readFixture(t, "user.created.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if result, _, err := b.commit(d); err != nil || result != outcomeCreated {
+		t.Fatalf("commit: %v %v", result, err)
+	}
+	b.stop()
+	select {
+	case <-b.stopped:
+	default:
+		t.Fatal("the batcher's goroutine still runs after stop")
+	}
+	d.SvixID = "msg_2"
+	if _, _, err := b.commit(d); !errors.Is(err, errStopping) {
+		t.Fatalf("a delivery after stop: %v, want errStopping", err)
+	}
+
+	// Register stops its batcher when the app terminates.
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	if r := deliver(t, srv.URL, "msg_3", readFixture(t, "user.updated.json")); r.Status != http.StatusOK {
+		t.Fatalf("before terminate: %+v", r)
+	}
+	if err := app.OnTerminate().Trigger(&core.TerminateEvent{App: app}); err != nil {
+		t.Fatal(err)
+	}
+	if r := deliver(t, srv.URL, "msg_4", userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 9e12 })); r.Status != http.StatusInternalServerError {
+		t.Fatalf("after terminate: %+v, want 500 (Svix retries)", r)
+	}
+}

@@ -42,7 +42,7 @@ func logDelivery(txApp core.App, d delivery, result outcome) error {
 // in their own collection and are kept.
 func pruneEvents(app core.App, cutoff time.Time) error {
 	res, err := app.NonconcurrentDB().NewQuery("DELETE FROM " + migrations.EventsCollection + " WHERE created < {:cutoff}").
-		Bind(map[string]any{"cutoff": cutoff.UTC().Format("2006-01-02 15:04:05.000Z")}).Execute()
+		Bind(map[string]any{"cutoff": cutoff.UTC().Format(types.DefaultDateLayout)}).Execute()
 	if err != nil {
 		return err
 	}

@@ -17,10 +17,38 @@ func createHealthCollections(app core.App) error {
 			return err
 		}
 	}
-	return nil
+	return indexEventsByOutcome(app, true)
+}
+
+// The delivery log's index on created (made by the first migration), and
+// the one that replaces it.
+const (
+	eventsCreatedIndex        = "idx_clerk_events_created"
+	eventsCreatedOutcomeIndex = "idx_clerk_events_created_outcome"
+)
+
+// indexEventsByOutcome swaps the delivery log's index on created for one on
+// (created, outcome), which answers the status's count per hour and outcome
+// from the index alone: still one index entry per delivery, slightly wider.
+func indexEventsByOutcome(app core.App, withOutcome bool) error {
+	events, err := app.FindCollectionByNameOrId(EventsCollection)
+	if err != nil {
+		return err
+	}
+	events.RemoveIndex(eventsCreatedIndex)
+	events.RemoveIndex(eventsCreatedOutcomeIndex)
+	if withOutcome {
+		events.AddIndex(eventsCreatedOutcomeIndex, false, "created,"+FieldOutcome, "")
+	} else {
+		events.AddIndex(eventsCreatedIndex, false, "created", "")
+	}
+	return app.Save(events)
 }
 
 func dropHealthCollections(app core.App) error {
+	if err := indexEventsByOutcome(app, false); err != nil {
+		return err
+	}
 	for _, name := range []string{SyncRunsCollection, DeliveryFailuresCollection, DeliveryFailureHoursCollection} {
 		c, err := app.FindCollectionByNameOrId(name)
 		if err != nil {

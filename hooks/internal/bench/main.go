@@ -23,6 +23,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pocketbase/pocketbase/tools/types"
+
 	"github.com/pocketclerk/pocketclerk/hooks/internal/loadgen"
 )
 
@@ -443,7 +445,7 @@ func (b *bench) patches(n int) ([]*http.Request, func([]byte) bool) {
 	reqs := make([]*http.Request, n)
 	for i := range reqs {
 		c, at := b.nextSeeded()
-		when := time.UnixMilli(at).UTC().Format("2006-01-02 15:04:05.000Z")
+		when := time.UnixMilli(at).UTC().Format(types.DefaultDateLayout)
 		reqs[i] = b.rest(http.MethodPatch, "/api/collections/clients/records/"+seedRecordID(c), map[string]any{
 			"benchFirstName": fmt.Sprint("F", at), "benchLastName": fmt.Sprint("L", at), "benchSignInAt": when, "benchUpdatedAt": when,
 		})

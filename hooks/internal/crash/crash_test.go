@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pocketbase/pocketbase/tools/types"
+
 	"github.com/pocketclerk/pocketclerk/hooks/internal/loadgen"
 )
 
@@ -276,7 +278,7 @@ func readState(t *testing.T, c *http.Client, url, token string) state {
 	}
 	for _, r := range list(t, c, url, token, "clients", "clerkId,firstName,clerkUpdatedAt") {
 		st.clientRows++
-		at, err := time.Parse("2006-01-02 15:04:05.000Z", r["clerkUpdatedAt"].(string))
+		at, err := time.Parse(types.DefaultDateLayout, r["clerkUpdatedAt"].(string))
 		if err != nil {
 			t.Fatalf("client %v: clerkUpdatedAt: %v", r["clerkId"], err)
 		}

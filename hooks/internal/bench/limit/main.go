@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pocketbase/pocketbase/tools/types"
+
 	"github.com/clerk/clerk-sdk-go/v2"
 	svix "github.com/svix/svix-webhooks/go"
 	_ "modernc.org/sqlite"
@@ -267,7 +269,7 @@ func date(ms int64) string {
 	if ms == 0 {
 		return ""
 	}
-	return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05.000Z")
+	return time.UnixMilli(ms).UTC().Format(types.DefaultDateLayout)
 }
 
 func datePtr(ms *int64) string {
