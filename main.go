@@ -4,8 +4,8 @@ package main
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
-	"log"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,7 +29,9 @@ var publicFiles embed.FS
 // before a collection costs little memory and spares a sixth of the
 // webhook's CPU (docs/benchmarks.md). memoryLimit (GOMEMLIMIT) caps what
 // that growth may take once the live heap is large, as it is with many
-// realtime connections. The GOGC and GOMEMLIMIT variables override both.
+// realtime connections, or when garbage arrives fast (each unsigned 1 MiB
+// webhook body costs svix's Verify two copies; docs/benchmarks.md, the
+// unsigned flood). The GOGC and GOMEMLIMIT variables override both.
 const (
 	gcPercent   = 400
 	memoryLimit = 96 << 20
@@ -74,10 +76,10 @@ func main() {
 	})
 	config, err := hooks.ConfigFromEnv()
 	if err != nil {
-		log.Fatal(err)
+		exit(err)
 	}
 	if err := hooks.Register(app, app.RootCmd, config); err != nil {
-		log.Fatal(err)
+		exit(err)
 	}
 
 	public, _ := fs.Sub(publicFiles, "pb_public")
@@ -102,6 +104,13 @@ func main() {
 		err = app.Start()
 	}
 	if err != nil {
-		log.Fatal(err)
+		exit(err)
 	}
+}
+
+// exit prints err as a plain line for the person at the terminal, not a
+// log line with a timestamp, and exits with status 1.
+func exit(err error) {
+	fmt.Fprintln(os.Stderr, "Error: "+err.Error())
+	os.Exit(1)
 }

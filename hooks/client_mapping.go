@@ -60,7 +60,7 @@ type userChange struct {
 
 // errEmailHeld means that another client holds the email and is newer: the
 // change cannot be applied yet, and a retry will find it applied or stale.
-var errEmailHeld = errors.New("the primary email belongs to another client with newer Clerk data; Svix's retry applies this change once that client's own update has arrived")
+var errEmailHeld = errors.New("the primary email belongs to another client with newer Clerk data; this change applies once that client's own update has arrived")
 
 // applyUserEvent is the one place that decides how a Clerk user becomes a
 // client. Call it with a transaction's app: it reads and writes several

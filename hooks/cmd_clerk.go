@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,17 +73,29 @@ same --dir.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// Progress goes to the terminal: PocketBase discards cobra's error writer.
-			counts, syncErr := p.recordedSync(ctx, migrations.TriggerCommand, opts, os.Stderr)
+			opts.pruned = func(clients []prunedClient) {
+				verb := "deleted"
+				if opts.DryRun {
+					verb = "would delete"
+				}
+				for _, c := range clients {
+					fmt.Fprintln(out, strings.TrimSpace(strings.Join([]string{verb, c.ClerkID, c.Email, c.Name}, " ")))
+				}
+			}
+			counts, err := p.recordedSync(ctx, migrations.TriggerCommand, opts, os.Stderr)
+			if err != nil {
+				return err // the error alone: a summary of a failed run misleads
+			}
 			fmt.Fprintln(out, counts.summary(opts.DryRun))
 			if after, err := p.app.CountRecords(migrations.ClientsCollection); err == nil {
 				fmt.Fprintf(out, "Database %s: %d clients before, %d after\n", dbPath, before, after)
 			}
-			return syncErr
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Prune, "prune", false, "also delete (and tombstone) clients whose Clerk user no longer exists")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "report what would change and write nothing")
-	cmd.Flags().BoolVar(&opts.Force, "force", false, "let --prune delete more than 10% of the clients")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "let --prune delete more than a tenth of the clients (or all of them)")
 	return cmd
 }
 
@@ -104,6 +118,13 @@ func (p *plugin) scheduleSync() error {
 
 func (p *plugin) runScheduledSync(ctx context.Context) {
 	started := time.Now()
+	// PocketBase's cron does not recover a job's panic, which would reach
+	// stdout only: the Logs must say the run failed.
+	defer func() {
+		if v := recover(); v != nil {
+			p.app.Logger().Error("Scheduled Clerk sync failed with a panic; it runs again at the next scheduled time", "panic", fmt.Sprint(v), "stack", string(debug.Stack()), "duration", time.Since(started).String())
+		}
+	}()
 	counts, err := p.recordedSync(ctx, migrations.TriggerSchedule, syncOptions{Prune: true}, nil)
 	attrs := []any{
 		"listed", counts.Listed, "created", counts.Created, "updated", counts.Updated,

@@ -62,7 +62,12 @@ organizationMembership.deleted. Repeat with the printed --user-id and
   pocketclerk clerk send organizationMembership.created --user-id user_2abc... --role org:admin
   pocketclerk clerk send organizationMembership.updated --user-id user_2abc... --org-id org_2def... --role org:member
   pocketclerk clerk send organization.deleted --org-id org_2def...`,
-		Args:         cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("name one event type to send: %s", strings.Join(cmd.ValidArgs, ", "))
+			}
+			return nil
+		},
 		ValidArgs:    append([]string{eventUserCreated, eventUserUpdated, eventUserDeleted}, orgEventTypes...),
 		SilenceUsage: true,
 		Annotations:  map[string]string{noDatabaseAnnotation: "true"},

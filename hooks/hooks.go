@@ -38,12 +38,15 @@ import (
 	svix "github.com/svix/svix-webhooks/go"
 
 	// The collections' migrations come with the plugin, as jsvm brings its own.
-	_ "github.com/pocketclerk/pocketclerk/migrations"
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // minEventRetention outlasts Svix's retries (about 27 hours), so that a
 // retried delivery still finds its log row.
 const minEventRetention = 48 * time.Hour
+
+// defaultWebhookTimeout leaves 5 s of Svix's 15 s for the network.
+const defaultWebhookTimeout = 10 * time.Second
 
 // WebhookPath is where Clerk's webhook endpoint must point.
 const WebhookPath = "/api/webhooks/clerk"
@@ -78,6 +81,11 @@ type Config struct {
 
 	// PublishableKey (pk_...) is handed to the profile page in pb_public.
 	PublishableKey string
+
+	// WebhookTimeout is the longest a delivery waits to be committed
+	// before it is answered 503 (Svix retries it), which must come before
+	// Svix gives up on an answer, after 15 s. Zero means the default, 10 s.
+	WebhookTimeout time.Duration
 
 	// SyncSchedule is a cron expression; when set, the server runs
 	// "clerk sync --prune" on it. Empty: off.
@@ -179,9 +187,13 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	if err := config.validate(); err != nil {
 		return err
 	}
-	p := &plugin{app: app, config: config, batcher: newBatcher(app), failures: newFailureRecorder()}
+	p := &plugin{app: app, config: config, batcher: newBatcher(app), failures: newFailureRecorder(),
+		endedSessions: newEndedSessions(), bodyReaders: make(chan struct{}, maxBodyReaders)}
 	if p.config.EventRetention == 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
+	}
+	if p.config.WebhookTimeout <= 0 {
+		p.config.WebhookTimeout = defaultWebhookTimeout
 	}
 	if p.config.UserDelete == "" {
 		p.config.UserDelete = UserDeleteDelete
@@ -196,6 +208,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	if p.secrets, err = newVerifiers(config.WebhookSecrets); err != nil {
 		return err
 	}
+	p.secretKeys = secretKeys(config.WebhookSecrets)
 	if err := p.registerAuth(); err != nil {
 		return err
 	}
@@ -227,7 +240,9 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		// A delivery that succeeds has its clerk_events row; a request log
 		// row for it too cost about a sixth of the webhook's CPU. Failures
 		// are still logged, at error level.
-		se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog())
+		warnOpenSignUp(se.App)
+		// readDelivery bounds the body itself, without PocketBase's copy.
+		se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog()).Unbind(apis.DefaultBodyLimitMiddlewareId)
 		se.Router.BindFunc(p.pageSecurityHeaders)
 		return se.Next()
 	})
@@ -243,11 +258,18 @@ type plugin struct {
 	app     core.App
 	config  Config
 	secrets []*svix.Webhook
-	batcher *batcher
+	// secretKeys are the secrets' keys, in the same order (see verify).
+	secretKeys [][]byte
+	batcher    *batcher
 
 	failures *failureRecorder // the webhook's error answers, for the status
 	syncs    syncRunner       // the sync running in this server, one at a time
 	applied  appliedHours     // applied deliveries of ended hours, for the status
+	// endedSessions are the sessions whose tokens are refused before they
+	// expire.
+	endedSessions *endedSessions
+	// bodyReaders holds a token per webhook body being read and verified.
+	bodyReaders chan struct{}
 }
 
 // clerkConfig is the Backend API client configuration shared by every call
@@ -257,6 +279,25 @@ func (p *plugin) clerkConfig() *clerk.ClientConfig {
 		Key: clerk.String(p.config.SecretKey),
 		URL: clerk.String(p.config.APIURL + "/v1"),
 	}}
+}
+
+// warnOpenSignUp warns when PocketBase's default "users" collection is
+// still there: the migrations remove it only while it is empty, and its
+// public sign-up is an account beside Clerk that any rule not naming its
+// collection would admit.
+func warnOpenSignUp(app core.App) {
+	users, err := app.FindCollectionByNameOrId(migrations.DefaultUsersCollection)
+	if err != nil || !users.IsAuth() {
+		return
+	}
+	n, _ := app.CountRecords(users)
+	msg := fmt.Sprintf("PocketBase's default %q auth collection was kept because it holds %d records", users.Name, n)
+	if users.CreateRule != nil && *users.CreateRule == "" {
+		msg += "; anyone can sign up to it (its create rule is public)"
+	}
+	msg += ". Users sign up with Clerk here: if you do not use it, delete it in the dashboard (Collections → users), or set its create rule to superusers only; and make every rule you write name its collection, e.g. @request.auth.collectionName = \"clients\"."
+	app.Logger().Warn(msg)
+	fmt.Fprintln(os.Stderr, "Warning: "+msg)
 }
 
 // checkPublishableKey refuses anything but a Clerk publishable key:

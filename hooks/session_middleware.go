@@ -2,7 +2,9 @@ package hooks
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -12,6 +14,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // ClerkConfigPath hands the profile page in pb_public what it needs to
@@ -30,12 +34,17 @@ const (
 // SessionStatusHeader tells a frontend what became of its Clerk session
 // token, so that it can tell "waiting for the sync" from "refused":
 // signed-in, waiting (valid, but the user has no client yet) or refused
-// (invalid, expired, wrong party, banned, or tokens not configured).
+// (SessionReasonHeader says why).
 const SessionStatusHeader = "PocketClerk-Session"
 
 // waitingClerkUserKey marks a request, and then a realtime connection, made
 // with a valid session token whose user has no client yet.
 const waitingClerkUserKey = "clerkWaitingUserId"
+
+// clerkSessionIDKey marks a request, and then a realtime connection,
+// authenticated by a Clerk session token: it holds the token's session id
+// (sid).
+const clerkSessionIDKey = "clerkSessionId"
 
 // sessionAuth signs Clerk users in as their own client.
 type sessionAuth struct {
@@ -49,13 +58,16 @@ type sessionAuth struct {
 	unknownUsers *expirable.LRU[string, struct{}]
 	// orgs stores the token's active organization on first sight.
 	orgs *orgFirstSight
+	// refusals logs refused tokens, rate-limited.
+	refusals *refusalLog
 }
 
 // registerAuth makes a Clerk session token (Authorization: Bearer <token>)
 // authenticate its user's client on every route, REST and realtime, so
-// that rules such as "id = @request.auth.id" apply to Clerk users.
+// that rules such as `@request.auth.collectionName = "clients" && id =
+// @request.auth.id` apply to Clerk users.
 func (p *plugin) registerAuth() error {
-	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL), orgs: newOrgFirstSight(p)}
+	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL), orgs: newOrgFirstSight(p), refusals: newRefusalLog()}
 	parties := map[string]bool{}
 	for _, origin := range p.config.AuthorizedParties {
 		parties[strings.TrimRight(origin, "/")] = true
@@ -81,7 +93,9 @@ func (p *plugin) registerAuth() error {
 	p.app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		switch {
 		case a.verifier == nil:
-			se.App.Logger().Warn("Clerk session tokens are not accepted: set CLERK_JWT_KEY (the PEM public key from Clerk's dashboard, API Keys) or CLERK_SECRET_KEY so that signed-in users can read their profile.")
+			msg := "Clerk session tokens are not accepted: set CLERK_JWT_KEY (the PEM public key from Clerk's dashboard, API Keys) or CLERK_SECRET_KEY so that signed-in users can read their profile."
+			se.App.Logger().Warn(msg)
+			fmt.Fprintln(os.Stderr, "Warning: "+msg)
 		case p.config.SecretKey == "":
 			se.App.Logger().Info("CLERK_SECRET_KEY is not set: a signed-in user whose client does not exist yet waits for Clerk's webhook instead of being fetched on first sight.")
 		}
@@ -94,6 +108,9 @@ func (p *plugin) registerAuth() error {
 		return se.Next()
 	})
 
+	p.app.OnRecordAuthRefreshRequest(migrations.ClientsCollection).BindFunc(refuseClerkSessionRefresh)
+	// Outermost, so that it sees what rememberWaitingSubscriber decided.
+	p.app.OnRealtimeSubscribeRequest().BindFunc(rememberSubscriberSession)
 	p.app.OnRealtimeSubscribeRequest().BindFunc(a.rememberWaitingSubscriber)
 	p.app.OnModelAfterCreateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
 		Priority: adoptBeforeBroadcastPriority,
@@ -120,26 +137,31 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 		return e.Next()
 	}
 	status := e.Response.Header()
-	// Frontends on another origin (the usual Next.js set-up) may read it too.
-	status.Add("Access-Control-Expose-Headers", SessionStatusHeader)
-	if a.verifier == nil {
-		e.App.Logger().Debug("Clerk session token ignored: neither CLERK_JWT_KEY nor CLERK_SECRET_KEY is set")
+	// Frontends on another origin (the usual Next.js set-up) may read them too.
+	status.Add("Access-Control-Expose-Headers", SessionStatusHeader+", "+SessionReasonHeader)
+	refuse := func(reason, clerkID string, err error) error {
+		a.refusals.log(e.App, reason, clerkID, err)
 		status.Set(SessionStatusHeader, "refused")
+		status.Set(SessionReasonHeader, reason)
 		return e.Next()
+	}
+	if a.verifier == nil {
+		return refuse(refusedNotConfigured, claimedSubject(token), nil)
 	}
 
 	ctx := e.Request.Context()
 	claims, err := a.verifier.verify(ctx, token, header.Kid)
 	if err != nil {
-		e.App.Logger().Debug("Clerk session token refused", "error", err.Error())
-		status.Set(SessionStatusHeader, "refused")
-		return e.Next()
+		return refuse(refusalReason(err), claimedSubject(token), err)
 	}
+	if a.p.endedSessions.Contains(claims.SessionID) {
+		return refuse(refusedSignedOut, claims.Subject, nil)
+	}
+	e.Set(clerkSessionIDKey, claims.SessionID)
 	client, err := a.clientForUser(ctx, e.App, claims.Subject)
 	switch {
 	case errors.Is(err, errUserGone):
-		e.App.Logger().Debug("Clerk session token of a deleted user refused", "clerkId", claims.Subject)
-		status.Set(SessionStatusHeader, "refused")
+		return refuse(refusedDeleted, claims.Subject, nil)
 	case err != nil:
 		e.App.Logger().Error("Could not load the client of a signed-in Clerk user; the request goes on unauthenticated", "clerkId", claims.Subject, "error", err.Error())
 		status.Set(SessionStatusHeader, "waiting")
@@ -147,12 +169,22 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 		e.Set(waitingClerkUserKey, claims.Subject)
 		status.Set(SessionStatusHeader, "waiting")
 	case client.Banned():
-		e.App.Logger().Debug("Clerk session token of a banned user refused", "clerkId", claims.Subject)
-		status.Set(SessionStatusHeader, "refused")
+		return refuse(refusedBanned, claims.Subject, nil)
 	default:
 		a.orgs.ensure(ctx, e.App, claims)
 		e.Auth = client.Record
 		status.Set(SessionStatusHeader, "signed-in")
+	}
+	return e.Next()
+}
+
+// refuseClerkSessionRefresh keeps PocketBase from exchanging a Clerk session
+// token for a PocketBase token: a token carrying "refreshable": true (a
+// session-token customisation can add one) would become a renewable
+// PocketBase token that outlives the session, a sign-out and a ban.
+func refuseClerkSessionRefresh(e *core.RecordAuthRefreshRequestEvent) error {
+	if sid, _ := e.Get(clerkSessionIDKey).(string); sid != "" {
+		return e.ForbiddenError("A Clerk session token is renewed by Clerk, not by PocketBase: get a fresh one from Clerk (getToken()) and send it with each request.", nil)
 	}
 	return e.Next()
 }

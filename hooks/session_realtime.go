@@ -80,3 +80,20 @@ func dropBannedSubscribers(e *core.ModelEvent) error {
 	}
 	return e.Next()
 }
+
+// rememberSubscriberSession keeps on a realtime connection the id of the
+// Clerk session that signed it in (or that it waits for), so that the end
+// of that session signs it out (see endSession).
+func rememberSubscriberSession(e *core.RealtimeSubscribeRequestEvent) error {
+	if err := e.Next(); err != nil {
+		return err
+	}
+	sid, _ := e.Get(clerkSessionIDKey).(string)
+	_, waiting := e.Client.Get(waitingClerkUserKey).(string)
+	if sid != "" && (isClient(e.Auth) || waiting) {
+		e.Client.Set(clerkSessionIDKey, sid)
+	} else {
+		e.Client.Unset(clerkSessionIDKey)
+	}
+	return nil
+}

@@ -62,6 +62,7 @@ func (v *sessionVerifier) verify(ctx context.Context, token, kid string) (*clerk
 			return nil, err
 		}
 	}
+	var wrongParty bool
 	claims, err := jwt.Verify(ctx, &jwt.VerifyParams{
 		Token:  token,
 		JWK:    key,
@@ -69,24 +70,25 @@ func (v *sessionVerifier) verify(ctx context.Context, token, kid string) (*clerk
 		Clock:  clockFunc(v.now),
 		AuthorizedPartyHandler: func(azp string) bool {
 			// Like Clerk's SDKs: a token minted outside a browser has no azp.
-			return azp == "" || len(v.parties) == 0 || v.parties[azp]
+			wrongParty = azp != "" && len(v.parties) > 0 && !v.parties[azp]
+			return !wrongParty
 		},
 		CustomClaimsConstructor: func(context.Context) any { return &sessionClaims{} },
 	})
+	if wrongParty {
+		return nil, errWrongParty
+	}
 	if err != nil {
 		return nil, err
 	}
-	if claims.Subject == "" {
-		return nil, errors.New("the token has no subject")
-	}
 	// Only session tokens: a JWT template's token is signed with the same
 	// key but may live for years and outlives a sign-out.
-	if claims.SessionID == "" || claims.Expiry == nil {
-		return nil, errors.New("not a session token (no sid or no exp)")
+	if claims.Subject == "" || claims.SessionID == "" || claims.Expiry == nil {
+		return nil, errNotSession
 	}
 	// Clerk treats a pending session as signed out unless told otherwise.
 	if c, _ := claims.Custom.(*sessionClaims); c != nil && c.Status == "pending" {
-		return nil, errors.New("the session is pending")
+		return nil, errPending
 	}
 	return claims, nil
 }

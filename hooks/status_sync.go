@@ -122,7 +122,11 @@ func (p *plugin) recordedSync(ctx context.Context, trigger string, opts syncOpti
 	opts.progress = func(counts syncCounts, total int) {
 		p.syncs.update(func(run *syncRun) { run.Counts, run.Total = runCounts(counts), total })
 	}
+	tell := opts.pruned // the caller's own, if any
 	opts.pruned = func(clients []prunedClient) {
+		if tell != nil {
+			tell(clients)
+		}
 		pruned = append(pruned, clients...)
 		p.syncs.update(func(run *syncRun) { run.Pruned = append(run.Pruned, clients...) })
 	}

@@ -22,12 +22,6 @@ const (
 	syncBatchSize = 100
 	// pruneCheckSize user ids are checked per request before pruning.
 	pruneCheckSize = 100
-	// A prune that would delete more than pruneGuardShare of the clients,
-	// and more than pruneGuardMin, stops unless forced: it more likely
-	// means a secret key of another Clerk instance than mass deletions, and
-	// tombstoned users never come back.
-	pruneGuardShare = 0.1
-	pruneGuardMin   = 10
 	// pruneMargin keeps clients saved shortly before the listing started
 	// out of pruning: their Clerk user may be too new to be listed yet.
 	pruneMargin = time.Minute
@@ -39,7 +33,7 @@ type syncOptions struct {
 	Prune bool
 	// DryRun applies every batch in a transaction that is rolled back.
 	DryRun bool
-	// Force lets Prune delete more than pruneGuardShare of the clients.
+	// Force lets Prune delete more than pruneAllowed allows.
 	Force bool
 	// progress, when set, is told the counts so far after each page.
 	progress func(counts syncCounts, total int)
@@ -112,7 +106,14 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 	if clerkKey(cfg) == "" {
 		return counts, errors.New("CLERK_SECRET_KEY is not set: the sync reads users from Clerk's Backend API with it. Set it to the secret key (sk_...) from Clerk's dashboard, API keys")
 	}
-	cfg = withClerkTransport(cfg)
+	cfg = withClerkTransport(cfg, func(attempt int, delay time.Duration, cause string) {
+		msg := fmt.Sprintf("%s; retrying in %s (attempt %d of %d)", cause, delay.Round(time.Second/10), attempt+1, clerkMaxAttempts)
+		if progress != nil {
+			fmt.Fprintln(progress, "clerk sync: "+msg)
+		} else {
+			app.Logger().Warn("Clerk sync: " + msg)
+		}
+	})
 	users := user.NewClient(cfg)
 	bar := newProgressBar(progress)
 	s := &syncer{app: app, opts: opts, counts: &counts}
@@ -163,6 +164,29 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 	return counts, nil
 }
 
+// checkUserPage refuses a page of the user listing that Clerk's Backend API
+// would not send: more users than asked for, an entry that is null or has
+// no id, the previous page again (an API that ignores offset would make the
+// sync run forever), or a listing running past the count it announces by
+// more than a page (users created during the run may add to it).
+func checkUserPage(list *clerk.UserList, offset int64, previous []*clerk.User) error {
+	if len(list.Users) > syncPageSize {
+		return fmt.Errorf("the page holds %d users, more than the %d asked for", len(list.Users), syncPageSize)
+	}
+	for i, u := range list.Users {
+		if u == nil || u.ID == "" {
+			return fmt.Errorf("entry %d of the page is not a user (null, or no id)", i)
+		}
+	}
+	if len(previous) > 0 && list.Users[0].ID == previous[0].ID {
+		return errors.New("the page repeats the previous one (the API ignores offset?)")
+	}
+	if listed := offset + int64(len(list.Users)); listed > list.TotalCount+syncPageSize {
+		return fmt.Errorf("the listing reached %d users but the API counts %d", listed, list.TotalCount)
+	}
+	return nil
+}
+
 // userPage is one page of the listing, or the error that ended it.
 type userPage struct {
 	users     []*clerk.User
@@ -178,6 +202,7 @@ func listUsers(ctx context.Context, users *user.Client) <-chan userPage {
 	pages := make(chan userPage)
 	go func() {
 		defer close(pages)
+		var previous []*clerk.User
 		for offset := int64(0); ; {
 			list, err := users.List(ctx, &user.ListParams{
 				ListParams: clerk.ListParams{Limit: clerk.Int64(syncPageSize), Offset: clerk.Int64(offset)},
@@ -188,9 +213,12 @@ func listUsers(ctx context.Context, users *user.Client) <-chan userPage {
 				page.err = explainClerkError(fmt.Sprintf("listing Clerk users (offset %d)", offset), err)
 			} else if len(list.Users) == 0 {
 				return
+			} else if err = checkUserPage(list, offset, previous); err != nil {
+				page.err = fmt.Errorf("listing Clerk users (offset %d): %w; nothing of this page was applied, and nothing is pruned. Check CLERK_API_URL: it should be Clerk's Backend API", offset, err)
 			} else {
 				page.users, page.total = list.Users, int(list.TotalCount)
 				page.usersJSON = usersJSON(list)
+				previous = list.Users
 			}
 			select {
 			case pages <- page:
@@ -277,18 +305,16 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 	var pruned []prunedClient
 	now := time.Now()
 	err := s.app.RunInTransaction(func(txApp core.App) error {
+		done, pruned = syncCounts{}, nil
 		for _, ch := range batch {
 			var client *clientRecord
 			if !pruneBefore.IsZero() {
-				ok, err := stillPrunable(txApp, ch.User.ID, pruneBefore)
-				if err != nil {
+				var err error
+				if client, err = prunableClient(txApp, ch.User.ID, pruneBefore); err != nil {
 					return err
 				}
-				if !ok {
+				if client == nil {
 					continue
-				}
-				if client, err = findClient(txApp, ch.User.ID); err != nil {
-					return err
 				}
 			}
 			ch.At = now

@@ -43,12 +43,12 @@ func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]
 			unseen = append(unseen, id)
 		}
 	}
-	// Checked before the requests by id, which take long for many clients.
-	if total, err := s.app.CountRecords(migrations.ClientsCollection); err != nil {
+	total, err := s.app.CountRecords(migrations.ClientsCollection)
+	if err != nil {
 		return err
-	} else if !s.opts.Force && len(unseen) > 0 && (len(unseen) == len(local) ||
-		len(unseen) > pruneGuardMin && float64(len(unseen)) > pruneGuardShare*float64(total)) {
-		return fmt.Errorf("not pruning: %d of %d clients have no user in this Clerk instance, which more often means that CLERK_SECRET_KEY belongs to another instance than that the users were deleted; check the key, and if the deletions are real, run \"clerk sync --prune --force\"", len(unseen), total)
+	}
+	refuse := func(gone string) error {
+		return fmt.Errorf("not pruning: %s of %d clients have no user in this Clerk instance, more than a prune deletes without --force (a tenth of the clients, at least 1, never all). That more often means that CLERK_SECRET_KEY belongs to another instance than that the users were deleted; check the key, and if the deletions are real, run \"clerk sync --prune --force\"", gone, total)
 	}
 
 	var gone []userChange
@@ -73,17 +73,43 @@ func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]
 				gone = append(gone, userChange{Type: eventUserDeleted, User: &clerk.User{ID: id}})
 			}
 		}
+		// Stop checking as soon as the guard is bound to refuse: with
+		// another instance's key, every client is missing.
+		if !s.opts.Force && len(gone) > pruneLimit(int(total)) {
+			return refuse(fmt.Sprint("at least ", len(gone)))
+		}
+	}
+	if !s.opts.Force && !pruneAllowed(len(gone), int(total)) {
+		return refuse(fmt.Sprint(len(gone)))
 	}
 	s.applyChanges(gone, cutoff)
 	return nil
 }
 
-// stillPrunable reports whether a client may still be pruned inside the
-// transaction that deletes it: a webhook may have saved it since it was read.
-func stillPrunable(txApp core.App, clerkID string, cutoff time.Time) (bool, error) {
+// pruneAllowed is the prune guard. Without --force, a prune deletes at most
+// a tenth of the clients (counted when the prune starts, after the listing
+// was applied; rounded down, but at least 1), and never all of them: that
+// many deletions more likely mean a secret key of another Clerk instance
+// than mass deletions, and tombstoned users never come back.
+func pruneAllowed(deletions, clients int) bool {
+	return deletions == 0 || deletions <= pruneLimit(clients) && deletions < clients
+}
+
+// pruneLimit is the most clients a prune deletes without --force.
+func pruneLimit(clients int) int {
+	return max(clients/10, 1)
+}
+
+// prunableClient returns the client of clerkID if it may still be pruned
+// inside the transaction that deletes it (a webhook may have saved it since
+// it was read), or nil.
+func prunableClient(txApp core.App, clerkID string, cutoff time.Time) (*clientRecord, error) {
 	client, err := findClient(txApp, clerkID)
 	if client == nil || err != nil {
-		return false, err // deleted since, by a webhook or by hand
+		return nil, err // deleted since, by a webhook or by hand
 	}
-	return client.GetDateTime("updated").Time().Before(cutoff), nil
+	if !client.GetDateTime("updated").Time().Before(cutoff) {
+		return nil, nil
+	}
+	return client, nil
 }

@@ -381,7 +381,7 @@ func TestClerkTransportReturnsErrorAnswers(t *testing.T) {
 	}
 	mustContain(t, string(body), `"code":"resource_not_found"`)
 
-	_, err = user.NewClient(withClerkTransport(clerkAPIConfig(f.URL, f.Key))).Get(context.Background(), "user_nobody")
+	_, err = user.NewClient(withClerkTransport(clerkAPIConfig(f.URL, f.Key), nil)).Get(context.Background(), "user_nobody")
 	var apiErr *clerk.APIErrorResponse
 	if !errors.As(err, &apiErr) || apiErr.HTTPStatusCode != http.StatusNotFound || !isClerkNotFound(err) {
 		t.Fatalf("the SDK's error for Clerk's 404: %#v", err)
@@ -410,7 +410,7 @@ func TestSyncSaysWhenCLERK_API_URLIsNotClerk(t *testing.T) {
 	for _, want := range []string{"404 Not Found", "not Clerk's Backend API", "CLERK_API_URL", "nginx"} {
 		mustContain(t, err, want)
 	}
-	_, err = user.NewClient(withClerkTransport(clerkAPIConfig(notClerk.URL, fakeSecretKey))).Get(context.Background(), "user_1")
+	_, err = user.NewClient(withClerkTransport(clerkAPIConfig(notClerk.URL, fakeSecretKey), nil)).Get(context.Background(), "user_1")
 	var apiErr *clerk.APIErrorResponse
 	if !errors.As(err, &apiErr) || apiErr.HTTPStatusCode != http.StatusNotFound || isClerkNotFound(err) {
 		t.Fatalf("a 404 from another server: %#v, want the SDK's error, not Clerk's \"no such object\"", err)

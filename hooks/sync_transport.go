@@ -27,7 +27,13 @@ const (
 	clerkAttemptTimeout = 30 * time.Second
 	clerkMaxAttempts    = 8
 	clerkMaxRetryAfter  = 5 * time.Minute
+	// clerkMaxAnswer bounds what one answer may hold in memory: a page of
+	// 500 users with full metadata is a few MiB.
+	clerkMaxAnswer = 32 << 20
 )
+
+// errAnswerTooLarge is final: asking again gets the same answer.
+var errAnswerTooLarge = fmt.Errorf("Clerk's Backend API answered more than %d MiB; a page of users is far smaller: check CLERK_API_URL", clerkMaxAnswer>>20)
 
 // clerkTransport makes the SDK's requests well-behaved for a long run:
 // it spaces requests to stay inside the rate limit, waits out 429s as long
@@ -37,6 +43,10 @@ type clerkTransport struct {
 	base     http.RoundTripper
 	interval time.Duration // minimum spacing between requests
 	backoff  time.Duration // first wait after a transient error; doubles
+
+	// onRetry, when set, hears of each wait before a retry and its cause,
+	// so that a long wait is never silent.
+	onRetry func(attempt int, delay time.Duration, cause string)
 
 	mu   sync.Mutex
 	next time.Time // when the next request may start
@@ -74,16 +84,17 @@ func (t *clerkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		res, body, err := t.attempt(req)
 
 		var delay time.Duration
+		var cause string
 		switch {
-		case err != nil && ctx.Err() != nil:
+		case err != nil && (ctx.Err() != nil || errors.Is(err, errAnswerTooLarge)):
 			return nil, err
 		case err != nil: // network error or attempt timeout
-			delay = wait
+			delay, cause = wait, "Clerk's Backend API is unreachable: "+err.Error()
 		case res.StatusCode == http.StatusTooManyRequests:
-			delay = retryAfter(res.Header, wait)
+			delay, cause = retryAfter(res.Header, wait), "Clerk's Backend API answered 429 Too Many Requests (rate limit)"
 			t.pushBack(delay) // the limit is shared: nothing goes out before then
 		case res.StatusCode >= 500:
-			delay = retryAfter(res.Header, wait)
+			delay, cause = retryAfter(res.Header, wait), fmt.Sprintf("Clerk's Backend API answered %d %s", res.StatusCode, http.StatusText(res.StatusCode))
 		default:
 			return asClerkAnswer(res, body), nil
 		}
@@ -93,6 +104,9 @@ func (t *clerkTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return nil, err
 			}
 			return asClerkAnswer(res, body), nil
+		}
+		if t.onRetry != nil {
+			t.onRetry(attempt, delay, cause)
 		}
 		if err := sleepCtx(ctx, delay); err != nil {
 			return nil, err
@@ -141,9 +155,12 @@ func (t *clerkTransport) attempt(req *http.Request) (*http.Response, []byte, err
 		return nil, nil, err
 	}
 	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
+	body, err := io.ReadAll(io.LimitReader(res.Body, clerkMaxAnswer+1))
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(body) > clerkMaxAnswer {
+		return nil, nil, errAnswerTooLarge
 	}
 	res.Body = io.NopCloser(bytes.NewReader(body))
 	return res, body, nil
@@ -201,14 +218,16 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 }
 
 // withClerkTransport copies cfg with an HTTP client that uses clerkTransport
-// over cfg's own client, if any.
-func withClerkTransport(cfg *clerk.ClientConfig) *clerk.ClientConfig {
+// over cfg's own client, if any; onRetry (may be nil) hears of each retry.
+func withClerkTransport(cfg *clerk.ClientConfig, onRetry func(attempt int, delay time.Duration, cause string)) *clerk.ClientConfig {
 	out := *cfg
 	var base http.RoundTripper
 	if cfg.HTTPClient != nil {
 		base = cfg.HTTPClient.Transport
 	}
-	out.HTTPClient = &http.Client{Transport: newClerkTransport(clerkKey(cfg), base)}
+	t := newClerkTransport(clerkKey(cfg), base)
+	t.onRetry = onRetry
+	out.HTTPClient = &http.Client{Transport: t}
 	return &out
 }
 

@@ -3,6 +3,8 @@ package hooks
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/routine"
@@ -35,7 +37,24 @@ type pendingDelivery struct {
 	duplicate bool
 	err       error
 	done      chan struct{}
+	// state is pendingQueued until the batcher takes the delivery into a
+	// transaction, or its request gives up waiting (pendingAbandoned).
+	state atomic.Int32
+	// gaveUp is set when the request was answered 503: a delivery already
+	// taken is then not tried again on its own.
+	gaveUp atomic.Bool
 }
+
+const (
+	pendingQueued int32 = iota
+	pendingTaken
+	pendingAbandoned
+)
+
+// errCommitTimeout means that a delivery could not be committed within the
+// time its request may wait: the database is busy (another process holds
+// the write lock, say). Svix retries it.
+var errCommitTimeout = errors.New("the delivery could not be committed in time: the database is busy")
 
 func newBatcher(app core.App) *batcher {
 	return &batcher{
@@ -46,25 +65,37 @@ func newBatcher(app core.App) *batcher {
 	}
 }
 
-// commit applies and logs d and waits until that is committed.
-func (b *batcher) commit(d delivery) (outcome, bool, error) {
+// commit applies and logs d and waits until that is committed, at most
+// timeout: then it answers errCommitTimeout. A delivery still queued is
+// then dropped, never committed; one already in a transaction may still
+// commit, and Svix's retry of it is then answered as a duplicate.
+func (b *batcher) commit(d delivery, timeout time.Duration) (outcome, bool, error) {
 	b.start.Do(func() { go b.run() })
 	p := &pendingDelivery{delivery: d, done: make(chan struct{})}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	select {
 	case b.queue <- p:
+	case <-timer.C:
+		return "", false, errCommitTimeout
 	case <-b.stopping:
 		return "", false, errStopping
 	}
 	select {
 	case <-p.done:
+		return p.result, p.duplicate, p.err
+	case <-timer.C:
+		p.gaveUp.Store(true)
+		p.state.CompareAndSwap(pendingQueued, pendingAbandoned)
+		return "", false, errCommitTimeout
 	case <-b.stopped:
 		select {
 		case <-p.done: // committed in the last batch
+			return p.result, p.duplicate, p.err
 		default:
 			return "", false, errStopping
 		}
 	}
-	return p.result, p.duplicate, p.err
 }
 
 // stop ends the batcher's goroutine once its current batch is committed;
@@ -79,23 +110,32 @@ func (b *batcher) stop() {
 func (b *batcher) run() {
 	defer close(b.stopped)
 	for {
-		var p *pendingDelivery
+		var first *pendingDelivery
 		select {
-		case p = <-b.queue:
+		case first = <-b.queue:
 		case <-b.stopping:
 			return
 		}
-		batch := []*pendingDelivery{p}
+		var batch []*pendingDelivery
+		take := func(p *pendingDelivery) {
+			// A delivery whose request gave up is dropped.
+			if p.state.CompareAndSwap(pendingQueued, pendingTaken) {
+				batch = append(batch, p)
+			}
+		}
+		take(first)
 	fill:
 		for len(batch) < maxBatch {
 			select {
 			case p := <-b.queue:
-				batch = append(batch, p)
+				take(p)
 			default:
 				break fill
 			}
 		}
-		b.commitBatch(batch)
+		if len(batch) > 0 {
+			b.commitBatch(batch)
+		}
 	}
 }
 
@@ -124,6 +164,12 @@ func (b *batcher) commitBatch(batch []*pendingDelivery) {
 	// One at a time, so that a duplicate or a failing delivery holds back
 	// no other.
 	for _, p := range batch {
+		if p.gaveUp.Load() {
+			// Answered 503 already: Svix's retry applies it.
+			p.err = errCommitTimeout
+			close(p.done)
+			continue
+		}
 		p.err = routine.SafeWrap(func() (err error) {
 			p.result, p.duplicate, err = commitDelivery(b.app, p.delivery)
 			return err

@@ -6,15 +6,28 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/router"
 	svix "github.com/svix/svix-webhooks/go"
 )
 
 // maxWebhookBody bounds a delivery; Clerk's user payloads are a few KiB.
 const maxWebhookBody = 1 << 20
+
+const (
+	// maxBodyReaders bounds the webhook bodies read and verified at once,
+	// and so the memory that unsigned requests can take (1 MiB each).
+	// Verification takes microseconds: a few readers serve thousands of
+	// deliveries a second.
+	maxBodyReaders = 8
+	// bodyReaderWait is how long a request waits for a free reader before
+	// it is answered 503 (Svix retries).
+	bodyReaderWait = 5 * time.Second
+)
 
 // delivery is one verified Svix message.
 type delivery struct {
@@ -27,6 +40,8 @@ type delivery struct {
 	// Organization and Membership are set for their own events only.
 	Organization *clerk.Organization
 	Membership   *clerk.OrganizationMembership
+	// Session is set for the events that end a session.
+	Session *clerk.Session
 }
 
 // envelope is the part of Clerk's webhook body that the sync reads.
@@ -50,34 +65,22 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 			"Clerk webhooks are not configured: set CLERK_WEBHOOK_SECRET to the endpoint's signing secret (whsec_...) from Clerk's dashboard and restart; Svix retries until then.", nil)
 	}
 
-	body, err := io.ReadAll(io.LimitReader(e.Request.Body, maxWebhookBody+1))
+	d, err := p.readDelivery(e)
 	if err != nil {
-		return e.BadRequestError("Could not read the webhook body.", err)
-	}
-	if len(body) > maxWebhookBody {
-		return e.Error(http.StatusRequestEntityTooLarge, "The webhook body is larger than 1 MiB; Clerk's user events are far smaller.", nil)
-	}
-
-	svixID, err := messageID(e.Request.Header)
-	if err != nil {
-		return e.BadRequestError(err.Error(), nil)
-	}
-	if err := p.verify(body, e.Request.Header); err != nil {
-		return e.UnauthorizedError("Invalid webhook signature ("+err.Error()+"): check that CLERK_WEBHOOK_SECRET is this endpoint's signing secret in Clerk's dashboard and that the server clock is right.", nil)
-	}
-
-	d, err := decodeDelivery(svixID, body)
-	if err != nil {
-		return e.BadRequestError("Invalid Clerk event: "+err.Error()+".", nil)
+		return err
 	}
 
 	started := time.Now()
-	result, duplicate, err := p.batcher.commit(d)
+	result, duplicate, err := p.batcher.commit(d, p.config.WebhookTimeout)
 	attrs := []any{
 		slog.String("svixId", d.SvixID),
 		slog.String("type", d.Type),
 		slog.String("clerkId", d.clerkID()),
 		slog.String("duration", time.Since(started).String()), // the dashboard's log store cannot encode a time.Duration
+	}
+	if errors.Is(err, errCommitTimeout) {
+		e.App.Logger().Warn("Clerk webhook not applied in time: the database is busy (another process holding SQLite's write lock, such as a long clerk sync or a backup?); Svix will retry it", attrs...)
+		return e.Error(http.StatusServiceUnavailable, "The database is busy; the event was not applied and will be on Svix's retry.", nil)
 	}
 	if err != nil {
 		e.App.Logger().Error("Clerk webhook not applied; Svix will retry it", append(attrs, slog.String("error", err.Error()))...)
@@ -85,6 +88,9 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 	}
 	// clerk_events records every applied delivery, so success is logged at
 	// debug level only (Settings → Logs → minimum level shows it).
+	if d.Session != nil {
+		p.endSession(e.App, d.Session)
+	}
 	if duplicate {
 		e.App.Logger().Debug("Clerk webhook already applied", attrs...)
 	} else {
@@ -93,27 +99,68 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 	return e.JSON(http.StatusOK, webhookReply{SvixID: d.SvixID, Outcome: result, Duplicate: duplicate})
 }
 
-// verify accepts a body signed with any configured secret, so a secret can
-// be rotated without dropping deliveries.
-func (p *plugin) verify(body []byte, header http.Header) error {
-	var first error
-	for _, wh := range p.secrets {
-		err := wh.Verify(body, header)
-		if err == nil {
-			return nil
-		}
-		// During a rotation, the secret that signed the delivery says what
-		// is wrong with it (its timestamp), not the others' "no matching
-		// signature".
-		if wh.VerifyIgnoringTimestamp(body, header) == nil {
-			return err
-		}
-		if first == nil {
-			first = err
-		}
+// readDelivery reads, verifies and decodes a delivery. Until its signature
+// is checked a body may come from anyone, so the memory it may take is
+// bounded: at most maxBodyReaders bodies are read at once, each into a
+// pooled buffer (not through PocketBase's rereadable copy), and a request
+// that finds no reader free within bodyReaderWait is answered 503.
+func (p *plugin) readDelivery(e *core.RequestEvent) (delivery, error) {
+	if e.Request.ContentLength > maxWebhookBody {
+		return delivery{}, e.Error(http.StatusRequestEntityTooLarge, "The webhook body is larger than 1 MiB; Clerk's events are far smaller.", nil)
 	}
-	return first
+	svixID, err := messageID(e.Request.Header)
+	if err != nil {
+		return delivery{}, e.BadRequestError(err.Error(), nil)
+	}
+
+	wait := time.NewTimer(bodyReaderWait)
+	defer wait.Stop()
+	select {
+	case p.bodyReaders <- struct{}{}:
+		defer func() { <-p.bodyReaders }()
+	case <-wait.C:
+		return delivery{}, e.Error(http.StatusServiceUnavailable, "Too many webhook requests are being read at once; Svix retries.", nil)
+	case <-e.Request.Context().Done():
+		return delivery{}, e.Request.Context().Err()
+	}
+	buf := bodyBuffers.Get().(*[]byte)
+	defer bodyBuffers.Put(buf)
+
+	n, err := io.ReadFull(rawBody(e.Request), *buf)
+	switch {
+	case err == nil: // the buffer is full: one byte more than allowed
+		return delivery{}, e.Error(http.StatusRequestEntityTooLarge, "The webhook body is larger than 1 MiB; Clerk's events are far smaller.", nil)
+	case err != io.EOF && err != io.ErrUnexpectedEOF:
+		return delivery{}, e.BadRequestError("Could not read the webhook body.", err)
+	}
+	body := (*buf)[:n]
+
+	if err := p.verify(body, e.Request.Header); err != nil {
+		return delivery{}, e.UnauthorizedError("Invalid webhook signature ("+err.Error()+"): check that CLERK_WEBHOOK_SECRET is this endpoint's signing secret in Clerk's dashboard and that the server clock is right.", nil)
+	}
+	// Decoding copies what it keeps, so the buffer can go back to the pool.
+	d, err := decodeDelivery(svixID, body)
+	if err != nil {
+		return delivery{}, e.BadRequestError("Invalid Clerk event: "+err.Error()+".", nil)
+	}
+	return d, nil
 }
+
+// rawBody is the request's body without PocketBase's rereadable wrapper,
+// which keeps a copy of everything read.
+func rawBody(r *http.Request) io.Reader {
+	if rr, ok := r.Body.(*router.RereadableReadCloser); ok {
+		return rr.ReadCloser
+	}
+	return r.Body
+}
+
+// bodyBuffers hold webhook bodies while they are verified; one byte more
+// than the limit tells a body that is too large.
+var bodyBuffers = sync.Pool{New: func() any {
+	b := make([]byte, maxWebhookBody+1)
+	return &b
+}}
 
 // messageID is the id Svix keeps across retries: the one of the header set
 // that svix.Verify checks (svix-* when all three are present, otherwise the
@@ -148,6 +195,10 @@ func decodeDelivery(svixID string, body []byte) (delivery, error) {
 			return delivery{}, errors.New("data.id is missing")
 		}
 		d.UserJSON = env.Data
+	case eventSessionEnded, eventSessionRevoked, eventSessionRemoved:
+		if err := decodeSessionData(&d, env.Data); err != nil {
+			return delivery{}, err
+		}
 	default:
 		if err := decodeOrganizationData(&d, env.Data); err != nil {
 			return delivery{}, err
@@ -164,6 +215,8 @@ func (d delivery) clerkID() string {
 		return d.Organization.ID
 	case d.Membership != nil:
 		return d.Membership.ID
+	case d.Session != nil:
+		return d.Session.UserID
 	}
 	return ""
 }
@@ -192,6 +245,8 @@ func applyDelivery(txApp core.App, d delivery) (outcome, error) {
 		result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, UserJSON: d.UserJSON, At: d.At})
 	case d.Organization != nil, d.Membership != nil:
 		result, err = applyOrganizationDelivery(txApp, d)
+	case d.Session != nil:
+		result = outcomeSignedOut // endSession acts once this is logged
 	}
 	if err != nil {
 		return "", err

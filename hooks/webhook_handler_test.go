@@ -547,7 +547,7 @@ func TestBatcherStopsOnTerminate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if result, _, err := b.commit(d); err != nil || result != outcomeCreated {
+	if result, _, err := b.commit(d, time.Minute); err != nil || result != outcomeCreated {
 		t.Fatalf("commit: %v %v", result, err)
 	}
 	b.stop()
@@ -557,7 +557,7 @@ func TestBatcherStopsOnTerminate(t *testing.T) {
 		t.Fatal("the batcher's goroutine still runs after stop")
 	}
 	d.SvixID = "msg_2"
-	if _, _, err := b.commit(d); !errors.Is(err, errStopping) {
+	if _, _, err := b.commit(d, time.Minute); !errors.Is(err, errStopping) {
 		t.Fatalf("a delivery after stop: %v, want errStopping", err)
 	}
 

@@ -11,8 +11,10 @@ func init() {
 	m.Register(createClerkCollections, dropClerkCollections)
 }
 
-// ownRecordRule lets a signed-in client read its own record and nothing else.
-const ownRecordRule = "id = @request.auth.id"
+// ownRecordRule lets a signed-in client read its own record and nothing
+// else. It names the collection: a record of another auth collection may
+// have the same id.
+const ownRecordRule = `@request.auth.collectionName = "` + ClientsCollection + `" && id = @request.auth.id`
 
 func createClerkCollections(app core.App) error {
 	for _, c := range []*core.Collection{clientsCollection(), eventsCollection(), tombstonesCollection()} {

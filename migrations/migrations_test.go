@@ -26,7 +26,7 @@ func TestMigrationsGoDownAndUpAgain(t *testing.T) {
 		}
 	}
 	clients, _ := app.FindCollectionByNameOrId("clients")
-	if clients.PasswordAuth.Enabled || clients.ListRule == nil || *clients.ListRule != "id = @request.auth.id" || clients.CreateRule != nil {
+	if clients.PasswordAuth.Enabled || clients.ListRule == nil || *clients.ListRule != `@request.auth.collectionName = "clients" && id = @request.auth.id` || clients.CreateRule != nil {
 		t.Fatalf("clients rules or auth options are off: %+v", clients)
 	}
 	if f, _ := clients.Fields.GetByName("privateMetadata").(*core.JSONField); f == nil || !f.Hidden {

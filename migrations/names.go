@@ -109,12 +109,13 @@ const (
 	OutcomeStale      = "stale"      // older than what is stored
 	OutcomeGone       = "gone"       // deleted before
 	OutcomeIgnored    = "ignored"    // not an event this app applies
+	OutcomeSignedOut  = "signedOut"  // a session ended: its realtime connections were signed out
 )
 
 // Outcomes lists every outcome the delivery log accepts.
 var Outcomes = []string{
 	OutcomeCreated, OutcomeUpdated, OutcomeDeleted, OutcomeUnchanged,
-	OutcomeStale, OutcomeGone, OutcomeIgnored, OutcomeAnonymized,
+	OutcomeStale, OutcomeGone, OutcomeIgnored, OutcomeAnonymized, OutcomeSignedOut,
 }
 
 // Collections of the sync's health, read by the dashboard's Clerk page:

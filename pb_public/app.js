@@ -59,7 +59,12 @@ class SessionRefused extends Error {
 const refusedText = {
   expired: "Your session has expired. Try again, or sign out and sign in again.",
   "unknown-key": "The server refused your session: it does not know the key that signed it, so it is probably set up for another Clerk application (check CLERK_JWT_KEY and CLERK_SECRET_KEY).",
+  "not-yet-valid": "The server refused your session: it is dated in the future, so this device's or the server's clock is off. Check the clocks and try again.",
+  "bad-signature": "The server refused your session: its signature does not match, so the server is probably set up for another Clerk application (check CLERK_JWT_KEY).",
   "wrong-party": "The server refused your session: this address is not among its allowed origins (add it to CLERK_AUTHORIZED_PARTIES).",
+  "not-a-session": "The server refused your session: the token sent is not a Clerk session token.",
+  pending: "Your sign-in is not finished yet: complete the remaining step in the sign-in window, then try again.",
+  invalid: "The server refused your session: the token is malformed or not issued by Clerk. Sign out and sign in again.",
   banned: "Your account has been suspended. If you think this is a mistake, contact the site's owner.",
   deleted: "This account has been deleted. Sign out to use another one.",
   "not-configured": "The server refused your session: sign-in is not set up on it yet (set CLERK_JWT_KEY or CLERK_SECRET_KEY and restart it).",

@@ -53,13 +53,14 @@ func main() {
 		soak    = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
 		cpuProf = flag.String("cpuprofile", "", "with -soak: write a CPU profile of the soak (server and load) to this file")
 		keep    = flag.Bool("keep", false, "keep the data directory and server log")
+		flood   = flag.Bool("flood", false, "only run the unsigned flood (with -build=false -bin, against any binary)")
 		verbose = flag.Bool("v", false, "print every batch as it ends")
 	)
 	flag.Parse()
 	log.SetFlags(0)
 	err := run(options{
 		binPath: *binPath, build: *build, events: *events, rounds: *rounds, senders: *senders, clients: *clients,
-		grow: *grow, realtime: *rtConns, soak: *soak, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose,
+		grow: *grow, realtime: *rtConns, soak: *soak, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose, floodOnly: *flood,
 	})
 	if err != nil {
 		log.Fatal("bench: ", err)
@@ -68,7 +69,7 @@ func main() {
 
 type options struct {
 	binPath                                string
-	build, keep, verbose                   bool
+	build, keep, verbose, floodOnly        bool
 	events, rounds, senders, clients, grow int
 	realtime                               int
 	soak                                   time.Duration
@@ -142,6 +143,12 @@ func run(o options) error {
 		return err
 	}
 
+	if o.floodOnly {
+		fmt.Print(machine())
+		b.runFlood()
+		return nil
+	}
+
 	per := max(1, o.events/2/o.rounds)
 	fmt.Print(machine())
 	fmt.Printf("\n## %d clients, %d senders, %d rounds of %d events per kind\n\n", b.clients, b.senders, o.rounds, per)
@@ -150,6 +157,7 @@ func run(o options) error {
 	printOrgRatios(small)
 	b.runSync(tmpl, small.get(kindCreated).res.Rate())
 	b.runRefusals(per)
+	b.runFlood()
 	if o.realtime > 0 {
 		if err := b.runRealtime(o.rounds, per, o.realtime); err != nil {
 			return err

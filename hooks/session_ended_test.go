@@ -1,0 +1,92 @@
+package hooks
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
+)
+
+// sessionEvent is a Clerk session event ending the session sid of userID.
+func sessionEvent(t *testing.T, typ, sid, userID string) []byte {
+	t.Helper()
+	var env map[string]any
+	if err := json.Unmarshal(readFixture(t, "session.revoked.json"), &env); err != nil {
+		t.Fatal(err)
+	}
+	env["type"] = typ
+	data := env["data"].(map[string]any)
+	data["id"], data["user_id"], data["status"] = sid, userID, typ[len("session."):]
+	b, _ := json.Marshal(env)
+	return b
+}
+
+func TestEndedSessionsSignOutTheirRealtimeConnections(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+
+	// One user, three sessions (three devices), one connection each, and a
+	// fourth session still waiting for a user that has no client yet.
+	connect := func(sub, sid string) *realtimeConn {
+		c := validClaims(sub)
+		c["sid"] = sid
+		conn := connectRealtime(t, srv.URL)
+		conn.subscribe(t, "Bearer "+key.sign(t, c), "clients/*")
+		return conn
+	}
+	conns := map[string]*realtimeConn{}
+	for _, sid := range []string{"sess_revoked", "sess_ended", "sess_removed", "sess_kept"} {
+		conns[sid] = connect(userA, sid)
+		if authOf(app, conns[sid].clientID) == nil {
+			t.Fatalf("%s: not signed in", sid)
+		}
+	}
+	waiting := connect(newcomer, "sess_waiting")
+
+	for i, ev := range []struct{ typ, sid, user string }{
+		{eventSessionRevoked, "sess_revoked", userA},
+		{eventSessionEnded, "sess_ended", userA},
+		{eventSessionRemoved, "sess_removed", userA},
+		{eventSessionEnded, "sess_waiting", newcomer},
+	} {
+		r := deliver(t, srv.URL, "msg_s"+string(rune('0'+i)), sessionEvent(t, ev.typ, ev.sid, ev.user))
+		if r.Status != http.StatusOK || r.Body["outcome"] != string(outcomeSignedOut) {
+			t.Fatalf("%s: %+v", ev.typ, r)
+		}
+	}
+	for _, sid := range []string{"sess_revoked", "sess_ended", "sess_removed"} {
+		if authOf(app, conns[sid].clientID) != nil {
+			t.Errorf("the connection of %s is still signed in", sid)
+		}
+	}
+	if authOf(app, conns["sess_kept"].clientID) == nil {
+		t.Error("another session's connection was signed out")
+	}
+
+	// The waiting connection is not signed in when its client appears.
+	deliver(t, srv.URL, "msg_n", userEvent(eventUserCreated, clerkUser(t, newcomer, "Nina", 1000)))
+	if authOf(app, waiting.clientID) != nil {
+		t.Error("an ended session's waiting connection was signed in")
+	}
+
+	// A token of an ended session, still unexpired, cannot sign in again.
+	c := validClaims(userA)
+	c["sid"] = "sess_revoked"
+	status, reason, _ := sessionHeaders(t, srv.URL, "Bearer "+key.sign(t, c))
+	if status != "refused" || reason != refusedSignedOut {
+		t.Errorf("a token of a revoked session: %q/%q", status, reason)
+	}
+	again := connectRealtime(t, srv.URL)
+	again.subscribe(t, "Bearer "+key.sign(t, c), "clients/*")
+	if authOf(app, again.clientID) != nil {
+		t.Error("a token of a revoked session signed a new realtime connection in")
+	}
+
+	// Logged once per delivery, with the user.
+	if n := count(t, app, migrations.EventsCollection, "outcome = 'signedOut' && clerkId = '"+userA+"'"); n != 3 {
+		t.Fatalf("%d signedOut rows for %s, want 3", n, userA)
+	}
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestCommandErrorsArePlainLines: an error is one line, "Error: ...", with
+// no log timestamp, and the exit status is 1.
+func TestCommandErrorsArePlainLines(t *testing.T) {
+	bin := pocketclerk(t)
+	dir := t.TempDir()
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CLERK_") {
+			env = append(env, kv)
+		}
+	}
+	timestamp := regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d`)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"clerk", "send"}, "Error: name one event type to send: user.created, user.updated, user.deleted"},
+		{[]string{"clerk", "sync", "--dir", filepath.Join(dir, "pb_data"), "--dev=false"}, "Error: CLERK_SECRET_KEY is not set"},
+	} {
+		cmd := exec.Command(bin, c.args...)
+		cmd.Env = env
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
+			t.Errorf("%v: exit %v, want status 1", c.args, err)
+		}
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], c.want) || timestamp.MatchString(lines[0]) {
+			t.Errorf("%v printed %q, want one line starting %q", c.args, stderr.String(), c.want)
+		}
+	}
+}
