@@ -25,7 +25,9 @@ import (
 func TestClerkPageInTheDashboard(t *testing.T) {
 	browser := startBrowser(t)
 	app := newTestApp(t)
-	f := newFakeClerk(t, 20)
+	// 30 users and 2 clients from elsewhere: the dry run's 3 deletions stay within
+	// the prune guard's tenth.
+	f := newFakeClerk(t, 30)
 	config := fakeConfig(f)
 	config.WebhookSecrets = []string{testSecret}
 	srv := serveDashboard(t, app, config)
@@ -75,7 +77,7 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 	t.Run("clerk sync from the page", func(t *testing.T) {
 		tab.click("#clerk-sync-run")
 		tab.waitFor(`document.getElementById("clerk-sync-last")?.dataset.state === "done"`)
-		if s := tab.text("#clerk-sync-counts"); !strings.HasPrefix(s, "20 users listed: 20 created") {
+		if s := tab.text("#clerk-sync-counts"); !strings.HasPrefix(s, "30 users listed: 30 created") {
 			t.Fatalf("sync counts: %q", s)
 		}
 		if s := tab.text("#clerk-sync-last"); !strings.Contains(s, "by dashboard") {

@@ -23,8 +23,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pocketbase/pocketbase/tools/types"
-
 	"github.com/pocketclerk/pocketclerk/hooks/internal/loadgen"
 )
 
@@ -227,7 +225,15 @@ func (b *bench) setUp(n int) error {
 	if err := b.growTo(n); err != nil {
 		return err
 	}
-	if err := b.addOwnerFields(); err != nil {
+	// The fields the sync writes are refused over the REST API; the PATCH
+	// baseline writes a field of the app's owner instead, added as the
+	// dashboard adds one.
+	var clients map[string]any
+	if err := loadgen.Call(b.client, http.MethodGet, b.url+"/api/collections/clients", b.token, nil, &clients); err != nil {
+		return err
+	}
+	clients["fields"] = append(clients["fields"].([]any), map[string]any{"name": ownerField, "type": "text"})
+	if err := loadgen.Call(b.client, http.MethodPatch, b.url+"/api/collections/clients", b.token, clients, nil); err != nil {
 		return err
 	}
 	return loadgen.Call(b.client, http.MethodPost, b.url+"/api/collections", b.token, map[string]any{
@@ -240,27 +246,6 @@ func (b *bench) setUp(n int) error {
 		},
 		"indexes": []string{"CREATE UNIQUE INDEX idx_bench_plain_clerkId ON " + plainCollection + " (clerkId)"},
 	}, nil)
-}
-
-// ownerFields are fields of clients that the baseline's PATCH writes:
-// Clerk's own fields refuse any change made through the API, so the
-// baseline updates fields of the same types that an app's owner added.
-var ownerFields = []map[string]any{
-	{"name": "benchFirstName", "type": "text"},
-	{"name": "benchLastName", "type": "text"},
-	{"name": "benchSignInAt", "type": "date"},
-	{"name": "benchUpdatedAt", "type": "date"},
-}
-
-func (b *bench) addOwnerFields() error {
-	var clients struct {
-		Fields []map[string]any `json:"fields"`
-	}
-	url := b.url + "/api/collections/clients"
-	if err := loadgen.Call(b.client, http.MethodGet, url, b.token, nil, &clients); err != nil {
-		return err
-	}
-	return loadgen.Call(b.client, http.MethodPatch, url, b.token, map[string]any{"fields": append(clients.Fields, ownerFields...)}, nil)
 }
 
 func (b *bench) start() error {
@@ -448,14 +433,18 @@ func (b *bench) createsTo(url string, n int) ([]*http.Request, func([]byte) bool
 	return reqs, outcome("created")
 }
 
-// patches are PocketBase's own update of the fields a user.updated changes.
+// ownerField is a field of clients that the app's owner added, which the
+// REST API may write.
+const ownerField = "nickname"
+
+// patches are PocketBase's own REST update of a client (of the owner's
+// field: the fields a user.updated changes are Clerk's, refused over REST).
 func (b *bench) patches(n int) ([]*http.Request, func([]byte) bool) {
 	reqs := make([]*http.Request, n)
 	for i := range reqs {
 		c, at := b.nextSeeded()
-		when := time.UnixMilli(at).UTC().Format(types.DefaultDateLayout)
 		reqs[i] = b.rest(http.MethodPatch, "/api/collections/clients/records/"+seedRecordID(c), map[string]any{
-			"benchFirstName": fmt.Sprint("F", at), "benchLastName": fmt.Sprint("L", at), "benchSignInAt": when, "benchUpdatedAt": when,
+			ownerField: fmt.Sprint("N", at),
 		})
 	}
 	return reqs, func([]byte) bool { return true }

@@ -175,9 +175,16 @@ func (rc *realtimeConns) close() {
 
 // runRealtime alternates user.updated with no realtime connection and with
 // n held connections, each signed in as a seeded client and subscribed to
-// its own record.
+// its own record, on a restarted server.
 func (b *bench) runRealtime(rounds, per, n int) error {
 	n = min(n, b.clients)
+	// A fresh server process on the same pb_data: its peak RSS is then the
+	// connections' and this load's, not what the sections before left.
+	b.srv.Stop()
+	b.client.CloseIdleConnections()
+	if err := b.start(); err != nil {
+		return err
+	}
 	fmt.Printf("\n## user.updated with %d signed-in realtime connections, each subscribed to its own record (clients/<id>)\n\n", n)
 	r := &report{}
 	var sent, received, wrong int64

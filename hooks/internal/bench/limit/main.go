@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,7 +36,7 @@ import (
 )
 
 // pragmas are hooks.DBConnect's: PocketBase's defaults with an 8 MiB page cache.
-const pragmas = "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=journal_size_limit(200000000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-8000)&_txlock=immediate"
+const pragmas = "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=journal_size_limit(200000000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-8000)&_defensive=1&_txlock=immediate"
 
 const maxBatch = 32
 
@@ -86,6 +87,18 @@ func main() {
 	}
 }
 
+// syncedColumnList are the columns of clients the app's sync writes for a
+// user (hooks.setClientFields), and updated.
+var syncedColumnList = []string{
+	"clerkId", "email", "verified", "phone", "firstName", "lastName", "username", "imageUrl",
+	"publicMetadata", "privateMetadata", "unsafeMetadata", "externalId", "banned", "locked",
+	"twoFactorEnabled", "passwordEnabled", "emailAddresses", "phoneNumbers", "externalAccounts",
+	"web3Wallets", "lastSignInAt", "lastActiveAt", "legalAcceptedAt", "clerkCreatedAt",
+	"clerkUpdatedAt", "clerkUser", "updated",
+}
+
+var syncedColumns = strings.Join(syncedColumnList, ", ")
+
 type statements struct {
 	findClient, tombstoned, insertClient, updateClient, insertEvent *sql.Stmt
 }
@@ -99,8 +112,8 @@ func prepare(db *sql.DB) (*statements, error) {
 	}{
 		{&s.findClient, "SELECT id, clerkUpdatedAt FROM clients WHERE clerkId = ? LIMIT 1"},
 		{&s.tombstoned, "SELECT 1 FROM clerk_tombstones WHERE clerkId = ? LIMIT 1"},
-		{&s.insertClient, "INSERT INTO clients (id, email, emailVisibility, verified, password, tokenKey, clerkId, phone, firstName, lastName, username, imageUrl, publicMetadata, privateMetadata, externalId, banned, lastSignInAt, clerkCreatedAt, clerkUpdatedAt, created, updated) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
-		{&s.updateClient, "UPDATE clients SET email = ?, verified = ?, phone = ?, firstName = ?, lastName = ?, username = ?, imageUrl = ?, publicMetadata = ?, privateMetadata = ?, externalId = ?, banned = ?, lastSignInAt = ?, clerkCreatedAt = ?, clerkUpdatedAt = ?, updated = ? WHERE id = ?"},
+		{&s.insertClient, "INSERT INTO clients (" + syncedColumns + ", id, emailVisibility, password, tokenKey, created) VALUES (" + strings.Repeat("?, ", len(syncedColumnList)) + "?, 0, ?, ?, ?)"},
+		{&s.updateClient, "UPDATE clients SET " + strings.Join(syncedColumnList, " = ?, ") + " = ? WHERE id = ?"},
 		{&s.insertEvent, "INSERT INTO clerk_events (id, svixId, type, clerkId, outcome, eventAt, created) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (svixId) DO NOTHING"},
 	} {
 		if *p.st, err = db.Prepare(p.sql); err != nil {
@@ -119,6 +132,7 @@ type server struct {
 
 type pending struct {
 	svixID, typ string
+	raw         json.RawMessage // the user as Clerk sent it
 	at          int64
 	user        *clerk.User
 	outcome     string
@@ -146,7 +160,7 @@ func (s *server) handle(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a Clerk user event", http.StatusBadRequest)
 		return
 	}
-	p.typ, p.at = env.Type, env.Timestamp
+	p.typ, p.at, p.raw = env.Type, env.Timestamp, env.Data
 	s.queue <- p
 	<-p.done
 	if p.err != nil {
@@ -206,13 +220,6 @@ func (s *server) apply(tx *sql.Tx, p *pending) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	email, verified := primaryEmail(u)
-	meta := func(raw json.RawMessage) string {
-		if len(raw) == 0 || string(raw) == "null" {
-			return "{}"
-		}
-		return string(raw)
-	}
 	outcome := "updated"
 	switch {
 	case p.typ != "user.created" && p.typ != "user.updated":
@@ -226,14 +233,11 @@ func (s *server) apply(tx *sql.Tx, p *pending) (string, error) {
 			return "", err
 		}
 		outcome = "created"
-		_, err = tx.Stmt(s.st.insertClient).Exec(randomID(15), email, verified, lockedPasswordHash, randomID(50), u.ID,
-			"", deref(u.FirstName), deref(u.LastName), deref(u.Username), deref(u.ImageURL), meta(u.PublicMetadata), meta(u.PrivateMetadata),
-			deref(u.ExternalID), u.Banned, datePtr(u.LastSignInAt), date(u.CreatedAt), date(u.UpdatedAt), now, now)
+		_, err = tx.Stmt(s.st.insertClient).Exec(append(synced(u, p.raw, now), randomID(15), lockedPasswordHash, randomID(50), now)...)
 	case date(u.UpdatedAt) < clerkUpdatedAt:
 		outcome = "stale"
 	default:
-		_, err = tx.Stmt(s.st.updateClient).Exec(email, verified, "", deref(u.FirstName), deref(u.LastName), deref(u.Username), deref(u.ImageURL),
-			meta(u.PublicMetadata), meta(u.PrivateMetadata), deref(u.ExternalID), u.Banned, datePtr(u.LastSignInAt), date(u.CreatedAt), date(u.UpdatedAt), now, id)
+		_, err = tx.Stmt(s.st.updateClient).Exec(append(synced(u, p.raw, now), id)...)
 	}
 	if err != nil {
 		return "", err
@@ -246,6 +250,48 @@ func (s *server) apply(tx *sql.Tx, p *pending) (string, error) {
 		return "", fmt.Errorf("svix-id %s already applied", p.svixID) // the bench never redelivers
 	}
 	return outcome, nil
+}
+
+// synced is the values of syncedColumnList for u.
+func synced(u *clerk.User, raw json.RawMessage, now string) []any {
+	email, verified := primaryEmail(u)
+	meta := func(raw json.RawMessage) string {
+		if len(raw) == 0 || string(raw) == "null" {
+			return "{}"
+		}
+		return string(raw)
+	}
+	type entry struct {
+		ID       string `json:"id"`
+		Value    string `json:"value"`
+		Verified bool   `json:"verified"`
+		Primary  bool   `json:"primary"`
+	}
+	var emails, phones, wallets, accounts []entry
+	for _, e := range u.EmailAddresses {
+		emails = append(emails, entry{e.ID, e.EmailAddress, e.Verification != nil && e.Verification.Status == "verified", e.ID == deref(u.PrimaryEmailAddressID)})
+	}
+	for _, p := range u.PhoneNumbers {
+		phones = append(phones, entry{p.ID, p.PhoneNumber, p.Verification != nil && p.Verification.Status == "verified", p.ID == deref(u.PrimaryPhoneNumberID)})
+	}
+	for _, w := range u.Web3Wallets {
+		wallets = append(wallets, entry{w.ID, w.Web3Wallet, w.Verification != nil && w.Verification.Status == "verified", w.ID == deref(u.PrimaryWeb3WalletID)})
+	}
+	for _, a := range u.ExternalAccounts {
+		accounts = append(accounts, entry{a.ID, a.EmailAddress, a.Verification != nil && a.Verification.Status == "verified", false})
+	}
+	list := func(v []entry) string {
+		b, _ := json.Marshal(v)
+		if v == nil {
+			return "[]"
+		}
+		return string(b)
+	}
+	return []any{u.ID, email, verified, "", deref(u.FirstName), deref(u.LastName), deref(u.Username), deref(u.ImageURL),
+		meta(u.PublicMetadata), meta(u.PrivateMetadata), meta(u.UnsafeMetadata), deref(u.ExternalID), u.Banned, u.Locked,
+		u.TwoFactorEnabled, u.PasswordEnabled, list(emails), list(phones), list(accounts), list(wallets),
+		datePtr(u.LastSignInAt), datePtr(u.LastActiveAt), datePtr(u.LegalAcceptedAt), date(u.CreatedAt), date(u.UpdatedAt),
+		string(raw), now}
 }
 
 func primaryEmail(u *clerk.User) (string, bool) {
