@@ -243,6 +243,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		warnOpenSignUp(se.App)
 		// readDelivery bounds the body itself, without PocketBase's copy.
 		se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog()).Unbind(apis.DefaultBodyLimitMiddlewareId)
+		se.Router.BindFunc(p.pageSecurityHeaders)
 		return se.Next()
 	})
 

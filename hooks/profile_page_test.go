@@ -6,11 +6,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/pocketbase/pocketbase/apis"
@@ -28,7 +30,9 @@ func TestProfilePageInABrowser(t *testing.T) {
 	t.Parallel()
 	browser := startBrowser(t)
 	key := newSigningKey(t, 0, "ins_key1")
-	srv := servePage(t, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	app := newTestApp(t)
+	addBioField(t, app)
+	srv := servePageOf(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
 	seed := func(id, name string, updatedAt int64) map[string]any {
 		u := clerkUser(t, id, name, updatedAt)
 		u["image_url"] = "" // the browser must not leave loopback
@@ -60,17 +64,91 @@ func TestProfilePageInABrowser(t *testing.T) {
 			}
 		}
 
+		for _, want := range []string{"Verified", "About you", "Member since"} {
+			if !strings.Contains(text, want) {
+				t.Fatalf("profile lacks %q:\n%s", want, text)
+			}
+		}
+
 		alice["first_name"], alice["updated_at"] = "Alicia", 2000
 		deliver(t, srv.URL, "msg_a2", userEvent(eventUserUpdated, alice))
 		tab.waitFor(`document.getElementById("name").textContent === "Alicia Example"`)
+		// The change is highlighted.
+		tab.waitFor(`document.getElementById("name").classList.contains("changed")`)
+	})
+
+	t.Run("the app's own field is edited in place, Clerk's are not", func(t *testing.T) {
+		tab := openPage(t, browser, srv.URL, standInClerk(userB, token(userB)))
+		tab.waitFor(`document.body.dataset.state === "profile" && document.getElementById("field-bio") !== null`)
+		for _, clerkField := range []string{"field-firstName", "field-email", "field-clerkId", "field-banned"} {
+			if tab.eval(fmt.Sprintf(`document.getElementById(%q) !== null`, clerkField)) {
+				t.Fatalf("%s is offered for editing", clerkField)
+			}
+		}
+		tab.run(chromedp.SendKeys("#field-bio", "Likes realtime."), chromedp.Click(`#section-details button[type=submit]`))
+		tab.waitFor(`document.querySelector("#section-details .form-status").textContent === "Saved"`)
+		if bio := clientOf(t, app, userB).GetString("bio"); bio != "Likes realtime." {
+			t.Fatalf("bio = %q", bio)
+		}
+	})
+
+	t.Run("a user without a name is shown by phone, and a failed avatar by initials", func(t *testing.T) {
+		phoneOnly := userFixture(t, "phone-only")
+		deliver(t, srv.URL, "msg_phone_only", userEvent(eventUserCreated, phoneOnly))
+		id := phoneOnly["id"].(string)
+		tab := openPage(t, browser, srv.URL, standInClerk(id, token(id)))
+		tab.waitFor(`document.body.dataset.state === "profile"`)
+		if name := tab.text("#name"); name != "+15555550142" {
+			t.Fatalf("heading %q, want the phone number", name)
+		}
+		// img.clerk.com does not resolve here: the image fails, the initials show.
+		tab.waitFor(`document.getElementById("avatar").hidden && document.getElementById("initials").textContent !== ""`)
+	})
+
+	t.Run("fits a phone: nothing scrolls sideways", func(t *testing.T) {
+		grace := userFixture(t, "oauth-several-emails")
+		grace["email_addresses"].([]any)[0].(map[string]any)["email_address"] = "a.very.long.address.that.would.overflow.a.phone@subdomain.example.com"
+		grace["public_metadata"] = map[string]any{"favouriteUrl": "https://example.com/" + strings.Repeat("long-path-segment/", 8)}
+		deliver(t, srv.URL, "msg_grace", userEvent(eventUserCreated, grace))
+		id := grace["id"].(string)
+		tab := openPage(t, browser, srv.URL, standInClerk(id, token(id)))
+		for _, width := range []int64{390, 1440} {
+			tab.run(chromedp.EmulateViewport(width, 844))
+			tab.waitFor(`document.body.dataset.state === "profile"`)
+			if !tab.eval(`document.documentElement.scrollWidth <= window.innerWidth`) {
+				t.Fatalf("at %d px the page scrolls sideways", width)
+			}
+		}
+	})
+
+	t.Run("a refusal says why and offers a way out", func(t *testing.T) {
+		for reason, want := range map[string]string{
+			"banned":      "suspended",
+			"deleted":     "deleted",
+			"expired":     "expired",
+			"unknown-key": "CLERK_JWT_KEY",
+			"wrong-party": "CLERK_AUTHORIZED_PARTIES",
+		} {
+			tab := openPage(t, browser, srv.URL, standInClerk(userA, "refuse-"+reason))
+			tab.waitFor(`document.body.dataset.state === "error"`)
+			if s := tab.text("#status"); !strings.Contains(s, want) {
+				t.Fatalf("%s: status %q lacks %q", reason, s, want)
+			}
+			if !tab.eval(`!document.getElementById("actions").hidden && !document.getElementById("sign-out").hidden`) {
+				t.Fatalf("%s: no retry or sign-out", reason)
+			}
+		}
 	})
 
 	t.Run("waiting, then the profile when the webhook lands", func(t *testing.T) {
-		tab := openPage(t, browser, srv.URL, standInClerk(newcomer, token(newcomer)))
+		tab := openPage(t, browser, srv.URL, standInClerk(newcomer, token(newcomer))+"window.pocketClerkWaitPatience = 1500;")
 		tab.waitFor(`document.body.dataset.state === "waiting"`)
 		if s := tab.text("#status"); !strings.Contains(s, "Waiting") {
 			t.Fatalf("waiting status: %q", s)
 		}
+		tab.waitFor(`/^\d+ s$/.test(document.getElementById("wait-time").textContent)`)
+		// A wait past its patience says so and offers a retry.
+		tab.waitFor(`!document.getElementById("actions").hidden && document.getElementById("status").textContent.includes("longer than usual")`)
 
 		nina := seed(newcomer, "Nina", 1000)
 		deliver(t, srv.URL, "msg_n1", userEvent(eventUserCreated, nina))
@@ -105,8 +183,11 @@ func TestProfilePageInABrowser(t *testing.T) {
 		tab := openPage(t, browser, configured.URL, "")
 		tab.waitFor(`document.body.dataset.state === "error"`)
 		src, err := chromedp.Run(tab.ctx, chromedp.Evaluate[string](`document.querySelector("script[data-clerk-publishable-key]").src`))
-		if want := "https://pocketclerk.clerk.accounts.dev/npm/@clerk/clerk-js@5/dist/clerk.browser.js"; err != nil || src != want {
+		if want := "https://pocketclerk.clerk.accounts.dev/npm/@clerk/clerk-js@5.128.0/dist/clerk.browser.js"; err != nil || src != want {
 			t.Fatalf("clerk-js from %q (%v), want %q", src, err, want)
+		}
+		if !tab.eval(`document.querySelector("script[data-clerk-publishable-key]").integrity.startsWith("sha384-")`) {
+			t.Fatal("clerk-js is loaded without an integrity hash")
 		}
 		if s := tab.text("#status"); !strings.Contains(s, "did not load") {
 			t.Fatalf("error status: %q", s)
@@ -126,8 +207,23 @@ func TestProfilePageInABrowser(t *testing.T) {
 // embedded copy.
 func servePage(t *testing.T, config Config) *httptest.Server {
 	t.Helper()
-	app := newTestApp(t)
+	return servePageOf(t, newTestApp(t), config)
+}
+
+// servePageOf serves app with pb_public at /. A request whose token is
+// "refuse-<reason>" is answered as the session middleware answers a
+// refused session, with that reason, so that the page's messages can be
+// seen for every reason.
+func servePageOf(t *testing.T, app core.App, config Config) *httptest.Server {
+	t.Helper()
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		se.Router.BindFunc(func(e *core.RequestEvent) error {
+			if reason, ok := strings.CutPrefix(e.Request.Header.Get("Authorization"), "Bearer refuse-"); ok {
+				e.Response.Header().Set(SessionStatusHeader, "refused")
+				e.Response.Header().Set(SessionStatusHeader+"-Reason", reason)
+			}
+			return e.Next()
+		})
 		se.Router.GET("/{path...}", apis.Static(os.DirFS("../pb_public"), false))
 		return se.Next()
 	})
@@ -151,6 +247,7 @@ func standInClerk(userID, token string) string {
   unmountSignIn: () => {},
   mountUserButton: () => {},
   unmountUserButton: () => {},
+  signOut: async () => { window.Clerk.user = null; window.Clerk.session = null; },
 };`, user, session)
 }
 
@@ -230,6 +327,22 @@ func (tb *tab) waitFor(condition string) {
 	}
 }
 
+func (tb *tab) eval(expression string) bool {
+	tb.t.Helper()
+	ok, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](expression))
+	if err != nil {
+		tb.t.Fatalf("evaluating %s: %v", expression, err)
+	}
+	return ok
+}
+
+func (tb *tab) run(actions ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	if err := chromedp.Do(tb.ctx, actions...); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
 func (tb *tab) text(selector string) string {
 	tb.t.Helper()
 	s, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).textContent`, selector)))
@@ -237,4 +350,75 @@ func (tb *tab) text(selector string) string {
 		tb.t.Fatalf("reading %s: %v", selector, err)
 	}
 	return s
+}
+
+// TestProfilePageScreenshots writes the page's states at phone and desktop
+// width into the folder PROFILE_SCREENSHOTS names (docs/screenshots in
+// the repository); without it, the test is skipped.
+func TestProfilePageScreenshots(t *testing.T) {
+	dir := os.Getenv("PROFILE_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("set PROFILE_SCREENSHOTS to a folder to write the screenshots")
+	}
+	browser := startBrowser(t)
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	addBioField(t, app)
+	srv := servePageOf(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	grace := userFixture(t, "oauth-several-emails")
+	grace["first_name"], grace["last_name"], grace["image_url"] = "Grace", "Hopper", ""
+	grace["public_metadata"] = map[string]any{"plan": "team", "role": "editor"}
+	deliver(t, srv.URL, "msg_grace", userEvent(eventUserCreated, grace))
+	client := clientOf(t, app, grace["id"].(string))
+	client.Set("bio", "Compilers, COBOL and the first bug.")
+	if err := app.Save(client); err != nil {
+		t.Fatal(err)
+	}
+	token := func(sub string) string {
+		c := validClaims(sub)
+		c["exp"] = time.Now().Add(10 * time.Minute).Unix()
+		return key.sign(t, c)
+	}
+
+	shots := []struct {
+		name, script, ready string
+		dark                bool
+	}{
+		{"profile", standInClerk(grace["id"].(string), token(grace["id"].(string))), `document.body.dataset.state === "profile"`, false},
+		{"profile-dark", standInClerk(grace["id"].(string), token(grace["id"].(string))), `document.body.dataset.state === "profile"`, true},
+		{"waiting", standInClerk(newcomer, token(newcomer)), `document.body.dataset.state === "waiting"`, false},
+		{"refused-deleted", standInClerk(userA, "refuse-deleted"), `document.body.dataset.state === "error"`, false},
+		{"signed-out", standInClerk("", ""), `document.body.dataset.state === "signed-out"`, false},
+	}
+	for _, shot := range shots {
+		for _, width := range []int64{390, 1440} {
+			// A subtest per shot closes its tab, and the tab's realtime
+			// connection: Chromium opens at most six per host.
+			t.Run(fmt.Sprintf("%s-%d", shot.name, width), func(t *testing.T) {
+				screenshot(t, browser, srv.URL, shot.script, shot.ready, shot.dark, width, dir, shot.name)
+			})
+		}
+	}
+}
+
+func screenshot(t *testing.T, browser context.Context, url, script, ready string, dark bool, width int64, dir, name string) {
+	tab := openPage(t, browser, url, script)
+	tab.run(chromedp.EmulateViewport(width, 844))
+	if dark {
+		tab.run(func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
+			_, err := cdp.Call(ctx, target, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+			})
+			return chromedp.Void{}, err
+		})
+	}
+	tab.waitFor(ready)
+	time.Sleep(2500 * time.Millisecond) // past the highlight, and into the wait's count
+	png, err := chromedp.Run(tab.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("profile-%s-%d.png", name, width)), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

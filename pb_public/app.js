@@ -4,8 +4,72 @@
 // and EventSource do the work: no SDK to vendor, no build step.
 "use strict";
 
-// clerk-js 5 bundles the sign-in and user button components.
-const clerkScript = (host) => `https://${host}/npm/@clerk/clerk-js@5/dist/clerk.browser.js`;
+// Clerk's browser SDK, pinned: the browser runs the file only if it matches
+// the hash. To move to another version, take the hash of
+// dist/clerk.browser.js from that version's npm package:
+//   npm pack @clerk/clerk-js@VERSION && tar xzf clerk-clerk-js-VERSION.tgz
+//   openssl dgst -sha384 -binary package/dist/clerk.browser.js | openssl base64 -A
+const clerkJS = {
+  version: "5.128.0",
+  integrity: "sha384-LHRDhAkzuUtCC23BjnUfCyHTnckclkFVsJ+6INMm96oc9tB1RXrraLiG7QlTWgGa",
+};
+const clerkScript = (host) => `https://${host}/npm/@clerk/clerk-js@${clerkJS.version}/dist/clerk.browser.js`;
+
+// The fields of clients that Clerk owns (migrations.ClerkFields): the page
+// shows them read-only. Every other field is the app's own, and the user
+// may edit it here if the collection's update rule lets them.
+const clerkFields = new Set([
+  "clerkId", "email", "emailVisibility", "verified", "password", "tokenKey",
+  "firstName", "lastName", "username", "phone", "imageUrl",
+  "emailAddresses", "phoneNumbers", "externalAccounts", "web3Wallets",
+  "publicMetadata", "unsafeMetadata", "privateMetadata", "externalId",
+  "banned", "locked", "twoFactorEnabled", "passwordEnabled",
+  "lastSignInAt", "lastActiveAt", "legalAcceptedAt",
+  "clerkCreatedAt", "clerkUpdatedAt", "deletedAt", "clerkUser",
+]);
+const recordKeys = new Set(["id", "collectionId", "collectionName", "created", "updated", "expand"]);
+
+// How long "waiting for your profile" may take before the page says so
+// (a host page may set window.pocketClerkWaitPatience, in milliseconds).
+const waitPatience = window.pocketClerkWaitPatience ?? 30_000;
+
+const $ = (id) => document.getElementById(id);
+
+// el builds an element: el("li", {class: "x"}, "text", child, …).
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
+
+// ---- States ----------------------------------------------------------------
+
+// SessionRefused is the server's answer to a Clerk session it did not
+// take, with the reason it gave (PocketClerk-Session-Reason).
+class SessionRefused extends Error {
+  constructor(reason) {
+    super(refusedText[reason] || refusedText.unknown);
+    this.reason = reason || "unknown";
+  }
+}
+
+const refusedText = {
+  expired: "Your session has expired. Try again, or sign out and sign in again.",
+  "unknown-key": "The server refused your session: it does not know the key that signed it, so it is probably set up for another Clerk application (check CLERK_JWT_KEY and CLERK_SECRET_KEY).",
+  "not-yet-valid": "The server refused your session: it is dated in the future, so this device's or the server's clock is off. Check the clocks and try again.",
+  "bad-signature": "The server refused your session: its signature does not match, so the server is probably set up for another Clerk application (check CLERK_JWT_KEY).",
+  "wrong-party": "The server refused your session: this address is not among its allowed origins (add it to CLERK_AUTHORIZED_PARTIES).",
+  "not-a-session": "The server refused your session: the token sent is not a Clerk session token.",
+  pending: "Your sign-in is not finished yet: complete the remaining step in the sign-in window, then try again.",
+  invalid: "The server refused your session: the token is malformed or not issued by Clerk. Sign out and sign in again.",
+  banned: "Your account has been suspended. If you think this is a mistake, contact the site's owner.",
+  deleted: "This account has been deleted. Sign out to use another one.",
+  "not-configured": "The server refused your session: sign-in is not set up on it yet (set CLERK_JWT_KEY or CLERK_SECRET_KEY and restart it).",
+  unknown: "The server refused your session. Try again; if it keeps happening, sign out and sign in again.",
+};
 
 const statusText = {
   loading: "Loading…",
@@ -15,17 +79,42 @@ const statusText = {
   profile: "",
 };
 
-const $ = (id) => document.getElementById(id);
+let clerk = null; // Clerk's browser SDK, once loaded
+let waitTimer = null;
 
-function show(state, text = statusText[state]) {
+// show switches the page to state; errors and long waits offer actions.
+function show(state, text = statusText[state], { actions = false } = {}) {
   document.body.dataset.state = state;
   $("status").textContent = text;
+  $("actions").hidden = !actions;
+  $("sign-out").hidden = !clerk?.user || !clerk?.signOut;
+  clearInterval(waitTimer);
+  $("wait").hidden = state !== "waiting";
+  if (state === "waiting") {
+    const since = Date.now();
+    const tick = () => {
+      const waited = Date.now() - since;
+      $("wait-time").textContent = `${Math.round(waited / 1000)} s`;
+      if (waited >= waitPatience && $("actions").hidden) {
+        $("status").textContent = "This is taking longer than usual: the server has not received your profile from Clerk yet. Try again in a moment; if it keeps waiting, the site's Clerk webhook may not be set up.";
+        $("actions").hidden = false;
+      }
+    };
+    tick();
+    waitTimer = setInterval(tick, 1000);
+  }
 }
 
 function fail(err) {
   console.error(err);
-  show("error", `Something went wrong: ${err?.message || err}. Reload the page to try again.`);
+  if (err instanceof SessionRefused) {
+    document.body.dataset.reason = err.reason;
+    return show("error", err.message, { actions: true });
+  }
+  show("error", `Something went wrong: ${err?.message || err}.`, { actions: true });
 }
+
+// ---- Clerk -------------------------------------------------------------------
 
 // loadClerk returns the Clerk object, or null when the server has no
 // publishable key.
@@ -45,9 +134,10 @@ async function loadClerk() {
     script.src = clerkScript(host);
     script.async = true;
     script.crossOrigin = "anonymous";
+    script.integrity = clerkJS.integrity;
     script.dataset.clerkPublishableKey = publishableKey;
     script.onload = resolve;
-    script.onerror = () => reject(new Error(`Clerk's browser SDK did not load from ${host}`));
+    script.onerror = () => reject(new Error(`Clerk's sign-in (clerk-js ${clerkJS.version}) did not load from ${host}. Check your connection and try again`));
     document.head.append(script);
   });
   return window.Clerk;
@@ -59,13 +149,14 @@ let shownRecord = null;
 
 // onSession follows Clerk's session: sign-in offered when signed out, the
 // profile when signed in.
-function onSession(clerk) {
+function onSession() {
   const userId = clerk.user?.id ?? null;
   if (userId === shownUser) return;
   shownUser = userId;
   realtime?.close();
   realtime = null;
   shownRecord = null;
+  delete document.body.dataset.reason;
 
   if (!userId) {
     clerk.unmountUserButton?.($("user-button"));
@@ -76,15 +167,16 @@ function onSession(clerk) {
   clerk.unmountSignIn?.($("sign-in"));
   clerk.mountUserButton?.($("user-button"));
   show("loading");
-  watchProfile(clerk);
+  watchProfile();
 }
+
+const authorization = async () => `Bearer ${await clerk.session.getToken()}`;
 
 // watchProfile subscribes to the user's record, then reads it. PocketBase
 // opens each connection, and each reconnection, with PB_CONNECT; the
 // subscription comes before the read so that no change falls between them.
 // A client that does not exist yet arrives over the same subscription.
-function watchProfile(clerk) {
-  const authorization = async () => `Bearer ${await clerk.session.getToken()}`;
+function watchProfile() {
   const es = new EventSource("/api/realtime");
   realtime = es;
   let deleted = false; // a read still in flight must not bring the profile back
@@ -98,12 +190,15 @@ function watchProfile(clerk) {
         body: JSON.stringify({ clientId, subscriptions: ["clients/*"] }),
       });
       if (!res.ok) throw new Error(`live updates could not start (HTTP ${res.status})`);
-      const record = await readProfile(authorization);
+      const record = await readProfile();
       if (realtime !== es || deleted) return;
       if (record) render(record);
       else if (!shownRecord) show("waiting");
     } catch (err) {
-      if (realtime === es) fail(err);
+      if (realtime === es) {
+        es.close();
+        fail(err);
+      }
     }
   });
 
@@ -112,7 +207,7 @@ function watchProfile(clerk) {
     if (action === "delete") {
       deleted = true;
       shownRecord = null;
-      show("error", "Your profile was deleted in Clerk.");
+      show("error", "Your profile was deleted in Clerk. Sign out to use another account.", { actions: true });
     } else {
       render(record);
     }
@@ -121,47 +216,333 @@ function watchProfile(clerk) {
 }
 
 // readProfile lists the clients this session may see: its own only. The
-// server says whether it took the token; a refused one would otherwise
-// look like a profile still waiting for its sync.
-async function readProfile(authorization) {
+// server says whether it took the token, and if not, why; a refused one
+// would otherwise look like a profile still waiting for its sync.
+async function readProfile() {
   const res = await fetch("/api/collections/clients/records?perPage=1&skipTotal=1", {
     headers: { Authorization: await authorization() },
   });
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(body.message || `the profile could not be read (HTTP ${res.status})`);
   if (res.headers.get("PocketClerk-Session") === "refused") {
-    throw new Error("the server refused your Clerk session (its CLERK_JWT_KEY, CLERK_SECRET_KEY or CLERK_AUTHORIZED_PARTIES may not match this Clerk app)");
+    throw new SessionRefused(res.headers.get("PocketClerk-Session-Reason"));
   }
+  if (!res.ok) throw new Error(body.message || `the profile could not be read (HTTP ${res.status})`);
   return body.items?.[0] ?? null;
 }
+
+// ---- The profile ---------------------------------------------------------------
+
+// profileSections are the cards under the name, in order. Each renders
+// into its own card's body; `when` hides the card when it has nothing to
+// show. A feature adds a card by adding an entry here.
+const profileSections = [
+  { id: "contact", title: "Contact", render: renderContact },
+  { id: "details", title: "About you", render: renderDetails, when: (r) => ownerFields(r).length > 0 },
+  { id: "sign-in-methods", title: "Sign-in methods", render: renderSignInMethods },
+  { id: "metadata", title: "Profile data", render: renderMetadata, when: (r) => hasEntries(r.publicMetadata) || hasEntries(r.unsafeMetadata) },
+  { id: "account", title: "Account", render: renderAccount },
+];
 
 function render(record) {
   // A read that raced a realtime event may be older than what is shown.
   if (shownRecord && record.updated < shownRecord.updated) return;
+  const live = shownRecord !== null; // a change to a profile on screen: highlight it
   shownRecord = record;
 
   const name = [record.firstName, record.lastName].filter(Boolean).join(" ");
-  $("name").textContent = name || record.username || record.email || record.clerkId;
-  $("email").textContent = record.email || "—";
-  $("phone").textContent = record.phone || "—";
-  $("username").textContent = record.username || "—";
-  $("clerk-id").textContent = record.clerkId;
-  $("public-metadata").textContent = JSON.stringify(record.publicMetadata ?? {}, null, 2);
-  $("updated").textContent = record.updated ? new Date(record.updated.replace(" ", "T")).toLocaleString() : "—";
+  const primaryEmail = record.email || list(record.emailAddresses).find((e) => e.primary)?.emailAddress || "";
+  const heading = name || record.username || primaryEmail || record.phone || "Your profile";
+  setText($("name"), heading, live);
+  const subtitle = heading === name && record.username ? `@${record.username}` : heading === primaryEmail ? "" : primaryEmail;
+  setText($("subtitle"), subtitle, live);
+  renderAvatar(record, heading);
 
-  const avatar = $("avatar");
-  avatar.hidden = !record.imageUrl?.startsWith("https://");
-  if (!avatar.hidden) avatar.src = record.imageUrl;
-
+  const container = $("sections");
+  for (const section of profileSections) {
+    let card = $(`section-${section.id}`);
+    if (!card) {
+      card = el("section", { class: "card", id: `section-${section.id}`, "aria-labelledby": `section-${section.id}-title` },
+        el("h2", { id: `section-${section.id}-title` }, section.title),
+        el("div", { class: "card-body" }));
+      container.append(card);
+    }
+    card.hidden = section.when ? !section.when(record) : false;
+    if (!card.hidden) section.render(record, card.querySelector(".card-body"), live);
+  }
   show("profile");
 }
 
+// setText sets a value and, when it changed on a live update, highlights it.
+function setText(node, text, live) {
+  if (node.textContent === text) return;
+  node.textContent = text;
+  if (live) flash(node);
+}
+
+function flash(node) {
+  node.classList.remove("changed");
+  void node.offsetWidth; // restart the animation
+  node.classList.add("changed");
+}
+
+function renderAvatar(record, heading) {
+  const img = $("avatar");
+  const initials = $("initials");
+  initials.textContent = (heading.match(/\p{L}/gu) || ["?"]).slice(0, 2).join("").toUpperCase();
+  if (!record.imageUrl?.startsWith("https://")) {
+    img.hidden = true;
+    return;
+  }
+  if (img.getAttribute("src") !== record.imageUrl) {
+    img.hidden = true;
+    img.onload = () => { img.hidden = false; };
+    img.onerror = () => { img.hidden = true; }; // the initials stay
+    img.src = record.imageUrl;
+  }
+}
+
+// rows renders label/value pairs; a value is text or a node. Each value
+// keeps its key so that a live change to it is highlighted.
+function rows(body, entries, live) {
+  let dl = body.querySelector(":scope > dl");
+  if (!dl) dl = body.appendChild(el("dl", { class: "rows" }));
+  const seen = new Set();
+  for (const [key, label, value] of entries) {
+    seen.add(key);
+    let dd = dl.querySelector(`dd[data-key="${key}"]`);
+    if (!dd) {
+      dl.append(el("dt", { "data-key": key }, label));
+      dd = dl.appendChild(el("dd", { "data-key": key }));
+    }
+    const next = value instanceof Node ? value : document.createTextNode(value || "—");
+    const before = dd.innerHTML;
+    dd.replaceChildren(next);
+    if (live && before !== dd.innerHTML) flash(dd);
+  }
+  for (const node of dl.querySelectorAll("[data-key]")) {
+    if (!seen.has(node.dataset.key)) node.remove();
+  }
+}
+
+function badge(text, kind) {
+  return el("span", { class: `badge ${kind}` }, text);
+}
+
+function renderContact(record, body, live) {
+  let emails = primaryFirst(list(record.emailAddresses));
+  if (!emails.length && record.email) emails = [{ emailAddress: record.email, verified: record.verified, primary: true }];
+  let phones = primaryFirst(list(record.phoneNumbers));
+  if (!phones.length && record.phone) phones = [{ phoneNumber: record.phone, primary: true }];
+
+  const emailList = emails.length
+    ? el("ul", { class: "values" }, ...emails.map((e) => el("li", {},
+      el("span", { class: "value" }, e.emailAddress),
+      e.primary && emails.length > 1 ? badge("Primary", "neutral") : null,
+      e.verified ? badge("Verified", "good") : badge("Not verified", "warn"))))
+    : null;
+  const phoneList = phones.length
+    ? el("ul", { class: "values" }, ...phones.map((p) => el("li", {},
+      el("span", { class: "value" }, p.phoneNumber),
+      p.primary && phones.length > 1 ? badge("Primary", "neutral") : null,
+      p.verified === false ? badge("Not verified", "warn") : null)))
+    : null;
+  // Only what the user has; an email row in any case, so the card is never empty.
+  rows(body, [
+    ["email", emails.length > 1 ? "Emails" : "Email", emailList],
+    phoneList && ["phone", phones.length > 1 ? "Phones" : "Phone", phoneList],
+    record.username && ["username", "Username", record.username],
+  ].filter(Boolean), live);
+}
+
+// primaryFirst orders a list of identifiers with the primary one on top.
+function primaryFirst(items) {
+  return [...items].sort((a, b) => Number(Boolean(b.primary)) - Number(Boolean(a.primary)));
+}
+
+const providerNames = { google: "Google", github: "GitHub", microsoft: "Microsoft", apple: "Apple", facebook: "Facebook", discord: "Discord", gitlab: "GitLab", linkedin_oidc: "LinkedIn", linkedin: "LinkedIn", x: "X", twitter: "X", slack: "Slack" };
+
+function providerName(provider = "") {
+  const [kind, ...rest] = provider.split("_");
+  const name = rest.join("_");
+  if (kind === "oauth") return providerNames[name] || name;
+  if (kind === "saml" || kind === "oidc") return `Single sign-on (${providerNames[name] || name || kind})`;
+  return provider;
+}
+
+function renderSignInMethods(record, body, live) {
+  const methods = [];
+  for (const a of list(record.externalAccounts)) {
+    methods.push(el("li", {}, el("span", { class: "value" }, providerName(a.provider)),
+      a.emailAddress || a.username ? el("span", { class: "muted" }, a.emailAddress || a.username) : null));
+  }
+  for (const w of list(record.web3Wallets)) {
+    const short = w.web3Wallet.length > 14 ? `${w.web3Wallet.slice(0, 6)}…${w.web3Wallet.slice(-4)}` : w.web3Wallet;
+    methods.push(el("li", {}, el("span", { class: "value", title: w.web3Wallet }, `Wallet ${short}`),
+      w.verified ? null : badge("Not verified", "warn")));
+  }
+  if (record.passwordEnabled) methods.push(el("li", {}, el("span", { class: "value" }, "Password")));
+  rows(body, [
+    ["methods", "Signs in with", methods.length ? el("ul", { class: "values" }, ...methods) : "Email or phone code"],
+    ["two-factor", "Two-step verification", record.twoFactorEnabled ? badge("On", "good") : "Off"],
+  ], live);
+}
+
+function renderMetadata(record, body, live) {
+  const entries = [];
+  for (const [source, data] of [["public", record.publicMetadata], ["unsafe", record.unsafeMetadata]]) {
+    for (const [k, v] of Object.entries(isObject(data) ? data : {})) {
+      entries.push([`${source}.${k}`, humanize(k), typeof v === "string" ? v : el("code", {}, JSON.stringify(v))]);
+    }
+  }
+  rows(body, entries, live);
+}
+
+function renderAccount(record, body, live) {
+  rows(body, [
+    ["since", "Member since", formatDate(record.clerkCreatedAt)],
+    ["last-sign-in", "Last signed in", formatDate(record.lastSignInAt, true)],
+    ["clerk-id", "Clerk user", el("code", { id: "clerk-id" }, record.clerkId)],
+    ["updated", "Last synced", formatDate(record.updated, true)],
+  ], live);
+}
+
+// ---- The app's own fields, editable in place ----------------------------------
+
+function ownerFields(record) {
+  return Object.keys(record).filter((k) => !clerkFields.has(k) && !recordKeys.has(k) &&
+    ["string", "number", "boolean"].includes(typeof record[k]));
+}
+
+function renderDetails(record, body) {
+  let form = body.querySelector("form");
+  if (!form) {
+    form = el("form", { class: "details", novalidate: true },
+      el("div", { class: "fields" }),
+      el("div", { class: "form-actions" },
+        el("button", { type: "submit", disabled: true }, "Save"),
+        el("span", { class: "form-status", role: "status", "aria-live": "polite" })));
+    form.addEventListener("input", () => {
+      form.dataset.dirty = "true";
+      form.querySelector("button[type=submit]").disabled = false;
+      form.querySelector(".form-status").textContent = "";
+    });
+    form.addEventListener("submit", (ev) => { ev.preventDefault(); saveDetails(form); });
+    body.append(form);
+  }
+  // A live update does not overwrite what the user is typing.
+  if (form.dataset.dirty === "true") return;
+  const fields = form.querySelector(".fields");
+  const keys = ownerFields(record);
+  if (fields.dataset.keys !== keys.join(",")) {
+    fields.replaceChildren(...keys.map((k) => fieldInput(k, record[k])));
+    fields.dataset.keys = keys.join(",");
+  }
+  for (const k of keys) {
+    const input = form.elements.namedItem(k);
+    if (input.type === "checkbox") input.checked = record[k];
+    else input.value = record[k];
+  }
+}
+
+function fieldInput(key, value) {
+  const id = `field-${key}`;
+  let input;
+  if (typeof value === "boolean") {
+    input = el("input", { type: "checkbox", id, name: key });
+    return el("div", { class: "field check" }, input, el("label", { for: id }, humanize(key)));
+  }
+  if (typeof value === "number") input = el("input", { type: "number", id, name: key, step: "any" });
+  else if (value.length > 60 || /bio|about|description|note/i.test(key)) input = el("textarea", { id, name: key, rows: 3 });
+  else input = el("input", { type: "text", id, name: key });
+  return el("div", { class: "field" }, el("label", { for: id }, humanize(key)), input, el("p", { class: "field-error", id: `${id}-error` }));
+}
+
+async function saveDetails(form) {
+  const status = form.querySelector(".form-status");
+  const button = form.querySelector("button[type=submit]");
+  const data = {};
+  for (const k of ownerFields(shownRecord)) {
+    const input = form.elements.namedItem(k);
+    data[k] = input.type === "checkbox" ? input.checked : input.type === "number" ? Number(input.value) : input.value;
+  }
+  button.disabled = true;
+  status.textContent = "Saving…";
+  form.querySelectorAll(".field-error").forEach((p) => { p.textContent = ""; });
+  try {
+    const res = await fetch(`/api/collections/clients/records/${shownRecord.id}`, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json", Authorization: await authorization() },
+      body: JSON.stringify(data),
+    });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      for (const [k, e] of Object.entries(body.data || {})) {
+        const p = $(`field-${k}-error`);
+        if (p) p.textContent = e.message;
+      }
+      const denied = res.status === 403 || res.status === 404;
+      throw new Error(denied ? "This site does not let you edit these fields." : body.message || `HTTP ${res.status}`);
+    }
+    delete form.dataset.dirty;
+    status.textContent = "Saved";
+    render(body);
+  } catch (err) {
+    status.textContent = `Not saved: ${err.message}`;
+    button.disabled = false;
+  }
+}
+
+// ---- Helpers -------------------------------------------------------------------
+
+function list(v) {
+  return Array.isArray(v) ? v : [];
+}
+
+function isObject(v) {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function hasEntries(v) {
+  return isObject(v) && Object.keys(v).length > 0;
+}
+
+// humanize turns a field or metadata key into a label: "jobTitle" → "Job title".
+function humanize(key) {
+  const words = key.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/[_-]+/g, " ").trim().toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+// formatDate shows a PocketBase date ("2024-05-28 08:00:00.000Z").
+function formatDate(value, withTime = false) {
+  if (!value) return "—";
+  const d = new Date(value.replace(" ", "T"));
+  if (Number.isNaN(d.getTime())) return "—";
+  return withTime
+    ? d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" })
+    : d.toLocaleDateString(undefined, { dateStyle: "long" });
+}
+
+// ---- Start -----------------------------------------------------------------------
+
+$("retry").addEventListener("click", () => {
+  if (!clerk) return location.reload();
+  shownUser = undefined;
+  onSession();
+});
+$("sign-out").addEventListener("click", async () => {
+  try {
+    await clerk.signOut();
+  } finally {
+    onSession();
+  }
+});
+
 async function main() {
-  const clerk = await loadClerk();
+  clerk = await loadClerk();
   if (!clerk) return show("not-configured");
   await clerk.load();
-  clerk.addListener?.(() => onSession(clerk));
-  onSession(clerk);
+  clerk.addListener?.(() => onSession());
+  onSession();
 }
 
 main().catch(fail);
