@@ -83,40 +83,7 @@ func TestWebhookConvergesUnderSvixDelivery(t *testing.T) {
 	}
 	rng.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
 
-	queue := make(chan modelEvent, len(events))
-	for _, e := range events {
-		queue <- e
-	}
-	var pending sync.WaitGroup
-	pending.Add(len(events))
-	var retries sync.Map // svix-id -> *atomic.Int32
-	for range 8 {
-		go func() {
-			for e := range queue {
-				r, err := tryDo(signedRequest(t, srv.URL, testSecret, e.svixID, time.Now(), e.body))
-				switch {
-				case err != nil:
-					t.Errorf("%s: %v", e.svixID, err)
-					pending.Done()
-				case r.Status == http.StatusOK:
-					pending.Done()
-				case r.Status >= 500:
-					n, _ := retries.LoadOrStore(e.svixID, new(atomic.Int32))
-					if n.(*atomic.Int32).Add(1) > 200 {
-						t.Errorf("%s still failing: %v", e.svixID, r.Body)
-						pending.Done()
-						continue
-					}
-					queue <- e // Svix retries later
-				default:
-					t.Errorf("%s: %d %v", e.svixID, r.Status, r.Body)
-					pending.Done()
-				}
-			}
-		}()
-	}
-	pending.Wait()
-	close(queue)
+	deliverLikeSvix(t, srv.URL, events)
 
 	distinct := map[string]bool{}
 	for _, e := range events {
@@ -177,4 +144,44 @@ func TestConcurrentDuplicateDeliveriesApplyOnce(t *testing.T) {
 		raw, _ := json.Marshal(replies)
 		t.Fatalf("applied %d times: %s", applied, raw)
 	}
+}
+
+// deliverLikeSvix delivers events from 8 goroutines, retrying 5xx answers
+// as Svix does, and fails on any other non-2xx answer.
+func deliverLikeSvix(t *testing.T, url string, events []modelEvent) {
+	t.Helper()
+	queue := make(chan modelEvent, len(events))
+	for _, e := range events {
+		queue <- e
+	}
+	var pending sync.WaitGroup
+	pending.Add(len(events))
+	var retries sync.Map // svix-id -> *atomic.Int32
+	for range 8 {
+		go func() {
+			for e := range queue {
+				r, err := tryDo(signedRequest(t, url, testSecret, e.svixID, time.Now(), e.body))
+				switch {
+				case err != nil:
+					t.Errorf("%s: %v", e.svixID, err)
+					pending.Done()
+				case r.Status == http.StatusOK:
+					pending.Done()
+				case r.Status >= 500:
+					n, _ := retries.LoadOrStore(e.svixID, new(atomic.Int32))
+					if n.(*atomic.Int32).Add(1) > 200 {
+						t.Errorf("%s still failing: %v", e.svixID, r.Body)
+						pending.Done()
+						continue
+					}
+					queue <- e
+				default:
+					t.Errorf("%s: %d %v", e.svixID, r.Status, r.Body)
+					pending.Done()
+				}
+			}
+		}()
+	}
+	pending.Wait()
+	close(queue)
 }
