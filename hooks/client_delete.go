@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -83,31 +84,64 @@ func anonymizeClient(client *clientRecord, at time.Time) {
 
 // blockingReference names the first relation (collection.field) that
 // would make PocketBase refuse to delete record: a required one without
-// cascade delete, holding only this record.
+// cascade delete that the deletion would leave empty, on the record itself
+// or on any record its deletion cascades to. It walks the references as
+// PocketBase's cascadeRecordDelete does, in the same order, without writing,
+// because a refused cascade cannot be undone inside the event's transaction.
 func blockingReference(txApp core.App, record *core.Record) (string, error) {
-	refs, err := txApp.FindCachedCollectionReferences(record.Collection())
+	w := cascadeWalk{app: txApp, deleted: map[string]bool{}}
+	return w.blocker(record)
+}
+
+type cascadeWalk struct {
+	app     core.App
+	deleted map[string]bool // collection id + "/" + record id, deleted so far
+}
+
+func (w *cascadeWalk) blocker(record *core.Record) (string, error) {
+	col := record.Collection()
+	w.deleted[col.Id+"/"+record.Id] = true
+	refs, err := w.app.FindCachedCollectionReferences(col)
 	if err != nil {
 		return "", err
 	}
-	for col, fields := range refs {
-		if col.IsView() {
+	refCols := make([]*core.Collection, 0, len(refs))
+	for c := range refs {
+		refCols = append(refCols, c)
+	}
+	sort.Slice(refCols, func(i, j int) bool { return refCols[i].Name < refCols[j].Name })
+
+	for _, refCol := range refCols {
+		if refCol.IsView() {
 			continue
 		}
-		for _, f := range fields {
+		for _, f := range refs[refCol] {
 			rel, _ := f.(*core.RelationField)
-			if rel == nil || !rel.Required || rel.CascadeDelete {
+			if rel == nil {
 				continue
 			}
 			cond := dbx.Expression(dbx.HashExp{rel.Name: record.Id})
 			if rel.IsMultiple() {
-				cond = dbx.NewExp(fmt.Sprintf("json_valid([[%[1]s]]) AND json_array_length([[%[1]s]]) = 1 AND json_extract([[%[1]s]], '$[0]') = {:id}", rel.Name), dbx.Params{"id": record.Id})
+				cond = dbx.NewExp(fmt.Sprintf("EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid([[%[1]s]]) THEN [[%[1]s]] ELSE '[]' END) WHERE value = {:id})", rel.Name), dbx.Params{"id": record.Id})
 			}
-			var ids []string
-			if err := txApp.DB().Select("id").From(col.Name).Where(cond).Limit(1).Column(&ids); err != nil {
+			var holders []*core.Record
+			if err := w.app.RecordQuery(refCol).AndWhere(cond).All(&holders); err != nil {
 				return "", err
 			}
-			if len(ids) > 0 {
-				return col.Name + "." + rel.Name, nil
+			for _, holder := range holders {
+				if w.deleted[refCol.Id+"/"+holder.Id] {
+					continue
+				}
+				if len(holder.GetStringSlice(rel.Name)) > 1 {
+					continue // PocketBase only removes the id
+				}
+				if rel.CascadeDelete {
+					if b, err := w.blocker(holder); b != "" || err != nil {
+						return b, err
+					}
+				} else if rel.Required {
+					return refCol.Name + "." + rel.Name, nil
+				}
 			}
 		}
 	}

@@ -134,6 +134,104 @@ func TestUserDeletion(t *testing.T) {
 	}
 }
 
+// TestUserDeletionFollowsCascades: a reference further down a cascade
+// blocks a deletion as surely as one on the client itself, and PocketBase
+// would refuse it only half-way through the cascade.
+func TestUserDeletionFollowsCascades(t *testing.T) {
+	type values = map[string]any
+	for _, tc := range []struct {
+		name string
+		// build adds the owner's collections and records referring to
+		// client a (and b, who stays).
+		build func(t *testing.T, app core.App, a, b string)
+		want  outcome
+	}{
+		{"a cascade that deletes freely", func(t *testing.T, app core.App, a, b string) {
+			addCollection(t, app, "posts", relation("author", "clients", true, true, 1))
+			addCollection(t, app, "likes", relation("post", "posts", false, false, 1))
+			post := addRecord(t, app, "posts", values{"author": a})
+			addRecord(t, app, "likes", values{"post": post})
+		}, outcomeDeleted},
+		{"a required reference two cascades down", func(t *testing.T, app core.App, a, b string) {
+			addCollection(t, app, "posts", relation("author", "clients", true, true, 1))
+			addCollection(t, app, "replies", relation("post", "posts", true, true, 1))
+			addCollection(t, app, "quotes", relation("reply", "replies", true, false, 1))
+			post := addRecord(t, app, "posts", values{"author": a})
+			reply := addRecord(t, app, "replies", values{"post": post})
+			addRecord(t, app, "quotes", values{"reply": reply})
+		}, outcomeAnonymized},
+		{"a required multiple relation holding only the client", func(t *testing.T, app core.App, a, b string) {
+			addCollection(t, app, "teams", relation("members", "clients", true, false, 5))
+			addRecord(t, app, "teams", values{"members": []string{a}})
+		}, outcomeAnonymized},
+		{"a required multiple relation holding others too", func(t *testing.T, app core.App, a, b string) {
+			addCollection(t, app, "teams", relation("members", "clients", true, false, 5))
+			addRecord(t, app, "teams", values{"members": []string{a, b}})
+		}, outcomeDeleted},
+		{"a required reference from a record the cascade deletes first", func(t *testing.T, app core.App, a, b string) {
+			// PocketBase follows references in the order of their collections'
+			// names: the draft goes first, and its note with it.
+			addCollection(t, app, "drafts", relation("author", "clients", true, true, 1))
+			addCollection(t, app, "notes", relation("author", "clients", true, false, 1), relation("draft", "drafts", true, true, 1))
+			draft := addRecord(t, app, "drafts", values{"author": a})
+			addRecord(t, app, "notes", values{"author": a, "draft": draft})
+		}, outcomeDeleted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			app, url, _ := deletionApp(t, UserDeleteDelete, false)
+			tc.build(t, app, clientOf(t, app, userA).Id, clientOf(t, app, userB).Id)
+			if r := deleteUserA(t, url); r.Status != http.StatusOK || r.Body["outcome"] != string(tc.want) {
+				t.Fatalf("user.deleted: %d %v, want %s", r.Status, r.Body, tc.want)
+			}
+			_, err := app.FindFirstRecordByData(migrations.ClientsCollection, migrations.FieldClerkID, userA)
+			if kept := err == nil; kept != (tc.want == outcomeAnonymized) {
+				t.Fatalf("client kept: %v, outcome %s", kept, tc.want)
+			}
+			if tc.want == outcomeDeleted && count(t, app, migrations.ClientsCollection, "") != 1 {
+				t.Fatal("client b was deleted too")
+			}
+		})
+	}
+}
+
+// relation is a relation field to the collection named to.
+func relation(name, to string, required, cascade bool, maxSelect int) *core.RelationField {
+	return &core.RelationField{Name: name, CollectionId: to, Required: required, CascadeDelete: cascade, MaxSelect: maxSelect}
+}
+
+// addCollection adds a base collection of relation fields, each naming its
+// target collection in CollectionId.
+func addCollection(t *testing.T, app core.App, name string, rels ...*core.RelationField) {
+	t.Helper()
+	col := core.NewBaseCollection(name)
+	for _, rel := range rels {
+		to, err := app.FindCollectionByNameOrId(rel.CollectionId)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel.CollectionId = to.Id
+		col.Fields.Add(rel)
+	}
+	if err := app.Save(col); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func addRecord(t *testing.T, app core.App, collection string, values map[string]any) string {
+	t.Helper()
+	col, err := app.FindCollectionByNameOrId(collection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := core.NewRecord(col)
+	r.Load(values)
+	if err := app.Save(r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Id
+}
+
 func TestUserDeleteSettingIsChecked(t *testing.T) {
 	err := Register(newTestApp(t), nil, Config{UserDelete: "erase"})
 	if err == nil {
