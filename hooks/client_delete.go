@@ -44,7 +44,7 @@ func deleteClient(txApp core.App, client *clientRecord, clerkID string, at time.
 			}
 		}
 		if blocker != "" {
-			txApp.Logger().Warn("A user deleted in Clerk keeps an anonymized client: a required relation without cascade delete points to it, so PocketBase would refuse to delete it. Its Clerk data is cleared and deletedAt set; make the relation cascade, or set CLERK_USER_DELETE=anonymize to keep such records always.",
+			txApp.Logger().Warn("A user deleted in Clerk keeps an anonymized client: a required relation without cascade delete points to it, or to a record its deletion cascades to, so PocketBase would refuse to delete it. Its Clerk data is cleared and deletedAt set; make the relation cascade, or set CLERK_USER_DELETE=anonymize to keep such records always.",
 				"clerkId", clerkID, "relation", blocker)
 		}
 		if anonymize || blocker != "" {
