@@ -21,9 +21,6 @@ const (
 		FieldOrganization + `.` + MembershipsCollection + `_via_` + FieldOrganization + `.` + FieldClient + ` ?= @request.auth.id`
 )
 
-// clerkOwned is the help text of fields that only the sync writes.
-const clerkOwned = "Synced from Clerk: change it in Clerk"
-
 func createOrganizationCollections(app core.App) error {
 	orgs := organizationsCollection()
 	if err := app.Save(orgs); err != nil {
@@ -60,17 +57,17 @@ func dropOrganizationCollections(app core.App) error {
 func organizationsCollection() *core.Collection {
 	c := core.NewBaseCollection(OrganizationsCollection)
 	c.Fields.Add(
-		&core.TextField{Name: FieldClerkID, Required: true, Presentable: true, Help: clerkOwned + " (org_...)"},
-		&core.TextField{Name: FieldName, Presentable: true, Help: clerkOwned},
-		&core.TextField{Name: FieldSlug, Help: clerkOwned},
-		&core.TextField{Name: FieldImageURL, Help: clerkOwned},
-		&core.NumberField{Name: FieldMaxAllowedMemberships, OnlyInt: true, Help: clerkOwned + " (0: no limit)"},
-		&core.BoolField{Name: FieldAdminDeleteEnabled, Help: clerkOwned},
-		&core.JSONField{Name: FieldPublicMetadata, Help: clerkOwned},
-		&core.JSONField{Name: FieldPrivateMetadata, Hidden: true, Help: clerkOwned},
-		&core.TextField{Name: FieldCreatedBy, Help: clerkOwned + " (the creator's Clerk user id)"},
-		&core.DateField{Name: FieldClerkCreatedAt, Help: clerkOwned},
-		&core.DateField{Name: FieldClerkUpdatedAt, Help: clerkOwned},
+		&core.TextField{Name: FieldClerkID, Required: true, Presentable: true, Help: clerkFieldHelp + " (org_...)"},
+		&core.TextField{Name: FieldName, Presentable: true, Help: clerkFieldHelp},
+		&core.TextField{Name: FieldSlug, Help: clerkFieldHelp},
+		&core.TextField{Name: FieldImageURL, Help: clerkFieldHelp},
+		&core.NumberField{Name: FieldMaxAllowedMemberships, OnlyInt: true, Help: clerkFieldHelp + " (0: no limit)"},
+		&core.BoolField{Name: FieldAdminDeleteEnabled, Help: clerkFieldHelp},
+		&core.JSONField{Name: FieldPublicMetadata, Help: clerkFieldHelp},
+		&core.JSONField{Name: FieldPrivateMetadata, Hidden: true, Help: clerkFieldHelp},
+		&core.TextField{Name: FieldCreatedBy, Help: clerkFieldHelp + " (the creator's Clerk user id)"},
+		&core.DateField{Name: FieldClerkCreatedAt, Help: clerkFieldHelp},
+		&core.DateField{Name: FieldClerkUpdatedAt, Help: clerkFieldHelp},
 		&core.AutodateField{Name: "created", OnCreate: true},
 		&core.AutodateField{Name: "updated", OnCreate: true, OnUpdate: true},
 	)
@@ -90,18 +87,18 @@ func membershipsCollection(app core.App, orgs *core.Collection) (*core.Collectio
 	c.ListRule = ptr(coMemberRule)
 	c.ViewRule = ptr(coMemberRule)
 	c.Fields.Add(
-		&core.TextField{Name: FieldClerkID, Required: true, Presentable: true, Help: clerkOwned + " (orgmem_...)"},
-		&core.RelationField{Name: FieldOrganization, CollectionId: orgs.Id, Required: true, CascadeDelete: true, MaxSelect: 1, Help: clerkOwned},
-		&core.RelationField{Name: FieldClient, CollectionId: clients.Id, CascadeDelete: true, MaxSelect: 1, Help: clerkOwned + " (empty until the user has a client)"},
-		&core.TextField{Name: FieldClerkOrganizationID, Help: clerkOwned},
-		&core.TextField{Name: FieldClerkUserID, Help: clerkOwned},
-		&core.TextField{Name: FieldRole, Presentable: true, Help: clerkOwned + " (e.g. org:admin)"},
-		&core.TextField{Name: FieldRoleName, Help: clerkOwned},
-		&core.JSONField{Name: FieldPermissions, Help: clerkOwned + " (permission keys)"},
-		&core.JSONField{Name: FieldPublicMetadata, Help: clerkOwned},
-		&core.JSONField{Name: FieldPrivateMetadata, Hidden: true, Help: clerkOwned},
-		&core.DateField{Name: FieldClerkCreatedAt, Help: clerkOwned},
-		&core.DateField{Name: FieldClerkUpdatedAt, Help: clerkOwned},
+		&core.TextField{Name: FieldClerkID, Required: true, Presentable: true, Help: clerkFieldHelp + " (orgmem_...)"},
+		&core.RelationField{Name: FieldOrganization, CollectionId: orgs.Id, Required: true, CascadeDelete: true, MaxSelect: 1, Help: clerkFieldHelp},
+		&core.RelationField{Name: FieldClient, CollectionId: clients.Id, CascadeDelete: true, MaxSelect: 1, Help: clerkFieldHelp + " (empty until the user has a client)"},
+		&core.TextField{Name: FieldClerkOrganizationID, Help: clerkFieldHelp},
+		&core.TextField{Name: FieldClerkUserID, Help: clerkFieldHelp},
+		&core.TextField{Name: FieldRole, Presentable: true, Help: clerkFieldHelp + " (e.g. org:admin)"},
+		&core.TextField{Name: FieldRoleName, Help: clerkFieldHelp},
+		&core.JSONField{Name: FieldPermissions, Help: clerkFieldHelp + " (permission keys)"},
+		&core.JSONField{Name: FieldPublicMetadata, Help: clerkFieldHelp},
+		&core.JSONField{Name: FieldPrivateMetadata, Hidden: true, Help: clerkFieldHelp},
+		&core.DateField{Name: FieldClerkCreatedAt, Help: clerkFieldHelp},
+		&core.DateField{Name: FieldClerkUpdatedAt, Help: clerkFieldHelp},
 		&core.AutodateField{Name: "created", OnCreate: true},
 		&core.AutodateField{Name: "updated", OnCreate: true, OnUpdate: true},
 	)
