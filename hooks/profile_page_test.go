@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/types"
 )
 
 // The profile page in pb_public, driven in headless Chromium against the
@@ -111,10 +113,13 @@ func TestProfilePageInABrowser(t *testing.T) {
 		grace["public_metadata"] = map[string]any{"favouriteUrl": "https://example.com/" + strings.Repeat("long-path-segment/", 8)}
 		deliver(t, srv.URL, "msg_grace", userEvent(eventUserCreated, grace))
 		id := grace["id"].(string)
+		longName := "The " + strings.Repeat("Extraordinarily", 4) + " Long Organization Name Foundation"
+		mustDeliver(t, srv.URL, "msg_m_grace", pageMembership(t, eventMembershipCreated, "orgmem_grace_long", "org_page_long", longName, id, "org:admin", "Administrator of everything", 1000), outcomeCreated)
 		tab := openPage(t, browser, srv.URL, standInClerk(id, token(id)))
 		for _, width := range []int64{390, 1440} {
 			tab.run(chromedp.EmulateViewport(width, 844))
 			tab.waitFor(`document.body.dataset.state === "profile"`)
+			tab.waitOrgs(longName + " · Administrator of everything")
 			if !tab.eval(`document.documentElement.scrollWidth <= window.innerWidth`) {
 				t.Fatalf("at %d px the page scrolls sideways", width)
 			}
@@ -138,6 +143,127 @@ func TestProfilePageInABrowser(t *testing.T) {
 				t.Fatalf("%s: no retry or sign-out", reason)
 			}
 		}
+	})
+
+	t.Run("the user's organizations and roles, live, without the other members'", func(t *testing.T) {
+		const carol, dave = "user_2pagecarolxxxxxxxxxxxxxxxx", "user_2pagedavexxxxxxxxxxxxxxxxx"
+		deliver(t, srv.URL, "msg_carol", userEvent(eventUserCreated, seed(carol, "Carol", 1000)))
+		deliver(t, srv.URL, "msg_dave", userEvent(eventUserCreated, seed(dave, "Dave", 1000)))
+		mustDeliver(t, srv.URL, "msg_m_carol_acme", pageMembership(t, eventMembershipCreated, "orgmem_carol_acme", "org_page_acme", "Acme Corp", carol, "org:admin", "", 1000), outcomeCreated)
+		globex := pageMembership(t, eventMembershipCreated, "orgmem_carol_globex", "org_page_globex", "Globex", carol, "org:member", "Member", 1000)
+		globex = withOrgImage(t, globex, "https://img.clerk.com/globex") // out of reach here: the image fails
+		mustDeliver(t, srv.URL, "msg_m_carol_globex", globex, outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_dave_acme", pageMembership(t, eventMembershipCreated, "orgmem_dave_acme", "org_page_acme", "Acme Corp", dave, "org:member", "Member", 1000), outcomeCreated)
+
+		tab := openPage(t, browser, srv.URL, standInClerk(carol, token(carol)))
+		tab.waitFor(`document.body.dataset.state === "profile"`)
+		tab.waitOrgs("Acme Corp · Admin", "Globex · Member")
+		// A failed organization image leaves its initials.
+		tab.waitFor(orgRow("Globex") + `.querySelector("img").hidden && ` + orgRow("Globex") + `.querySelector(".org-initials").textContent === "GL"`)
+		if tab.eval(fmt.Sprintf(`document.querySelector('#section-organizations li[data-id=%q]') !== null`, membershipOf(t, app, "orgmem_dave_acme").Id)) {
+			t.Fatal("another member's membership is listed")
+		}
+
+		// A new membership, with a role that has no name, shows up highlighted.
+		mustDeliver(t, srv.URL, "msg_m_carol_initech", pageMembership(t, eventMembershipCreated, "orgmem_carol_initech", "org_page_initech", "Initech", carol, "org:billing_manager", "", 1000), outcomeCreated)
+		tab.waitOrgs("Acme Corp · Admin", "Globex · Member", "Initech · Billing manager")
+		tab.waitFor(orgRow("Initech") + `.classList.contains("changed")`)
+
+		// So does a role change.
+		mustDeliver(t, srv.URL, "msg_m_carol_globex2", pageMembership(t, eventMembershipUpdated, "orgmem_carol_globex", "org_page_globex", "Globex", carol, "org:admin", "", 2000), outcomeUpdated)
+		tab.waitOrgs("Acme Corp · Admin", "Globex · Admin", "Initech · Billing manager")
+		tab.waitFor(orgRow("Globex") + `.classList.contains("changed")`)
+
+		// Another member joins one of the user's organizations, then that
+		// organization is renamed: the rename shows, the other member does not.
+		mustDeliver(t, srv.URL, "msg_m_dave_globex", pageMembership(t, eventMembershipCreated, "orgmem_dave_globex", "org_page_globex", "Globex", dave, "org:member", "Member", 2000), outcomeCreated)
+		rename := orgEventBody(t, eventOrganizationUpdated, func(o map[string]any) {
+			o["id"], o["slug"], o["name"], o["image_url"], o["updated_at"] = "org_page_acme", "org_page_acme", "Acme Corporation", "", 3000
+		})
+		mustDeliver(t, srv.URL, "msg_o_acme_renamed", rename, outcomeUpdated)
+		tab.waitOrgs("Acme Corporation · Admin", "Globex · Admin", "Initech · Billing manager")
+		tab.waitFor(orgRow("Acme Corporation") + `.classList.contains("changed")`)
+		time.Sleep(300 * time.Millisecond) // for a stray event
+		tab.waitOrgs("Acme Corporation · Admin", "Globex · Admin", "Initech · Billing manager")
+
+		// Leaving an organization takes it off the list.
+		mustDeliver(t, srv.URL, "msg_m_carol_initech_gone", pageMembership(t, eventMembershipDeleted, "orgmem_carol_initech", "org_page_initech", "Initech", carol, "org:billing_manager", "", 3000), outcomeDeleted)
+		tab.waitOrgs("Acme Corporation · Admin", "Globex · Admin")
+	})
+
+	t.Run("no organization, then one, live", func(t *testing.T) {
+		const erin = "user_2pageerinxxxxxxxxxxxxxxxxx"
+		deliver(t, srv.URL, "msg_erin", userEvent(eventUserCreated, seed(erin, "Erin", 1000)))
+		tab := openPage(t, browser, srv.URL, standInClerk(erin, token(erin)))
+		tab.waitFor(`document.querySelector("#section-organizations .card-body")?.textContent === "You are not a member of any organization."`)
+		mustDeliver(t, srv.URL, "msg_m_erin", pageMembership(t, eventMembershipCreated, "orgmem_erin_acme", "org_page_acme", "Acme Corp", erin, "org:member", "Member", 4000), outcomeCreated)
+		tab.waitOrgs("Acme Corp · Member")
+		tab.waitFor(orgRow("Acme Corp") + `.classList.contains("changed")`)
+	})
+
+	// endedLive waits for the page to end the profile for reason, with
+	// want in its message, both realtime connections closed, and nothing
+	// able to bring the profile back.
+	endedLive := func(t *testing.T, tab *tab, reason, want string) {
+		t.Helper()
+		tab.waitFor(fmt.Sprintf(`document.body.dataset.state === "error" && document.body.dataset.reason === %q`, reason))
+		if s := tab.text("#status"); !strings.Contains(s, want) {
+			t.Fatalf("status %q lacks %q", s, want)
+		}
+		if !tab.eval(`!document.getElementById("actions").hidden && !document.getElementById("retry").hidden && !document.getElementById("sign-out").hidden`) {
+			t.Fatal("no retry or sign-out")
+		}
+		if !tab.eval(`realtime === null && orgsRealtime === null`) {
+			t.Fatal("a realtime connection is still open")
+		}
+		// As a read still in flight would.
+		tab.eval(`render({id: "x", updated: "9999-12-31 00:00:00.000Z", firstName: "Ghost"}), true`)
+		if !tab.eval(`document.body.dataset.state === "error" && getComputedStyle(document.getElementById("profile")).display === "none"`) {
+			t.Fatal("the profile came back")
+		}
+	}
+
+	t.Run("a ban while the page is open ends it", func(t *testing.T) {
+		const frank = "user_2pagefrankxxxxxxxxxxxxxxxx"
+		u := seed(frank, "Frank", 1000)
+		deliver(t, srv.URL, "msg_frank", userEvent(eventUserCreated, u))
+		mustDeliver(t, srv.URL, "msg_m_frank", pageMembership(t, eventMembershipCreated, "orgmem_frank_acme", "org_page_acme", "Acme Corp", frank, "org:member", "Member", 5000), outcomeCreated)
+		tab := openPage(t, browser, srv.URL, standInClerk(frank, token(frank)))
+		tab.waitFor(`document.body.dataset.state === "profile"`)
+		tab.waitOrgs("Acme Corp · Member")
+		u["banned"], u["updated_at"] = true, 2000
+		mustDeliver(t, srv.URL, "msg_frank_banned", userEvent(eventUserUpdated, u), outcomeUpdated)
+		endedLive(t, tab, "banned", "suspended")
+	})
+
+	t.Run("a deletion while the page is open ends it", func(t *testing.T) {
+		const grete = "user_2pagegretexxxxxxxxxxxxxxxx"
+		deliver(t, srv.URL, "msg_grete", userEvent(eventUserCreated, seed(grete, "Grete", 1000)))
+		tab := openPage(t, browser, srv.URL, standInClerk(grete, token(grete)))
+		tab.waitFor(`document.body.dataset.state === "profile"`)
+		mustDeliver(t, srv.URL, "msg_grete_deleted", userDeletedEvent(grete, 2000), outcomeDeleted)
+		endedLive(t, tab, "deleted", "deleted")
+	})
+
+	t.Run("an anonymization while the page is open ends it", func(t *testing.T) {
+		const hal = "user_2pagehalxxxxxxxxxxxxxxxxxx"
+		deliver(t, srv.URL, "msg_hal", userEvent(eventUserCreated, seed(hal, "Hal", 1000)))
+		tab := openPage(t, browser, srv.URL, standInClerk(hal, token(hal)))
+		tab.waitFor(`document.body.dataset.state === "profile"`)
+		// The update of the client as CLERK_USER_DELETE=anonymize leaves
+		// it (deletedAt set, Clerk's fields cleared), handed to the page's
+		// connection: the anonymization also clears the email, which renews
+		// the token key, so the server signs the connection out before it
+		// could send the update.
+		client := &clientRecord{clientOf(t, app, hal).Fresh()}
+		anonymizeClient(client, time.Now())
+		client.Set("updated", types.NowDateTime())
+		msg, err := json.Marshal(map[string]any{"action": "update", "record": client.Record})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab.eval(fmt.Sprintf(`realtime.dispatchEvent(new MessageEvent("clients/*", {data: %q})), true`, msg))
+		endedLive(t, tab, "deleted", "deleted")
 	})
 
 	t.Run("waiting, then the profile when the webhook lands", func(t *testing.T) {
@@ -201,6 +327,46 @@ func TestProfilePageInABrowser(t *testing.T) {
 			t.Fatalf("not-configured status: %q", s)
 		}
 	})
+}
+
+// pageMembership is an organizationMembership event of user in the
+// organization orgID named orgName, with role and roleName (empty: none),
+// both dated updated.
+func pageMembership(t *testing.T, typ, id, orgID, orgName, userID, role, roleName string, updated int64) []byte {
+	t.Helper()
+	return orgEventBody(t, typ, func(m map[string]any) {
+		m["id"], m["role"], m["role_name"], m["updated_at"] = id, role, roleName, updated
+		org := m["organization"].(map[string]any)
+		org["id"], org["slug"], org["name"], org["updated_at"] = orgID, orgID, orgName, updated
+		org["image_url"], org["has_image"] = "", false // the browser must not leave loopback
+		m["public_user_data"].(map[string]any)["user_id"] = userID
+	})
+}
+
+// withOrgImage is a membership event whose organization has image url.
+func withOrgImage(t *testing.T, body []byte, url string) []byte {
+	t.Helper()
+	var env map[string]any
+	if err := json.Unmarshal(body, &env); err != nil {
+		t.Fatal(err)
+	}
+	org := env["data"].(map[string]any)["organization"].(map[string]any)
+	org["image_url"], org["has_image"] = url, true
+	b, _ := json.Marshal(env)
+	return b
+}
+
+// orgRow is the expression of the organizations card's row of name.
+func orgRow(name string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll("#section-organizations li")].find((li) => li.querySelector(".org-name").textContent === %q)`, name)
+}
+
+// waitOrgs waits until the organizations card lists exactly rows
+// ("name · role"), in that order.
+func (tb *tab) waitOrgs(rows ...string) {
+	tb.t.Helper()
+	want, _ := json.Marshal(strings.Join(rows, "\n"))
+	tb.waitFor(fmt.Sprintf(`[...document.querySelectorAll("#section-organizations li")].map((li) => li.querySelector(".org-name").textContent + " · " + li.querySelector(".org-role").textContent).join("\n") === %s`, want))
 }
 
 // servePage serves a new app with pb_public at /, as main.go serves its
@@ -354,11 +520,15 @@ func (tb *tab) text(selector string) string {
 
 // TestProfilePageScreenshots writes the page's states at phone and desktop
 // width into the folder PROFILE_SCREENSHOTS names (docs/screenshots in
-// the repository); without it, the test is skipped.
+// the repository; a relative path is taken from the repository's root);
+// without it, the test is skipped.
 func TestProfilePageScreenshots(t *testing.T) {
 	dir := os.Getenv("PROFILE_SCREENSHOTS")
 	if dir == "" {
 		t.Skip("set PROFILE_SCREENSHOTS to a folder to write the screenshots")
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join("..", dir)
 	}
 	browser := startBrowser(t)
 	key := newSigningKey(t, 0, "ins_key1")
@@ -366,45 +536,78 @@ func TestProfilePageScreenshots(t *testing.T) {
 	addBioField(t, app)
 	srv := servePageOf(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
 	grace := userFixture(t, "oauth-several-emails")
+	graceID := grace["id"].(string)
 	grace["first_name"], grace["last_name"], grace["image_url"] = "Grace", "Hopper", ""
 	grace["public_metadata"] = map[string]any{"plan": "team", "role": "editor"}
 	deliver(t, srv.URL, "msg_grace", userEvent(eventUserCreated, grace))
-	client := clientOf(t, app, grace["id"].(string))
+	client := clientOf(t, app, graceID)
 	client.Set("bio", "Compilers, COBOL and the first bug.")
 	if err := app.Save(client); err != nil {
 		t.Fatal(err)
 	}
+	// Two organizations, one with a name long enough to wrap on a phone.
+	mustDeliver(t, srv.URL, "msg_m_grace_eckert", pageMembership(t, eventMembershipCreated, "orgmem_grace_eckert", "org_eckert", "Eckert–Mauchly Computer Corporation", graceID, "org:admin", "", 1000), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_m_grace_codasyl", pageMembership(t, eventMembershipCreated, "orgmem_grace_codasyl", "org_codasyl", "Conference on Data Systems Languages, Short Range Committee for a Common Business Language", graceID, "org:member", "Member", 1000), outcomeCreated)
+
+	// Ada is banned while her page is open, and let back in after each shot.
+	const ada = "user_2shotadaxxxxxxxxxxxxxxxxxx"
+	adaUser := clerkUser(t, ada, "Ada", 1000)
+	adaUser["last_name"], adaUser["image_url"] = "Lovelace", ""
+	deliver(t, srv.URL, "msg_ada", userEvent(eventUserCreated, adaUser))
+	setBanned := func(t *testing.T, banned bool) {
+		adaUser["banned"], adaUser["updated_at"] = banned, adaUser["updated_at"].(int64)+1000
+		mustDeliver(t, srv.URL, fmt.Sprint("msg_ada_", adaUser["updated_at"]), userEvent(eventUserUpdated, adaUser), outcomeUpdated)
+	}
+
 	token := func(sub string) string {
 		c := validClaims(sub)
 		c["exp"] = time.Now().Add(10 * time.Minute).Unix()
 		return key.sign(t, c)
 	}
-
-	shots := []struct {
-		name, script, ready string
-		dark                bool
-	}{
-		{"profile", standInClerk(grace["id"].(string), token(grace["id"].(string))), `document.body.dataset.state === "profile"`, false},
-		{"profile-dark", standInClerk(grace["id"].(string), token(grace["id"].(string))), `document.body.dataset.state === "profile"`, true},
-		{"waiting", standInClerk(newcomer, token(newcomer)), `document.body.dataset.state === "waiting"`, false},
-		{"refused-deleted", standInClerk(userA, "refuse-deleted"), `document.body.dataset.state === "error"`, false},
-		{"signed-out", standInClerk("", ""), `document.body.dataset.state === "signed-out"`, false},
+	const profile = `document.body.dataset.state === "profile" && document.querySelector("#section-organizations li, #no-organizations") !== null`
+	shots := []profileShot{
+		{name: "profile", script: standInClerk(graceID, token(graceID)), ready: profile},
+		{name: "profile-dark", script: standInClerk(graceID, token(graceID)), ready: profile, dark: true},
+		{name: "organizations", script: standInClerk(graceID, token(graceID)), ready: profile, crop: "#section-organizations"},
+		{name: "organizations-dark", script: standInClerk(graceID, token(graceID)), ready: profile, crop: "#section-organizations", dark: true},
+		{name: "waiting", script: standInClerk(newcomer, token(newcomer)), ready: `document.body.dataset.state === "waiting"`},
+		{name: "refused-deleted", script: standInClerk(userA, "refuse-deleted"), ready: `document.body.dataset.state === "error"`},
+		{name: "signed-out", script: standInClerk("", ""), ready: `document.body.dataset.state === "signed-out"`},
+		{
+			name: "banned-live", script: standInClerk(ada, token(ada)), ready: profile,
+			live: func(t *testing.T) {
+				t.Cleanup(func() { setBanned(t, false) })
+				setBanned(t, true)
+			},
+			then: `document.body.dataset.state === "error" && document.body.dataset.reason === "banned"`,
+		},
 	}
 	for _, shot := range shots {
 		for _, width := range []int64{390, 1440} {
 			// A subtest per shot closes its tab, and the tab's realtime
-			// connection: Chromium opens at most six per host.
+			// connections: Chromium opens at most six per host.
 			t.Run(fmt.Sprintf("%s-%d", shot.name, width), func(t *testing.T) {
-				screenshot(t, browser, srv.URL, shot.script, shot.ready, shot.dark, width, dir, shot.name)
+				screenshot(t, browser, srv.URL, shot, width, dir)
 			})
 		}
 	}
 }
 
-func screenshot(t *testing.T, browser context.Context, url, script, ready string, dark bool, width int64, dir, name string) {
-	tab := openPage(t, browser, url, script)
+// profileShot is one state of the page to take a picture of.
+type profileShot struct {
+	name, script, ready string
+	dark                bool
+	// live, when set, changes the server's data once ready holds; the shot
+	// is taken when then holds.
+	live func(t *testing.T)
+	then string
+	crop string // a selector: the shot is of that element only
+}
+
+func screenshot(t *testing.T, browser context.Context, url string, shot profileShot, width int64, dir string) {
+	tab := openPage(t, browser, url, shot.script)
 	tab.run(chromedp.EmulateViewport(width, 844))
-	if dark {
+	if shot.dark {
 		tab.run(func(ctx context.Context, target *chromedp.Target) (chromedp.Void, error) {
 			_, err := cdp.Call(ctx, target, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
@@ -412,13 +615,26 @@ func screenshot(t *testing.T, browser context.Context, url, script, ready string
 			return chromedp.Void{}, err
 		})
 	}
-	tab.waitFor(ready)
+	tab.waitFor(shot.ready)
+	if shot.live != nil {
+		shot.live(t)
+		tab.waitFor(shot.then)
+	}
 	time.Sleep(2500 * time.Millisecond) // past the highlight, and into the wait's count
-	png, err := chromedp.Run(tab.ctx, chromedp.FullScreenshot(100))
+	if !tab.eval(`document.documentElement.scrollWidth <= window.innerWidth`) {
+		t.Errorf("at %d px the page scrolls sideways", width)
+	}
+	var png []byte
+	var err error
+	if shot.crop != "" {
+		png, err = chromedp.Run(tab.ctx, chromedp.Screenshot(chromedp.CSS(shot.crop)))
+	} else {
+		png, err = chromedp.Run(tab.ctx, chromedp.FullScreenshot(100))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("profile-%s-%d.png", name, width)), png, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("profile-%s-%d.png", shot.name, width)), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -144,8 +144,11 @@ async function loadClerk() {
 }
 
 let shownUser; // the Clerk user id the page is showing; null when signed out
-let realtime = null; // the signed-in user's realtime connection
+let realtime = null; // the signed-in user's realtime connection: its own record only
 let shownRecord = null;
+// A ban or a deletion ends the profile for good: nothing re-renders it,
+// not even a read still in flight. Signing in again starts afresh.
+let profileEnded = false;
 
 // onSession follows Clerk's session: sign-in offered when signed out, the
 // profile when signed in.
@@ -153,9 +156,12 @@ function onSession() {
   const userId = clerk.user?.id ?? null;
   if (userId === shownUser) return;
   shownUser = userId;
-  realtime?.close();
-  realtime = null;
+  stopLive();
   shownRecord = null;
+  profileEnded = false;
+  memberships = null;
+  organizations = new Map();
+  membershipsError = null;
   delete document.body.dataset.reason;
 
   if (!userId) {
@@ -179,24 +185,18 @@ const authorization = async () => `Bearer ${await clerk.session.getToken()}`;
 function watchProfile() {
   const es = new EventSource("/api/realtime");
   realtime = es;
-  let deleted = false; // a read still in flight must not bring the profile back
 
   es.addEventListener("PB_CONNECT", async (ev) => {
     try {
       const { clientId } = JSON.parse(ev.data);
-      const res = await fetch("/api/realtime", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Authorization: await authorization() },
-        body: JSON.stringify({ clientId, subscriptions: ["clients/*"] }),
-      });
-      if (!res.ok) throw new Error(`live updates could not start (HTTP ${res.status})`);
+      await subscribe(clientId, ["clients/*"]);
       const record = await readProfile();
-      if (realtime !== es || deleted) return;
-      if (record) render(record);
+      if (realtime !== es) return; // closed meanwhile: ended, or another user
+      if (record) showRecord(record);
       else if (!shownRecord) show("waiting");
     } catch (err) {
       if (realtime === es) {
-        es.close();
+        stopLive();
         fail(err);
       }
     }
@@ -204,15 +204,51 @@ function watchProfile() {
 
   es.addEventListener("clients/*", (ev) => {
     const { action, record } = JSON.parse(ev.data);
-    if (action === "delete") {
-      deleted = true;
-      shownRecord = null;
-      show("error", "Your profile was deleted in Clerk. Sign out to use another account.", { actions: true });
-    } else {
-      render(record);
-    }
+    if (action === "delete") endProfile("deleted", deletedText);
+    else showRecord(record);
   });
   // On an error EventSource reconnects by itself, and PB_CONNECT follows.
+}
+
+const deletedText = "Your profile was deleted in Clerk. Sign out to use another account.";
+
+// showRecord shows the user's record, unless it says that the user may no
+// longer sign in. The server sends a banned client its ban, and an
+// anonymized one (deleted in Clerk, its record kept) its cleared record
+// with deletedAt, then signs their connections out.
+function showRecord(record) {
+  if (record.banned) endProfile("banned", refusedText.banned);
+  else if (record.deletedAt) endProfile("deleted", deletedText);
+  else render(record);
+}
+
+// endProfile replaces the profile with why it ended, for good: the live
+// updates stop, and "Try again" asks the server afresh.
+function endProfile(reason, text) {
+  stopLive();
+  profileEnded = true;
+  shownRecord = null;
+  document.body.dataset.reason = reason;
+  show("error", text, { actions: true });
+}
+
+// stopLive closes the realtime connections; the handlers of a closed one
+// see that it is no longer current and drop what they were doing.
+function stopLive() {
+  realtime?.close();
+  realtime = null;
+  orgsRealtime?.close();
+  orgsRealtime = null;
+}
+
+// subscribe sets the topics of a realtime connection, signed in as the user.
+async function subscribe(clientId, subscriptions) {
+  const res = await fetch("/api/realtime", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: await authorization() },
+    body: JSON.stringify({ clientId, subscriptions }),
+  });
+  if (!res.ok) throw new Error(`live updates could not start (HTTP ${res.status})`);
 }
 
 // readProfile lists the clients this session may see: its own only. The
@@ -230,6 +266,117 @@ async function readProfile() {
   return body.items?.[0] ?? null;
 }
 
+// ---- The user's organizations ----------------------------------------------------
+
+// The user's memberships and their organizations come over a second
+// realtime connection, so that the first one listens to the user's own
+// record and nothing else: the kind of connection that the server can
+// serve from its own-record index (hooks/session_realtime_own.go).
+let orgsRealtime = null;
+let memberships = null; // the user's memberships by id; null until read
+let organizations = new Map(); // their organizations by id, the newest copy of each
+let membershipsError = null; // why they could not be read
+
+// watchOrganizations subscribes to the memberships and organizations that
+// clientId may see, then reads its own memberships, as watchProfile does.
+// The memberships' rule also shows the other members of the user's
+// organizations: the subscription's filter leaves them out, and so does
+// applyChange, whatever the server sends.
+function watchOrganizations(clientId) {
+  const es = new EventSource("/api/realtime");
+  orgsRealtime = es;
+  const options = { query: { expand: "organization", filter: `client = "${clientId}"` } };
+  const membershipsTopic = `memberships/*?options=${encodeURIComponent(JSON.stringify(options))}`;
+  let pending = null; // the changes heard while a read is in flight
+
+  const changed = (change) => {
+    if (orgsRealtime !== es) return;
+    pending?.push(change);
+    if (memberships === null) return; // the read in flight applies it
+    applyChange(change, clientId);
+    renderOrganizationsCard(true);
+  };
+
+  es.addEventListener("PB_CONNECT", async (ev) => {
+    try {
+      await subscribe(JSON.parse(ev.data).clientId, [membershipsTopic, "organizations/*"]);
+      pending = [];
+      const items = await readMemberships(clientId);
+      if (orgsRealtime !== es) return;
+      const live = memberships !== null; // a reconnection: highlight what changed meanwhile
+      memberships = new Map();
+      organizations = new Map();
+      membershipsError = null;
+      for (const m of items) applyChange({ action: "create", record: m }, clientId);
+      // A change heard during the read may or may not be in it: applying
+      // it again is harmless, and an older copy is ignored.
+      for (const change of pending) applyChange(change, clientId);
+      pending = null;
+      renderOrganizationsCard(live);
+    } catch (err) {
+      if (orgsRealtime !== es) return;
+      console.error(err);
+      pending = null;
+      if (memberships === null) {
+        membershipsError = err;
+        renderOrganizationsCard(false);
+      }
+      // Otherwise what is shown stays; the next reconnection reads again.
+    }
+  });
+  es.addEventListener(membershipsTopic, (ev) => changed({ kind: "membership", ...JSON.parse(ev.data) }));
+  es.addEventListener("organizations/*", (ev) => changed({ kind: "organization", ...JSON.parse(ev.data) }));
+}
+
+// readMemberships lists the memberships of clientId, with their organizations.
+async function readMemberships(clientId) {
+  const items = [];
+  for (let page = 1; ; page++) {
+    const query = new URLSearchParams({
+      filter: `client='${clientId}'`, expand: "organization", perPage: "200", page: String(page), skipTotal: "1",
+    });
+    const res = await fetch(`/api/collections/memberships/records?${query}`, {
+      headers: { Authorization: await authorization() },
+    });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(body.message || `HTTP ${res.status}`);
+    items.push(...list(body.items));
+    if (list(body.items).length < 200) return items;
+  }
+}
+
+// applyChange applies a realtime event, or a membership read, to what the
+// page knows. A copy older than the one held is ignored.
+function applyChange({ kind = "membership", action, record }, clientId) {
+  if (kind === "organization") {
+    if (action === "delete") {
+      organizations.delete(record.id);
+      for (const [id, m] of memberships) if (m.organization === record.id) memberships.delete(id);
+    } else {
+      keepOrganization(record);
+    }
+    return;
+  }
+  const held = memberships.get(record.id);
+  if (action === "delete" || record.client !== clientId) {
+    memberships.delete(record.id);
+    return;
+  }
+  if (held && record.updated < held.updated) return;
+  memberships.set(record.id, record);
+  if (record.expand?.organization) keepOrganization(record.expand.organization);
+}
+
+function keepOrganization(org) {
+  const held = organizations.get(org.id);
+  if (!held || org.updated >= held.updated) organizations.set(org.id, org);
+}
+
+function renderOrganizationsCard(live) {
+  const body = document.querySelector("#section-organizations .card-body");
+  if (body && shownRecord && !profileEnded) renderOrganizations(shownRecord, body, live);
+}
+
 // ---- The profile ---------------------------------------------------------------
 
 // profileSections are the cards under the name, in order. Each renders
@@ -238,12 +385,14 @@ async function readProfile() {
 const profileSections = [
   { id: "contact", title: "Contact", render: renderContact },
   { id: "details", title: "About you", render: renderDetails, when: (r) => ownerFields(r).length > 0 },
+  { id: "organizations", title: "Organizations", render: renderOrganizations },
   { id: "sign-in-methods", title: "Sign-in methods", render: renderSignInMethods },
   { id: "metadata", title: "Profile data", render: renderMetadata, when: (r) => hasEntries(r.publicMetadata) || hasEntries(r.unsafeMetadata) },
   { id: "account", title: "Account", render: renderAccount },
 ];
 
 function render(record) {
+  if (profileEnded) return;
   // A read that raced a realtime event may be older than what is shown.
   if (shownRecord && record.updated < shownRecord.updated) return;
   const live = shownRecord !== null; // a change to a profile on screen: highlight it
@@ -270,6 +419,7 @@ function render(record) {
     if (!card.hidden) section.render(record, card.querySelector(".card-body"), live);
   }
   show("profile");
+  if (!orgsRealtime) watchOrganizations(record.id);
 }
 
 // setText sets a value and, when it changed on a live update, highlights it.
@@ -286,18 +436,27 @@ function flash(node) {
 }
 
 function renderAvatar(record, heading) {
-  const img = $("avatar");
-  const initials = $("initials");
-  initials.textContent = (heading.match(/\p{L}/gu) || ["?"]).slice(0, 2).join("").toUpperCase();
-  if (!record.imageUrl?.startsWith("https://")) {
+  $("initials").textContent = initialsOf(heading);
+  setImage($("avatar"), record.imageUrl);
+}
+
+function initialsOf(name) {
+  return (name.match(/\p{L}/gu) || ["?"]).slice(0, 2).join("").toUpperCase();
+}
+
+// setImage shows url in img once it has loaded; until then, without one,
+// or when it fails, img stays hidden and the initials beneath it show.
+function setImage(img, url) {
+  if (!url?.startsWith("https://")) {
     img.hidden = true;
+    img.removeAttribute("src");
     return;
   }
-  if (img.getAttribute("src") !== record.imageUrl) {
+  if (img.getAttribute("src") !== url) {
     img.hidden = true;
     img.onload = () => { img.hidden = false; };
     img.onerror = () => { img.hidden = true; }; // the initials stay
-    img.src = record.imageUrl;
+    img.src = url;
   }
 }
 
@@ -404,6 +563,65 @@ function renderAccount(record, body, live) {
     ["clerk-id", "Clerk user", el("code", { id: "clerk-id" }, record.clerkId)],
     ["updated", "Last synced", formatDate(record.updated, true)],
   ], live);
+}
+
+// renderOrganizations lists the user's organizations, by name, each with
+// its image (its initials when there is none or it fails) and the user's role.
+function renderOrganizations(record, body, live) {
+  if (memberships === null) {
+    const text = membershipsError
+      ? `Your organizations could not be loaded (${membershipsError.message}). They will be read again when the connection comes back.`
+      : "Loading your organizations…";
+    body.replaceChildren(el("p", { class: "empty" }, text));
+    return;
+  }
+  const items = [...memberships.values()]
+    .map((m) => {
+      const org = organizations.get(m.organization) ?? m.expand?.organization ?? {};
+      return { m, name: org.name || org.slug || m.clerkOrganizationId || "Organization", image: org.imageUrl || "", role: roleLabel(m) };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name) || a.m.id.localeCompare(b.m.id));
+  if (!items.length) {
+    if (body.querySelector(":scope > .empty")?.id !== "no-organizations") {
+      body.replaceChildren(el("p", { class: "empty", id: "no-organizations" }, "You are not a member of any organization."));
+    }
+    return;
+  }
+  let ul = body.querySelector(":scope > ul.orgs");
+  if (!ul) {
+    ul = el("ul", { class: "orgs" });
+    body.replaceChildren(ul);
+  }
+  const held = new Map([...ul.children].map((li) => [li.dataset.id, li]));
+  items.forEach(({ m, name, image, role }, i) => {
+    let li = held.get(m.id);
+    held.delete(m.id);
+    if (!li) {
+      li = el("li", { "data-id": m.id },
+        el("span", { class: "org-logo", "aria-hidden": "true" }, el("span", { class: "org-initials" }), el("img", { alt: "", width: 40, height: 40, hidden: true })),
+        el("span", { class: "org-text" },
+          el("span", { class: "org-name" }),
+          el("span", { class: "badge neutral org-role" })));
+    }
+    const signature = JSON.stringify([name, role, image]);
+    if (li.dataset.signature !== signature) {
+      li.dataset.signature = signature;
+      li.querySelector(".org-name").textContent = name;
+      li.querySelector(".org-role").textContent = role;
+      li.querySelector(".org-initials").textContent = initialsOf(name);
+      setImage(li.querySelector("img"), image);
+      if (live) flash(li);
+    }
+    if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] ?? null); // moves only what changed place
+  });
+  for (const li of held.values()) li.remove();
+}
+
+// roleLabel is the role's name in Clerk, or a readable form of its key:
+// "org:admin" → "Admin", "org:billing_manager" → "Billing manager".
+function roleLabel(membership) {
+  if (membership.roleName) return membership.roleName;
+  return humanize((membership.role || "member").replace(/^org:/, ""));
 }
 
 // ---- The app's own fields, editable in place ----------------------------------
