@@ -67,11 +67,21 @@ func TestClientsInTheDashboard(t *testing.T) {
 	}
 }
 
-// saveScreenshot writes the tab as name.png into the folder SCREENSHOTS
-// names (docs/screenshots in the repository), when it is set.
+// screenshotDir is the folder that SCREENSHOTS names (docs/screenshots in
+// the repository; a relative path is taken from the repository's root), or
+// "" when it is not set.
+func screenshotDir() string {
+	dir := os.Getenv("SCREENSHOTS")
+	if dir != "" && !filepath.IsAbs(dir) {
+		dir = filepath.Join("..", dir)
+	}
+	return dir
+}
+
+// saveScreenshot writes the tab as name.png into screenshotDir, when set.
 func saveScreenshot(t *testing.T, tb *tab, name string) {
 	t.Helper()
-	dir := os.Getenv("SCREENSHOTS")
+	dir := screenshotDir()
 	if dir == "" {
 		return
 	}

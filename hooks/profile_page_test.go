@@ -18,7 +18,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tools/types"
 )
 
 // The profile page in pb_public, driven in headless Chromium against the
@@ -250,19 +249,9 @@ func TestProfilePageInABrowser(t *testing.T) {
 		deliver(t, srv.URL, "msg_hal", userEvent(eventUserCreated, seed(hal, "Hal", 1000)))
 		tab := openPage(t, browser, srv.URL, standInClerk(hal, token(hal)))
 		tab.waitFor(`document.body.dataset.state === "profile"`)
-		// The update of the client as CLERK_USER_DELETE=anonymize leaves
-		// it (deletedAt set, Clerk's fields cleared), handed to the page's
-		// connection: the anonymization also clears the email, which renews
-		// the token key, so the server signs the connection out before it
-		// could send the update.
-		client := &clientRecord{clientOf(t, app, hal).Fresh()}
-		anonymizeClient(client, time.Now())
-		client.Set("updated", types.NowDateTime())
-		msg, err := json.Marshal(map[string]any{"action": "update", "record": client.Record})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tab.eval(fmt.Sprintf(`realtime.dispatchEvent(new MessageEvent("clients/*", {data: %q})), true`, msg))
+		// A post of Hal's holds the client: its deletion anonymizes it.
+		addPosts(t, app, clientOf(t, app, hal))
+		mustDeliver(t, srv.URL, "msg_hal_deleted", userDeletedEvent(hal, 2000), outcomeAnonymized)
 		endedLive(t, tab, "deleted", "deleted")
 	})
 
@@ -519,16 +508,12 @@ func (tb *tab) text(selector string) string {
 }
 
 // TestProfilePageScreenshots writes the page's states at phone and desktop
-// width into the folder PROFILE_SCREENSHOTS names (docs/screenshots in
-// the repository; a relative path is taken from the repository's root);
-// without it, the test is skipped.
+// width into the folder SCREENSHOTS names (see screenshotDir); without it,
+// the test is skipped.
 func TestProfilePageScreenshots(t *testing.T) {
-	dir := os.Getenv("PROFILE_SCREENSHOTS")
+	dir := screenshotDir()
 	if dir == "" {
-		t.Skip("set PROFILE_SCREENSHOTS to a folder to write the screenshots")
-	}
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join("..", dir)
+		t.Skip("set SCREENSHOTS to a folder to write the screenshots")
 	}
 	browser := startBrowser(t)
 	key := newSigningKey(t, 0, "ins_key1")

@@ -117,6 +117,10 @@ func (p *plugin) registerAuth() error {
 		Func:     a.adoptWaitingSubscribers,
 	})
 	p.app.OnModelAfterUpdateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
+		Priority: keepBeforeAuthRefreshPriority,
+		Func:     keepClerkSubscribersSignedIn,
+	})
+	p.app.OnModelAfterUpdateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
 		Priority: dropAfterAuthRefreshPriority,
 		Func:     dropBannedSubscribers,
 	})

@@ -15,6 +15,9 @@ const (
 	// adoptWaitingSubscribers runs before the broadcast of a client's
 	// create, so that the waiting user hears of it.
 	adoptBeforeBroadcastPriority = pocketBaseRealtimePriority - 1
+	// keepClerkSubscribersSignedIn runs before PocketBase refreshes the
+	// subscribers' auth with the updated client.
+	keepBeforeAuthRefreshPriority = pocketBaseRealtimePriority - 1
 	// dropBannedSubscribers runs after PocketBase refreshed the
 	// subscribers' auth with the updated client.
 	dropAfterAuthRefreshPriority = pocketBaseRealtimePriority + 1
@@ -66,6 +69,33 @@ func adoptSubscriber(sub subscriptions.Client, client *clientRecord) {
 		sub.Set(apis.RealtimeClientAuthKey, client.Fresh())
 	}
 	sub.Unset(waitingClerkUserKey)
+}
+
+// keepClerkSubscribersSignedIn holds the updated client on the realtime
+// connections that a Clerk session token signed in as that client, before
+// PocketBase refreshes its connections' auth. PocketBase signs a
+// connection out when its auth record's token key changed (it does when
+// the email changes); that suits its own tokens, but a Clerk session token
+// does not depend on the key and still authenticates the next request. A
+// client refused from now on (banned, anonymized) so hears of the change,
+// and dropBannedSubscribers signs it out after.
+func keepClerkSubscribersSignedIn(e *core.ModelEvent) error {
+	if record, _ := e.Model.(*core.Record); isClient(record) {
+		for _, sub := range e.App.SubscriptionsBroker().Clients() {
+			if signedInByClerkAs(sub, record) {
+				sub.Set(apis.RealtimeClientAuthKey, record)
+			}
+		}
+	}
+	return e.Next()
+}
+
+// signedInByClerkAs tells whether a Clerk session token signed sub in as
+// record.
+func signedInByClerkAs(sub subscriptions.Client, record *core.Record) bool {
+	auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record)
+	sid, _ := sub.Get(clerkSessionIDKey).(string)
+	return sid != "" && isClient(auth) && auth.Id == record.Id
 }
 
 // dropBannedSubscribers signs a banned client's open realtime connections

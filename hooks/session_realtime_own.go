@@ -334,13 +334,15 @@ func (s *ownRecordSubscribers) unindex(conn *ownRecordConn) {
 }
 
 // refreshAuth is PocketBase's realtimeUpdateClientsAuth for one connection:
-// a new token key signs it out, otherwise it holds the saved record.
+// a new token key signs it out, otherwise it holds the saved record. A
+// connection signed in by a Clerk session holds it either way (see
+// keepClerkSubscribersSignedIn).
 func refreshAuth(conn *ownRecordConn, record *core.Record) {
 	auth, _ := conn.Get(apis.RealtimeClientAuthKey).(*core.Record)
 	if auth == nil || auth.Id != record.Id || auth.Collection().Name != record.Collection().Name {
 		return
 	}
-	if auth.TokenKey() != record.TokenKey() {
+	if auth.TokenKey() != record.TokenKey() && !signedInByClerkAs(conn, record) {
 		conn.Unset(apis.RealtimeClientAuthKey)
 	} else {
 		conn.Set(apis.RealtimeClientAuthKey, record)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -166,6 +167,54 @@ func TestRealtimeSignsOutABannedClient(t *testing.T) {
 	}
 	if authOf(app, conn.clientID) != nil {
 		t.Fatal("a banned client's realtime connection is still signed in")
+	}
+}
+
+// A Clerk session token does not depend on the client's token key, which
+// PocketBase renews when the email changes: the connections it signed in
+// stay signed in, and hear of an anonymization before they are signed out.
+func TestRealtimeKeepsAClerkSessionThroughItsClientsChanges(t *testing.T) {
+	t.Parallel()
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t), UserDelete: UserDeleteAnonymize})
+	u := clerkUser(t, userA, "Alice", 1000)
+	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
+	client := clientOf(t, app, userA)
+	wild := connectRealtime(t, srv.URL) // stays in PocketBase's broker
+	wild.subscribe(t, "Bearer "+key.token(t, userA), "clients/*")
+	own := connectRealtime(t, srv.URL) // taken into the own-record index
+	own.subscribe(t, "Bearer "+key.token(t, userA), "clients/"+client.Id)
+	conns := map[string]*realtimeConn{"clients/*": wild, "clients/<id>": own}
+
+	u["email_addresses"].([]any)[0].(map[string]any)["email_address"] = "alice.new@example.org"
+	u["updated_at"] = 2000
+	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	if clientOf(t, app, userA).TokenKey() == client.TokenKey() {
+		t.Fatal("the email change kept the token key: this test no longer tests a renewed key")
+	}
+	u["first_name"], u["updated_at"] = "Alicia", 3000
+	deliver(t, srv.URL, "msg_3", userEvent(eventUserUpdated, u))
+	for name, c := range conns {
+		if ev := c.next(t); ev.record()["email"] != "alice.new@example.org" {
+			t.Fatalf("%s: the email change: %+v", name, ev)
+		}
+		if ev := c.next(t); ev.record()["firstName"] != "Alicia" {
+			t.Fatalf("%s: the update after it: %+v", name, ev)
+		}
+	}
+
+	body := fmt.Sprintf(`{"type":"user.deleted","object":"event","timestamp":5000,"data":{"id":%q,"deleted":true,"object":"user"}}`, userA)
+	if r := deliver(t, srv.URL, "msg_del", []byte(body)); r.Body["outcome"] != string(outcomeAnonymized) {
+		t.Fatalf("user.deleted: %+v", r)
+	}
+	for name, c := range conns {
+		if ev := c.next(t); ev.Data["action"] != "update" || ev.record()["deletedAt"] == "" {
+			t.Fatalf("%s: the anonymization: %+v", name, ev)
+		}
+		if authOf(app, c.clientID) != nil {
+			t.Fatalf("%s: an anonymized client's connection is still signed in", name)
+		}
 	}
 }
 
