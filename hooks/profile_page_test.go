@@ -268,6 +268,14 @@ func TestProfilePageInABrowser(t *testing.T) {
 		nina := seed(newcomer, "Nina", 1000)
 		deliver(t, srv.URL, "msg_n1", userEvent(eventUserCreated, nina))
 		tab.waitFor(`document.body.dataset.state === "profile" && document.getElementById("name").textContent === "Nina Example"`)
+		// The page's connection moves to the record's own topic, which the
+		// server serves from its index.
+		own := app.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers)
+		for deadline := time.Now().Add(10 * time.Second); len(own.connsOf(clientOf(t, app, newcomer).Id)) == 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the page's connection did not move to its record's own topic")
+			}
+		}
 
 		nina["first_name"], nina["updated_at"] = "Nina Live", 2000
 		deliver(t, srv.URL, "msg_n2", userEvent(eventUserUpdated, nina))

@@ -181,32 +181,48 @@ const authorization = async () => `Bearer ${await clerk.session.getToken()}`;
 // watchProfile subscribes to the user's record, then reads it. PocketBase
 // opens each connection, and each reconnection, with PB_CONNECT; the
 // subscription comes before the read so that no change falls between them.
-// A client that does not exist yet arrives over the same subscription.
+// A client that does not exist yet arrives on "clients/*"; once its id is
+// known the connection listens to "clients/<id>" alone, which the server
+// serves from an index of such connections instead of visiting each
+// connection on every change.
 function watchProfile() {
   const es = new EventSource("/api/realtime");
   realtime = es;
+  let clientId = "";
+  let ownTopic = "";
 
-  es.addEventListener("PB_CONNECT", async (ev) => {
-    try {
-      const { clientId } = JSON.parse(ev.data);
-      await subscribe(clientId, ["clients/*"]);
-      const record = await readProfile();
-      if (realtime !== es) return; // closed meanwhile: ended, or another user
-      if (record) showRecord(record);
-      else if (!shownRecord) show("waiting");
-    } catch (err) {
-      if (realtime === es) {
-        stopLive();
-        fail(err);
-      }
+  const live = (promise) => promise.catch((err) => {
+    if (realtime === es) {
+      stopLive();
+      fail(err);
     }
   });
-
-  es.addEventListener("clients/*", (ev) => {
+  // listenToOwn moves the connection to the record's own topic; a read
+  // after the move catches a change made while it happened.
+  const listenToOwn = async (record) => {
+    ownTopic = `clients/${record.id}`;
+    es.addEventListener(ownTopic, onClient);
+    await subscribe(clientId, [ownTopic]);
+    const again = await readProfile();
+    if (realtime === es && again) showRecord(again);
+  };
+  const onClient = (ev) => {
     const { action, record } = JSON.parse(ev.data);
-    if (action === "delete") endProfile("deleted", deletedText);
-    else showRecord(record);
-  });
+    if (action === "delete") return endProfile("deleted", deletedText);
+    showRecord(record);
+    if (!ownTopic && realtime === es) live(listenToOwn(record));
+  };
+  es.addEventListener("clients/*", onClient);
+
+  es.addEventListener("PB_CONNECT", (ev) => live((async () => {
+    clientId = JSON.parse(ev.data).clientId;
+    await subscribe(clientId, [ownTopic || "clients/*"]);
+    const record = await readProfile();
+    if (realtime !== es) return; // closed meanwhile: ended, or another user
+    if (record) showRecord(record);
+    else if (!shownRecord) show("waiting");
+    if (record && !ownTopic && realtime === es) await listenToOwn(record);
+  })()));
   // On an error EventSource reconnects by itself, and PB_CONNECT follows.
 }
 
