@@ -53,12 +53,15 @@ func main() {
 		keep    = flag.Bool("keep", false, "keep the data directory and server log")
 		flood   = flag.Bool("flood", false, "only run the unsigned flood (with -build=false -bin, against any binary)")
 		verbose = flag.Bool("v", false, "print every batch as it ends")
+		rtOnly  = flag.Bool("realtime-only", false, "only set up and run the realtime rows")
+		pprof   = flag.String("pprof", "", "serve a build of the app with net/http/pprof (bin/pocketclerk-pprof, not the product) and write its heap and goroutine profiles during the realtime rows to this directory")
 	)
 	flag.Parse()
 	log.SetFlags(0)
 	err := run(options{
 		binPath: *binPath, build: *build, events: *events, rounds: *rounds, senders: *senders, clients: *clients,
 		grow: *grow, realtime: *rtConns, soak: *soak, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose, floodOnly: *flood,
+		realtimeOnly: *rtOnly, pprofDir: *pprof,
 	})
 	if err != nil {
 		log.Fatal("bench: ", err)
@@ -68,6 +71,8 @@ func main() {
 type options struct {
 	binPath                                string
 	build, keep, verbose, floodOnly        bool
+	realtimeOnly                           bool
+	pprofDir                               string
 	events, rounds, senders, clients, grow int
 	realtime                               int
 	soak                                   time.Duration
@@ -99,15 +104,6 @@ func run(o options) error {
 
 	bin := filepath.Join(root, o.binPath)
 	limitBin := filepath.Join(filepath.Dir(bin), "limit")
-	if o.build {
-		log.Printf("building %s and %s", bin, limitBin)
-		if err := loadgen.Build(root, bin); err != nil {
-			return err
-		}
-		if err := loadgen.BuildPackage(root, limitBin, "./hooks/internal/bench/limit"); err != nil {
-			return err
-		}
-	}
 	dir, err := os.MkdirTemp("", "pocketclerk-bench-")
 	if err != nil {
 		return err
@@ -116,6 +112,25 @@ func run(o options) error {
 		log.Printf("data and server log kept in %s", dir)
 	} else {
 		defer os.RemoveAll(dir)
+	}
+	var buildFlags []string
+	if o.pprofDir != "" {
+		if buildFlags, err = pprofOverlay(root, dir); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {
+			return err
+		}
+		bin += "-pprof"
+	}
+	if o.build {
+		log.Printf("building %s and %s", bin, limitBin)
+		if err := loadgen.BuildPackage(root, bin, ".", buildFlags...); err != nil {
+			return err
+		}
+		if err := loadgen.BuildPackage(root, limitBin, "./hooks/internal/bench/limit"); err != nil {
+			return err
+		}
 	}
 
 	session, err := newSessionKey()
@@ -128,6 +143,11 @@ func run(o options) error {
 		limitBin: limitBin, limitDir: filepath.Join(dir, "limit_data"),
 		tmpl: tmpl, orgTmpl: orgTmpl, signer: signer, senders: o.senders, client: loadgen.NewClient(o.senders),
 		base: time.Now().Add(-24 * time.Hour).UnixMilli(), verbose: o.verbose,
+	}
+	if o.pprofDir != "" {
+		if b.profileDir, err = filepath.Abs(o.pprofDir); err != nil {
+			return err
+		}
 	}
 	defer func() {
 		if b.srv != nil {
@@ -149,6 +169,9 @@ func run(o options) error {
 
 	per := max(1, o.events/2/o.rounds)
 	fmt.Print(machine())
+	if o.realtimeOnly {
+		return b.runRealtime(o.rounds, per, o.realtime)
+	}
 	fmt.Printf("\n## %d clients, %d senders, %d rounds of %d events per kind\n\n", b.clients, b.senders, o.rounds, per)
 	small := b.runRounds(o.rounds, per)
 	small.print()
@@ -163,6 +186,12 @@ func run(o options) error {
 	}
 
 	if o.grow > b.clients {
+		// The data as it is now, served again next to the grown data below.
+		smallClients, smallDir := b.clients, filepath.Join(dir, "pb_data_small")
+		b.srv.Stop()
+		if err := copyData(b.dataDir, smallDir); err != nil {
+			return err
+		}
 		if err := b.growTo(o.grow); err != nil {
 			return err
 		}
@@ -170,11 +199,17 @@ func run(o options) error {
 		big := b.runRounds(o.rounds, per)
 		big.print()
 		printOrgRatios(big)
-		fmt.Printf("\np50 with %d clients vs %d: user.updated %.2fx, user.created %.2fx; peak RSS %s vs %s\n",
-			b.clients, o.clients,
+		fmt.Printf("\np50 with %d clients vs %d, one section after the other: user.updated %.2fx, user.created %.2fx; peak RSS %s vs %s\n",
+			b.clients, smallClients,
 			ratio(big.get(kindUpdated).p50(), small.get(kindUpdated).p50()),
 			ratio(big.get(kindCreated).p50(), small.get(kindCreated).p50()),
 			mib(big.peakKB()), mib(small.peakKB()))
+		fmt.Printf("\n## %d clients and %d, side by side, alternating batch by batch\n\n", b.clients, smallClients)
+		sizes, err := b.compareSizes(smallDir, smallClients, o.rounds, per)
+		if err != nil {
+			return err
+		}
+		printSizeComparison(sizes, smallClients, b.clients)
 	}
 	return nil
 }
@@ -203,6 +238,8 @@ type bench struct {
 	url                   string          // the server's base URL
 	limit                 *loadgen.Server // the stack's limit, on a copy of the seeded pb_data
 	session               *sessionKey     // signs the realtime connections' session tokens
+	profileDir            string          // with -pprof: where the served app's profiles go
+	pprofAddr             string          // with -pprof: the served app's net/http/pprof address
 	lastTargets           []int           // the seeded clients of the last batch of updates
 	token                 string
 
@@ -249,7 +286,16 @@ func (b *bench) setUp(n int) error {
 }
 
 func (b *bench) start() error {
-	srv, err := loadgen.Start(b.bin, b.dataDir, b.logPath, []string{"CLERK_WEBHOOK_SECRET=" + secret, "CLERK_JWT_KEY=" + b.session.publicPEM})
+	env := []string{"CLERK_WEBHOOK_SECRET=" + secret, "CLERK_JWT_KEY=" + b.session.publicPEM}
+	if b.profileDir != "" {
+		addr, err := loadgen.FreeAddr()
+		if err != nil {
+			return err
+		}
+		b.pprofAddr = addr
+		env = append(env, "POCKETCLERK_BENCH_PPROF="+addr)
+	}
+	srv, err := loadgen.Start(b.bin, b.dataDir, b.logPath, env)
 	if err != nil {
 		return err
 	}

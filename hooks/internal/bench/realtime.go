@@ -19,6 +19,8 @@ import (
 
 	"github.com/go-jose/go-jose/v3"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/pocketclerk/pocketclerk/hooks/internal/loadgen"
 )
 
 // kindRealtime is user.updated while every seeded client's user holds a
@@ -188,11 +190,27 @@ func (b *bench) runRealtime(rounds, per, n int) error {
 	fmt.Printf("\n## user.updated with %d signed-in realtime connections, each subscribed to its own record (clients/<id>)\n\n", n)
 	r := &report{}
 	var sent, received, wrong int64
-	for range rounds {
+	var idle []string
+	for round := range rounds {
 		r.add(b.measure(kindUpdated, per, b.updates))
+		if round == 0 {
+			if err := b.saveProfiles("realtime-none"); err != nil {
+				return err
+			}
+		}
+		st0, _ := loadgen.ProcStatus(b.srv.PID())
 		rc, err := b.connectRealtime(n)
 		if err != nil {
 			return err
+		}
+		// What the idle connections hold, once they are all subscribed.
+		time.Sleep(200 * time.Millisecond)
+		st1, _ := loadgen.ProcStatus(b.srv.PID())
+		idle = append(idle, fmt.Sprintf("%s → %s", mib(st0["VmRSS"]), mib(st1["VmRSS"])))
+		if round == 0 {
+			if err := b.saveProfiles(fmt.Sprintf("realtime-%d", n)); err != nil {
+				return err
+			}
 		}
 		before := rc.received.Load()
 		p := b.measure(kindRealtime, per, b.updates)
@@ -211,6 +229,7 @@ func (b *bench) runRealtime(rounds, per, n int) error {
 		r.add(p)
 	}
 	r.printRows()
+	fmt.Printf("\nServer RSS before and after connecting the %d connections (idle), each round: %s\n", n, strings.Join(idle, ", "))
 	none, with := r.get(kindUpdated), r.get(kindRealtime)
 	ratio := with.res.Rate() / max(none.res.Rate(), 1)
 	cpu := float64(none.cpuPerEvent()) / float64(max(with.cpuPerEvent(), 1))

@@ -98,8 +98,12 @@ func (r *report) printRows() {
 			failed += fmt.Sprintf(" (+%d unexpected outcome)", t.unexpected)
 		}
 		perEvent := t.cpuPerEvent()
-		fmt.Printf("| %s | %d | %s | %.0f | %.2f | %s | %s | %s | %s | %.2f |\n", k, t.res.Requests, failed, t.res.Rate(),
-			r.ratioToLimit(k), ms(t.res.Percentile(50)), ms(t.res.Percentile(99)), mib(t.peakKB), ms(perEvent), r.cpuToLimit(k))
+		toLimit, cpuToLimit := "—", "—"
+		if _, ok := r.phases[limitOf(k)]; ok {
+			toLimit, cpuToLimit = fmt.Sprintf("%.2f", r.ratioToLimit(k)), fmt.Sprintf("%.2f", r.cpuToLimit(k))
+		}
+		fmt.Printf("| %s | %d | %s | %.0f | %s | %s | %s | %s | %s | %s |\n", k, t.res.Requests, failed, t.res.Rate(),
+			toLimit, ms(t.res.Percentile(50)), ms(t.res.Percentile(99)), mib(t.peakKB), ms(perEvent), cpuToLimit)
 	}
 }
 

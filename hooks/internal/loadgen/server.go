@@ -42,14 +42,15 @@ func Build(moduleRoot, out string) error {
 	return BuildPackage(moduleRoot, out, ".")
 }
 
-// BuildPackage compiles the main package pkg (a path relative to moduleRoot) to out.
-func BuildPackage(moduleRoot, out, pkg string) error {
+// BuildPackage compiles the main package pkg (a path relative to moduleRoot)
+// to out, with any further go build flags.
+func BuildPackage(moduleRoot, out, pkg string, flags ...string) error {
 	//lint:ignore SA1019 this program runs under "go run" or "go test", with the toolchain that built it
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
 	}
-	cmd := exec.Command(goBin, "build", "-o", out, pkg)
+	cmd := exec.Command(goBin, append(append([]string{"build", "-o", out}, flags...), pkg)...)
 	cmd.Dir = moduleRoot
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
