@@ -55,13 +55,15 @@ func main() {
 		verbose = flag.Bool("v", false, "print every batch as it ends")
 		rtOnly  = flag.Bool("realtime-only", false, "only set up and run the realtime rows")
 		pprof   = flag.String("pprof", "", "serve a build of the app with net/http/pprof (bin/pocketclerk-pprof, not the product) and write its heap and goroutine profiles during the realtime rows to this directory")
+		srvEnv  = flag.String("server-env", "", "comma-separated NAME=value pairs for the served app only (e.g. GOGC=200,GOMEMLIMIT=80MiB)")
+		memRate = flag.Int("memprofilerate", 0, "with -pprof: the served app's runtime.MemProfileRate (1: every allocation; slows the app); 0 keeps Go's default")
 	)
 	flag.Parse()
 	log.SetFlags(0)
 	err := run(options{
 		binPath: *binPath, build: *build, events: *events, rounds: *rounds, senders: *senders, clients: *clients,
 		grow: *grow, realtime: *rtConns, soak: *soak, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose, floodOnly: *flood,
-		realtimeOnly: *rtOnly, pprofDir: *pprof,
+		realtimeOnly: *rtOnly, pprofDir: *pprof, memProfileRate: *memRate, serverEnv: *srvEnv,
 	})
 	if err != nil {
 		log.Fatal("bench: ", err)
@@ -73,6 +75,8 @@ type options struct {
 	build, keep, verbose, floodOnly        bool
 	realtimeOnly                           bool
 	pprofDir                               string
+	memProfileRate                         int
+	serverEnv                              string
 	events, rounds, senders, clients, grow int
 	realtime                               int
 	soak                                   time.Duration
@@ -144,10 +148,15 @@ func run(o options) error {
 		tmpl: tmpl, orgTmpl: orgTmpl, signer: signer, senders: o.senders, client: loadgen.NewClient(o.senders),
 		base: time.Now().Add(-24 * time.Hour).UnixMilli(), verbose: o.verbose,
 	}
+	if o.serverEnv != "" {
+		b.serverEnv = strings.Split(o.serverEnv, ",")
+		fmt.Printf("served app's environment: %s\n", o.serverEnv)
+	}
 	if o.pprofDir != "" {
 		if b.profileDir, err = filepath.Abs(o.pprofDir); err != nil {
 			return err
 		}
+		b.memProfileRate = o.memProfileRate
 	}
 	defer func() {
 		if b.srv != nil {
@@ -240,6 +249,8 @@ type bench struct {
 	session               *sessionKey     // signs the realtime connections' session tokens
 	profileDir            string          // with -pprof: where the served app's profiles go
 	pprofAddr             string          // with -pprof: the served app's net/http/pprof address
+	memProfileRate        int             // with -pprof: the served app's runtime.MemProfileRate, when not 0
+	serverEnv             []string        // -server-env
 	lastTargets           []int           // the seeded clients of the last batch of updates
 	token                 string
 
@@ -286,7 +297,7 @@ func (b *bench) setUp(n int) error {
 }
 
 func (b *bench) start() error {
-	env := []string{"CLERK_WEBHOOK_SECRET=" + secret, "CLERK_JWT_KEY=" + b.session.publicPEM}
+	env := append([]string{"CLERK_WEBHOOK_SECRET=" + secret, "CLERK_JWT_KEY=" + b.session.publicPEM}, b.serverEnv...)
 	if b.profileDir != "" {
 		addr, err := loadgen.FreeAddr()
 		if err != nil {
@@ -294,6 +305,9 @@ func (b *bench) start() error {
 		}
 		b.pprofAddr = addr
 		env = append(env, "POCKETCLERK_BENCH_PPROF="+addr)
+		if b.memProfileRate > 0 {
+			env = append(env, fmt.Sprint("POCKETCLERK_BENCH_MEMPROFILERATE=", b.memProfileRate))
+		}
 	}
 	srv, err := loadgen.Start(b.bin, b.dataDir, b.logPath, env)
 	if err != nil {

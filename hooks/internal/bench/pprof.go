@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 )
@@ -20,9 +21,35 @@ import (
 	"net/http"
 	_ "net/http/pprof"
 	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
 )
 
 func init() {
+	var cpu *os.File
+	// A CPU profile from start to stop, to the file named by start's ?file.
+	http.HandleFunc("/bench/cpuprofile/start", func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.Create(r.URL.Query().Get("file"))
+		if err == nil {
+			if err = pprof.StartCPUProfile(f); err == nil {
+				cpu = f
+				return
+			}
+			f.Close()
+		}
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	})
+	http.HandleFunc("/bench/cpuprofile/stop", func(w http.ResponseWriter, r *http.Request) {
+		pprof.StopCPUProfile()
+		if cpu != nil {
+			cpu.Close()
+			cpu = nil
+		}
+	})
+	if rate, err := strconv.Atoi(os.Getenv("POCKETCLERK_BENCH_MEMPROFILERATE")); err == nil {
+		runtime.MemProfileRate = rate
+	}
 	addr := os.Getenv("POCKETCLERK_BENCH_PPROF")
 	if addr == "" {
 		return
@@ -81,5 +108,30 @@ func (b *bench) saveProfiles(tag string) error {
 		}
 	}
 	fmt.Printf("profiles of the served app (%s) in %s\n", tag, b.profileDir)
+	return nil
+}
+
+// cpuProfile runs f with the served app's CPU profiled to tag.cpu.pb.gz in
+// b.profileDir (with -pprof; otherwise it only runs f).
+func (b *bench) cpuProfile(tag string, f func()) error {
+	if b.pprofAddr == "" {
+		f()
+		return nil
+	}
+	file := filepath.Join(b.profileDir, tag+".cpu.pb.gz")
+	res, err := http.Get("http://" + b.pprofAddr + "/bench/cpuprofile/start?file=" + url.QueryEscape(file))
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("starting the CPU profile: %s", res.Status)
+	}
+	f()
+	res, err = http.Get("http://" + b.pprofAddr + "/bench/cpuprofile/stop")
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
 	return nil
 }

@@ -191,8 +191,15 @@ func (b *bench) runRealtime(rounds, per, n int) error {
 	r := &report{}
 	var sent, received, wrong int64
 	var idle []string
+	if err := b.saveProfiles("realtime-start"); err != nil {
+		return err
+	}
 	for round := range rounds {
-		r.add(b.measure(kindUpdated, per, b.updates))
+		var p phase
+		if err := b.cpuProfile(fmt.Sprintf("realtime-none-%d", round), func() { p = b.measure(kindUpdated, per, b.updates) }); err != nil {
+			return err
+		}
+		r.add(p)
 		if round == 0 {
 			if err := b.saveProfiles("realtime-none"); err != nil {
 				return err
@@ -206,14 +213,21 @@ func (b *bench) runRealtime(rounds, per, n int) error {
 		// What the idle connections hold, once they are all subscribed.
 		time.Sleep(200 * time.Millisecond)
 		st1, _ := loadgen.ProcStatus(b.srv.PID())
-		idle = append(idle, fmt.Sprintf("%s → %s", mib(st0["VmRSS"]), mib(st1["VmRSS"])))
+		idle = append(idle, fmt.Sprintf("%s → %s (anonymous %s → %s)", mib(st0["VmRSS"]), mib(st1["VmRSS"]), mib(st0["RssAnon"]), mib(st1["RssAnon"])))
 		if round == 0 {
 			if err := b.saveProfiles(fmt.Sprintf("realtime-%d", n)); err != nil {
 				return err
 			}
 		}
 		before := rc.received.Load()
-		p := b.measure(kindRealtime, per, b.updates)
+		if err := b.cpuProfile(fmt.Sprintf("realtime-%d-%d", n, round), func() { p = b.measure(kindRealtime, per, b.updates) }); err != nil {
+			return err
+		}
+		if round == 0 {
+			if err := b.saveProfiles(fmt.Sprintf("realtime-%d-after", n)); err != nil {
+				return err
+			}
+		}
 		var want int64
 		for _, c := range b.lastTargets {
 			if c < n {
