@@ -1,10 +1,17 @@
 package hooks
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
@@ -114,4 +121,142 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 			c.noEvent(t, 100*time.Millisecond)
 		}
 	}
+}
+
+// detachedStreams is how many realtime connections run detached from
+// PocketBase's connection loop.
+func detachedStreams(app core.App) int {
+	s := ownRecordSubscribersOf(app)
+	s.streamsMu.Lock()
+	defer s.streamsMu.Unlock()
+	return len(s.streams)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 5s: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A connection that listens to its own record leaves PocketBase's connection
+// loop as well: the request's goroutine returns and the stream goes on from
+// the connection itself, with the same bytes on the wire (HTTP/1.1 chunks).
+// It ends when the client goes away, and after the idle timeout.
+func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
+	t.Parallel()
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	idle := make(chan time.Duration, 1)
+	idle <- 5 * time.Minute
+	app.OnRealtimeConnectRequest().BindFunc(func(e *core.RealtimeConnectRequestEvent) error {
+		select {
+		case d := <-idle:
+			e.IdleTimeout = d
+		default:
+			e.IdleTimeout = time.Second
+		}
+		return e.Next()
+	})
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	owners := ownRecordSubscribersOf(app)
+
+	user := clerkUser(t, "user_2detached0000000000000000", "Detached", 1000)
+	if r := deliver(t, srv.URL, "msg_c", userEvent(eventUserCreated, user)); r.Status != 200 {
+		t.Fatalf("creating the user: %+v", r)
+	}
+	client := clientOf(t, app, user["id"].(string))
+
+	// A raw connection, to read the bytes as they arrive.
+	raw, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	fmt.Fprintf(raw, "GET /api/realtime HTTP/1.1\r\nHost: %s\r\n\r\n", raw.RemoteAddr())
+	r := bufio.NewReader(raw)
+	res, err := http.ReadResponse(r, nil)
+	if err != nil || res.StatusCode != 200 || res.TransferEncoding == nil || res.TransferEncoding[0] != "chunked" {
+		t.Fatalf("realtime answer: %v %+v", err, res)
+	}
+	// res.Body decodes the chunks: the same reader before and after the detach.
+	events := bufio.NewReader(res.Body)
+	readEvent := func() (name, data string) {
+		t.Helper()
+		_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			line, err := events.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading the stream: %v", err)
+			}
+			switch {
+			case strings.HasPrefix(line, "event:"):
+				name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+			case strings.HasPrefix(line, "data:"):
+				data = strings.TrimSpace(strings.TrimPrefix(line, "data:"))
+			case line == "\n" && name != "":
+				return name, data
+			}
+		}
+	}
+	name, data := readEvent()
+	var connect struct{ ClientID string }
+	if name != "PB_CONNECT" || json.Unmarshal([]byte(data), &connect) != nil {
+		t.Fatalf("first event %q %s", name, data)
+	}
+	sub := &realtimeConn{baseURL: srv.URL, clientID: connect.ClientID}
+	sub.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id)
+	waitFor(t, "the connection detached", func() bool { return detachedStreams(app) == 1 })
+
+	user["first_name"], user["updated_at"] = "Detached@2000", int64(2000)
+	if r := deliver(t, srv.URL, "msg_u1", userEvent(eventUserUpdated, user)); r.Body["outcome"] != "updated" {
+		t.Fatalf("update: %+v", r)
+	}
+	if name, data := readEvent(); name != "clients/"+client.Id || !strings.Contains(data, `"firstName":"Detached@2000"`) {
+		t.Fatalf("after the detach: %q %s", name, data)
+	}
+	// A new subscription finds the connection, which stays detached.
+	sub.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id+"?options="+url.QueryEscape(`{"query":{"fields":"firstName"}}`))
+	user["first_name"], user["updated_at"] = "Detached@3000", int64(3000)
+	if r := deliver(t, srv.URL, "msg_u2", userEvent(eventUserUpdated, user)); r.Body["outcome"] != "updated" {
+		t.Fatalf("update: %+v", r)
+	}
+	name, data = readEvent()
+	var ev struct {
+		Action string
+		Record map[string]any
+	}
+	if !strings.HasPrefix(name, "clients/"+client.Id+"?") || json.Unmarshal([]byte(data), &ev) != nil ||
+		ev.Action != "update" || len(ev.Record) != 1 || ev.Record["firstName"] != "Detached@3000" {
+		t.Fatalf("after resubscribing: %q %s", name, data)
+	}
+	if got := app.SubscriptionsBroker().TotalClients(); got != 0 || len(owners.all()) != 1 || detachedStreams(app) != 1 {
+		t.Fatalf("broker %d, index %d, detached %d", got, len(owners.all()), detachedStreams(app))
+	}
+
+	// The client goes away: the stream ends and the index forgets it.
+	raw.Close()
+	waitFor(t, "the closed connection forgotten", func() bool { return detachedStreams(app) == 0 && len(owners.all()) == 0 })
+
+	// Another connection, with a one-second idle timeout: the stream ends,
+	// as PocketBase's would, and the client sees its end.
+	c := connectRealtime(t, srv.URL)
+	c.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id)
+	waitFor(t, "the second connection detached", func() bool { return detachedStreams(app) == 1 })
+	select {
+	case ev, ok := <-c.events:
+		if ok {
+			t.Fatalf("unexpected event %+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle stream did not end")
+	}
+	waitFor(t, "the idle connection forgotten", func() bool { return detachedStreams(app) == 0 && len(owners.all()) == 0 })
+}
+
+func ownRecordSubscribersOf(app core.App) *ownRecordSubscribers {
+	return app.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers)
 }
