@@ -484,8 +484,14 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 			defer s.leave()
 			for _, conn := range s.connsOf(record.Id) {
 				refreshAuth(conn, record)
-				for _, msg := range ownRecordMessages(e.App, e.App, conn, "update", record) {
-					routine.FireAndForget(func() { conn.Send(msg) })
+				// Encoded and sent off the committing goroutine: each payload is
+				// the connection's own copy of the record, checked and enriched here.
+				for _, p := range ownRecordPayloads(e.App, e.App, conn, "update", record) {
+					routine.FireAndForget(func() {
+						if msg, ok := p.message(); ok {
+							conn.Send(msg)
+						}
+					})
 				}
 			}
 			return e.Next()
@@ -720,9 +726,32 @@ func refreshAuth(conn *ownRecordConn, record *core.Record) {
 // connection's auth and subscription options, the record enrich hooks run,
 // hidden fields left out, the email shown to its owner, fields picked.
 func ownRecordMessages(app, accessApp core.App, conn *ownRecordConn, action string, record *core.Record) []subscriptions.Message {
+	var msgs []subscriptions.Message
+	for _, p := range ownRecordPayloads(app, accessApp, conn, action, record) {
+		if msg, ok := p.message(); ok {
+			msgs = append(msgs, msg)
+		}
+	}
+	return msgs
+}
+
+// ownPayload is one message before its JSON encoding.
+type ownPayload struct {
+	name string
+	data recordMessage
+}
+
+func (p ownPayload) message() (subscriptions.Message, bool) {
+	raw, err := json.Marshal(p.data)
+	return subscriptions.Message{Name: p.name, Data: raw}, err == nil
+}
+
+// ownRecordPayloads is ownRecordMessages before encoding: the access checks
+// and enrich hooks run now, on the record's state of this change.
+func ownRecordPayloads(app, accessApp core.App, conn *ownRecordConn, action string, record *core.Record) []ownPayload {
 	collection := record.Collection()
 	auth, _ := conn.Get(apis.RealtimeClientAuthKey).(*core.Record)
-	var msgs []subscriptions.Message
+	var payloads []ownPayload
 	for sub, options := range conn.Client.Subscriptions(collection.Name+"/"+record.Id+"?", collection.Id+"/"+record.Id+"?") {
 		info := &core.RequestInfo{
 			Context: core.RequestInfoContextRealtime,
@@ -755,13 +784,9 @@ func ownRecordMessages(app, accessApp core.App, conn *ownRecordConn, action stri
 				data = picked
 			}
 		}
-		raw, err := json.Marshal(recordMessage{Record: data, Action: action})
-		if err != nil {
-			continue
-		}
-		msgs = append(msgs, subscriptions.Message{Name: sub, Data: raw})
+		payloads = append(payloads, ownPayload{name: sub, data: recordMessage{Record: data, Action: action}})
 	}
-	return msgs
+	return payloads
 }
 
 // recordMessage is the data of a record event, as PocketBase sends it.
