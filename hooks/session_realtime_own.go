@@ -38,6 +38,12 @@ import (
 // guest, a superuser) stays with PocketBase. A connection that sends a new
 // subscription goes back to PocketBase first, and is taken out again when
 // it still qualifies.
+//
+// An indexed connection also leaves PocketBase's connection loop (detach):
+// a request in progress holds a goroutine with a deep stack, net/http's
+// buffers and PocketBase's request state, about 45 KB per connection, which
+// a detached connection does without. Its messages still go through
+// OnRealtimeMessageSend, with PocketBase's idle timeout and lifetime.
 type ownRecordSubscribers struct {
 	app core.App
 
