@@ -260,3 +260,64 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 func ownRecordSubscribersOf(app core.App) *ownRecordSubscribers {
 	return app.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers)
 }
+
+// The index answers the shipped view rule without a query, and leaves any
+// other rule to PocketBase: an owner's rule still decides what is sent.
+func TestRealtimeOwnRecordSubscribersFollowTheOwnersViewRule(t *testing.T) {
+	t.Parallel()
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	u := clerkUser(t, userA, "Alice", 1000)
+	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
+	conn := connectRealtime(t, srv.URL)
+	conn.subscribe(t, "Bearer "+key.token(t, userA), "clients/"+clientOf(t, app, userA).Id)
+
+	clients, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := migrations.OwnRecordRule + ` && firstName != "Hidden"`
+	clients.ViewRule = &rule
+	if err := app.Save(clients); err != nil {
+		t.Fatal(err)
+	}
+	u["first_name"], u["updated_at"] = "Hidden", 2000
+	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	conn.noEvent(t, 300*time.Millisecond)
+	u["first_name"], u["updated_at"] = "Shown", 3000
+	deliver(t, srv.URL, "msg_3", userEvent(eventUserUpdated, u))
+	if ev := conn.next(t); ev.record()["firstName"] != "Shown" {
+		t.Fatalf("after the owner's rule admits the record again: %+v", ev)
+	}
+}
+
+func TestAdmitsOwnRecordOnlyUnderTheShippedRule(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	clients, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := core.NewAuthCollection("members")
+	a, b, stranger := core.NewRecord(clients), core.NewRecord(clients), core.NewRecord(other)
+	a.Id, b.Id, stranger.Id = "aaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbb", "aaaaaaaaaaaaaaa"
+	shipped, legacy := migrations.OwnRecordRule, "id = @request.auth.id"
+	for _, tc := range []struct {
+		name         string
+		rule         *string
+		auth, record *core.Record
+		want         bool
+	}{
+		{"its own record", &shipped, a, a, true},
+		{"another client's record", &shipped, a, b, false},
+		{"a guest", &shipped, nil, a, false},
+		{"another collection's record with the same id", &shipped, stranger, a, false},
+		{"another rule", &legacy, a, a, false},
+		{"superusers only", nil, a, a, false},
+	} {
+		if got := admitsOwnRecord(tc.rule, tc.auth, tc.record); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -11,10 +11,10 @@ func init() {
 	m.Register(createClerkCollections, dropClerkCollections)
 }
 
-// ownRecordRule lets a signed-in client read its own record and nothing
+// OwnRecordRule lets a signed-in client read its own record and nothing
 // else. It names the collection: a record of another auth collection may
 // have the same id.
-const ownRecordRule = `@request.auth.collectionName = "` + ClientsCollection + `" && id = @request.auth.id`
+const OwnRecordRule = `@request.auth.collectionName = "` + ClientsCollection + `" && id = @request.auth.id`
 
 func createClerkCollections(app core.App) error {
 	for _, c := range []*core.Collection{clientsCollection(), eventsCollection(), tombstonesCollection()} {
@@ -42,8 +42,8 @@ func dropClerkCollections(app core.App) error {
 // so PocketBase's own password, OTP and OAuth2 flows stay off.
 func clientsCollection() *core.Collection {
 	c := core.NewAuthCollection(ClientsCollection)
-	c.ListRule = ptr(ownRecordRule)
-	c.ViewRule = ptr(ownRecordRule)
+	c.ListRule = ptr(OwnRecordRule)
+	c.ViewRule = ptr(OwnRecordRule)
 	// Create, update and delete stay nil: superusers only; the sync owns these records.
 	c.PasswordAuth.Enabled = false
 	c.OAuth2.Enabled = false

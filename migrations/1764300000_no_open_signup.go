@@ -34,11 +34,11 @@ func closeOpenSignUp(app core.App) error {
 			}
 		}
 	}
-	return replaceClientsRules(app, legacyOwnRecordRule, ownRecordRule)
+	return replaceClientsRules(app, legacyOwnRecordRule, OwnRecordRule)
 }
 
 func reopenOpenSignUp(app core.App) error {
-	if err := replaceClientsRules(app, ownRecordRule, legacyOwnRecordRule); err != nil {
+	if err := replaceClientsRules(app, OwnRecordRule, legacyOwnRecordRule); err != nil {
 		return err
 	}
 	if _, err := app.FindCollectionByNameOrId(DefaultUsersCollection); err == nil {

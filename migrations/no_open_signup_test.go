@@ -69,7 +69,7 @@ func TestClientsRulesNameTheirCollectionUnlessTheOwnerChangedThem(t *testing.T) 
 		t.Fatal(err)
 	}
 	clients, _ = app.FindCollectionByNameOrId(ClientsCollection)
-	if *clients.ListRule != ownRecordRule || *clients.ViewRule != "id = @request.auth.id && verified = true" {
+	if *clients.ListRule != OwnRecordRule || *clients.ViewRule != "id = @request.auth.id && verified = true" {
 		t.Fatalf("list %q, view %q", *clients.ListRule, *clients.ViewRule)
 	}
 }
