@@ -44,11 +44,11 @@ lint:
 	go vet ./...
 	go run $(STATICCHECK) ./...
 
-# Load figures against PocketBase's own write path, as in docs/benchmarks.md (about 2 min).
+# Load figures against the stack's limit and PocketBase's own write path, as in docs/benchmarks.md (about 1 min).
 bench:
 	go run ./hooks/internal/bench
 
-# The same, then again after seeding a million clients (about 7 min, 10 GB of disk).
+# The same, then again after seeding a million clients (about 3 min, 10 GB of disk).
 bench-million:
 	go run ./hooks/internal/bench -grow 1000000
 
