@@ -24,6 +24,10 @@ func BenchmarkSync(b *testing.B) {
 		for range b.N {
 			b.StopTimer()
 			app := newTestApp(b)
+			// The app's own hooks, as in "clerk sync": the lean client saves among them.
+			if err := Register(app, nil, fakeConfig(f)); err != nil {
+				b.Fatal(err)
+			}
 			if repeat {
 				if _, err := syncClients(context.Background(), app, cfg, syncOptions{}, nil); err != nil {
 					b.Fatal(err)
