@@ -24,7 +24,7 @@ func TestProfilePageContentSecurityPolicy(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode, res.Header.Get("Content-Security-Policy")
 	}
-	for _, path := range []string{"/", "/app.js", "/favicon.svg"} {
+	for _, path := range []string{"/", "/app.js", "/organizations.js", "/favicon.svg"} {
 		status, csp := policy(path)
 		if status != http.StatusOK {
 			t.Fatalf("%s: %d", path, status)
