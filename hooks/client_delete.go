@@ -7,6 +7,7 @@ import (
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/list"
 
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
@@ -89,18 +90,18 @@ func anonymizeClient(client *clientRecord, at time.Time) {
 // PocketBase's cascadeRecordDelete does, in the same order, without writing,
 // because a refused cascade cannot be undone inside the event's transaction.
 func blockingReference(txApp core.App, record *core.Record) (string, error) {
-	w := cascadeWalk{app: txApp, deleted: map[string]bool{}}
-	return w.blocker(record)
+	w := cascadeWalk{app: txApp, deleted: map[string]bool{}, unset: map[string]int{}}
+	return w.blocker(record.Collection(), record.Id)
 }
 
 type cascadeWalk struct {
 	app     core.App
 	deleted map[string]bool // collection id + "/" + record id, deleted so far
+	unset   map[string]int  // collection id + "/" + record id + "/" + field: ids removed so far
 }
 
-func (w *cascadeWalk) blocker(record *core.Record) (string, error) {
-	col := record.Collection()
-	w.deleted[col.Id+"/"+record.Id] = true
+func (w *cascadeWalk) blocker(col *core.Collection, id string) (string, error) {
+	w.deleted[col.Id+"/"+id] = true
 	refs, err := w.app.FindCachedCollectionReferences(col)
 	if err != nil {
 		return "", err
@@ -120,23 +121,33 @@ func (w *cascadeWalk) blocker(record *core.Record) (string, error) {
 			if rel == nil {
 				continue
 			}
-			cond := dbx.Expression(dbx.HashExp{rel.Name: record.Id})
+			cond := dbx.Expression(dbx.HashExp{rel.Name: id})
 			if rel.IsMultiple() {
-				cond = dbx.NewExp(fmt.Sprintf("EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid([[%[1]s]]) THEN [[%[1]s]] ELSE '[]' END) WHERE value = {:id})", rel.Name), dbx.Params{"id": record.Id})
+				cond = dbx.NewExp(fmt.Sprintf("EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid([[%[1]s]]) THEN [[%[1]s]] ELSE '[]' END) WHERE value = {:id})", rel.Name), dbx.Params{"id": id})
 			}
-			var holders []*core.Record
-			if err := w.app.RecordQuery(refCol).AndWhere(cond).All(&holders); err != nil {
+			// Only the ids and this field: a cascade may reach many records.
+			var holders []struct {
+				ID    string `db:"id"`
+				Value string `db:"value"`
+			}
+			q := w.app.DB().Select("id", rel.Name+" AS value").From(refCol.Name).Where(cond)
+			if err := q.All(&holders); err != nil {
 				return "", err
 			}
-			for _, holder := range holders {
-				if w.deleted[refCol.Id+"/"+holder.Id] {
+			for _, h := range holders {
+				if w.deleted[refCol.Id+"/"+h.ID] {
 					continue
 				}
-				if len(holder.GetStringSlice(rel.Name)) > 1 {
-					continue // PocketBase only removes the id
+				// PocketBase removes the id from the holder, as it did the ids
+				// of the records this cascade deleted before, and acts only
+				// when nothing is left.
+				key := refCol.Id + "/" + h.ID + "/" + rel.Name
+				if len(list.ToUniqueStringSlice(h.Value))-w.unset[key] > 1 {
+					w.unset[key]++
+					continue
 				}
 				if rel.CascadeDelete {
-					if b, err := w.blocker(holder); b != "" || err != nil {
+					if b, err := w.blocker(refCol, h.ID); b != "" || err != nil {
 						return b, err
 					}
 				} else if rel.Required {

@@ -168,6 +168,21 @@ func TestUserDeletionFollowsCascades(t *testing.T) {
 			addCollection(t, app, "teams", relation("members", "clients", true, false, 5))
 			addRecord(t, app, "teams", values{"members": []string{a, b}})
 		}, outcomeDeleted},
+		{"a required multiple relation emptied one cascaded record at a time", func(t *testing.T, app core.App, a, b string) {
+			addCollection(t, app, "posts", relation("author", "clients", true, true, 1))
+			addCollection(t, app, "series", relation("posts", "posts", true, false, 5))
+			p1 := addRecord(t, app, "posts", values{"author": a})
+			p2 := addRecord(t, app, "posts", values{"author": a})
+			addRecord(t, app, "series", values{"posts": []string{p1, p2}})
+		}, outcomeAnonymized},
+		{"a required multiple relation keeping another author's record", func(t *testing.T, app core.App, a, b string) {
+			addCollection(t, app, "posts", relation("author", "clients", true, true, 1))
+			addCollection(t, app, "series", relation("posts", "posts", true, false, 5))
+			p1 := addRecord(t, app, "posts", values{"author": a})
+			p2 := addRecord(t, app, "posts", values{"author": a})
+			p3 := addRecord(t, app, "posts", values{"author": b})
+			addRecord(t, app, "series", values{"posts": []string{p1, p2, p3}})
+		}, outcomeDeleted},
 		{"a required reference from a record the cascade deletes first", func(t *testing.T, app core.App, a, b string) {
 			// PocketBase follows references in the order of their collections'
 			// names: the draft goes first, and its note with it.
