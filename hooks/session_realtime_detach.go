@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -75,8 +76,11 @@ func (c *ownRecordConn) Discard() {
 		return
 	}
 	c.mu.Lock()
-	stream := c.stream
+	stream, discarded := c.stream, c.discarded
 	c.mu.Unlock()
+	if discarded {
+		return
+	}
 	if stream != nil {
 		stream.end() // which marks the connection discarded
 		return
@@ -169,10 +173,10 @@ type sseStream struct {
 	cancel  context.CancelFunc
 	onEnd   func()
 
-	mu   sync.Mutex // one message at a time
-	out  []byte     // the message being written (between Write and Flush)
-	done bool
-	once sync.Once
+	mu    sync.Mutex // one message at a time
+	out   []byte     // the message being written (between Write and Flush)
+	done  bool
+	ended atomic.Bool
 }
 
 // Header, Write, WriteHeader and Flush make the stream the message event's
@@ -249,24 +253,27 @@ func (s *sseStream) readUntilClosed() {
 }
 
 // end closes the stream: after an idle timeout or the maximum lifetime the
-// body ends as net/http would end it; the client then reconnects.
+// body ends as net/http would end it; the client then reconnects. Only the
+// first call does anything, and a call made while ending (the broker
+// discarding the connection from onEnd) returns at once.
 func (s *sseStream) end() {
-	s.once.Do(func() {
-		// A write stuck on a client that reads nothing gives up within a second.
-		_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		s.mu.Lock()
-		if s.chunked {
-			_, _ = s.conn.Write([]byte("0\r\n\r\n"))
-		}
-		s.done = true
-		s.mu.Unlock()
-		_ = s.conn.Close()
-		s.idle.Stop()
-		s.life.Stop()
-		s.cancel()
-		s.app.Logger().Debug("Realtime connection closed", "clientId", s.client.Id())
-		s.onEnd()
-	})
+	if !s.ended.CompareAndSwap(false, true) {
+		return
+	}
+	// A write stuck on a client that reads nothing gives up within a second.
+	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	s.mu.Lock()
+	if s.chunked {
+		_, _ = s.conn.Write([]byte("0\r\n\r\n"))
+	}
+	s.done = true
+	s.idle.Stop()
+	s.life.Stop()
+	s.mu.Unlock()
+	_ = s.conn.Close()
+	s.cancel()
+	s.app.Logger().Debug("Realtime connection closed", "clientId", s.client.Id())
+	s.onEnd()
 }
 
 // canDetach reports whether the realtime connection e is answered by
@@ -305,8 +312,6 @@ func (s *ownRecordSubscribers) detach(conn *ownRecordConn, e *core.RealtimeConne
 	event.Response = stream
 	event.SetAll(e.GetAll())
 	stream.event = event
-	stream.idle = time.AfterFunc(e.IdleTimeout, stream.end)
-	stream.life = time.AfterFunc(max(e.MaxTimeout-time.Since(connected), 0), stream.end)
 	stream.onEnd = func() {
 		conn.markDiscarded()
 		s.remove(conn)
@@ -314,6 +319,11 @@ func (s *ownRecordSubscribers) detach(conn *ownRecordConn, e *core.RealtimeConne
 		s.forget(stream)
 	}
 	s.keep(stream)
+	// The timers start last, with the stream whole (end takes the lock).
+	stream.mu.Lock()
+	stream.idle = time.AfterFunc(e.IdleTimeout, stream.end)
+	stream.life = time.AfterFunc(max(e.MaxTimeout-time.Since(connected), 0), stream.end)
+	stream.mu.Unlock()
 	if !conn.attach(stream) {
 		stream.end()
 		return true // the connection was hijacked: nothing more for net/http to do

@@ -255,6 +255,20 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 		t.Fatal("the idle stream did not end")
 	}
 	waitFor(t, "the idle connection forgotten", func() bool { return detachedStreams(app) == 0 && len(owners.all()) == 0 })
+
+	// A detached connection that subscribes to more than its own record goes
+	// back to PocketBase's broker, still detached; when it ends (idle again),
+	// it leaves the broker too.
+	back := connectRealtime(t, srv.URL)
+	back.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id)
+	waitFor(t, "the third connection detached", func() bool { return detachedStreams(app) == 1 })
+	back.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id, "organizations/*")
+	if got := app.SubscriptionsBroker().TotalClients(); got != 1 || len(owners.all()) != 0 {
+		t.Fatalf("after subscribing to more: broker %d, index %d", got, len(owners.all()))
+	}
+	waitFor(t, "the given-back connection ended and forgotten", func() bool {
+		return detachedStreams(app) == 0 && app.SubscriptionsBroker().TotalClients() == 0
+	})
 }
 
 func ownRecordSubscribersOf(app core.App) *ownRecordSubscribers {
