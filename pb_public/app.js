@@ -200,9 +200,15 @@ function watchProfile() {
   // listenToOwn moves the connection to the record's own topic; a read
   // after the move catches a change made while it happened.
   const listenToOwn = async (record) => {
+    const id = clientId;
     ownTopic = `clients/${record.id}`;
     es.addEventListener(ownTopic, onClient);
-    await subscribe(clientId, [ownTopic]);
+    try {
+      await subscribe(id, [ownTopic]);
+    } catch (err) {
+      if (id !== clientId) return; // reconnected meanwhile: PB_CONNECT subscribes to ownTopic
+      throw err;
+    }
     const again = await readProfile();
     if (realtime === es && again) showRecord(again);
   };
