@@ -26,16 +26,7 @@ func createClerkCollections(app core.App) error {
 }
 
 func dropClerkCollections(app core.App) error {
-	for _, name := range []string{TombstonesCollection, EventsCollection, ClientsCollection} {
-		c, err := app.FindCollectionByNameOrId(name)
-		if err != nil {
-			return err
-		}
-		if err := app.Delete(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return deleteCollections(app, TombstonesCollection, EventsCollection, ClientsCollection)
 }
 
 // clientsCollection is one auth record per Clerk user. Clerk owns sign-in,

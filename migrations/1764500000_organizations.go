@@ -40,16 +40,7 @@ func createOrganizationCollections(app core.App) error {
 }
 
 func dropOrganizationCollections(app core.App) error {
-	for _, name := range []string{MembershipsCollection, OrganizationsCollection} {
-		c, err := app.FindCollectionByNameOrId(name)
-		if err != nil {
-			return err
-		}
-		if err := app.Delete(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return deleteCollections(app, MembershipsCollection, OrganizationsCollection)
 }
 
 // organizationsCollection is one record per Clerk organization. Create,

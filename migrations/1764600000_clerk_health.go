@@ -49,16 +49,7 @@ func dropHealthCollections(app core.App) error {
 	if err := indexEventsByOutcome(app, false); err != nil {
 		return err
 	}
-	for _, name := range []string{SyncRunsCollection, DeliveryFailuresCollection, DeliveryFailureHoursCollection} {
-		c, err := app.FindCollectionByNameOrId(name)
-		if err != nil {
-			return err
-		}
-		if err := app.Delete(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return deleteCollections(app, SyncRunsCollection, DeliveryFailuresCollection, DeliveryFailureHoursCollection)
 }
 
 // failureHoursCollection counts the deliveries answered with an error, per
