@@ -92,33 +92,6 @@ func TestOrganizationRulesShowMembersOnly(t *testing.T) {
 	}
 }
 
-// The rules name the clients collection: an auth record of another
-// collection that shares a member's id (PocketBase keeps ids apart across
-// auth collections, but a raw insert or an import need not) sees nothing.
-func TestOrganizationRulesNameTheClientsCollection(t *testing.T) {
-	t.Parallel()
-	ten := newTenancy(t)
-	staff := core.NewAuthCollection("staff")
-	if err := ten.app.Save(staff); err != nil {
-		t.Fatal(err)
-	}
-	_, err := ten.app.DB().NewQuery("INSERT INTO staff (id, email, password, tokenKey, verified, emailVisibility) VALUES ({:id}, 'x@example.com', 'x', 'tokenkey0123456789012345678901', 1, 0)").
-		Bind(map[string]any{"id": ten.alice.Id}).Execute()
-	if err != nil {
-		t.Fatal(err)
-	}
-	impostor, err := ten.app.FindRecordById("staff", ten.alice.Id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token := authToken(t, impostor)
-	for _, c := range []string{migrations.OrganizationsCollection, migrations.MembershipsCollection} {
-		if got := listAs(t, ten.url, token, c, "clerkId"); len(got) != 0 {
-			t.Fatalf("an auth record of another collection sees %s %v", c, got)
-		}
-	}
-}
-
 // projectsCollection is the README's recipe, with adminRule for writes.
 func projectsCollection(t *testing.T, app core.App, adminRule, updateRule string) {
 	t.Helper()
