@@ -214,7 +214,7 @@ func saveStorableFields(txApp core.App, client *clientRecord, saveErr error) err
 // reports whether any of them changed.
 func setClientFields(client *clientRecord, u *clerk.User) bool {
 	email, verified := primaryEmail(u)
-	fields := map[string]any{
+	return setFields(client.Record, map[string]any{
 		migrations.FieldClerkID:         u.ID,
 		core.FieldNameEmail:             email,
 		core.FieldNameVerified:          verified,
@@ -241,16 +241,7 @@ func setClientFields(client *clientRecord, u *clerk.User) bool {
 		migrations.FieldPasswordEnabled:  u.PasswordEnabled,
 		migrations.FieldLastActiveAt:     millis(u.LastActiveAt),
 		migrations.FieldLegalAcceptedAt:  millis(u.LegalAcceptedAt),
-	}
-	changed := client.IsNew()
-	for name, value := range fields {
-		before := fmt.Sprint(client.Get(name))
-		client.Set(name, value)
-		if fmt.Sprint(client.Get(name)) != before {
-			changed = true
-		}
-	}
-	return changed
+	})
 }
 
 // primaryEmail is the address whose id is primary_email_address_id, which

@@ -1,9 +1,6 @@
 package hooks
 
 import (
-	"database/sql"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -50,21 +47,15 @@ func isClient(record *core.Record) bool {
 
 // findClient returns the client of a Clerk user, or nil when it has none.
 func findClient(app core.App, clerkID string) (*clientRecord, error) {
-	record, err := app.FindFirstRecordByData(migrations.ClientsCollection, migrations.FieldClerkID, clerkID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("looking up the client of Clerk user %s: %w", clerkID, err)
+	record, err := findByClerkID(app, migrations.ClientsCollection, clerkID)
+	if record == nil {
+		return nil, err
 	}
 	return &clientRecord{record}, nil
 }
 
 // isTombstoned reports whether a Clerk user was deleted.
 func isTombstoned(app core.App, clerkID string) (bool, error) {
-	_, err := app.FindFirstRecordByData(migrations.TombstonesCollection, migrations.FieldClerkID, clerkID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
+	record, err := findByClerkID(app, migrations.TombstonesCollection, clerkID)
+	return record != nil, err
 }

@@ -217,19 +217,6 @@ func setMembershipFields(member *membershipRecord, orgRecordID string, m *clerk.
 	})
 }
 
-// setFields sets fields on record and reports whether any value changed.
-func setFields(record *core.Record, fields map[string]any) bool {
-	changed := record.IsNew()
-	for name, value := range fields {
-		before := fmt.Sprint(record.Get(name))
-		record.Set(name, value)
-		if fmt.Sprint(record.Get(name)) != before {
-			changed = true
-		}
-	}
-	return changed
-}
-
 func membershipUserID(m *clerk.OrganizationMembership) string {
 	if m.PublicUserData == nil {
 		return ""

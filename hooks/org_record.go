@@ -1,8 +1,6 @@
 package hooks
 
 import (
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -49,17 +47,6 @@ func findMembership(app core.App, clerkID string) (*membershipRecord, error) {
 		return nil, err
 	}
 	return &membershipRecord{record}, nil
-}
-
-func findByClerkID(app core.App, collection, clerkID string) (*core.Record, error) {
-	record, err := app.FindFirstRecordByData(collection, migrations.FieldClerkID, clerkID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("looking up %s %s: %w", collection, clerkID, err)
-	}
-	return record, nil
 }
 
 // membershipsOfUser returns the memberships of a Clerk user.

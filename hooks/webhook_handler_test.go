@@ -573,3 +573,35 @@ func TestBatcherStopsOnTerminate(t *testing.T) {
 		t.Fatalf("after terminate: %+v, want 500 (Svix retries)", r)
 	}
 }
+
+// A change of any one synced value, of each kind PocketBase stores, is
+// applied; the same event again changes nothing.
+func TestAChangeOfOneSyncedValueIsApplied(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	deliver(t, srv.URL, "msg_0", readFixture(t, "user.created.json"))
+	u := fixtureUser(t)
+	for _, tc := range []struct {
+		field string
+		edit  func(u map[string]any)
+		want  string
+	}{
+		{"firstName", func(u map[string]any) { u["first_name"] = "Other" }, "Other"},
+		{"banned", func(u map[string]any) { u["banned"] = true }, "true"},
+		{"lastSignInAt", func(u map[string]any) { u["last_sign_in_at"] = 1700000000123 }, "2023-11-14 22:13:20.123Z"},
+		{"publicMetadata", func(u map[string]any) { u["public_metadata"] = map[string]any{"plan": "pro"} }, `{"plan":"pro"}`},
+	} {
+		tc.edit(u) // the edits add up: each event changes one value
+		body := userEvent(eventUserUpdated, u)
+		if r := deliver(t, srv.URL, "msg_"+tc.field, body); r.Body["outcome"] != "updated" {
+			t.Fatalf("%s changed alone: %+v", tc.field, r)
+		}
+		if got := clientOf(t, app, fixtureUserID).GetString(tc.field); got != tc.want {
+			t.Fatalf("%s = %q, want %q", tc.field, got, tc.want)
+		}
+		if r := deliver(t, srv.URL, "msg_"+tc.field+"_again", body); r.Body["outcome"] != "unchanged" {
+			t.Fatalf("%s, the same event again: %+v", tc.field, r)
+		}
+	}
+}
