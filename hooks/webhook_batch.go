@@ -25,6 +25,8 @@ type batcher struct {
 	stopOnce sync.Once
 	stopping chan struct{} // closed by stop
 	stopped  chan struct{} // closed when run has returned, or will never run
+	// checkpoints copies the write-ahead log outside the batches; run's only.
+	checkpoints *checkpointer
 }
 
 // errStopping answers a delivery that arrives as the server stops; Svix
@@ -109,6 +111,8 @@ func (b *batcher) stop() {
 
 func (b *batcher) run() {
 	defer close(b.stopped)
+	b.checkpoints = startCheckpointer(b.app)
+	defer b.checkpoints.stop()
 	for {
 		var first *pendingDelivery
 		select {
@@ -135,6 +139,7 @@ func (b *batcher) run() {
 		}
 		if len(batch) > 0 {
 			b.commitBatch(batch)
+			b.checkpoints.committed(len(batch))
 		}
 	}
 }
