@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -291,17 +292,17 @@ func canDetach(e *core.RealtimeConnectRequestEvent) bool {
 // detach takes over the connection of e, whose PocketBase loop has let go of
 // it: the request's goroutine returns, and with it net/http's buffers and
 // PocketBase's request state; what remains is the connection, the client,
-// a small read goroutine and two timers. It reports false when the
+// a small read goroutine and two timers. It answers an error when the
 // connection could not be taken over (it then ends).
-func (s *ownRecordSubscribers) detach(conn *ownRecordConn, e *core.RealtimeConnectRequestEvent, connected time.Time) bool {
+func (s *ownRecordSubscribers) detach(conn *ownRecordConn, e *core.RealtimeConnectRequestEvent, connected time.Time) error {
 	header := e.Response.Header()
 	chunked := e.Request.ProtoAtLeast(1, 1) && header.Get("Content-Length") == "" && header.Get("Transfer-Encoding") != "identity"
-	if header.Get("Content-Encoding") != "" {
-		return false
+	if encoding := header.Get("Content-Encoding"); encoding != "" {
+		return fmt.Errorf("the response is encoded (Content-Encoding: %s), which writing to the connection would bypass", encoding)
 	}
 	netConn, _, err := http.NewResponseController(e.Response).Hijack()
 	if err != nil {
-		return false
+		return fmt.Errorf("taking over the connection: %w", err)
 	}
 	// An SSE client sends nothing after its request: whatever net/http
 	// buffered beyond it is left unread.
@@ -326,10 +327,10 @@ func (s *ownRecordSubscribers) detach(conn *ownRecordConn, e *core.RealtimeConne
 	stream.mu.Unlock()
 	if !conn.attach(stream) {
 		stream.end()
-		return true // the connection was hijacked: nothing more for net/http to do
+		return nil // the connection was hijacked: nothing more for net/http to do
 	}
 	go stream.readUntilClosed()
-	return true
+	return nil
 }
 
 func (s *ownRecordSubscribers) keep(stream *sseStream) {

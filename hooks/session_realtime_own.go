@@ -51,6 +51,10 @@ type ownRecordSubscribers struct {
 
 	streamsMu sync.Mutex
 	streams   map[*sseStream]struct{} // detached connections
+	// noDetach is set once a connection could not be taken over: later
+	// connections stay on PocketBase's loop, so that the client of such a
+	// connection, which ends, reconnects once rather than over and over.
+	noDetach atomic.Bool
 }
 
 // ownRecordConn is a realtime connection that can leave PocketBase's
@@ -103,13 +107,20 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 		Func: func(e *core.RealtimeConnectRequestEvent) error {
 			connected := time.Now()
 			conn := newOwnRecordConn(e.Client)
-			conn.canDetach = canDetach(e)
+			conn.canDetach = canDetach(e) && !s.noDetach.Load()
 			e.Client = conn
 			// Next returns when PocketBase's loop ends: the connection ended,
 			// or it let go of it to be detached.
 			err := e.Next()
-			if err == nil && conn.detachRequested() && e.Request.Context().Err() == nil && s.detach(conn, e, connected) {
-				return nil
+			if err == nil && conn.detachRequested() && e.Request.Context().Err() == nil {
+				detachErr := s.detach(conn, e, connected)
+				if detachErr == nil {
+					return nil
+				}
+				if s.noDetach.CompareAndSwap(false, true) {
+					e.App.Logger().Warn("A realtime connection could not be taken over from PocketBase's connection loop, so it ended and its client reconnects; from now until the next restart every realtime connection stays on that loop (about 45 KB more memory each). Check the middlewares and OnRealtimeConnectRequest hooks that change the realtime response.",
+						"clientId", conn.Id(), "error", detachErr.Error())
+				}
 			}
 			conn.markDiscarded()
 			s.remove(conn)

@@ -271,6 +271,50 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 	})
 }
 
+// A connection that cannot be taken over from PocketBase's loop (here, an
+// owner's hook encodes the response) ends once; its client's next
+// connection stays on the loop and gets its record's changes there.
+func TestRealtimeConnectionThatCannotBeDetachedReconnectsOnce(t *testing.T) {
+	t.Parallel()
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	app.OnRealtimeConnectRequest().BindFunc(func(e *core.RealtimeConnectRequestEvent) error {
+		e.Response.Header().Set("Content-Encoding", "identity")
+		return e.Next()
+	})
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	user := clerkUser(t, "user_2undetached00000000000000", "Kept", 1000)
+	if r := deliver(t, srv.URL, "msg_c", userEvent(eventUserCreated, user)); r.Status != 200 {
+		t.Fatalf("creating the user: %+v", r)
+	}
+	client := clientOf(t, app, user["id"].(string))
+	token := "Bearer " + key.token(t, user["id"].(string))
+
+	first := connectRealtime(t, srv.URL)
+	first.subscribe(t, token, "clients/"+client.Id)
+	select {
+	case ev, ok := <-first.events:
+		if ok {
+			t.Fatalf("unexpected event %+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection that could not be detached did not end")
+	}
+
+	again := connectRealtime(t, srv.URL)
+	again.subscribe(t, token, "clients/"+client.Id)
+	user["first_name"], user["updated_at"] = "Kept@2000", int64(2000)
+	if r := deliver(t, srv.URL, "msg_u", userEvent(eventUserUpdated, user)); r.Body["outcome"] != "updated" {
+		t.Fatalf("update: %+v", r)
+	}
+	if ev := again.next(t); ev.Name != "clients/"+client.Id || ev.Data["record"].(map[string]any)["firstName"] != "Kept@2000" {
+		t.Fatalf("event %+v", ev)
+	}
+	if n := detachedStreams(app); n != 0 {
+		t.Fatalf("%d detached connections", n)
+	}
+}
+
 func ownRecordSubscribersOf(app core.App) *ownRecordSubscribers {
 	return app.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers)
 }
