@@ -99,6 +99,7 @@ func (c *ownRecordConn) markDiscarded() {
 	}
 	c.discarded = true
 	c.pending = nil
+	c.settle()
 	if !c.chClosed {
 		close(c.ch)
 		c.chClosed = true
@@ -129,6 +130,31 @@ func (c *ownRecordConn) requestDetach() {
 	c.closeChannelIfDetaching()
 }
 
+// settle marks the connection done with PocketBase's loop (c.mu held).
+func (c *ownRecordConn) settle() {
+	if !c.settledClosed {
+		close(c.settled)
+		c.settledClosed = true
+	}
+}
+
+// waitDetached waits, while PocketBase's loop lets go of the connection,
+// until it has (a second at most: the loop returns as soon as it runs).
+func (c *ownRecordConn) waitDetached() {
+	c.mu.Lock()
+	detaching := c.detach && c.stream == nil && !c.discarded
+	c.mu.Unlock()
+	if !detaching {
+		return
+	}
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	select {
+	case <-c.settled:
+	case <-timer.C:
+	}
+}
+
 func (c *ownRecordConn) detachRequested() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -148,6 +174,7 @@ func (c *ownRecordConn) attach(stream *sseStream) bool {
 	c.stream, c.detach = stream, false
 	pending := c.pending
 	c.pending = nil
+	c.settle()
 	c.mu.Unlock()
 	for _, m := range pending {
 		if err := stream.sendLocked(m); err != nil {

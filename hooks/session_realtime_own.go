@@ -79,10 +79,15 @@ type ownRecordConn struct {
 	detach    bool                    // PocketBase's loop is asked to let go: ch closes once no Send waits on it
 	pending   []subscriptions.Message // sent after that and before the stream is attached
 	stream    *sseStream
+	// settled is closed once the connection is attached to its stream or
+	// discarded: PocketBase's loop, and the Unregister of the connection's id
+	// that it makes as it returns, are then behind it.
+	settled       chan struct{}
+	settledClosed bool
 }
 
 func newOwnRecordConn(client subscriptions.Client) *ownRecordConn {
-	return &ownRecordConn{Client: client, ch: make(chan subscriptions.Message)}
+	return &ownRecordConn{Client: client, ch: make(chan subscriptions.Message), settled: make(chan struct{})}
 }
 
 // Subscriptions hides an indexed connection's topics from PocketBase's
@@ -365,8 +370,17 @@ func (s *ownRecordSubscribers) takeIfOwnRecordOnly(conn *ownRecordConn) {
 
 // giveBack returns an indexed connection to PocketBase's broker.
 func (s *ownRecordSubscribers) giveBack(clientID string) {
+	s.mu.Lock()
+	conn := s.byID[clientID]
+	s.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	// Registered while PocketBase's loop lets go of it, the connection would
+	// be discarded by the Unregister the loop makes as it returns.
+	conn.waitDetached()
 	s.between(func() {
-		if conn := s.byID[clientID]; conn != nil {
+		if s.byID[clientID] == conn {
 			s.unindex(conn)
 			s.app.SubscriptionsBroker().Register(conn)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
 
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
@@ -312,6 +313,44 @@ func TestRealtimeConnectionThatCannotBeDetachedReconnectsOnce(t *testing.T) {
 	}
 	if n := detachedStreams(app); n != 0 {
 		t.Fatalf("%d detached connections", n)
+	}
+}
+
+// PocketBase's loop unregisters a connection's id as it lets go of it. A
+// subscription that gives the connection back to the broker meanwhile (the
+// profile page subscribes again as it moves to its own topic) waits for
+// that, and the connection is kept.
+func TestRealtimeResubscribingWhileDetachingKeepsTheConnection(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	if err := Register(app, nil, Config{}); err != nil {
+		t.Fatal(err)
+	}
+	s := ownRecordSubscribersOf(app)
+	conn := newOwnRecordConn(subscriptions.NewDefaultClient())
+	conn.canDetach = true
+	s.between(func() { // indexed, as takeIfOwnRecordOnly does
+		s.byID[conn.Id()] = conn
+		conn.indexed.Store(true)
+	})
+	conn.requestDetach()
+
+	givenBack := make(chan struct{})
+	go func() { // the new subscription
+		s.giveBack(conn.Id())
+		close(givenBack)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	app.SubscriptionsBroker().Unregister(conn.Id()) // PocketBase's loop returns
+	if !conn.attach(&sseStream{}) {
+		t.Fatal("the connection was discarded before its stream was attached")
+	}
+	<-givenBack
+	if conn.IsDiscarded() {
+		t.Fatal("the connection was discarded")
+	}
+	if _, err := app.SubscriptionsBroker().ClientById(conn.Id()); err != nil {
+		t.Fatalf("not back in the broker: %v", err)
 	}
 }
 
