@@ -138,13 +138,18 @@ func (c *ownRecordConn) settle() {
 	}
 }
 
+// detaching reports whether PocketBase's loop is letting go of the
+// connection and the stream is not attached yet.
+func (c *ownRecordConn) detaching() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.detach && c.stream == nil && !c.discarded
+}
+
 // waitDetached waits, while PocketBase's loop lets go of the connection,
 // until it has (a second at most: the loop returns as soon as it runs).
 func (c *ownRecordConn) waitDetached() {
-	c.mu.Lock()
-	detaching := c.detach && c.stream == nil && !c.discarded
-	c.mu.Unlock()
-	if !detaching {
+	if !c.detaching() {
 		return
 	}
 	timer := time.NewTimer(time.Second)

@@ -362,29 +362,40 @@ func (s *ownRecordSubscribers) takeIfOwnRecordOnly(conn *ownRecordConn) {
 		conn.leaving.Store(true)
 		s.app.SubscriptionsBroker().Unregister(conn.Id())
 		conn.leaving.Store(false)
+		conn.requestDetach() // with s.mu held: giveBack sees it or comes first
 	})
-	if conn.indexed.Load() {
-		conn.requestDetach()
-	}
 }
 
 // giveBack returns an indexed connection to PocketBase's broker.
+//
+// Registered while PocketBase's loop lets go of it, the connection would be
+// discarded by the Unregister the loop makes as it returns: it is given back
+// once the detach is over.
 func (s *ownRecordSubscribers) giveBack(clientID string) {
-	s.mu.Lock()
-	conn := s.byID[clientID]
-	s.mu.Unlock()
-	if conn == nil {
-		return
-	}
-	// Registered while PocketBase's loop lets go of it, the connection would
-	// be discarded by the Unregister the loop makes as it returns.
-	conn.waitDetached()
-	s.between(func() {
-		if s.byID[clientID] == conn {
+	for tries := 1; ; tries++ {
+		s.mu.Lock()
+		conn := s.byID[clientID]
+		s.mu.Unlock()
+		if conn == nil {
+			return
+		}
+		conn.waitDetached()
+		given := true
+		s.between(func() {
+			if s.byID[clientID] != conn {
+				return // gone, or given back meanwhile
+			}
+			if conn.detaching() && tries < 3 { // a detach began meanwhile
+				given = false
+				return
+			}
 			s.unindex(conn)
 			s.app.SubscriptionsBroker().Register(conn)
+		})
+		if given {
+			return
 		}
-	})
+	}
 }
 
 // remove forgets a connection that ended.
