@@ -326,7 +326,7 @@ func lastApplied(app core.App, now time.Time) (*appliedDelivery, error) {
 		Created string `db:"created"`
 	}
 	err := app.DB().NewQuery("SELECT svixId, type, clerkId, outcome, created FROM " + migrations.EventsCollection +
-		" ORDER BY created DESC LIMIT 1").All(&rows)
+		" ORDER BY created DESC, rowid DESC LIMIT 1").All(&rows) // two deliveries may share a millisecond: the later row wins
 	if err != nil || len(rows) == 0 {
 		return nil, err
 	}

@@ -144,7 +144,13 @@ func TestStatusCountsDeliveriesByOutcome(t *testing.T) {
 	}
 
 	if s.LastApplied == nil || s.LastApplied.SvixID != "msg_c1" || s.LastApplied.Type != eventUserDeleted || s.LastApplied.AgeSeconds < 0 || s.LastApplied.AgeSeconds > 60 {
-		t.Fatalf("last applied: %+v", s.LastApplied)
+		var rows []struct {
+			SvixID  string `db:"svixId"`
+			Created string `db:"created"`
+			RowID   int    `db:"rowid"`
+		}
+		_ = app.DB().NewQuery("SELECT svixId, created, rowid FROM " + migrations.EventsCollection).All(&rows)
+		t.Fatalf("last applied: %+v; the delivery log: %+v", s.LastApplied, rows)
 	}
 	reasons := map[int]failedDelivery{}
 	for _, f := range s.Failures {
