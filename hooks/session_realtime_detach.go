@@ -138,18 +138,10 @@ func (c *ownRecordConn) settle() {
 	}
 }
 
-// detaching reports whether PocketBase's loop is letting go of the
-// connection and the stream is not attached yet.
-func (c *ownRecordConn) detaching() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.detach && c.stream == nil && !c.discarded
-}
-
 // waitDetached waits, while PocketBase's loop lets go of the connection,
 // until it has (a second at most: the loop returns as soon as it runs).
 func (c *ownRecordConn) waitDetached() {
-	if !c.detaching() {
+	if !c.detachRequested() {
 		return
 	}
 	timer := time.NewTimer(time.Second)
@@ -160,6 +152,8 @@ func (c *ownRecordConn) waitDetached() {
 	}
 }
 
+// detachRequested reports whether PocketBase's loop is letting go of the
+// connection: asked to, and the stream not attached yet (attach clears it).
 func (c *ownRecordConn) detachRequested() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

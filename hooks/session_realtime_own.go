@@ -385,7 +385,7 @@ func (s *ownRecordSubscribers) giveBack(clientID string) {
 			if s.byID[clientID] != conn {
 				return // gone, or given back meanwhile
 			}
-			if conn.detaching() && tries < 3 { // a detach began meanwhile
+			if conn.detachRequested() && tries < 3 { // a detach began meanwhile
 				given = false
 				return
 			}

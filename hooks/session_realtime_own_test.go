@@ -29,6 +29,20 @@ func (c *realtimeConn) noEvent(t *testing.T, d time.Duration) {
 	}
 }
 
+// ends fails unless the server ends the connection within 5 s, with no
+// event before.
+func (c *realtimeConn) ends(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case ev, ok := <-c.events:
+		if ok {
+			t.Fatalf("unexpected realtime event: %+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s did not end", what)
+	}
+}
+
 // Connections listening to their own client's record leave PocketBase's
 // broker, whose walks cost per connection, and each still gets exactly its
 // own record's changes: updates, a new subscription, a ban, a deletion.
@@ -247,14 +261,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 	c := connectRealtime(t, srv.URL)
 	c.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id)
 	waitFor(t, "the second connection detached", func() bool { return detachedStreams(app) == 1 })
-	select {
-	case ev, ok := <-c.events:
-		if ok {
-			t.Fatalf("unexpected event %+v", ev)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the idle stream did not end")
-	}
+	c.ends(t, "the idle stream")
 	waitFor(t, "the idle connection forgotten", func() bool { return detachedStreams(app) == 0 && len(owners.all()) == 0 })
 
 	// A detached connection that subscribes to more than its own record goes
@@ -293,14 +300,7 @@ func TestRealtimeConnectionThatCannotBeDetachedReconnectsOnce(t *testing.T) {
 
 	first := connectRealtime(t, srv.URL)
 	first.subscribe(t, token, "clients/"+client.Id)
-	select {
-	case ev, ok := <-first.events:
-		if ok {
-			t.Fatalf("unexpected event %+v", ev)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the connection that could not be detached did not end")
-	}
+	first.ends(t, "the connection that could not be detached")
 
 	again := connectRealtime(t, srv.URL)
 	again.subscribe(t, token, "clients/"+client.Id)
