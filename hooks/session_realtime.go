@@ -93,9 +93,8 @@ func keepClerkSubscribersSignedIn(e *core.ModelEvent) error {
 // signedInByClerkAs tells whether a Clerk session token signed sub in as
 // record.
 func signedInByClerkAs(sub subscriptions.Client, record *core.Record) bool {
-	auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record)
 	sid, _ := sub.Get(clerkSessionIDKey).(string)
-	return sid != "" && isClient(auth) && auth.Id == record.Id
+	return sid != "" && isClient(record) && signedInAs(sub, record)
 }
 
 // dropBannedSubscribers signs a banned client's open realtime connections
@@ -103,7 +102,7 @@ func signedInByClerkAs(sub subscriptions.Client, record *core.Record) bool {
 func dropBannedSubscribers(e *core.ModelEvent) error {
 	if record, _ := e.Model.(*core.Record); isClient(record) && (&clientRecord{record}).SignInRefused() {
 		for _, sub := range realtimeClients(e.App) {
-			if auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record); isClient(auth) && auth.Id == record.Id {
+			if signedInAs(sub, record) {
 				sub.Unset(apis.RealtimeClientAuthKey)
 			}
 		}

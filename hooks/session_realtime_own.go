@@ -65,6 +65,7 @@ type ownRecordSubscribers struct {
 // is detached; then Send writes to the connection itself (sseStream).
 type ownRecordConn struct {
 	subscriptions.Client
+	app      core.App
 	recordID string      // set while indexed (guarded by ownRecordSubscribers.mu)
 	leaving  atomic.Bool // the broker is letting go of it: its Discard must not close it
 	indexed  atomic.Bool
@@ -84,10 +85,13 @@ type ownRecordConn struct {
 	// that it makes as it returns, are then behind it.
 	settled       chan struct{}
 	settledClosed bool
+
+	authMu  sync.Mutex
+	authRef *authRef // the auth, while indexed (session_realtime_own_auth.go)
 }
 
-func newOwnRecordConn(client subscriptions.Client) *ownRecordConn {
-	return &ownRecordConn{Client: client, ch: make(chan subscriptions.Message), settled: make(chan struct{})}
+func newOwnRecordConn(app core.App, client subscriptions.Client) *ownRecordConn {
+	return &ownRecordConn{Client: client, app: app, ch: make(chan subscriptions.Message), settled: make(chan struct{})}
 }
 
 // Subscriptions hides an indexed connection's topics from PocketBase's
@@ -111,7 +115,7 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 		Priority: -100,
 		Func: func(e *core.RealtimeConnectRequestEvent) error {
 			connected := time.Now()
-			conn := newOwnRecordConn(e.Client)
+			conn := newOwnRecordConn(e.App, e.Client)
 			conn.canDetach = canDetach(e) && !s.noDetach.Load()
 			e.Client = conn
 			// Next returns when PocketBase's loop ends: the connection ended,
@@ -359,6 +363,7 @@ func (s *ownRecordSubscribers) takeIfOwnRecordOnly(conn *ownRecordConn) {
 		s.byRecord[auth.Id][conn] = struct{}{}
 		s.byID[conn.Id()] = conn
 		conn.indexed.Store(true)
+		conn.holdAuthAsRef()
 		conn.leaving.Store(true)
 		s.app.SubscriptionsBroker().Unregister(conn.Id())
 		conn.leaving.Store(false)
@@ -417,22 +422,6 @@ func (s *ownRecordSubscribers) unindex(conn *ownRecordConn) {
 	conn.indexed.Store(false)
 }
 
-// refreshAuth is PocketBase's realtimeUpdateClientsAuth for one connection:
-// a new token key signs it out, otherwise it holds the saved record. A
-// connection signed in by a Clerk session holds it either way (see
-// keepClerkSubscribersSignedIn).
-func refreshAuth(conn *ownRecordConn, record *core.Record) {
-	auth, _ := conn.Get(apis.RealtimeClientAuthKey).(*core.Record)
-	if auth == nil || auth.Id != record.Id || auth.Collection().Name != record.Collection().Name {
-		return
-	}
-	if auth.TokenKey() != record.TokenKey() && !signedInByClerkAs(conn, record) {
-		conn.Unset(apis.RealtimeClientAuthKey)
-	} else {
-		conn.Set(apis.RealtimeClientAuthKey, record)
-	}
-}
-
 // ownRecordMessages is what PocketBase's realtimeBroadcastRecord sends one
 // connection for its record topics: the view rule checked with the
 // connection's auth and subscription options, the record enrich hooks run,
@@ -462,7 +451,7 @@ func (p ownPayload) message() (subscriptions.Message, bool) {
 // and enrich hooks run now, on the record's state of this change.
 func ownRecordPayloads(app, accessApp core.App, conn *ownRecordConn, action string, record *core.Record) []ownPayload {
 	collection := record.Collection()
-	auth, _ := conn.Get(apis.RealtimeClientAuthKey).(*core.Record)
+	auth := conn.authFor(record)
 	var payloads []ownPayload
 	for sub, options := range conn.Client.Subscriptions(collection.Name+"/"+record.Id+"?", collection.Id+"/"+record.Id+"?") {
 		info := &core.RequestInfo{

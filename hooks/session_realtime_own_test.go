@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
 
@@ -327,7 +328,7 @@ func TestRealtimeResubscribingWhileDetachingKeepsTheConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := ownRecordSubscribersOf(app)
-	conn := newOwnRecordConn(subscriptions.NewDefaultClient())
+	conn := newOwnRecordConn(app, subscriptions.NewDefaultClient())
 	conn.canDetach = true
 	s.between(func() { // indexed, as takeIfOwnRecordOnly does
 		s.byID[conn.Id()] = conn
@@ -416,5 +417,74 @@ func TestAdmitsOwnRecordOnlyUnderTheShippedRule(t *testing.T) {
 		if got := admitsOwnRecord(tc.rule, tc.auth, tc.record); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// An indexed connection holds a reference to its auth record rather than
+// the record (a few KB per connection, which every garbage collection
+// walks), and whatever asks for its auth still gets the client as it is
+// now: an owner's OnRealtimeMessageSend hook, and PocketBase when the
+// connection subscribes again, which refuses another client's token.
+func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
+	t.Parallel()
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	seen := make(chan string, 10)
+	app.OnRealtimeMessageSend().BindFunc(func(e *core.RealtimeMessageEvent) error {
+		if e.Message.Name != "PB_CONNECT" {
+			auth, _ := e.Client.Get(apis.RealtimeClientAuthKey).(*core.Record)
+			if auth == nil {
+				seen <- "a guest"
+			} else {
+				seen <- auth.GetString("firstName")
+			}
+		}
+		return e.Next()
+	})
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	ada := clerkUser(t, "user_2refAda0000000000000000", "Ada", 1000)
+	other := clerkUser(t, "user_2refOther00000000000000", "Other", 1000)
+	for i, u := range []map[string]any{ada, other} {
+		if r := deliver(t, srv.URL, fmt.Sprint("msg_c", i), userEvent(eventUserCreated, u)); r.Status != 200 {
+			t.Fatalf("creating %s: %+v", u["id"], r)
+		}
+	}
+	topic := "clients/" + clientOf(t, app, ada["id"].(string)).Id
+	conn := connectRealtime(t, srv.URL)
+	conn.subscribe(t, "Bearer "+key.token(t, ada["id"].(string)), topic)
+
+	var held *ownRecordConn
+	waitFor(t, "the connection is indexed", func() bool {
+		for _, c := range ownRecordSubscribersOf(app).all() {
+			held = c
+		}
+		return held != nil
+	})
+	if record, _ := held.Client.Get(apis.RealtimeClientAuthKey).(*core.Record); record != nil {
+		t.Fatal("the indexed connection holds its auth record")
+	}
+
+	ada["first_name"], ada["updated_at"] = "Grace", int64(2000)
+	if r := deliver(t, srv.URL, "msg_u", userEvent(eventUserUpdated, ada)); r.Body["outcome"] != "updated" {
+		t.Fatalf("update: %+v", r)
+	}
+	if ev := conn.next(t); ev.record()["firstName"] != "Grace" {
+		t.Fatalf("update event: %+v", ev)
+	}
+	if got := <-seen; got != "Grace" {
+		t.Fatalf("the message hook saw the auth %q, want the client as updated", got)
+	}
+
+	body, _ := json.Marshal(map[string]any{"clientId": conn.clientID, "subscriptions": []string{topic}})
+	if r := send(t, http.MethodPost, srv.URL+"/api/realtime", "Bearer "+key.token(t, other["id"].(string)), string(body)); r.Status != http.StatusForbidden {
+		t.Fatalf("another client's token took the connection over: %+v", r)
+	}
+	conn.subscribe(t, "Bearer "+key.token(t, ada["id"].(string)), topic)
+	ada["first_name"], ada["updated_at"] = "Lovelace", int64(3000)
+	if r := deliver(t, srv.URL, "msg_u2", userEvent(eventUserUpdated, ada)); r.Body["outcome"] != "updated" {
+		t.Fatalf("update: %+v", r)
+	}
+	if ev := conn.next(t); ev.record()["firstName"] != "Lovelace" {
+		t.Fatalf("update event after subscribing again: %+v", ev)
 	}
 }
