@@ -1,7 +1,8 @@
 package hooks
 
 import (
-	"encoding/json"
+	"encoding/json/jsontext"
+	"encoding/json/v2"
 	"net/http"
 	"strings"
 	"sync"
@@ -442,10 +443,20 @@ type ownPayload struct {
 	data recordMessage
 }
 
+// message encodes the payload as PocketBase does (encoding/json/v2), to the
+// same bytes. A record goes in as its PublicExport, with the options of
+// Record.MarshalJSON: encoded once, where the encoder would check the
+// output of MarshalJSON by reading it again.
 func (p ownPayload) message() (subscriptions.Message, bool) {
-	raw, err := json.Marshal(p.data)
+	data := p.data
+	if record, ok := data.Record.(*core.Record); ok {
+		data.Record = record.PublicExport()
+	}
+	raw, err := json.Marshal(&data, recordJSONOptions)
 	return subscriptions.Message{Name: p.name, Data: raw}, err == nil
 }
+
+var recordJSONOptions = json.JoinOptions(json.Deterministic(true), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 
 // ownRecordPayloads is ownRecordMessages before encoding: the access checks
 // and enrich hooks run now, on the record's state of this change.
@@ -500,7 +511,8 @@ func admitsOwnRecord(rule *string, auth, record *core.Record) bool {
 	return rule != nil && *rule == migrations.OwnRecordRule && isClient(auth) && isClient(record) && auth.Id == record.Id
 }
 
-// recordMessage is the data of a record event, as PocketBase sends it.
+// recordMessage is the data of a record event, as PocketBase sends it
+// (recordData in apis/realtime.go).
 type recordMessage struct {
 	Record any    `json:"record"`
 	Action string `json:"action"`

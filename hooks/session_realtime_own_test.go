@@ -82,8 +82,9 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 		}
 	}
 	for i := range n {
-		update(i, 2000, nil)
+		update(i, 2000, func(u map[string]any) { u["last_name"] = "Lovelace & <Byron>" })
 	}
+	var own0 sseEvent
 	for i, c := range conns {
 		ev := c.next(t)
 		rec := ev.record()
@@ -96,9 +97,14 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 		if rec["email"] == "" || rec["email"] == nil {
 			t.Fatalf("connection %d: its owner does not see the email: %+v", i, rec)
 		}
+		if i == 0 {
+			own0 = ev
+		}
 	}
 	if ev := wild.next(t); ev.record()["clerkId"] != users[0]["id"] {
 		t.Fatalf("the wildcard connection got %+v", ev)
+	} else if ev.Raw != own0.Raw {
+		t.Fatalf("the same change as PocketBase sends it and as the index sends it:\n%s\n%s", ev.Raw, own0.Raw)
 	}
 	for _, c := range append(conns, wild) {
 		c.noEvent(t, 200*time.Millisecond)

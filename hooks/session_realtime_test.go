@@ -26,6 +26,7 @@ type realtimeConn struct {
 type sseEvent struct {
 	Name string
 	Data map[string]any
+	Raw  string // Data as sent
 }
 
 func connectRealtime(t *testing.T, baseURL string) *realtimeConn {
@@ -49,7 +50,8 @@ func connectRealtime(t *testing.T, baseURL string) *realtimeConn {
 			case strings.HasPrefix(line, "event:"):
 				ev.Name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
 			case strings.HasPrefix(line, "data:"):
-				_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data:")), &ev.Data)
+				ev.Raw = strings.TrimPrefix(line, "data:")
+				_ = json.Unmarshal([]byte(ev.Raw), &ev.Data)
 			case line == "" && ev.Name != "":
 				c.events <- ev
 				ev = sseEvent{}
