@@ -194,6 +194,7 @@ func (b *bench) runRealtime(rounds, per, n int) error {
 	if err := b.saveProfiles("realtime-start"); err != nil {
 		return err
 	}
+	b.measure(kindUpdated, per, b.updates) // warm-up: the restarted server starts cold
 	for round := range rounds {
 		var p phase
 		if err := b.cpuProfile(fmt.Sprintf("realtime-none-%d", round), func() { p = b.measure(kindUpdated, per, b.updates) }); err != nil {
@@ -240,6 +241,8 @@ func (b *bench) runRealtime(rounds, per, n int) error {
 		received += rc.received.Load() - before
 		wrong += rc.wrong.Load()
 		rc.close()
+		// What the server does as the connections end is not the next row's.
+		time.Sleep(500 * time.Millisecond)
 		r.add(p)
 	}
 	r.printRows()
