@@ -444,9 +444,10 @@ type ownPayload struct {
 }
 
 // message encodes the payload as PocketBase does (encoding/json/v2), to the
-// same bytes. A record goes in as its PublicExport, with the options of
-// Record.MarshalJSON: encoded once, where the encoder would check the
-// output of MarshalJSON by reading it again.
+// same bytes. A record goes in as its PublicExport: encoded once, where the
+// encoder would check the output of Record.MarshalJSON by reading it again.
+// The options are MarshalJSON's, less the duplicate names that the outer
+// encoding refuses.
 func (p ownPayload) message() (subscriptions.Message, bool) {
 	data := p.data
 	if record, ok := data.Record.(*core.Record); ok {
@@ -456,7 +457,7 @@ func (p ownPayload) message() (subscriptions.Message, bool) {
 	return subscriptions.Message{Name: p.name, Data: raw}, err == nil
 }
 
-var recordJSONOptions = json.JoinOptions(json.Deterministic(true), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+var recordJSONOptions = json.JoinOptions(json.Deterministic(true), jsontext.AllowInvalidUTF8(true))
 
 // ownRecordPayloads is ownRecordMessages before encoding: the access checks
 // and enrich hooks run now, on the record's state of this change.

@@ -3,6 +3,7 @@ package hooks
 import (
 	"database/sql"
 	"errors"
+	"weak"
 
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
@@ -15,16 +16,18 @@ import (
 // heap, which every garbage collection walks. A delivery needs no more than
 // the reference, as the changed record is the connection's own; anything
 // else that asks for the auth (an owner's OnRealtimeMessageSend hook,
-// PocketBase once the connection is given back) gets the record loaded
-// anew.
+// PocketBase once the connection is given back) gets the record the
+// reference last saw while it is still in memory, and otherwise the record
+// loaded anew.
 
 // authRef is the auth of an indexed connection.
 type authRef struct {
 	collectionID, id, tokenKey string
+	record                     weak.Pointer[core.Record] // the record as last seen, not kept alive
 }
 
 func newAuthRef(record *core.Record) *authRef {
-	return &authRef{collectionID: record.Collection().Id, id: record.Id, tokenKey: record.TokenKey()}
+	return &authRef{collectionID: record.Collection().Id, id: record.Id, tokenKey: record.TokenKey(), record: weak.Make(record)}
 }
 
 func (r *authRef) is(record *core.Record) bool {
@@ -42,35 +45,80 @@ func (c *ownRecordConn) holdAuthAsRef() {
 	}
 }
 
-// Get is the client's store, where an indexed connection's auth is loaded
-// from its reference. Once the connection is back in PocketBase's broker,
-// which reads the auth for every record change, the loaded record is kept.
+// Get is the client's store, where an indexed connection's auth comes from
+// its reference. Once the connection is back in PocketBase's broker, which
+// reads the auth for every record change, the record is kept again.
 func (c *ownRecordConn) Get(key string) any {
 	if key != apis.RealtimeClientAuthKey {
 		return c.Client.Get(key)
 	}
+	for {
+		c.authMu.Lock()
+		ref := c.authRef
+		c.authMu.Unlock()
+		if ref == nil {
+			return c.Client.Get(key)
+		}
+		record, loaded, ok := ref.record.Value(), false, true
+		if record == nil {
+			// Read without the lock, which a delivery's refreshAuth takes.
+			record, ok = c.loadAuth(ref)
+			loaded = true
+		}
+		if !ok || c.keepAuth(ref, record, loaded) {
+			return record
+		}
+		// A delivery or a sign-out came meanwhile: ask again.
+	}
+}
+
+// keepAuth keeps what Get found for ref, unless the reference changed
+// meanwhile: nil signs the connection out; a record is held again once
+// the connection is back in the broker.
+func (c *ownRecordConn) keepAuth(ref *authRef, record *core.Record, loaded bool) bool {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
-	ref := c.authRef
-	if ref == nil {
-		return c.Client.Get(key)
+	if c.authRef != ref {
+		return false
 	}
+	switch {
+	case record == nil:
+		c.authRef = nil
+		c.Client.Unset(apis.RealtimeClientAuthKey)
+	case !c.indexed.Load():
+		c.authRef = nil
+		c.Client.Set(apis.RealtimeClientAuthKey, record)
+	case loaded:
+		c.authRef = newAuthRef(record)
+	}
+	return true
+}
+
+// loadAuth reads the record of ref, or nil if it no longer signs the
+// connection in (deleted, or a new token key, as in refreshAuth). When the
+// database cannot answer, it is a stand-in with the record's id and token
+// key, which still refuses another user's token on this connection, and ok
+// is false: nothing is concluded from it.
+func (c *ownRecordConn) loadAuth(ref *authRef) (record *core.Record, ok bool) {
 	record, err := c.app.FindRecordById(ref.collectionID, ref.id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		record = nil // deleted: signed out, as PocketBase does
+		return nil, true
 	case err != nil:
-		c.app.Logger().Warn("Realtime: a connection's auth record could not be loaded, so this once it counts as a guest; check the database",
+		c.app.Logger().Warn("Realtime: a connection's auth record could not be loaded, so hooks that read it get a stand-in with its id only; check the database",
 			"clientId", c.Id(), "recordId", ref.id, "error", err.Error())
-		return (*core.Record)(nil)
+		collection, cerr := c.app.FindCachedCollectionByNameOrId(ref.collectionID)
+		if cerr != nil {
+			return nil, false
+		}
+		standIn := core.NewRecord(collection)
+		standIn.Id = ref.id
+		standIn.SetTokenKey(ref.tokenKey)
+		return standIn, false
 	case record.TokenKey() != ref.tokenKey && !c.signedInByClerk():
-		record = nil // a new token key signs it out, as in refreshAuth
+		return nil, true
 	}
-	if !c.indexed.Load() {
-		c.authRef = nil
-		c.Client.Set(key, record)
-	}
-	return record
+	return record, true
 }
 
 func (c *ownRecordConn) Set(key string, value any) {

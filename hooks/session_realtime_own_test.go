@@ -3,6 +3,7 @@ package hooks
 import (
 	"bufio"
 	"encoding/json"
+	jsonv2 "encoding/json/v2"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,10 +11,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"weak"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
+	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
@@ -492,5 +496,60 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 	}
 	if ev := conn.next(t); ev.record()["firstName"] != "Lovelace" {
 		t.Fatalf("update event after subscribing again: %+v", ev)
+	}
+
+	// Once the record is no longer in memory it is read again; when the
+	// database cannot answer, a stand-in with the client's id and token key
+	// still refuses another client's token.
+	waitFor(t, "the connection is indexed again", held.indexed.Load)
+	forgetRecord := func() {
+		held.authMu.Lock()
+		defer held.authMu.Unlock()
+		ref := *held.authRef
+		ref.record = weak.Pointer[core.Record]{}
+		held.authRef = &ref
+	}
+	forgetRecord()
+	if auth, _ := held.Get(apis.RealtimeClientAuthKey).(*core.Record); auth == nil || auth.GetString("firstName") != "Lovelace" {
+		t.Fatalf("the auth read again: %v", auth)
+	}
+	client := clientOf(t, app, ada["id"].(string))
+	forgetRecord()
+	if err := app.ConcurrentDB().(*dbx.DB).Close(); err != nil {
+		t.Fatal(err)
+	}
+	auth, _ := held.Get(apis.RealtimeClientAuthKey).(*core.Record)
+	if auth == nil || auth.Id != client.Id || auth.TokenKey() != client.TokenKey() {
+		t.Fatalf("with the database unavailable, the auth is %v, want a stand-in for %s", auth, client.Id)
+	}
+}
+
+// The index's message is PocketBase's, byte for byte, and where PocketBase
+// cannot encode a record (a JSON field with a member named twice, as old
+// data may hold), the index sends nothing either.
+func TestRealtimeMessageIsPocketBases(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	collection, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, set := range map[string]map[string]any{
+		"markup":               {"firstName": "Ada & <b>", "lastName": "\u2028"},
+		"invalid UTF-8":        {"firstName": "Ada \xff"},
+		"JSON with spaces":     {"publicMetadata": types.JSONRaw(`{ "role" : "admin" }`)},
+		"a member named twice": {"publicMetadata": types.JSONRaw(`{"role":"a","role":"b"}`)},
+	} {
+		record := core.NewRecord(collection)
+		record.Id = "abcdefghijklmno"
+		for field, value := range set {
+			record.SetRaw(field, value)
+		}
+		data := recordMessage{Record: record, Action: "update"}
+		want, wantErr := jsonv2.Marshal(&data) // as PocketBase's realtimeBroadcastRecord
+		got, ok := ownPayload{name: "clients/" + record.Id, data: data}.message()
+		if ok != (wantErr == nil) || ok && string(got.Data) != string(want) {
+			t.Errorf("%s: the index sends %q (%v), PocketBase %q (%v)", name, got.Data, ok, want, wantErr)
+		}
 	}
 }
