@@ -34,6 +34,12 @@ func (r *authRef) is(record *core.Record) bool {
 	return record != nil && r.id == record.Id && r.collectionID == record.Collection().Id
 }
 
+func (c *ownRecordConn) currentAuthRef() *authRef {
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
+	return c.authRef
+}
+
 // holdAuthAsRef replaces the auth record that conn holds by its reference.
 // It is called as conn is indexed.
 func (c *ownRecordConn) holdAuthAsRef() {
@@ -53,9 +59,7 @@ func (c *ownRecordConn) Get(key string) any {
 		return c.Client.Get(key)
 	}
 	for {
-		c.authMu.Lock()
-		ref := c.authRef
-		c.authMu.Unlock()
+		ref := c.currentAuthRef()
 		if ref == nil {
 			return c.Client.Get(key)
 		}
@@ -152,10 +156,7 @@ func (c *ownRecordConn) signedInByClerk() bool {
 // authFor is the connection's auth for a delivery of record: record itself
 // when the connection is signed in as it, without loading it again.
 func (c *ownRecordConn) authFor(record *core.Record) *core.Record {
-	c.authMu.Lock()
-	ref := c.authRef
-	c.authMu.Unlock()
-	if ref != nil && ref.is(record) {
+	if ref := c.currentAuthRef(); ref != nil && ref.is(record) {
 		return record
 	}
 	auth, _ := c.Get(apis.RealtimeClientAuthKey).(*core.Record)
@@ -166,10 +167,7 @@ func (c *ownRecordConn) authFor(record *core.Record) *core.Record {
 // auth of an indexed connection.
 func signedInAs(sub subscriptions.Client, record *core.Record) bool {
 	if conn, ok := sub.(*ownRecordConn); ok {
-		conn.authMu.Lock()
-		ref := conn.authRef
-		conn.authMu.Unlock()
-		if ref != nil {
+		if ref := conn.currentAuthRef(); ref != nil {
 			return ref.is(record)
 		}
 	}
