@@ -86,7 +86,7 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 	})
 
 	t.Run("dry run of --prune lists the clients", func(t *testing.T) {
-		f.edit(func(f *fakeClerk) { f.remove("user_fake000003") })
+		f.edit(func(f *fakeClerk) { f.RemoveUser("user_fake000003") })
 		ageClients(t, app, 2*time.Minute)
 		tab.click("#clerk-sync-dry-prune")
 		tab.waitFor(`document.getElementById("clerk-sync-last")?.dataset.state === "done" && document.getElementById("clerk-sync-last").textContent.includes("--dry-run")`)

@@ -57,6 +57,11 @@ type syncCounts struct {
 
 	// GuardStop says, in a dry run, that the real prune would stop.
 	GuardStop string
+	// OrganizationsSkipped says why organizations and memberships were not
+	// synced, when Clerk refused to list them; empty when they were.
+	OrganizationsSkipped string
+	// NotPruned says what a prune kept and why, when it could not check.
+	NotPruned string
 }
 
 func (c *syncCounts) add(o outcome) {
@@ -88,7 +93,14 @@ func (c syncCounts) summary(dryRun bool) string {
 	if c.Failed > 0 {
 		s += fmt.Sprintf(", %d failed", c.Failed)
 	}
-	s += c.Organizations.summary("organizations") + c.Memberships.summary("memberships")
+	if c.OrganizationsSkipped != "" {
+		s += "; organizations: " + c.OrganizationsSkipped
+	} else {
+		s += c.Organizations.summary("organizations") + c.Memberships.summary("memberships")
+	}
+	if c.NotPruned != "" {
+		s += "; " + c.NotPruned
+	}
 	if dryRun {
 		s = "Dry run, nothing written; would have: " + s
 	}
@@ -160,7 +172,11 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 		if err := s.prune(ctx, users, seen, listingStarted.Add(-pruneMargin)); err != nil {
 			return counts, err
 		}
-		if err := orgs.prune(ctx, listingStarted.Add(-pruneMargin)); err != nil {
+		if counts.OrganizationsSkipped == "" {
+			if err := orgs.prune(ctx, listingStarted.Add(-pruneMargin)); err != nil {
+				return counts, err
+			}
+		} else if err := orgs.keepUnlisted(); err != nil {
 			return counts, err
 		}
 	}

@@ -138,7 +138,7 @@ function configurationCard(r) {
                         { className: "clerk-part-body" },
                         t.strong(null, p.name),
                         " ",
-                        t.code({ className: "clerk-variable" }, p.variable),
+                        p.variable ? t.code({ className: "clerk-variable" }, p.variable) : null,
                         t.div({ className: "txt-hint txt-sm" }, p.detail),
                     ),
                 )
@@ -354,6 +354,10 @@ function syncRunView(run) {
                 + (c.failed ? `, ${c.failed} failed` : "")
                 + (run.dryRun ? " (dry run: nothing written)" : ""),
         ),
+        c.organizationsSkipped
+            ? t.p({ id: "clerk-sync-organizations" }, `Organizations: ${c.organizationsSkipped}.`)
+            : null,
+        c.notPruned ? t.div({ className: "alert warning", id: "clerk-sync-not-pruned" }, c.notPruned) : null,
         run.error ? t.div({ className: "alert danger", id: "clerk-sync-error" }, run.error) : null,
         run.pruned?.length ? prunedTable(run) : null,
     );
