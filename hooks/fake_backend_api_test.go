@@ -10,16 +10,18 @@ import (
 
 	"github.com/clerk/clerk-sdk-go/v2"
 
-	"github.com/pocketclerk/pocketclerk/hooks/internal/clerkfake"
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
-// fakeClerk is the tests' Clerk Backend API (hooks/internal/clerkfake),
+// fakeClerk is the tests' Clerk Backend API (hooks/clerkfake),
 // served on loopback. Every request the project makes and every answer the
 // fake gives is checked against Clerk's OpenAPI spec: a mismatch fails the
 // test that made the request.
 type fakeClerk struct {
 	*clerkfake.BackendAPI
 	*httptest.Server
+	// operations are the ids of the spec's operations requested.
+	operations sync.Map
 }
 
 type fakeFailure = clerkfake.Failure
@@ -32,10 +34,6 @@ const fakeSecretKey = "sk_live_fake"
 // fakeDevSecretKey is a development instance's key, for the one test of its
 // rate limit.
 const fakeDevSecretKey = "sk_test_fake"
-
-// specOperations collects the operations of Clerk's spec that the tests
-// made, for TestEveryBackendAPIRequestIsInClerksSpec.
-var specOperations sync.Map
 
 // newFakeClerk serves n generated users (see fakeUser) and the given signing keys.
 func newFakeClerk(t testing.TB, n int, keys ...signingKey) *fakeClerk {
@@ -51,9 +49,9 @@ func newFakeClerk(t testing.TB, n int, keys ...signingKey) *fakeClerk {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f := &fakeClerk{BackendAPI: api}
 	violation := func(msg string) { t.Errorf("Clerk's Backend API spec: %s", msg) }
-	seen := func(op string) { specOperations.Store(op, true) }
-	f := &fakeClerk{BackendAPI: api, Server: httptest.NewServer(spec.Check(api, violation, seen))}
+	f.Server = httptest.NewServer(spec.Check(api, violation, func(op string) { f.operations.Store(op, true) }))
 	t.Cleanup(f.Close)
 	return f
 }
@@ -120,42 +118,20 @@ func (f *fakeClerk) addKey(k signingKey) {
 }
 
 // addUser adds or replaces a user given as the JSON of Clerk's webhook.
-// The Backend API's User also names each verification's kind, which the
-// webhook's user leaves out.
 func (f *fakeClerk) addUser(t testing.TB, user map[string]any) {
 	t.Helper()
 	b, err := json.Marshal(user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var u clerk.User
-	if err := json.Unmarshal(b, &u); err != nil {
+	u, err := clerkfake.UserFromWebhook(b)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range u.EmailAddresses {
-		setVerificationObject(e.Verification)
-	}
-	for _, p := range u.PhoneNumbers {
-		setVerificationObject(p.Verification)
-	}
-	f.Edit(func(api *clerkfake.BackendAPI) { api.PutUser(&u) })
+	f.Edit(func(api *clerkfake.BackendAPI) { api.PutUser(u) })
 }
 
 // config is the plugin configuration that talks to this fake.
 func (f *fakeClerk) config() Config {
 	return Config{WebhookSecrets: []string{testSecret}, SecretKey: f.Key, APIURL: f.URL}
-}
-
-func setVerificationObject(v *clerk.Verification) {
-	if v == nil || v.Object != "" {
-		return
-	}
-	switch {
-	case strings.HasPrefix(v.Strategy, "from_oauth"):
-		v.Object = "verification_from_oauth"
-	case v.Strategy == "admin", v.Strategy == "ticket", v.Strategy == "saml", v.Strategy == "email_link":
-		v.Object = "verification_" + v.Strategy
-	default:
-		v.Object = "verification_otp"
-	}
 }
