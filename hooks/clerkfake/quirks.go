@@ -1,8 +1,11 @@
 package clerkfake
 
 // What Clerk's Backend API does that its OpenAPI spec (bapi/2026-05-12.yml)
-// does not say, each with where it was seen. The fake does each of these;
-// a test of "clerk sync" or of first sight exercises each.
+// does not say, each with where it was seen. The fake does each of these,
+// and tests of "clerk sync" and first sight meet each (hooks/clerk_quirks_test.go,
+// hooks/org_not_enabled_test.go; the default page size in every sync of more
+// than 10 objects, which would stop after the first page if a request left
+// its limit out).
 //
 //   - organizationsDisabled: an instance without the organizations feature
 //     (the default for a new instance) answers every organization endpoint
