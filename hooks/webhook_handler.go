@@ -252,6 +252,7 @@ func applyDelivery(txApp core.App, d delivery) (outcome, error) {
 		result, err = applyOrganizationDelivery(txApp, d)
 	case d.Session != nil:
 		result = outcomeSignedOut // endSession acts once this is logged
+		err = keepEndedSession(txApp, d.Session.ID, time.Now())
 	}
 	if err != nil {
 		return "", err
