@@ -199,6 +199,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		p.config.UserDelete = UserDeleteDelete
 	}
 	app.Store().Set(userDeleteModeKey, p.config.UserDelete)
+	app.Store().Set(logScrubberKey, &logScrubber{app: app})
 	if p.config.APIURL == "" {
 		p.config.APIURL = "https://api.clerk.com"
 	}
