@@ -227,6 +227,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	})
 
 	bindLeanClientSaves(app)
+	bindUnchangedUpdates(app)
 	bindOwnRecordSubscribers(app)
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)
