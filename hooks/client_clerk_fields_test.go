@@ -31,11 +31,17 @@ func ownerApp(t *testing.T, key signingKey) (*tests.TestApp, string) {
 
 func addBioField(t testing.TB, app core.App) {
 	t.Helper()
+	addClientField(t, app, &core.TextField{Name: "bio", Max: 500})
+}
+
+// addClientField adds an owner's field to clients.
+func addClientField(t testing.TB, app core.App, field core.Field) {
+	t.Helper()
 	c, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Fields.Add(&core.TextField{Name: "bio", Max: 500})
+	c.Fields.Add(field)
 	if err := app.Save(c); err != nil {
 		t.Fatal(err)
 	}

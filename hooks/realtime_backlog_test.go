@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
-
-	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // stalledReader opens a realtime connection with a 4 KB receive buffer,
@@ -56,14 +54,7 @@ func stalledReader(t *testing.T, baseURL string) (net.Conn, string) {
 func TestARealtimeReaderThatNeverReadsIsEnded(t *testing.T) {
 	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	clients, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clients.Fields.Add(&core.TextField{Name: "notes", Max: 10000})
-	if err := app.Save(clients); err != nil {
-		t.Fatal(err)
-	}
+	addClientField(t, app, &core.TextField{Name: "notes", Max: 10000})
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
 	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
 	idA := clientOf(t, app, userA).Id
