@@ -21,11 +21,13 @@ const (
 )
 
 // prunedClient is a client that a prune deleted, or that a dry run would.
+// A run's record names it by ids only; the email and name are for the
+// terminal of "clerk sync", never stored.
 type prunedClient struct {
 	ID      string `json:"id"`
 	ClerkID string `json:"clerkId"`
-	Email   string `json:"email,omitempty"`
-	Name    string `json:"name,omitempty"`
+	Email   string `json:"-"`
+	Name    string `json:"-"`
 }
 
 func describePruned(c *clientRecord) prunedClient {

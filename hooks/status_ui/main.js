@@ -378,7 +378,7 @@ function prunedTable(run) {
         t.table(
             { className: "clerk-table", id: "clerk-pruned" },
             t.caption(null, run.dryRun ? "Clients that --prune would delete" : "Clients deleted"),
-            t.thead(null, t.tr(null, t.th(null, "Clerk user, email"), t.th(null, "Name"))),
+            t.thead(null, t.tr(null, t.th(null, "Clerk user"))),
             t.tbody(
                 null,
                 run.pruned.map((p) =>
@@ -389,9 +389,7 @@ function prunedTable(run) {
                             run.dryRun
                                 ? t.a({ href: `#/collections?collection=clients&recordId=${encodeURIComponent(p.id)}` }, p.clerkId)
                                 : p.clerkId,
-                            t.div({ className: "txt-hint" }, p.email || ""),
                         ),
-                        t.td(null, p.name || ""),
                     )
                 ),
             ),
