@@ -129,7 +129,7 @@ func (p *plugin) runScheduledSync(ctx context.Context) {
 	attrs := []any{
 		"listed", counts.Listed, "created", counts.Created, "updated", counts.Updated,
 		"unchanged", counts.Unchanged, "skipped", counts.Skipped, "deleted", counts.Deleted,
-		"failed", counts.Failed, "duration", time.Since(started).String(),
+		"failed", counts.Failed, "hookFailures", counts.HookFailures, "duration", time.Since(started).String(),
 		"organizations", counts.Organizations, "memberships", counts.Memberships,
 	}
 	if err != nil {

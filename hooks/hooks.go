@@ -189,6 +189,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	}
 	p := &plugin{app: app, config: config, batcher: newBatcher(app), failures: newFailureRecorder(),
 		endedSessions: newEndedSessions(), bodyReaders: make(chan struct{}, maxBodyReaders)}
+	p.batcher.hookFailed = p.deliveryHookFailed
 	if p.config.EventRetention == 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
 	}

@@ -239,7 +239,7 @@ func (s *syncer) applyObjects(changes []objectChange, counts *objectCounts, coll
 func (s *syncer) commitObjects(batch []objectChange, collection string, pruneBefore time.Time) (syncCounts, error) {
 	var done syncCounts
 	now := time.Now()
-	err := s.app.RunInTransaction(func(txApp core.App) error {
+	hookErr, err := runInTransaction(s.app, func(txApp core.App) error {
 		for _, ch := range batch {
 			if !pruneBefore.IsZero() {
 				ok, err := savedBefore(txApp, collection, ch.clerkID, pruneBefore)
@@ -263,6 +263,10 @@ func (s *syncer) commitObjects(batch []objectChange, collection string, pruneBef
 	})
 	if errors.Is(err, errDryRun) {
 		err = nil
+	}
+	if hookErr != nil {
+		s.counts.HookFailures++
+		s.app.Logger().Error("Clerk sync stored a batch, but "+hookFailureReason(hookErr), "collection", collection)
 	}
 	return done, err
 }

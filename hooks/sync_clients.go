@@ -51,6 +51,9 @@ type syncCounts struct {
 	Skipped   int // stale (the client holds newer data) or deleted before
 	Deleted   int // pruned
 	Failed    int // could not be applied; see the error
+	// HookFailures counts the transactions whose changes were stored but
+	// whose after-commit hooks (an owner's) failed; the logs say which.
+	HookFailures int
 
 	// Organizations and Memberships count the same for those.
 	Organizations, Memberships objectCounts
@@ -80,6 +83,7 @@ func (c *syncCounts) merge(o syncCounts) {
 	c.Unchanged += o.Unchanged
 	c.Skipped += o.Skipped
 	c.Deleted += o.Deleted
+	c.HookFailures += o.HookFailures
 }
 
 func (c syncCounts) summary(dryRun bool) string {
@@ -89,6 +93,9 @@ func (c syncCounts) summary(dryRun bool) string {
 		s += fmt.Sprintf(", %d failed", c.Failed)
 	}
 	s += c.Organizations.summary("organizations") + c.Memberships.summary("memberships")
+	if c.HookFailures > 0 {
+		s += fmt.Sprintf("; %d times an after-commit hook failed (the changes are stored; see the logs)", c.HookFailures)
+	}
 	if dryRun {
 		s = "Dry run, nothing written; would have: " + s
 	}
@@ -310,7 +317,7 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 	var done syncCounts
 	var pruned []prunedClient
 	now := time.Now()
-	err := s.app.RunInTransaction(func(txApp core.App) error {
+	hookErr, err := runInTransaction(s.app, func(txApp core.App) error {
 		done, pruned = syncCounts{}, nil
 		for _, ch := range batch {
 			var client *clientRecord
@@ -341,10 +348,23 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 	if errors.Is(err, errDryRun) {
 		err = nil
 	}
+	if hookErr != nil {
+		done.HookFailures++
+		s.hookFailed("clients", batch, hookErr)
+	}
 	if err == nil && len(pruned) > 0 && s.opts.pruned != nil {
 		s.opts.pruned(pruned)
 	}
 	return done, err
+}
+
+// hookFailed logs an after-commit hook's failure on a committed batch.
+func (s *syncer) hookFailed(collection string, batch []userChange, err error) {
+	ids := make([]string, len(batch))
+	for i, ch := range batch {
+		ids[i] = ch.User.ID
+	}
+	s.app.Logger().Error("Clerk sync stored a batch, but "+hookFailureReason(err), "collection", collection, "clerkIds", ids)
 }
 
 func (s *syncer) fail(clerkID string, err error) {
