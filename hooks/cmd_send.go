@@ -80,7 +80,7 @@ organizationMembership.deleted. Repeat with the printed --user-id and
 		},
 	}
 	cmd.Flags().StringVar(&opts.URL, "url", defaultSendURL, "the webhook endpoint")
-	cmd.Flags().StringVar(&opts.Secret, "secret", "", "the signing secret (whsec_...); default: CLERK_WEBHOOK_SECRET")
+	cmd.Flags().StringVar(&opts.Secret, "secret", "", "the signing secret (whsec_...); default: CLERK_WEBHOOK_SECRET, else CLERK_WEBHOOK_SIGNING_SECRET")
 	cmd.Flags().StringVar(&opts.UserID, "user-id", "", "the Clerk user id (user_...); default: a new user")
 	cmd.Flags().StringVar(&opts.OrgID, "org-id", "", "the Clerk organization id (org_...) of organization and membership events; default: a new organization")
 	cmd.Flags().StringVar(&opts.Role, "role", "org:member", "the member's role in membership events")

@@ -62,7 +62,7 @@ type webhookReply struct {
 func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 	if len(p.secrets) == 0 {
 		return e.Error(http.StatusServiceUnavailable,
-			"Clerk webhooks are not configured: set CLERK_WEBHOOK_SECRET to the endpoint's signing secret (whsec_...) from Clerk's dashboard and restart; Svix retries until then.", nil)
+			"Clerk webhooks are not configured: set CLERK_WEBHOOK_SECRET (or CLERK_WEBHOOK_SIGNING_SECRET) to the endpoint's signing secret (whsec_...) from Clerk's dashboard and restart; Svix retries until then.", nil)
 	}
 
 	d, err := p.readDelivery(e)
