@@ -295,7 +295,9 @@ func savedBefore(txApp core.App, collection, clerkID string, cutoff time.Time) (
 // after the listing, and no more than the share guard allows.
 func (o *orgSync) prune(ctx context.Context, cutoff time.Time) error {
 	// Organizations: each one confirmed by GET /v1/organizations/{id}.
-	unseen, err := o.unseen(migrations.OrganizationsCollection, o.seenOrgs, cutoff, nil)
+	unseen, err := o.unseen(migrations.OrganizationsCollection, o.seenOrgs, cutoff, func(r *core.Record) bool {
+		return !r.GetDateTime(migrations.FieldDeletedAt).IsZero() // deleted already, kept for a relation
+	})
 	if err != nil {
 		return err
 	}

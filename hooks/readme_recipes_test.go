@@ -1,12 +1,14 @@
 package hooks
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dop251/goja"
 	"github.com/pocketbase/pocketbase/core"
@@ -14,6 +16,8 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/mailer"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // readmeBlock is the code block of README.md whose first line starts with
@@ -199,5 +203,89 @@ func TestSyncCountsWhatAFailingAfterCommitHookStored(t *testing.T) {
 	counts, _, err = syncWith(t, app, fakeConfig(f), syncOptions{})
 	if err != nil || counts.Unchanged != 10 || counts.HookFailures != 0 {
 		t.Errorf("second run: %+v %v, want 10 unchanged", counts, err)
+	}
+}
+
+// The README's projects recipe (organization required, no cascade): an
+// organization deleted in Clerk is kept, marked deleted, at once; its
+// projects keep it, and no member reaches them any more.
+func TestReadmeProjectsRecipeWhenAnOrganizationIsDeleted(t *testing.T) {
+	ten := newTenancy(t)
+	runJSMigration(t, ten.app, readmeBlock(t, "// pb_migrations/1764900100_projects.js"))
+	body := fmt.Sprintf(`{"organization":%q,"title":"Roadmap"}`, ten.orgA.Id)
+	if status := sendAs(t, ten.url, ten.bob, http.MethodPost, "/api/collections/projects/records", body); status != http.StatusOK {
+		t.Fatalf("bob, A's admin, creating a project of A: %d", status)
+	}
+	if status := sendAs(t, ten.url, ten.alice, http.MethodPost, "/api/collections/projects/records", body); status == http.StatusOK {
+		t.Fatal("alice, a plain member of A, created a project of A")
+	}
+
+	deleted := orgEventBody(t, eventOrganizationDeleted, func(data map[string]any) { data["id"] = "org_a" })
+	mustDeliver(t, ten.url, "msg_org_a_deleted", deleted, outcomeAnonymized)
+
+	org := orgOf(t, ten.app, "org_a")
+	if org == nil || org.GetDateTime(migrations.FieldDeletedAt).IsZero() || org.GetString(migrations.FieldName) == "" {
+		t.Fatalf("organization A after its deletion: %v, want it kept with its name and deletedAt set", org)
+	}
+	if n := count(t, ten.app, "projects", ""); n != 1 {
+		t.Fatalf("%d projects, want A's kept", n)
+	}
+	if n := count(t, ten.app, migrations.MembershipsCollection, "clerkOrganizationId = 'org_a'"); n != 0 {
+		t.Errorf("%d memberships of deleted A are left", n)
+	}
+	if got := listAs(t, ten.url, authToken(t, ten.bob), "projects", "title"); len(got) != 0 {
+		t.Errorf("bob still sees the projects of deleted A: %v", got)
+	}
+	if got := listAs(t, ten.url, authToken(t, ten.bob), migrations.OrganizationsCollection, "clerkId"); len(got) != 0 {
+		t.Errorf("bob still sees organizations %v", got)
+	}
+	// Deleted for good: later events are gone.
+	updated := orgEventBody(t, eventOrganizationUpdated, func(data map[string]any) { data["id"] = "org_a"; data["updated_at"] = 9e12 })
+	mustDeliver(t, ten.url, "msg_org_a_updated", updated, outcomeGone)
+	mustDeliver(t, ten.url, "msg_org_a_join", membershipBody(t, eventMembershipCreated, "orgmem_carol_a", "org_a", "user_carol", "org:member", 9e12), outcomeGone)
+	mustDeliver(t, ten.url, "msg_org_a_deleted_again", orgEventBody(t, eventOrganizationDeleted, func(data map[string]any) { data["id"] = "org_a" }), outcomeGone)
+}
+
+// clerk sync --prune --force applies such a deletion the same way, once.
+func TestPruneKeepsAnOrganizationThatARequiredRelationHolds(t *testing.T) {
+	app := newTestApp(t)
+	f := newFakeClerkWithOrgs(t, 3, 2, 4)
+	mustSync(t, app, f, syncOptions{})
+	runJSMigration(t, app, readmeBlock(t, "// pb_migrations/1764900100_projects.js"))
+	projects, err := app.FindCollectionByNameOrId("projects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	project := core.NewRecord(projects)
+	project.Set("organization", orgOf(t, app, "org_fake001").Id)
+	project.Set("title", "Roadmap")
+	if err := app.Save(project); err != nil {
+		t.Fatal(err)
+	}
+	f.edit(func(f *fakeClerk) { f.removeOrg("org_fake001") })
+	for _, c := range []string{migrations.OrganizationsCollection, migrations.MembershipsCollection} {
+		ageRecords(t, app, c, time.Hour)
+	}
+
+	counts, _, err := syncWith(t, app, fakeConfig(f), syncOptions{Prune: true, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.Organizations.Deleted != 1 || counts.Organizations.Failed != 0 {
+		t.Errorf("organizations: %+v, want 1 deleted", counts.Organizations)
+	}
+	org := orgOf(t, app, "org_fake001")
+	if org == nil || org.GetDateTime(migrations.FieldDeletedAt).IsZero() {
+		t.Fatalf("the pruned organization: %v, want it kept, marked deleted", org)
+	}
+	if n := count(t, app, migrations.MembershipsCollection, "clerkOrganizationId = 'org_fake001'"); n != 0 {
+		t.Errorf("%d memberships of the pruned organization are left", n)
+	}
+
+	// The next prune leaves it alone, without --force.
+	ageRecords(t, app, migrations.OrganizationsCollection, time.Hour)
+	counts, _, err = syncWith(t, app, fakeConfig(f), syncOptions{Prune: true})
+	if err != nil || counts.Organizations.Deleted != 0 {
+		t.Errorf("second prune: %+v %v, want nothing to delete", counts.Organizations, err)
 	}
 }

@@ -72,7 +72,7 @@ func (c *syncCounts) add(o outcome) {
 		c.Unchanged++
 	case outcomeStale, outcomeGone:
 		c.Skipped++
-	case outcomeDeleted:
+	case outcomeDeleted, outcomeAnonymized: // deleted in Clerk; kept here for a relation
 		c.Deleted++
 	}
 }
