@@ -83,14 +83,15 @@ same --dir.`,
 				}
 			}
 			counts, err := p.recordedSync(ctx, migrations.TriggerCommand, opts, os.Stderr)
-			if err != nil {
+			var wouldStop *pruneWouldStop
+			if err != nil && !errors.As(err, &wouldStop) {
 				return err // the error alone: a summary of a failed run misleads
 			}
 			fmt.Fprintln(out, counts.summary(opts.DryRun))
 			if after, err := p.app.CountRecords(migrations.ClientsCollection); err == nil {
 				fmt.Fprintf(out, "Database %s: %d clients before, %d after\n", dbPath, before, after)
 			}
-			return nil
+			return err // a dry run whose real run would stop fails as that run would
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Prune, "prune", false, "also delete (and tombstone) clients whose Clerk user no longer exists")

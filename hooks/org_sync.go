@@ -397,7 +397,10 @@ func (o *orgSync) unseen(collection string, seen map[string]struct{}, cutoff tim
 	if err != nil {
 		return nil, err
 	}
-	if !o.opts.Force && !pruneAllowed(len(unseen), int(total)) {
+	if !o.opts.Force && !pruneAllowed(len(unseen), int(total)) && o.opts.DryRun {
+		// The dry run goes on, to list all that the real run would do.
+		o.counts.guardWouldStop(len(unseen), int(total), collection)
+	} else if !o.opts.Force && !pruneAllowed(len(unseen), int(total)) {
 		return nil, fmt.Errorf("not pruning: %d of %d %s are not in this Clerk instance, more than a prune deletes without --force (a tenth, at least 1, never all), which more often means that CLERK_SECRET_KEY belongs to another instance than that they were deleted; check the key, and if the deletions are real, run \"clerk sync --prune --force\"", len(unseen), total, collection)
 	}
 	return unseen, nil

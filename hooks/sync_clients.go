@@ -58,8 +58,17 @@ type syncCounts struct {
 	// Organizations and Memberships count the same for those.
 	Organizations, Memberships objectCounts
 
-	// GuardStop says, in a dry run, that the real prune would stop.
+	// GuardStop says, in a dry run, on which prune guards the real prune
+	// would stop: one for each kind of record, separated by "; ".
 	GuardStop string
+}
+
+// guardWouldStop adds a guard that the real prune would stop on.
+func (c *syncCounts) guardWouldStop(gone, total int, collection string) {
+	if c.GuardStop != "" {
+		c.GuardStop += "; "
+	}
+	c.GuardStop += fmt.Sprintf("%d of %d %s are gone from this Clerk instance, more than a prune deletes (a tenth, at least 1, never all)", gone, total, collection)
 }
 
 func (c *syncCounts) add(o outcome) {
@@ -99,10 +108,19 @@ func (c syncCounts) summary(dryRun bool) string {
 	if dryRun {
 		s = "Dry run, nothing written; would have: " + s
 	}
-	if c.GuardStop != "" {
-		s += "; " + c.GuardStop
-	}
 	return s
+}
+
+// pruneWouldStop ends a dry run of --prune whose real run would stop on a
+// guard: the dry run did all of its work, and fails as the real run would.
+type pruneWouldStop struct{ stops string }
+
+// pruneWouldStopPrefix starts the error, which the dashboard reads.
+const pruneWouldStopPrefix = "The real prune would stop"
+
+func (e *pruneWouldStop) Error() string {
+	return pruneWouldStopPrefix + " without --force, before deleting anything: " + e.stops +
+		". That more often means that CLERK_SECRET_KEY belongs to another instance than that these were deleted; check the key, and if the deletions are real, run \"clerk sync --prune --force\""
 }
 
 // errDryRun rolls a dry run's transactions back.
@@ -170,6 +188,9 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 		if err := orgs.prune(ctx, listingStarted.Add(-pruneMargin)); err != nil {
 			return counts, err
 		}
+	}
+	if counts.GuardStop != "" {
+		return counts, &pruneWouldStop{counts.GuardStop}
 	}
 	if failed := counts.Failed + counts.Organizations.Failed + counts.Memberships.Failed; failed > 0 {
 		return counts, fmt.Errorf("%d users, organizations or memberships could not be applied (%v); the rest is done: run the sync again once the cause is fixed", failed, s.firstFailure)
