@@ -251,6 +251,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)
 	bindOrganizationClerkFields(app)
+	bindEditableFields(app)
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
 		for _, msg := range p.config.warnings {

@@ -289,3 +289,36 @@ func TestPruneKeepsAnOrganizationThatARequiredRelationHolds(t *testing.T) {
 		t.Errorf("second prune: %+v %v, want nothing to delete", counts.Organizations, err)
 	}
 }
+
+// The README's fields of one's own: a user edits the nickname but cannot
+// make themselves "pro", and the profile page learns which is which.
+func TestReadmeOwnerFieldsUsersMayAndMayNotEdit(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	app := readmeOwnerApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Ada", 1000)))
+	id := clientOf(t, app, userA).Id
+	ada := "Bearer " + key.token(t, userA)
+	record := srv.URL + "/api/collections/clients/records/" + id
+
+	if r := send(t, http.MethodPatch, record, ada, `{"nickname":"Countess"}`); r.Status != http.StatusOK || r.Body["nickname"] != "Countess" {
+		t.Fatalf("editing the nickname: %d %v", r.Status, r.Body)
+	}
+	for _, body := range []string{`{"plan":"pro"}`, `{"nickname":"Ada","plan":"pro"}`, `{"welcomedAt":"2020-01-01 00:00:00.000Z"}`} {
+		if r := send(t, http.MethodPatch, record, ada, body); r.Status == http.StatusOK {
+			t.Errorf("PATCH %s by the user: %d, want it refused", body, r.Status)
+		}
+	}
+	if c := clientOf(t, app, userA); c.GetString("plan") != "free" || c.GetString("nickname") != "Countess" {
+		t.Errorf("plan %q, nickname %q: want free and Countess", c.GetString("plan"), c.GetString("nickname"))
+	}
+
+	r := get(t, srv.URL+EditableFieldsPath, ada)
+	want := map[string]any{"nickname": true, "plan": false, "welcomedAt": false}
+	if fields, _ := r.Body["fields"].(map[string]any); r.Status != http.StatusOK || fmt.Sprint(fields) != fmt.Sprint(want) {
+		t.Errorf("%s: %d %v, want fields %v", EditableFieldsPath, r.Status, r.Body, want)
+	}
+	if r := get(t, srv.URL+EditableFieldsPath, ""); r.Status != http.StatusUnauthorized {
+		t.Errorf("%s as a guest: %d, want 401", EditableFieldsPath, r.Status)
+	}
+}
