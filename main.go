@@ -50,6 +50,12 @@ func main() {
 	}
 	app := pocketbase.NewWithConfig(pocketbase.Config{DBConnect: hooks.DBConnect})
 	app.RootCmd.Version = versionString()
+	app.RootCmd.Short = "PocketClerk: PocketBase with your Clerk users, organizations and memberships kept in sync"
+	app.RootCmd.Long = app.RootCmd.Short + `.
+
+Start it with "serve" (http://127.0.0.1:8090, dashboard at /_/, data in ./pb_data).
+
+` + hooks.EnvironmentHelp
 
 	// The flags of PocketBase's own binary (examples/base), so that pb_hooks,
 	// pb_migrations and pb_public work as PocketBase's documentation says.
