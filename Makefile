@@ -8,9 +8,10 @@ export GOTOOLCHAIN := go1.27.3
 BIN  := pocketclerk
 ADDR ?= 127.0.0.1:8090
 
-# "pocketclerk --version" prints these.
-VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
-COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+# "pocketclerk --version" prints these: the release tag (or "source", which
+# it prints as a build from source) and the commit, "-dirty" with uncommitted changes.
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo source)
+COMMIT  := $(shell git describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null)
 
 .PHONY: run build release test fmt vet lint bench bench-million soak fuzz
 
