@@ -8,9 +8,10 @@ export GOTOOLCHAIN := go1.27.3
 BIN  := pocketclerk
 ADDR ?= 127.0.0.1:8090
 
-# "pocketclerk --version" prints these.
-VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
-COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+# "pocketclerk --version" prints these: the release tag (or "source", which
+# it prints as a build from source) and the commit, "-dirty" with uncommitted changes.
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo source)
+COMMIT  := $(shell git describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null)
 
 .PHONY: run build release test fmt vet lint bench bench-million soak fuzz
 
@@ -25,8 +26,12 @@ build:
 release:
 	VERSION=$(VERSION) scripts/release.sh
 
+# Without Chromium the browser tests skip themselves; say so, rather than
+# let "ok" hide it (CI=true makes them fail instead).
 test: vet
 	go test -count=1 ./...
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
+		echo "NOTE: no Chromium found: the browser tests (the profile page, the dashboard's Clerk page) were SKIPPED. apt-get install -y chromium, then make test again."
 
 fmt:
 	gofmt -w .

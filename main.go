@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/apis"
@@ -50,6 +51,12 @@ func main() {
 	}
 	app := pocketbase.NewWithConfig(pocketbase.Config{DBConnect: hooks.DBConnect})
 	app.RootCmd.Version = versionString()
+	app.RootCmd.Short = "PocketClerk: PocketBase with your Clerk users, organizations and memberships kept in sync"
+	app.RootCmd.Long = app.RootCmd.Short + `.
+
+Start it with "serve" (http://127.0.0.1:8090, dashboard at /_/, data in ./pb_data).
+
+` + hooks.EnvironmentHelp
 
 	// The flags of PocketBase's own binary (examples/base), so that pb_hooks,
 	// pb_migrations and pb_public work as PocketBase's documentation says.
@@ -64,6 +71,18 @@ func main() {
 	flags.BoolVar(&automigrate, "automigrate", true, "enable/disable writing dashboard schema changes as JS migrations")
 	flags.StringVar(&publicDir, "publicDir", "", "the directory to serve static files from instead of the embedded profile page")
 	_ = app.RootCmd.ParseFlags(os.Args[1:]) // errors are reported when the command runs
+
+	// jsvm watches pb_hooks only if it exists at start: "serve" creates it,
+	// so that the first hook file written while serving is picked up.
+	if hooksWatch && slices.Contains(os.Args[1:], "serve") {
+		dir := hooksDir
+		if dir == "" {
+			dir = filepath.Join(app.DataDir(), "../pb_hooks")
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "Warning: cannot create the pb_hooks folder "+dir+" ("+err.Error()+"): hook files added while serving need a restart")
+		}
+	}
 
 	// The Clerk schema stays in Go migrations (package migrations); an
 	// owner's schema goes in JS migrations, applied after ours.

@@ -27,6 +27,7 @@ func TestCommandErrorsArePlainLines(t *testing.T) {
 	}{
 		{[]string{"clerk", "send"}, "Error: name one event type to send: user.created, user.updated, user.deleted"},
 		{[]string{"clerk", "sync", "--dir", filepath.Join(dir, "pb_data"), "--dev=false"}, "Error: CLERK_SECRET_KEY is not set"},
+		{[]string{"clerk", "snyc", "--dir", filepath.Join(dir, "pb_data")}, `Error: unknown command "snyc" for "pocketclerk clerk"; did you mean pocketclerk clerk sync?`},
 	} {
 		cmd := exec.Command(bin, c.args...)
 		cmd.Env = env
@@ -39,6 +40,21 @@ func TestCommandErrorsArePlainLines(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
 		if len(lines) != 1 || !strings.HasPrefix(lines[0], c.want) || timestamp.MatchString(lines[0]) {
 			t.Errorf("%v printed %q, want one line starting %q", c.args, stderr.String(), c.want)
+		}
+	}
+}
+
+// --help names the variables that configure the Clerk part.
+func TestHelpNamesTheClerkVariables(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"clerk", "--help"}} {
+		out, err := run(t, t.TempDir(), nil, args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		for _, want := range []string{"CLERK_WEBHOOK_SECRET", "CLERK_SECRET_KEY", "CLERK_PUBLISHABLE_KEY", "CLERK_SYNC_SCHEDULE", "serve"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v does not mention %s:\n%s", args, want, out)
+			}
 		}
 	}
 }

@@ -444,3 +444,31 @@ func postSigned(t *testing.T, url string, body []byte) {
 		t.Fatalf("the webhook answered %s %s", res.Status, answer.String())
 	}
 }
+
+// serve creates pb_hooks, so that a hook file written while it serves is
+// loaded without a restart by hand.
+func TestHooksWrittenWhileServingAreLoaded(t *testing.T) {
+	dir := t.TempDir()
+	url := serveDir(t, dir, []string{"CLERK_WEBHOOK_SECRET=" + testSecret})
+	if info, err := os.Stat(filepath.Join(dir, "pb_hooks")); err != nil || !info.IsDir() {
+		t.Fatalf("serve did not create pb_hooks: %v", err)
+	}
+	hook := `routerAdd("GET", "/late", (e) => e.string(200, "loaded"))`
+	if err := os.WriteFile(filepath.Join(dir, "pb_hooks", "late.pb.js"), []byte(hook), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		res, err := http.Get(url + "/late")
+		if err == nil {
+			var body bytes.Buffer
+			body.ReadFrom(res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK && body.String() == "loaded" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the hook written while serving was not loaded within 30 s (last: %v)", err)
+		}
+	}
+}

@@ -5,9 +5,10 @@ import (
 	"runtime/debug"
 )
 
-// version and commit are stamped by "make release"
-// (-ldflags "-X main.version=v1.2.3 -X main.commit=..."). Unstamped, they
-// come from what the go command records in the binary.
+// version and commit are stamped by "make build" and "make release"
+// (-ldflags "-X main.version=v1.2.3 -X main.commit=..."); a build of a
+// commit without a release tag is stamped sourceBuild. Unstamped (go build,
+// go run), they come from what the go command records in the binary.
 var (
 	version string
 	commit  string
@@ -43,11 +44,16 @@ func versionString() string {
 			}
 		}
 	}
-	if v == "" || v == "(devel)" {
-		v = "(untracked)"
+	if v == "" || v == "(devel)" || v == sourceBuild {
+		// No release: say so, and what it was built from.
+		v = "built from source, not a release"
 	}
 	if c == "" {
-		c = "(untracked)"
+		c = "(unknown: not built from a git checkout)"
 	}
 	return fmt.Sprintf("%s (commit %s, PocketBase %s)", v, c, pb)
 }
+
+// sourceBuild is the version the Makefile stamps when the commit has no
+// release tag.
+const sourceBuild = "source"

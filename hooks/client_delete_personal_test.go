@@ -43,7 +43,7 @@ func TestADeletedUsersEmailAndNameAreNotKept(t *testing.T) {
 				t.Fatalf("a claim on a newer client's address: %+v", r)
 			}
 			// A dry run of the prune lists the victim.
-			f.edit(func(f *fakeClerk) { f.remove(victim) })
+			f.edit(func(f *fakeClerk) { f.RemoveUser(victim) })
 			ageClients(t, app, 10*time.Minute)
 			send(t, http.MethodPost, srv.URL+SyncPath, token, `{"prune":true,"dryRun":true}`)
 			// (A prune that would anonymize lists nothing yet.)

@@ -36,10 +36,47 @@ func (p *plugin) clerkCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "clerk",
 		Short: "Clerk tools: backfill and repair clients from the Backend API, send signed test events",
+		Long: `Clerk tools: "clerk sync" backfills and repairs clients, organizations and
+memberships from Clerk's Backend API (CLERK_SECRET_KEY); "clerk send" posts a
+signed test event to a running server (CLERK_WEBHOOK_SECRET).
+
+` + EnvironmentHelp,
+		// A mistyped subcommand is an error, not this help with status 0.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if suggestions := cmd.SuggestionsFor(args[0]); len(suggestions) > 0 {
+				msg += "; did you mean " + cmd.CommandPath() + " " + strings.Join(suggestions, " or ") + "?"
+			} else {
+				msg += "; its commands are sync and send"
+			}
+			return errors.New(msg)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+		SilenceUsage:               true,
+		SuggestionsMinimumDistance: 2,
 	}
 	cmd.AddCommand(p.syncCommand(), p.sendCommand())
 	return cmd
 }
+
+// EnvironmentHelp lists the variables that configure the Clerk part, for
+// the commands' help.
+const EnvironmentHelp = `Environment (see the README, "Configuration"):
+  CLERK_WEBHOOK_SECRET         the webhook endpoint's signing secret (whsec_...);
+                               CLERK_WEBHOOK_SIGNING_SECRET, Clerk's name, works too
+  CLERK_SECRET_KEY             Backend API key (sk_...): clerk sync, first sight, JWKS
+  CLERK_PUBLISHABLE_KEY        publishable key (pk_...) for the profile page at /
+  CLERK_JWT_KEY                PEM public key for session tokens, instead of the JWKS
+  CLERK_API_URL                Backend API base (default https://api.clerk.com)
+  CLERK_AUTHORIZED_PARTIES     origins a session token may come from, comma-separated
+  CLERK_SYNC_SCHEDULE          cron expression (UTC) for a scheduled clerk sync --prune
+  CLERK_USER_DELETE            delete (default) or anonymize a deleted user's client
+  CLERK_EVENT_RETENTION_DAYS   days the delivery log keeps a row (default 30)`
 
 func (p *plugin) syncCommand() *cobra.Command {
 	var opts syncOptions
@@ -83,14 +120,15 @@ same --dir.`,
 				}
 			}
 			counts, err := p.recordedSync(ctx, migrations.TriggerCommand, opts, os.Stderr)
-			if err != nil {
+			var wouldStop *pruneWouldStop
+			if err != nil && !errors.As(err, &wouldStop) {
 				return err // the error alone: a summary of a failed run misleads
 			}
 			fmt.Fprintln(out, counts.summary(opts.DryRun))
 			if after, err := p.app.CountRecords(migrations.ClientsCollection); err == nil {
 				fmt.Fprintf(out, "Database %s: %d clients before, %d after\n", dbPath, before, after)
 			}
-			return nil
+			return err // a dry run whose real run would stop fails as that run would
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Prune, "prune", false, "also delete (and tombstone) clients whose Clerk user no longer exists")
@@ -129,7 +167,7 @@ func (p *plugin) runScheduledSync(ctx context.Context) {
 	attrs := []any{
 		"listed", counts.Listed, "created", counts.Created, "updated", counts.Updated,
 		"unchanged", counts.Unchanged, "skipped", counts.Skipped, "deleted", counts.Deleted,
-		"failed", counts.Failed, "duration", time.Since(started).String(),
+		"failed", counts.Failed, "hookFailures", counts.HookFailures, "duration", time.Since(started).String(),
 		"organizations", counts.Organizations, "memberships", counts.Memberships,
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package hooks
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,7 +81,7 @@ organizationMembership.deleted. Repeat with the printed --user-id and
 		},
 	}
 	cmd.Flags().StringVar(&opts.URL, "url", defaultSendURL, "the webhook endpoint")
-	cmd.Flags().StringVar(&opts.Secret, "secret", "", "the signing secret (whsec_...); default: CLERK_WEBHOOK_SECRET")
+	cmd.Flags().StringVar(&opts.Secret, "secret", "", "the signing secret (whsec_...); default: CLERK_WEBHOOK_SECRET, else CLERK_WEBHOOK_SIGNING_SECRET")
 	cmd.Flags().StringVar(&opts.UserID, "user-id", "", "the Clerk user id (user_...); default: a new user")
 	cmd.Flags().StringVar(&opts.OrgID, "org-id", "", "the Clerk organization id (org_...) of organization and membership events; default: a new organization")
 	cmd.Flags().StringVar(&opts.Role, "role", "org:member", "the member's role in membership events")
@@ -188,13 +189,14 @@ func clerkEvent(eventType, userID string, now time.Time) map[string]any {
 	} else {
 		created := clerkIDTime(userID, now).UnixMilli()
 		emailID := "idn_" + strings.TrimPrefix(userID, "user_") + "e"
-		lastName, role := "Lovelace", "member"
+		who := sendPersonOf(userID)
+		lastName, role := who.last, "member"
 		if eventType == eventUserUpdated {
-			lastName, role = "King", "admin"
+			lastName, role = who.otherLast, "admin"
 		}
 		data = map[string]any{
 			"object": "user", "id": userID,
-			"first_name": "Ada", "last_name": lastName, "username": nil,
+			"first_name": who.first, "last_name": lastName, "username": nil,
 			"image_url": "https://img.clerk.com/placeholder", "has_image": false,
 			"primary_email_address_id": emailID, "primary_phone_number_id": nil, "primary_web3_wallet_id": nil,
 			"email_addresses": []any{map[string]any{
@@ -220,6 +222,32 @@ func clerkEvent(eventType, userID string, now time.Time) map[string]any {
 			"client_ip": "127.0.0.1", "user_agent": "pocketclerk clerk send",
 		}},
 	}
+}
+
+// sendPerson is the name "clerk send" gives a user: one of a few, chosen by
+// the id, so that the users sent look different in the dashboard and keep
+// their name on every send. otherLast is the last name user.updated sends.
+type sendPerson struct{ first, last, otherLast string }
+
+var sendPeople = []sendPerson{
+	{"Ada", "Lovelace", "King"},
+	{"Grace", "Hopper", "Murray"},
+	{"Katherine", "Johnson", "Goble"},
+	{"Hedy", "Lamarr", "Kiesler"},
+	{"Mary", "Jackson", "Winston"},
+	{"Dorothy", "Vaughan", "Johnson"},
+	{"Annie", "Easley", "Jean"},
+	{"Margaret", "Hamilton", "Heafield"},
+}
+
+func sendPersonOf(userID string) sendPerson {
+	return sendPeople[pick(userID, len(sendPeople))]
+}
+
+// pick is a number below n that an id always gives.
+func pick(id string, n int) int {
+	sum := sha256.Sum256([]byte(id))
+	return int(sum[0]) % n
 }
 
 // Clerk ids are a prefix and a KSUID, which begins with its creation time

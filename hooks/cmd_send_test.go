@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -47,7 +48,8 @@ func TestClerkSendWalksAUserThroughCreatedUpdatedDeleted(t *testing.T) {
 	if id == "" || c == nil {
 		t.Fatalf("no client for the sent user:\n%s", out)
 	}
-	if c.Email() != strings.ToLower(id)+"@example.com" || c.GetString("lastName") != "Lovelace" || !c.Verified() {
+	who := sendPersonOf(id)
+	if c.Email() != strings.ToLower(id)+"@example.com" || c.GetString("firstName") != who.first || c.GetString("lastName") != who.last || !c.Verified() {
 		t.Fatalf("created client: email %q, lastName %q", c.Email(), c.GetString("lastName"))
 	}
 	created := c.GetDateTime("clerkCreatedAt")
@@ -60,7 +62,7 @@ func TestClerkSendWalksAUserThroughCreatedUpdatedDeleted(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	c = clientOf(t, app, id)
-	if c.GetString("lastName") != "King" || c.GetDateTime("clerkCreatedAt") != created {
+	if c.GetString("lastName") != who.otherLast || c.GetDateTime("clerkCreatedAt") != created {
 		t.Fatalf("updated client: lastName %q, clerkCreatedAt %v (was %v)", c.GetString("lastName"), c.GetDateTime("clerkCreatedAt"), created)
 	}
 	mustContain(t, c.GetString("publicMetadata"), `"role":"admin"`)
@@ -115,5 +117,28 @@ func TestClerkIDTime(t *testing.T) {
 	}
 	if got := clerkIDTime("user_not-a-ksuid", at); !got.Equal(at) {
 		t.Fatalf("a foreign id decodes to %v", got)
+	}
+}
+
+// Users and organizations sent one after another look different in the
+// dashboard, and each keeps its name on every send.
+func TestClerkSendGivesDifferentNames(t *testing.T) {
+	t.Parallel()
+	users, orgs := map[string]bool{}, map[string]bool{}
+	for i := range 40 {
+		id, err := newClerkID("user_", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		who := sendPersonOf(id)
+		if sendPersonOf(id) != who {
+			t.Fatal("a user's name changes between sends")
+		}
+		users[who.first+" "+who.last] = true
+		org := clerkOrgData(fmt.Sprintf("org_%027d", i), id, false, time.Now())["name"].(string)
+		orgs[strings.Fields(org)[0]] = true
+	}
+	if len(users) < 4 || len(orgs) < 4 {
+		t.Errorf("40 sends gave %d user names and %d organization names", len(users), len(orgs))
 	}
 }

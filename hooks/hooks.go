@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,11 +95,15 @@ type Config struct {
 	// UserDelete is what a user's deletion in Clerk does to the client:
 	// UserDeleteDelete (the default) or UserDeleteAnonymize.
 	UserDelete string
+
+	// warnings are said at start: what ConfigFromEnv read but did not use.
+	warnings []string
 }
 
 // ConfigFromEnv reads the configuration from the environment:
 //
 //	CLERK_WEBHOOK_SECRET       signing secrets, separated by spaces or commas
+//	                           (or CLERK_WEBHOOK_SIGNING_SECRET, Clerk's name)
 //	CLERK_EVENT_RETENTION_DAYS days to keep the delivery log (default 30)
 //	CLERK_SECRET_KEY           Backend API key
 //	CLERK_API_URL              Backend API base (default https://api.clerk.com)
@@ -116,7 +121,6 @@ func ConfigFromEnv() (Config, error) {
 
 func configFrom(getenv func(string) string) (Config, error) {
 	c := Config{
-		WebhookSecrets:    splitList(getenv("CLERK_WEBHOOK_SECRET")),
 		SecretKey:         strings.TrimSpace(getenv("CLERK_SECRET_KEY")),
 		APIURL:            strings.TrimSpace(getenv("CLERK_API_URL")),
 		JWTKey:            strings.TrimSpace(getenv("CLERK_JWT_KEY")),
@@ -125,6 +129,7 @@ func configFrom(getenv func(string) string) (Config, error) {
 		SyncSchedule:      strings.TrimSpace(getenv("CLERK_SYNC_SCHEDULE")),
 		UserDelete:        strings.TrimSpace(getenv("CLERK_USER_DELETE")),
 	}
+	c.WebhookSecrets, c.warnings = webhookSecretsFrom(getenv)
 	if days := strings.TrimSpace(getenv("CLERK_EVENT_RETENTION_DAYS")); days != "" {
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 1 {
@@ -133,6 +138,21 @@ func configFrom(getenv func(string) string) (Config, error) {
 		c.EventRetention = time.Duration(n) * 24 * time.Hour
 	}
 	return c, nil
+}
+
+// webhookSecretsFrom reads the signing secrets from CLERK_WEBHOOK_SECRET or,
+// when that is empty, from CLERK_WEBHOOK_SIGNING_SECRET, the name Clerk's
+// guides give it. When both are set and differ, CLERK_WEBHOOK_SECRET wins
+// and a warning says so.
+func webhookSecretsFrom(getenv func(string) string) (secrets []string, warnings []string) {
+	ours, clerks := splitList(getenv("CLERK_WEBHOOK_SECRET")), splitList(getenv("CLERK_WEBHOOK_SIGNING_SECRET"))
+	switch {
+	case len(ours) == 0:
+		return clerks, nil
+	case len(clerks) > 0 && !slices.Equal(ours, clerks):
+		warnings = append(warnings, "CLERK_WEBHOOK_SECRET and CLERK_WEBHOOK_SIGNING_SECRET (Clerk's name for the same secret) are both set and differ: CLERK_WEBHOOK_SECRET is used. Keep one of them, set to the endpoint's Signing Secret.")
+	}
+	return ours, warnings
 }
 
 // validate checks the whole configuration, so that Register binds nothing
@@ -189,6 +209,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	}
 	p := &plugin{app: app, config: config, batcher: newBatcher(app), failures: newFailureRecorder(),
 		endedSessions: newEndedSessions(), bodyReaders: make(chan struct{}, maxBodyReaders)}
+	p.batcher.hookFailed = p.deliveryHookFailed
 	if p.config.EventRetention == 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
 	}
@@ -233,10 +254,15 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)
 	bindOrganizationClerkFields(app)
+	bindEditableFields(app)
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		for _, msg := range p.config.warnings {
+			se.App.Logger().Warn(msg)
+			fmt.Fprintln(os.Stderr, "Warning: "+msg)
+		}
 		if len(p.secrets) == 0 {
-			msg := "CLERK_WEBHOOK_SECRET is not set: " + WebhookPath + " answers 503 until it is. Set it to the endpoint's signing secret from Clerk's dashboard (Webhooks → endpoint → Signing Secret) and restart."
+			msg := "CLERK_WEBHOOK_SECRET (or CLERK_WEBHOOK_SIGNING_SECRET, as Clerk names it) is not set: " + WebhookPath + " answers 503 until it is. Set it to the endpoint's signing secret from Clerk's dashboard (Webhooks → endpoint → Signing Secret) and restart."
 			se.App.Logger().Warn(msg)
 			fmt.Fprintln(os.Stderr, "Warning: "+msg)
 		}

@@ -102,7 +102,7 @@ func (s *orgFirstSight) fetch(ctx context.Context, app core.App, userID string) 
 
 	// The same apply as a webhook's: ordering and tombstones hold.
 	applied := 0
-	err := app.RunInTransaction(func(txApp core.App) error {
+	hookErr, err := runInTransaction(app, func(txApp core.App) error {
 		now := time.Now()
 		for _, m := range members {
 			if m.Organization == nil || m.Organization.ID == "" || membershipUserID(m) != userID {
@@ -117,6 +117,9 @@ func (s *orgFirstSight) fetch(ctx context.Context, app core.App, userID string) 
 	})
 	if err != nil {
 		return fmt.Errorf("applying the fetched memberships: %w", err)
+	}
+	if hookErr != nil {
+		app.Logger().Error("Clerk organization memberships synced on first sight, but "+hookFailureReason(hookErr), "clerkId", userID)
 	}
 	app.Logger().Info("Clerk organization memberships synced on first sight", "clerkId", userID, "memberships", applied)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
@@ -59,20 +60,65 @@ func applyOrganizationEvent(txApp core.App, ch organizationChange) (outcome, err
 		if gone, err := isTombstoned(txApp, id); err != nil || gone {
 			return outcomeGone, err
 		}
+	} else if !org.GetDateTime(migrations.FieldDeletedAt).IsZero() {
+		return outcomeGone, nil // deleted, and kept for a relation
 	}
 	if ch.Type == eventOrganizationDeleted {
+		result := outcomeDeleted
 		if org != nil {
-			if err := txApp.Delete(org.Record); err != nil {
+			blocker, err := blockingReference(txApp, org.Record)
+			if err != nil {
+				return "", err
+			}
+			if blocker != "" {
+				if err := keepDeletedOrganization(txApp, org, ch.At, blocker); err != nil {
+					return "", err
+				}
+				result = outcomeAnonymized
+			} else if err := txApp.Delete(org.Record); err != nil {
 				return "", fmt.Errorf("deleting organization %s: %w", id, err)
 			}
 		}
-		return outcomeDeleted, addTombstone(txApp, id, ch.At)
+		return result, addTombstone(txApp, id, ch.At)
 	}
 	if org != nil && ch.Organization.UpdatedAt < org.ClerkUpdatedAt().UnixMilli() {
 		return outcomeStale, nil
 	}
 	_, result, err := saveOrganization(txApp, org, ch.Organization)
 	return result, err
+}
+
+// keepDeletedOrganization applies an organization's deletion that a
+// required relation without cascade delete (blocker, collection.field)
+// would make PocketBase refuse: its memberships are deleted, so that no
+// member reaches it or what is scoped to it any more, and the record is
+// kept with deletedAt set and its Clerk data cleared but its id and name,
+// so that the owner's records keep their organization.
+func keepDeletedOrganization(txApp core.App, org *organizationRecord, at time.Time, blocker string) error {
+	id := org.GetString(migrations.FieldClerkID)
+	txApp.Logger().Warn("An organization deleted in Clerk is kept, marked deleted: a required relation without cascade delete points to it, so PocketBase would refuse to delete it. Its memberships are deleted and deletedAt is set; make the relation cascade to delete such records with their organization.",
+		"clerkId", id, "relation", blocker)
+	members, err := txApp.FindAllRecords(migrations.MembershipsCollection, dbx.HashExp{migrations.FieldOrganization: org.Id})
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if err := txApp.Delete(m); err != nil {
+			return fmt.Errorf("deleting membership %s of deleted organization %s: %w", m.GetString(migrations.FieldClerkID), id, err)
+		}
+	}
+	for _, name := range migrations.OrganizationClerkFields {
+		switch name {
+		case migrations.FieldClerkID, migrations.FieldName, migrations.FieldClerkCreatedAt, migrations.FieldClerkUpdatedAt:
+		default:
+			org.Set(name, nil)
+		}
+	}
+	org.Set(migrations.FieldDeletedAt, at)
+	if err := txApp.Save(org.Record); err != nil {
+		return fmt.Errorf("keeping deleted organization %s: %w", id, err)
+	}
+	return nil
 }
 
 // applyMembershipEvent is the one place that decides how a Clerk

@@ -72,7 +72,7 @@ func clerkOrgEvent(opts *sendOptions, now time.Time) (map[string]any, string, er
 			"permissions": permissions, "public_metadata": map[string]any{}, "private_metadata": map[string]any{},
 			"organization": org,
 			"public_user_data": map[string]any{
-				"user_id": opts.UserID, "first_name": "Ada", "last_name": "Lovelace",
+				"user_id": opts.UserID, "first_name": sendPersonOf(opts.UserID).first, "last_name": sendPersonOf(opts.UserID).last,
 				"image_url": "https://img.clerk.com/placeholder", "has_image": false,
 				"identifier": strings.ToLower(opts.UserID) + "@example.com",
 			},
@@ -89,7 +89,7 @@ func clerkOrgEvent(opts *sendOptions, now time.Time) (map[string]any, string, er
 }
 
 func clerkOrgData(orgID, creatorID string, renamed bool, now time.Time) map[string]any {
-	name := "Acme " + orgID[len(orgID)-4:]
+	name := sendOrgNames[pick(orgID, len(sendOrgNames))] + " " + orgID[len(orgID)-4:]
 	if renamed {
 		name += " (renamed)"
 	}
@@ -101,6 +101,10 @@ func clerkOrgData(orgID, creatorID string, renamed bool, now time.Time) map[stri
 		"created_by": creatorID, "created_at": clerkIDTime(orgID, now).UnixMilli(), "updated_at": now.UnixMilli(),
 	}
 }
+
+// sendOrgNames are the names "clerk send" gives organizations, chosen by
+// the id, followed by the id's last characters.
+var sendOrgNames = []string{"Acme", "Globex", "Initech", "Hooli", "Umbrella", "Soylent", "Vandelay", "Wonka"}
 
 // membershipIDOf is the one membership id of a user in an organization
 // that "clerk send" uses: a KSUID dated like the organization, whose

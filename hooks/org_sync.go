@@ -278,7 +278,7 @@ func (s *syncer) applyObjects(changes []objectChange, counts *objectCounts, coll
 func (s *syncer) commitObjects(batch []objectChange, collection string, pruneBefore time.Time) (syncCounts, error) {
 	var done syncCounts
 	now := time.Now()
-	err := s.app.RunInTransaction(func(txApp core.App) error {
+	hookErr, err := runInTransaction(s.app, func(txApp core.App) error {
 		for _, ch := range batch {
 			if !pruneBefore.IsZero() {
 				ok, err := savedBefore(txApp, collection, ch.clerkID, pruneBefore)
@@ -302,6 +302,10 @@ func (s *syncer) commitObjects(batch []objectChange, collection string, pruneBef
 	})
 	if errors.Is(err, errDryRun) {
 		err = nil
+	}
+	if hookErr != nil {
+		s.counts.HookFailures++
+		s.app.Logger().Error("Clerk sync stored a batch, but "+hookFailureReason(hookErr), "collection", collection)
 	}
 	return done, err
 }
@@ -330,7 +334,9 @@ func savedBefore(txApp core.App, collection, clerkID string, cutoff time.Time) (
 // after the listing, and no more than the share guard allows.
 func (o *orgSync) prune(ctx context.Context, cutoff time.Time) error {
 	// Organizations: each one confirmed by GET /v1/organizations/{id}.
-	unseen, err := o.unseen(migrations.OrganizationsCollection, o.seenOrgs, cutoff, nil)
+	unseen, err := o.unseen(migrations.OrganizationsCollection, o.seenOrgs, cutoff, func(r *core.Record) bool {
+		return !r.GetDateTime(migrations.FieldDeletedAt).IsZero() // deleted already, kept for a relation
+	})
 	if err != nil {
 		return err
 	}
@@ -430,7 +436,10 @@ func (o *orgSync) unseen(collection string, seen map[string]struct{}, cutoff tim
 	if err != nil {
 		return nil, err
 	}
-	if !o.opts.Force && !pruneAllowed(len(unseen), int(total)) {
+	if !o.opts.Force && !pruneAllowed(len(unseen), int(total)) && o.opts.DryRun {
+		// The dry run goes on, to list all that the real run would do.
+		o.counts.guardWouldStop(len(unseen), int(total), collection)
+	} else if !o.opts.Force && !pruneAllowed(len(unseen), int(total)) {
 		return nil, fmt.Errorf("not pruning: %d of %d %s are not in this Clerk instance, more than a prune deletes without --force (a tenth, at least 1, never all), which more often means that CLERK_SECRET_KEY belongs to another instance than that they were deleted; check the key, and if the deletions are real, run \"clerk sync --prune --force\"", len(unseen), total, collection)
 	}
 	return unseen, nil

@@ -93,6 +93,28 @@ func TestProfilePageInABrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("a field the update rule keeps from the user is shown read-only", func(t *testing.T) {
+		runJSMigration(t, app, readmeBlock(t, "// pb_migrations/1764900000_client_fields.js"))
+		client := clientOf(t, app, userB)
+		client.Set("plan", "pro")
+		if err := app.Save(client); err != nil {
+			t.Fatal(err)
+		}
+		tab := openPage(t, browser, srv.URL, standInClerk(userB, token(userB)))
+		tab.waitFor(`document.body.dataset.state === "profile" && document.getElementById("field-plan") !== null`)
+		if !tab.eval(`document.getElementById("field-plan").tagName === "P" && document.getElementById("field-plan").textContent === "pro"`) {
+			t.Fatalf("plan is not shown read-only: %s", tab.text("#section-details"))
+		}
+		if !tab.eval(`document.getElementById("field-welcomedAt").tagName === "P" && document.getElementById("field-nickname").tagName === "INPUT" && document.getElementById("field-bio").tagName === "TEXTAREA"`) {
+			t.Fatalf("welcomedAt read-only, nickname and bio editable: %s", tab.text("#section-details"))
+		}
+		tab.run(chromedp.SendKeys("#field-nickname", "Bobby"), chromedp.Click(`#section-details button[type=submit]`))
+		tab.waitFor(`document.querySelector("#section-details .form-status").textContent === "Saved"`)
+		if c := clientOf(t, app, userB); c.GetString("nickname") != "Bobby" || c.GetString("plan") != "pro" {
+			t.Fatalf("nickname %q, plan %q after saving", c.GetString("nickname"), c.GetString("plan"))
+		}
+	})
+
 	t.Run("a user without a name is shown by phone, and a failed avatar by initials", func(t *testing.T) {
 		phoneOnly := userFixture(t, "phone-only")
 		deliver(t, srv.URL, "msg_phone_only", userEvent(eventUserCreated, phoneOnly))

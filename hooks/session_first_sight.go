@@ -80,13 +80,16 @@ func (a *sessionAuth) syncOnFirstSight(ctx context.Context, app core.App, clerkI
 	// The same apply as a webhook's: ordering and tombstones hold, and the
 	// webhook that lands later finds the client up to date.
 	var result outcome
-	err = app.RunInTransaction(func(txApp core.App) error {
+	hookErr, err := runInTransaction(app, func(txApp core.App) error {
 		var err error
 		result, err = applyUserEvent(txApp, userChange{Type: eventUserUpdated, User: u, UserJSON: rawJSON(u.Response), At: time.Now()})
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("applying the fetched user: %w", err)
+	}
+	if hookErr != nil {
+		app.Logger().Error("Clerk user synced on first sight, but "+hookFailureReason(hookErr), "clerkId", clerkID)
 	}
 	app.Logger().Info("Clerk user synced on first sight", "clerkId", clerkID, "outcome", string(result))
 	return findClient(app, clerkID)

@@ -80,6 +80,11 @@ func (r *failureRecorder) record(at time.Time, status int, reason, svixID string
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.hours[failureHour{at.Truncate(time.Hour), status}]++
+	r.addReason(at, status, reason, svixID)
+}
+
+// addReason counts a reason; r.mu is held.
+func (r *failureRecorder) addReason(at time.Time, status int, reason, svixID string) {
 	key := failureKey{status, reason}
 	if f := r.reasons[key]; f != nil {
 		f.count++

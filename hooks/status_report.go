@@ -197,6 +197,8 @@ func nextRun(expr string, now time.Time) string {
 // failureOutcome names what an error status means for a delivery.
 func failureOutcome(status int) string {
 	switch status {
+	case hookFailedStatus:
+		return "hook failed"
 	case http.StatusUnauthorized:
 		return "refused"
 	case http.StatusBadRequest:

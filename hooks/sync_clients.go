@@ -51,17 +51,29 @@ type syncCounts struct {
 	Skipped   int // stale (the client holds newer data) or deleted before
 	Deleted   int // pruned
 	Failed    int // could not be applied; see the error
+	// HookFailures counts the transactions whose changes were stored but
+	// whose after-commit hooks (an owner's) failed; the logs say which.
+	HookFailures int
 
 	// Organizations and Memberships count the same for those.
 	Organizations, Memberships objectCounts
 
-	// GuardStop says, in a dry run, that the real prune would stop.
+	// GuardStop says, in a dry run, on which prune guards the real prune
+	// would stop: one for each kind of record, separated by "; ".
 	GuardStop string
 	// OrganizationsSkipped says why organizations and memberships were not
 	// synced, when Clerk refused to list them; empty when they were.
 	OrganizationsSkipped string
 	// NotPruned says what a prune kept and why, when it could not check.
 	NotPruned string
+}
+
+// guardWouldStop adds a guard that the real prune would stop on.
+func (c *syncCounts) guardWouldStop(gone, total int, collection string) {
+	if c.GuardStop != "" {
+		c.GuardStop += "; "
+	}
+	c.GuardStop += fmt.Sprintf("%d of %d %s are gone from this Clerk instance, more than a prune deletes (a tenth, at least 1, never all)", gone, total, collection)
 }
 
 func (c *syncCounts) add(o outcome) {
@@ -74,7 +86,7 @@ func (c *syncCounts) add(o outcome) {
 		c.Unchanged++
 	case outcomeStale, outcomeGone:
 		c.Skipped++
-	case outcomeDeleted:
+	case outcomeDeleted, outcomeAnonymized: // deleted in Clerk; kept here for a relation
 		c.Deleted++
 	}
 }
@@ -85,6 +97,7 @@ func (c *syncCounts) merge(o syncCounts) {
 	c.Unchanged += o.Unchanged
 	c.Skipped += o.Skipped
 	c.Deleted += o.Deleted
+	c.HookFailures += o.HookFailures
 }
 
 func (c syncCounts) summary(dryRun bool) string {
@@ -101,13 +114,25 @@ func (c syncCounts) summary(dryRun bool) string {
 	if c.NotPruned != "" {
 		s += "; " + c.NotPruned
 	}
+	if c.HookFailures > 0 {
+		s += fmt.Sprintf("; %d times an after-commit hook failed (the changes are stored; see the logs)", c.HookFailures)
+	}
 	if dryRun {
 		s = "Dry run, nothing written; would have: " + s
 	}
-	if c.GuardStop != "" {
-		s += "; " + c.GuardStop
-	}
 	return s
+}
+
+// pruneWouldStop ends a dry run of --prune whose real run would stop on a
+// guard: the dry run did all of its work, and fails as the real run would.
+type pruneWouldStop struct{ stops string }
+
+// pruneWouldStopPrefix starts the error, which the dashboard reads.
+const pruneWouldStopPrefix = "The real prune would stop"
+
+func (e *pruneWouldStop) Error() string {
+	return pruneWouldStopPrefix + " without --force, before deleting anything: " + e.stops +
+		". That more often means that CLERK_SECRET_KEY belongs to another instance than that these were deleted; check the key, and if the deletions are real, run \"clerk sync --prune --force\""
 }
 
 // errDryRun rolls a dry run's transactions back.
@@ -179,6 +204,9 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 		} else if err := orgs.keepUnlisted(); err != nil {
 			return counts, err
 		}
+	}
+	if counts.GuardStop != "" {
+		return counts, &pruneWouldStop{counts.GuardStop}
 	}
 	if failed := counts.Failed + counts.Organizations.Failed + counts.Memberships.Failed; failed > 0 {
 		return counts, fmt.Errorf("%d users, organizations or memberships could not be applied (%v); the rest is done: run the sync again once the cause is fixed", failed, s.firstFailure)
@@ -326,7 +354,7 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 	var done syncCounts
 	var pruned []prunedClient
 	now := time.Now()
-	err := s.app.RunInTransaction(func(txApp core.App) error {
+	hookErr, err := runInTransaction(s.app, func(txApp core.App) error {
 		done, pruned = syncCounts{}, nil
 		for _, ch := range batch {
 			var client *clientRecord
@@ -357,10 +385,23 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 	if errors.Is(err, errDryRun) {
 		err = nil
 	}
+	if hookErr != nil {
+		done.HookFailures++
+		s.hookFailed("clients", batch, hookErr)
+	}
 	if err == nil && len(pruned) > 0 && s.opts.pruned != nil {
 		s.opts.pruned(pruned)
 	}
 	return done, err
+}
+
+// hookFailed logs an after-commit hook's failure on a committed batch.
+func (s *syncer) hookFailed(collection string, batch []userChange, err error) {
+	ids := make([]string, len(batch))
+	for i, ch := range batch {
+		ids[i] = ch.User.ID
+	}
+	s.app.Logger().Error("Clerk sync stored a batch, but "+hookFailureReason(err), "collection", collection, "clerkIds", ids)
 }
 
 func (s *syncer) fail(clerkID string, err error) {

@@ -1,7 +1,6 @@
 package hooks
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/spf13/cobra"
 
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
@@ -182,16 +180,7 @@ func TestPruneGuardStopsAboveATenth(t *testing.T) {
 
 func TestSyncCommandOutput(t *testing.T) {
 	run := func(app core.App, config Config, args ...string) (string, error) {
-		root := &cobra.Command{Use: "pocketclerk"}
-		if err := Register(app, root, config); err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		root.SetOut(&out)
-		root.SetErr(&out)
-		root.SetArgs(args)
-		err := root.Execute()
-		return out.String(), err
+		return runCommand(t, app, config, args...)
 	}
 	app := newTestApp(t)
 	f := newFakeClerk(t, 20)

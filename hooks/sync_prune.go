@@ -84,7 +84,7 @@ func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]
 		if !s.opts.DryRun {
 			return refuse(fmt.Sprint(len(gone)))
 		}
-		s.counts.GuardStop = fmt.Sprintf("without --force the prune would stop: %d of %d clients is more than it deletes (a tenth, at least 1, never all)", len(gone), total)
+		s.counts.guardWouldStop(len(gone), int(total), migrations.ClientsCollection)
 	}
 	s.applyChanges(gone, cutoff)
 	return nil

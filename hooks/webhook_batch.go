@@ -27,6 +27,10 @@ type batcher struct {
 	stopped  chan struct{} // closed when run has returned, or will never run
 	// checkpoints copies the write-ahead log outside the batches; run's only.
 	checkpoints *checkpointer
+	// hookFailed, when set, hears of the after-commit hooks that failed
+	// (an owner's onRecordAfterCreateSuccess, say) for the deliveries
+	// named: they are committed, and answered as applied.
+	hookFailed func(svixIDs []string, err error)
 }
 
 // errStopping answers a delivery that arrives as the server stops; Svix
@@ -148,8 +152,9 @@ func (b *batcher) commitBatch(batch []*pendingDelivery) {
 	if len(batch) > 1 {
 		// A panic (in an app owner's record hook, say) becomes an error, as
 		// PocketBase's router makes it for requests: this goroutine serves none.
-		err := routine.SafeWrap(func() error {
-			return b.app.RunInTransaction(func(txApp core.App) error {
+		var hookErr error
+		err := routine.SafeWrap(func() (err error) {
+			hookErr, err = runInTransaction(b.app, func(txApp core.App) error {
 				for _, p := range batch {
 					var err error
 					if p.result, err = applyDelivery(txApp, p.delivery); err != nil {
@@ -158,8 +163,19 @@ func (b *batcher) commitBatch(batch []*pendingDelivery) {
 				}
 				return nil
 			})
+			return err
 		})()
 		if err == nil {
+			// Committed: a failed after-commit hook is reported, and the
+			// deliveries are applied all the same (trying them again one
+			// by one would only find them logged).
+			if hookErr != nil {
+				ids := make([]string, len(batch))
+				for i, p := range batch {
+					ids[i] = p.SvixID
+				}
+				b.reportHookFailure(ids, hookErr)
+			}
 			for _, p := range batch {
 				close(p.done)
 			}
@@ -175,10 +191,20 @@ func (b *batcher) commitBatch(batch []*pendingDelivery) {
 			close(p.done)
 			continue
 		}
+		var hookErr error
 		p.err = routine.SafeWrap(func() (err error) {
-			p.result, p.duplicate, err = commitDelivery(b.app, p.delivery)
+			p.result, p.duplicate, hookErr, err = commitDelivery(b.app, p.delivery)
 			return err
 		})()
+		if p.err == nil && hookErr != nil {
+			b.reportHookFailure([]string{p.SvixID}, hookErr)
+		}
 		close(p.done)
+	}
+}
+
+func (b *batcher) reportHookFailure(svixIDs []string, err error) {
+	if b.hookFailed != nil {
+		b.hookFailed(svixIDs, err)
 	}
 }

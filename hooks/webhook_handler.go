@@ -66,7 +66,7 @@ type webhookReply struct {
 func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 	if len(p.secrets) == 0 {
 		return e.Error(http.StatusServiceUnavailable,
-			"Clerk webhooks are not configured: set CLERK_WEBHOOK_SECRET to the endpoint's signing secret (whsec_...) from Clerk's dashboard and restart; Svix retries until then.", nil)
+			"Clerk webhooks are not configured: set CLERK_WEBHOOK_SECRET (or CLERK_WEBHOOK_SIGNING_SECRET) to the endpoint's signing secret (whsec_...) from Clerk's dashboard and restart; Svix retries until then.", nil)
 	}
 
 	d, err := p.readDelivery(e)
@@ -230,15 +230,16 @@ func (d delivery) clerkID() string {
 // row exists exactly when the effect was committed. The log's unique svixId
 // index recognises a redelivery, even one racing its twin: the second
 // insert fails, and its transaction, effect included, is rolled back.
-func commitDelivery(app core.App, d delivery) (result outcome, duplicate bool, err error) {
-	err = app.RunInTransaction(func(txApp core.App) error {
+// hookErr is the error of an after-commit hook: the delivery is applied.
+func commitDelivery(app core.App, d delivery) (result outcome, duplicate bool, hookErr, err error) {
+	hookErr, err = runInTransaction(app, func(txApp core.App) error {
 		result, err = applyDelivery(txApp, d)
 		return err
 	})
 	if errors.Is(err, errDuplicate) {
-		return "", true, nil
+		return "", true, nil, nil
 	}
-	return result, false, err
+	return result, false, hookErr, err
 }
 
 // applyDelivery applies and logs d inside a transaction.

@@ -83,7 +83,7 @@ const (
 var (
 	OrganizationClerkFields = []string{
 		FieldClerkID, FieldName, FieldSlug, FieldImageURL, FieldMaxAllowedMemberships, FieldAdminDeleteEnabled,
-		FieldPublicMetadata, FieldPrivateMetadata, FieldCreatedBy, FieldClerkCreatedAt, FieldClerkUpdatedAt,
+		FieldPublicMetadata, FieldPrivateMetadata, FieldCreatedBy, FieldClerkCreatedAt, FieldClerkUpdatedAt, FieldDeletedAt,
 	}
 	MembershipClerkFields = []string{
 		FieldClerkID, FieldOrganization, FieldClient, FieldClerkOrganizationID, FieldClerkUserID, FieldRole,

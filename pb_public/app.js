@@ -158,6 +158,7 @@ function onSession() {
   shownUser = userId;
   stopLive();
   shownRecord = null;
+  editableFields = editableFieldsLoading = null; // another user's rule may differ
   profileEnded = false;
   memberships = null;
   organizations = new Map();
@@ -483,6 +484,28 @@ function ownerFields(record) {
     ["string", "number", "boolean"].includes(typeof record[k]));
 }
 
+// editableFields maps each owner field to whether the clients update rule
+// lets this user change it (GET /api/clerk/editable-fields); null until
+// known. A field the server does not name stays editable, as before.
+let editableFields = null;
+let editableFieldsLoading = null;
+
+function canEdit(key) {
+  return !editableFields || editableFields[key] !== false;
+}
+
+function loadEditableFields() {
+  editableFieldsLoading ??= (async () => {
+    try {
+      const res = await fetch("/api/clerk/editable-fields", { headers: { Authorization: await authorization() } });
+      editableFields = res.ok ? (await res.json()).fields || {} : {};
+    } catch {
+      editableFields = {};
+    }
+  })();
+  return editableFieldsLoading;
+}
+
 function renderDetails(record, body) {
   let form = body.querySelector("form");
   if (!form) {
@@ -499,19 +522,43 @@ function renderDetails(record, body) {
     form.addEventListener("submit", (ev) => { ev.preventDefault(); saveDetails(form); });
     body.append(form);
   }
+  if (!editableFields) {
+    loadEditableFields().then(() => shownRecord && renderDetails(shownRecord, body));
+    return;
+  }
   // A live update does not overwrite what the user is typing.
   if (form.dataset.dirty === "true") return;
   const fields = form.querySelector(".fields");
   const keys = ownerFields(record);
-  if (fields.dataset.keys !== keys.join(",")) {
-    fields.replaceChildren(...keys.map((k) => fieldInput(k, record[k])));
-    fields.dataset.keys = keys.join(",");
+  const layout = keys.map((k) => (canEdit(k) ? k : `${k}:read-only`)).join(",");
+  if (fields.dataset.keys !== layout) {
+    fields.replaceChildren(...keys.map((k) => (canEdit(k) ? fieldInput(k, record[k]) : fieldReadOnly(k))));
+    fields.dataset.keys = layout;
+    form.querySelector(".form-actions").hidden = !keys.some(canEdit);
   }
   for (const k of keys) {
+    if (!canEdit(k)) {
+      $(`field-${k}`).textContent = readOnlyValue(record[k]);
+      continue;
+    }
     const input = form.elements.namedItem(k);
     if (input.type === "checkbox") input.checked = record[k];
     else input.value = record[k];
   }
+}
+
+// fieldReadOnly shows a field that the update rule does not let the user change.
+function fieldReadOnly(key) {
+  const id = `field-${key}`;
+  return el("div", { class: "field read-only", title: "Set by this site: you cannot change it here" },
+    el("span", { class: "field-label" }, humanize(key)),
+    el("p", { class: "field-value", id }));
+}
+
+function readOnlyValue(value) {
+  if (typeof value === "boolean") return value ? "Yes" : "No";
+  if (typeof value === "string" && /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(value)) return formatDate(value, true);
+  return value === "" || value === null || value === undefined ? "—" : String(value);
 }
 
 function fieldInput(key, value) {
@@ -531,7 +578,7 @@ async function saveDetails(form) {
   const status = form.querySelector(".form-status");
   const button = form.querySelector("button[type=submit]");
   const data = {};
-  for (const k of ownerFields(shownRecord)) {
+  for (const k of ownerFields(shownRecord).filter(canEdit)) {
     const input = form.elements.namedItem(k);
     data[k] = input.type === "checkbox" ? input.checked : input.type === "number" ? Number(input.value) : input.value;
   }

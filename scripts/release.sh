@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=go1.27.3 # as the Makefile: PocketBase v0.40.4 needs Go 1.27
 
-version=${VERSION:-$(git describe --tags --dirty 2>/dev/null || echo dev)}
-commit=$(git rev-parse --short=12 HEAD)
+version=${VERSION:-$(git describe --tags --dirty 2>/dev/null || echo source)}
+commit=$(git describe --always --dirty --abbrev=12 --exclude='*')
 platforms=${PLATFORMS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64}
 
 rm -rf dist

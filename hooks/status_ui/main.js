@@ -329,6 +329,8 @@ function syncRunView(run) {
         state = "running";
     } else if (!run.finishedAt) {
         state = "unfinished";
+    } else if (run.dryRun && String(run.error).startsWith("The real prune would stop")) {
+        state = "would stop"; // the dry run itself went through
     } else {
         state = run.error ? "failed" : "done";
     }
@@ -338,7 +340,7 @@ function syncRunView(run) {
         { id: "clerk-sync-last", "html-data-state": state },
         t.p(
             null,
-            t.span({ className: `label sm ${state == "done" ? "success" : state == "failed" ? "danger" : "info"}` }, state),
+            t.span({ className: `label sm ${{ done: "success", failed: "danger", "would stop": "warning" }[state] || "info"}` }, state),
             " ",
             t.code(null, "clerk sync" + flags),
             ` by ${run.trigger}, started ${started.toLocaleString()}`,
@@ -358,7 +360,7 @@ function syncRunView(run) {
             ? t.p({ id: "clerk-sync-organizations" }, `Organizations: ${c.organizationsSkipped}.`)
             : null,
         c.notPruned ? t.div({ className: "alert warning", id: "clerk-sync-not-pruned" }, c.notPruned) : null,
-        run.error ? t.div({ className: "alert danger", id: "clerk-sync-error" }, run.error) : null,
+        run.error ? t.div({ className: `alert ${state == "would stop" ? "warning" : "danger"}`, id: "clerk-sync-error" }, run.error) : null,
         run.pruned?.length ? prunedTable(run) : null,
     );
 }
