@@ -13,14 +13,19 @@ import (
 
 // forgetUser clears, in the transaction that deletes or anonymizes client,
 // what the Clerk page's tables still say of the user beyond the Clerk id:
-// failure reasons holding the email (as earlier versions wrote them) and
-// the email and name in sync runs' lists. Once the deletion commits, the
-// logs are scrubbed too (logScrubber).
+// failure reasons and sync runs' errors holding the email (as earlier
+// versions wrote them) and the email and name in sync runs' lists. Once
+// the deletion commits, the logs are scrubbed too (logScrubber).
 func forgetUser(txApp core.App, client *clientRecord) error {
 	email := client.Email()
 	if email != "" {
 		_, err := txApp.DB().NewQuery("DELETE FROM " + migrations.DeliveryFailuresCollection + " WHERE instr(reason, {:email}) > 0").
 			Bind(dbx.Params{"email": email}).Execute()
+		if err != nil {
+			return err
+		}
+		_, err = txApp.DB().NewQuery("UPDATE " + migrations.SyncRunsCollection + " SET error = replace(error, {:email}, {:clerkId}) WHERE instr(error, {:email}) > 0").
+			Bind(dbx.Params{"email": email, "clerkId": client.ClerkID()}).Execute()
 		if err != nil {
 			return err
 		}

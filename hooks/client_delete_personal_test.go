@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,25 @@ func TestADeletedUsersEmailAndNameAreNotKept(t *testing.T) {
 			if run := waitForSync(t, srv.URL, token); mode == UserDeleteDelete && (len(run.Pruned) != 1 || run.Pruned[0].ClerkID != victim) {
 				t.Fatalf("dry run: %+v", run)
 			}
+			// A superuser's search by email: the request's URL is logged.
+			if r := get(t, srv.URL+"/api/collections/clients/records?filter="+url.QueryEscape("email='"+email+"'"), token); r.Status != http.StatusOK {
+				t.Fatalf("search: %+v", r)
+			}
+			// What versions before this one wrote.
+			legacy := []string{
+				"INSERT INTO clerk_failures (id, status, reason, svixId, count, firstAt, lastAt) VALUES ('legacyfailure01', 500, 'the primary email belongs to another client with newer Clerk data (" + email + ", client x, Clerk user " + victim + ")', '', 1, '', '')",
+				"INSERT INTO clerk_sync_runs (id, trigger, prune, dryRun, startedAt, finishedAt, counts, pruned, error) VALUES ('legacysyncrun01', 'command', 1, 1, '2026-01-01 00:00:00.000Z', '2026-01-01 00:00:01.000Z', '{}', " +
+					"'[{\"id\":\"x\",\"clerkId\":\"" + victim + "\",\"email\":\"" + email + "\",\"name\":\"" + name + " Last\"},{\"id\":\"y\",\"clerkId\":\"user_other\",\"email\":\"other@example.com\"}]', 'client " + victim + ": " + email + " is taken')",
+			}
+			for _, q := range legacy {
+				if _, err := app.DB().NewQuery(q).Execute(); err != nil {
+					t.Fatal(err)
+				}
+			}
 			flushLogs(t, app)
+			if rowsNaming(t, app.AuxDB(), "_logs", "message,data", email) == 0 {
+				t.Fatal("the logs do not name the user before the deletion: the test proves nothing")
+			}
 
 			if r := deliver(t, srv.URL, "msg_del", userDeletedEvent(victim, time.Now().UnixMilli())); r.Status != http.StatusOK {
 				t.Fatalf("deletion: %+v", r)
@@ -71,6 +90,10 @@ func TestADeletedUsersEmailAndNameAreNotKept(t *testing.T) {
 				if n := rowsNaming(t, app.DB(), table, columns, email, name+" Last"); n > 0 {
 					t.Errorf("%d rows of %s name the deleted user", n, table)
 				}
+			}
+			// Another user's entry stays as it was.
+			if n := rowsNaming(t, app.DB(), migrations.SyncRunsCollection, "pruned", "other@example.com"); n != 1 {
+				t.Errorf("another user's entry in a sync run: %d rows, want 1", n)
 			}
 			deadline := time.Now().Add(5 * time.Second)
 			for rowsNaming(t, app.AuxDB(), "_logs", "message,data", email, name+" Last") > 0 {

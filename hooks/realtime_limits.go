@@ -54,7 +54,7 @@ func bindRealtimeLimits(app core.App) {
 				}
 				key := topicCollectionKey(topic)
 				if collection != nil {
-					key = collection.Id
+					key = collection.Name // a topic may name it by id
 				}
 				perCollection[key]++
 				if perCollection[key] > MaxRealtimeSubscriptionsPerCollection {
