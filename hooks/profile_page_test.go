@@ -342,8 +342,40 @@ func TestProfilePageInABrowser(t *testing.T) {
 	t.Run("not configured", func(t *testing.T) {
 		tab := openPage(t, browser, srv.URL, "") // no stand-in, no publishable key
 		tab.waitFor(`document.body.dataset.state === "not-configured"`)
-		if s := tab.text("#status"); !strings.Contains(s, "CLERK_PUBLISHABLE_KEY") {
-			t.Fatalf("not-configured status: %q", s)
+		// A first page, not an error: the three keys together, and the way
+		// to the dashboard.
+		setup := tab.text("#setup")
+		for _, want := range []string{"PocketClerk is running", "CLERK_PUBLISHABLE_KEY", "CLERK_SECRET_KEY", "CLERK_WEBHOOK_SECRET", "Connect Clerk"} {
+			if !strings.Contains(setup, want) {
+				t.Fatalf("the first page lacks %q: %q", want, setup)
+			}
+		}
+		if !tab.eval(`getComputedStyle(document.getElementById("notice")).display === "none" && document.querySelector('#setup a[href="/_/"]') !== null && document.querySelector('#setup a[href="/_/#/clerk"]') !== null`) {
+			t.Fatal("the first page shows an error box, or no link to the dashboard")
+		}
+	})
+
+	t.Run("initials are the first and last names' first letters", func(t *testing.T) {
+		const lin = "user_2pagelinxxxxxxxxxxxxxxxxxx"
+		u := seed(lin, "Ada", 1000)
+		u["last_name"] = "Lovelace"
+		deliver(t, srv.URL, "msg_lin", userEvent(eventUserCreated, u))
+		tab := openPage(t, browser, srv.URL, standInClerk(lin, token(lin)))
+		tab.waitFor(`document.body.dataset.state === "profile"`)
+		if got := tab.text("#initials"); got != "AL" {
+			t.Fatalf("initials of Ada Lovelace: %q", got)
+		}
+	})
+
+	t.Run("a deleted account leads with Sign out", func(t *testing.T) {
+		tab := openPage(t, browser, srv.URL, standInClerk(userA, "refuse-deleted"))
+		tab.waitFor(`document.body.dataset.state === "error"`)
+		if !tab.eval(`(() => {
+			const [first] = [...document.querySelectorAll("#actions button")].filter((b) => !b.hidden)
+				.sort((a, b) => a.getBoundingClientRect().left - b.getBoundingClientRect().left);
+			return first.id === "sign-out" && !first.classList.contains("secondary") && document.getElementById("retry").classList.contains("secondary");
+		})()`) {
+			t.Fatal("Sign out does not lead on a deleted account")
 		}
 	})
 }

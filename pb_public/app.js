@@ -88,6 +88,11 @@ function show(state, text = statusText[state], { actions = false } = {}) {
   $("status").textContent = text;
   $("actions").hidden = !actions;
   $("sign-out").hidden = !clerk?.user || !clerk?.signOut;
+  // A deleted account has nothing to try again: signing out leads.
+  const signOutFirst = document.body.dataset.reason === "deleted" && !$("sign-out").hidden;
+  $("actions").classList.toggle("sign-out-first", signOutFirst);
+  $("retry").classList.toggle("secondary", signOutFirst);
+  $("sign-out").classList.toggle("secondary", !signOutFirst);
   clearInterval(waitTimer);
   $("wait").hidden = state !== "waiting";
   if (state === "waiting") {
@@ -352,8 +357,13 @@ function renderAvatar(record, heading) {
   setImage($("avatar"), record.imageUrl);
 }
 
+// initialsOf is the first letters of a name's first and last words ("Ada
+// Lovelace": AL), or a one-word name's first two letters ("Globex": GL).
 function initialsOf(name) {
-  return (name.match(/\p{L}/gu) || ["?"]).slice(0, 2).join("").toUpperCase();
+  const words = name.split(/\s+/).map((w) => w.match(/\p{L}/gu)).filter(Boolean);
+  if (words.length === 0) return "?";
+  const letters = words.length === 1 ? words[0].slice(0, 2) : [words[0][0], words[words.length - 1][0]];
+  return letters.join("").toUpperCase();
 }
 
 // setImage shows url in img once it has loaded; until then, without one,
