@@ -52,6 +52,9 @@ type ownRecordSubscribers struct {
 
 	streamsMu sync.Mutex
 	streams   map[*sseStream]struct{} // detached connections
+	// signedIn finds the connections signed in as a record.
+	signedIn signedInConns
+
 	// noDetach is set once a connection could not be taken over: later
 	// connections stay on PocketBase's loop, so that the client of such a
 	// connection, which ends, reconnects once rather than over and over.
@@ -70,6 +73,9 @@ type ownRecordConn struct {
 	recordID string      // set while indexed (guarded by ownRecordSubscribers.mu)
 	leaving  atomic.Bool // the broker is letting go of it: its Discard must not close it
 	indexed  atomic.Bool
+	// loopLetGo is set while PocketBase's loop returns to let go of the
+	// connection for a detach: see loopView.
+	loopLetGo atomic.Bool
 
 	canDetach bool // an HTTP/1.x GET answered by net/http itself, which can be hijacked
 
@@ -90,29 +96,33 @@ type ownRecordConn struct {
 	authMu  sync.Mutex
 	authRef *authRef // the auth, while indexed (session_realtime_own_auth.go)
 
+	// topics is a copy of the connection's topics, which answers
+	// PocketBase's walks (session_realtime_topics.go); topicsMu orders its
+	// updates.
+	topicsMu sync.Mutex
+	topics   atomic.Pointer[topicList]
+
+	// signedIn indexes the connection by its auth; signedInAs is its key
+	// there, and signedInForgotten says it ended (both guarded by signedIn.mu).
+	signedIn          *signedInConns
+	signedInAs        string
+	signedInForgotten bool
+
 	// stopLoopWrites fails the write that PocketBase's loop is making, if
-	// any, while the loop runs (fallBehind).
-	stopLoopWrites func()
+	// any, while the loop runs (fallBehind). It is dropped when the loop
+	// returns: it holds net/http's response, and with it the connection's
+	// buffers, which a detached connection does without.
+	stopLoopWrites atomic.Pointer[func()]
 }
 
 func newOwnRecordConn(app core.App, client subscriptions.Client) *ownRecordConn {
 	return &ownRecordConn{Client: client, app: app, ch: make(chan subscriptions.Message), settled: make(chan struct{})}
 }
 
-// Subscriptions hides an indexed connection's topics from PocketBase's
-// walks, which may still hold it from just before it was indexed: its
-// messages come from the index alone.
-func (c *ownRecordConn) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
-	if c.indexed.Load() {
-		return nil
-	}
-	return c.Client.Subscriptions(prefixes...)
-}
-
 func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 	s := &ownRecordSubscribers{
 		app: app, byRecord: map[string]map[*ownRecordConn]struct{}{}, byID: map[string]*ownRecordConn{},
-		streams: map[*sseStream]struct{}{},
+		streams: map[*sseStream]struct{}{}, signedIn: signedInConns{conns: map[string]map[*ownRecordConn]struct{}{}},
 	}
 	s.changed = sync.NewCond(&s.mu)
 
@@ -121,20 +131,17 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 		Func: func(e *core.RealtimeConnectRequestEvent) error {
 			connected := time.Now()
 			conn := newOwnRecordConn(e.App, e.Client)
+			conn.signedIn = &s.signedIn
 			conn.canDetach = canDetach(e) && !s.noDetach.Load()
-			e.Client = conn
-			var loopRuns atomic.Bool
-			loopRuns.Store(true)
+			e.Client = &loopView{conn}
 			response := http.NewResponseController(e.Response)
-			conn.stopLoopWrites = func() {
-				if loopRuns.Load() {
-					_ = response.SetWriteDeadline(time.Now())
-				}
-			}
+			stop := func() { _ = response.SetWriteDeadline(time.Now()) }
+			conn.stopLoopWrites.Store(&stop)
 			// Next returns when PocketBase's loop ends: the connection ended,
 			// or it let go of it to be detached.
 			err := e.Next()
-			loopRuns.Store(false)
+			conn.stopLoopWrites.Store(nil)
+			conn.loopLetGo.Store(false)
 			if err == nil && conn.detachRequested() && e.Request.Context().Err() == nil {
 				detachErr := s.detach(conn, e, connected)
 				if detachErr == nil {
@@ -147,6 +154,9 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 			}
 			conn.markDiscarded()
 			s.remove(conn)
+			// A connection let go of for a detach that failed is still in
+			// the broker (see loopView).
+			e.App.SubscriptionsBroker().Unregister(conn.Client.Id())
 			return err
 		},
 	})
@@ -155,6 +165,9 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{
 		Priority: -100,
 		Func: func(e *core.RealtimeMessageEvent) error {
+			if view, ok := e.Client.(*loopView); ok && e.Message.Name == "PB_CONNECT" {
+				e.App.SubscriptionsBroker().Register(view.ownRecordConn) // see loopView
+			}
 			if _, detached := e.Response.(*sseStream); !detached {
 				_ = http.NewResponseController(e.Response).SetWriteDeadline(time.Now().Add(realtimeWriteTimeout))
 			}
@@ -189,6 +202,11 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 			}
 			if conn, ok := e.Client.(*ownRecordConn); ok {
 				s.takeIfOwnRecordOnly(conn)
+			}
+			if conn, ok := e.Client.(*ownRecordConn); ok && !conn.indexed.Load() && len(e.Subscriptions) > 0 {
+				// Its messages stay PocketBase's to make: the connection
+				// stays in the broker, and only leaves the loop.
+				conn.requestDetach()
 			}
 			return nil
 		},
@@ -386,11 +404,11 @@ func (s *ownRecordSubscribers) takeIfOwnRecordOnly(conn *ownRecordConn) {
 			s.byRecord[auth.Id] = map[*ownRecordConn]struct{}{}
 		}
 		s.byRecord[auth.Id][conn] = struct{}{}
-		s.byID[conn.Id()] = conn
+		s.byID[conn.Client.Id()] = conn
 		conn.indexed.Store(true)
 		conn.holdAuthAsRef()
 		conn.leaving.Store(true)
-		s.app.SubscriptionsBroker().Unregister(conn.Id())
+		s.app.SubscriptionsBroker().Unregister(conn.Client.Id())
 		conn.leaving.Store(false)
 		conn.requestDetach() // with s.mu held: giveBack sees it or comes first
 	})
@@ -443,7 +461,7 @@ func (s *ownRecordSubscribers) unindex(conn *ownRecordConn) {
 	if len(s.byRecord[conn.recordID]) == 0 {
 		delete(s.byRecord, conn.recordID)
 	}
-	delete(s.byID, conn.Id())
+	delete(s.byID, conn.Client.Id())
 	conn.indexed.Store(false)
 }
 
