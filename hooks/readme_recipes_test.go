@@ -1,12 +1,14 @@
 package hooks
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -320,5 +322,35 @@ func TestReadmeOwnerFieldsUsersMayAndMayNotEdit(t *testing.T) {
 	}
 	if r := get(t, srv.URL+EditableFieldsPath, ""); r.Status != http.StatusUnauthorized {
 		t.Errorf("%s as a guest: %d, want 401", EditableFieldsPath, r.Status)
+	}
+}
+
+// Deliveries that share a transaction, each with a hook failing after the
+// commit: every one is answered as applied, none as a duplicate of itself.
+func TestConcurrentDeliveriesWithAFailingAfterCommitHook(t *testing.T) {
+	app := newTestApp(t)
+	app.OnRecordAfterCreateSuccess(migrations.ClientsCollection).BindFunc(func(e *core.RecordEvent) error {
+		if err := e.Next(); err != nil {
+			return err
+		}
+		return errors.New("the owner's side effect failed")
+	})
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	replies := make([]reply, 24)
+	var wg sync.WaitGroup
+	for i := range replies {
+		wg.Go(func() {
+			id := fmt.Sprintf("user_2concurrent%014d", i)
+			replies[i] = deliver(t, srv.URL, "msg_"+id, userEvent(eventUserCreated, clerkUser(t, id, "Ada", 1000)))
+		})
+	}
+	wg.Wait()
+	for i, r := range replies {
+		if r.Status != http.StatusOK || r.Body["outcome"] != string(outcomeCreated) {
+			t.Errorf("delivery %d: %d %v, want 200 created", i, r.Status, r.Body)
+		}
+	}
+	if n := count(t, app, migrations.ClientsCollection, ""); n != len(replies) {
+		t.Errorf("%d clients, want %d", n, len(replies))
 	}
 }
