@@ -16,8 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/pocketbase/pocketbase/core"
 	svix "github.com/svix/svix-webhooks/go"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // These tests run the binary as an owner does: built, in a folder of its
@@ -345,7 +348,7 @@ func TestJSHooksMigrationsAndPublicDir(t *testing.T) {
 	if err := app.Save(c); err != nil {
 		t.Fatal(err)
 	}
-	api := httptest.NewServer(fakeUsers(t, good[0]))
+	api := httptest.NewServer(fakeUsers(t, "sk_test_fake", good[0]))
 	defer api.Close()
 	out, err := run(t, dir, append(env, "CLERK_SECRET_KEY=sk_test_fake", "CLERK_API_URL="+api.URL), "clerk", "sync")
 	if err != nil || !strings.Contains(out, "1 updated") {
@@ -363,43 +366,34 @@ func TestJSHooksMigrationsAndPublicDir(t *testing.T) {
 	}
 }
 
-// fakeUsers is Clerk's user list holding one user, changed after its
-// creation, as the Backend API returns it.
-func fakeUsers(t *testing.T, id string) http.Handler {
+// fakeUsers is the Backend API stand-in holding one user, changed after
+// its creation, checked against Clerk's spec as the hooks' tests are.
+func fakeUsers(t *testing.T, key, id string) http.Handler {
 	raw, err := os.ReadFile("testdata/user.created.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var event struct {
-		Data map[string]any `json:"data"`
+		Data json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(raw, &event); err != nil {
 		t.Fatal(err)
 	}
-	user := event.Data
-	user["id"] = id
-	user["last_name"] = "Synced"
-	user["updated_at"] = time.Now().Add(time.Minute).UnixMilli()
-	emails := user["email_addresses"].([]any)
-	emails[0].(map[string]any)["email_address"] = id + "@example.com"
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/users", func(w http.ResponseWriter, r *http.Request) {
-		page := []any{}
-		if r.URL.Query().Get("offset") == "" || r.URL.Query().Get("offset") == "0" {
-			page = append(page, user)
-		}
-		json.NewEncoder(w).Encode(page)
-	})
-	for _, path := range []string{"GET /v1/organizations", "GET /v1/organization_memberships"} {
-		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			json.NewEncoder(w).Encode(map[string]any{"data": []any{}, "total_count": 0})
-		})
+	user, err := clerkfake.UserFromWebhook(event.Data)
+	if err != nil {
+		t.Fatal(err)
 	}
-	mux.HandleFunc("GET /v1/users/count", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]any{"object": "total_count", "total_count": 1})
-	})
-	return mux
+	user.ID = id
+	user.LastName = clerk.String("Synced")
+	user.UpdatedAt = time.Now().Add(time.Minute).UnixMilli()
+	user.EmailAddresses[0].EmailAddress = id + "@example.com"
+	api := clerkfake.New(key)
+	api.Users = []*clerk.User{user}
+	spec, err := clerkfake.LoadSpec(clerkfake.SpecFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec.Check(api, func(msg string) { t.Errorf("Clerk's Backend API spec: %s", msg) }, nil)
 }
 
 // membershipCreated is Clerk's organizationMembership.created for userID.

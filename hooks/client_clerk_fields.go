@@ -1,9 +1,11 @@
 package hooks
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 
 	validation "github.com/pocketbase/ozzo-validation/v4"
@@ -73,6 +75,8 @@ func sameFieldValue(field core.Field, a, b any) bool {
 		return pa.Plain == "" && pa.Hash == pb.Hash
 	case *core.JSONField:
 		// The same JSON, however it is spaced; null and nothing alike.
+		// Numbers compare by exact value: as float64, a rounded 2^60 would
+		// pass for Clerk's.
 		return reflect.DeepEqual(decodeJSON(a), decodeJSON(b))
 	}
 	return fmt.Sprint(a) == fmt.Sprint(b)
@@ -94,9 +98,60 @@ func decodeJSON(v any) any {
 			raw, _ = json.Marshal(v)
 		}
 	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
 	var out any
-	if json.Unmarshal(raw, &out) != nil {
+	if dec.Decode(&out) != nil || dec.More() {
 		return string(raw)
 	}
-	return out
+	return exactNumbers(out)
+}
+
+// exactNumber is a JSON number written one way for each value.
+type exactNumber string
+
+// exactNumbers replaces the numbers in a decoded JSON value with their
+// exact forms.
+func exactNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		return canonicalNumber(string(v))
+	case []any:
+		for i := range v {
+			v[i] = exactNumbers(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = exactNumbers(v[k])
+		}
+	}
+	return v
+}
+
+// canonicalNumber writes a JSON number as its sign, its significant digits
+// and a power of ten, so that 1.50, 15e-1 and 1.5 are one value, and two
+// texts are the same exactly when their values are.
+func canonicalNumber(s string) exactNumber {
+	sign := ""
+	if strings.HasPrefix(s, "-") {
+		sign, s = "-", s[1:]
+	}
+	mantissa, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
+		if err != nil { // beyond any int: compare as written
+			return exactNumber(sign + s)
+		}
+		mantissa, exp = s[:i], e
+	}
+	if whole, frac, ok := strings.Cut(mantissa, "."); ok {
+		mantissa, exp = whole+frac, exp-len(frac)
+	}
+	trimmed := strings.TrimRight(mantissa, "0")
+	exp += len(mantissa) - len(trimmed)
+	digits := strings.TrimLeft(trimmed, "0")
+	if digits == "" {
+		return "0"
+	}
+	return exactNumber(sign + digits + "e" + strconv.Itoa(exp))
 }

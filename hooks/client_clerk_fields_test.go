@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -30,11 +31,17 @@ func ownerApp(t *testing.T, key signingKey) (*tests.TestApp, string) {
 
 func addBioField(t testing.TB, app core.App) {
 	t.Helper()
+	addClientField(t, app, &core.TextField{Name: "bio", Max: 500})
+}
+
+// addClientField adds an owner's field to clients.
+func addClientField(t testing.TB, app core.App, field core.Field) {
+	t.Helper()
 	c, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Fields.Add(&core.TextField{Name: "bio", Max: 500})
+	c.Fields.Add(field)
 	if err := app.Save(c); err != nil {
 		t.Fatal(err)
 	}
@@ -241,5 +248,38 @@ func TestClerkFieldsCarryTheDashboardsHelpText(t *testing.T) {
 		if !strings.Contains(string(raw), `"help":"Synced from Clerk: change it in Clerk`) {
 			t.Errorf("%s: %s", name, raw)
 		}
+	}
+}
+
+// A number beyond float64's integers is Clerk's to the last digit: the
+// nearest float64 sent back is another value, not the same one.
+func TestClerkFieldsCompareLargeNumbersExactly(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	addBioField(t, app)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	alice := clerkUser(t, userA, "Alice", 1000)
+	alice["public_metadata"] = json.RawMessage(`{"discordId": 1152921504606846976, "score": 1.5}`)
+	if r := deliver(t, srv.URL, "msg_a1", userEvent(eventUserCreated, alice)); r.Status != http.StatusOK {
+		t.Fatalf("seeding: %+v", r)
+	}
+	record := srv.URL + "/api/collections/clients/records/" + clientOf(t, app, userA).Id
+	auth := "Bearer " + key.token(t, userA)
+	stored := clientOf(t, app, userA).GetString(migrations.FieldPublicMetadata)
+
+	if r := send(t, http.MethodPatch, record, auth, `{"publicMetadata":{"discordId":1152921504606847000,"score":1.5}}`); r.Status != http.StatusBadRequest {
+		t.Errorf("a rounded id: %d %v, want 400", r.Status, r.Body)
+	}
+	if got := clientOf(t, app, userA).GetString(migrations.FieldPublicMetadata); got != stored {
+		t.Fatalf("publicMetadata changed from %s to %s", stored, got)
+	}
+	// The same numbers, however written, are no change. (A JSON body's
+	// numbers reach the record as float64s; a form keeps the text.)
+	form := url.Values{migrations.FieldPublicMetadata: {`{"score":15e-1,"discordId":1152921504606846976}`}, "bio": {"hi"}}
+	req, _ := http.NewRequest(http.MethodPatch, record, strings.NewReader(form.Encode()))
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if r := do(t, req); r.Status != http.StatusOK {
+		t.Errorf("the same value resent: %d %v, want 200", r.Status, r.Body)
 	}
 }

@@ -48,6 +48,9 @@ func deleteClient(txApp core.App, client *clientRecord, clerkID string, at time.
 			txApp.Logger().Warn("A user deleted in Clerk keeps an anonymized client: a required relation without cascade delete points to it, or to a record its deletion cascades to, so PocketBase would refuse to delete it. Its Clerk data is cleared and deletedAt set; make the relation cascade, or set CLERK_USER_DELETE=anonymize to keep such records always.",
 				"clerkId", clerkID, "relation", blocker)
 		}
+		if err := forgetUser(txApp, client); err != nil {
+			return "", err
+		}
 		if anonymize || blocker != "" {
 			anonymizeClient(client, at)
 			if err := txApp.SaveWithContext(leanSaveContext(client.Record), client.Record); err != nil {

@@ -174,7 +174,8 @@ func emailHolder(txApp core.App, client *clientRecord) (*clientRecord, error) {
 
 func takeEmail(txApp core.App, client, holder *clientRecord) error {
 	if holder.ClerkUpdatedAt().After(client.ClerkUpdatedAt()) {
-		return fmt.Errorf("%w (%s, client %s, Clerk user %s)", errEmailHeld, client.Email(), holder.Id, holder.ClerkID())
+		// Named by ids: an error is kept and logged, an address must not be.
+		return fmt.Errorf("%w (client %s, Clerk user %s)", errEmailHeld, holder.Id, holder.ClerkID())
 	}
 	holder.SetEmail("")
 	holder.SetVerified(false)

@@ -220,6 +220,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		p.config.UserDelete = UserDeleteDelete
 	}
 	app.Store().Set(userDeleteModeKey, p.config.UserDelete)
+	app.Store().Set(logScrubberKey, &logScrubber{app: app})
 	if p.config.APIURL == "" {
 		p.config.APIURL = "https://api.clerk.com"
 	}
@@ -247,6 +248,8 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	})
 
 	bindLeanClientSaves(app)
+	bindUnchangedUpdates(app)
+	bindRealtimeLimits(app)
 	bindOwnRecordSubscribers(app)
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)
@@ -267,6 +270,9 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		// row for it too cost about a sixth of the webhook's CPU. Failures
 		// are still logged, at error level.
 		warnOpenSignUp(se.App)
+		if err := p.loadEndedSessions(se.App); err != nil {
+			return fmt.Errorf("loading the ended Clerk sessions, whose tokens are refused: %w", err)
+		}
 		// readDelivery bounds the body itself, without PocketBase's copy.
 		se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog()).Unbind(apis.DefaultBodyLimitMiddlewareId)
 		se.Router.BindFunc(p.pageSecurityHeaders)
@@ -276,6 +282,9 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	return app.Cron().Add("clerkEventsPrune", "17 3 * * *", func() {
 		if err := pruneEvents(app, time.Now().Add(-p.config.EventRetention)); err != nil {
 			app.Logger().Error("Pruning the Clerk delivery log failed; it retries tomorrow", "error", err)
+		}
+		if err := pruneEndedSessions(app, time.Now()); err != nil {
+			app.Logger().Error("Pruning the ended Clerk sessions failed; it retries tomorrow", "error", err)
 		}
 	})
 }

@@ -63,8 +63,15 @@ func (s *orgFirstSight) ensure(ctx context.Context, app core.App, claims *clerk.
 		}
 		return nil, s.fetch(context.WithoutCancel(ctx), app, userID)
 	})
-	if err != nil {
-		app.Logger().Error("Fetching a signed-in user's organization memberships failed (check CLERK_SECRET_KEY and CLERK_API_URL); the webhook will still bring them", "clerkId", userID, "organization", orgID, "error", err.Error())
+	switch {
+	case isOrganizationsNotEnabled(err):
+		// A token issued before the feature was turned off: the request
+		// goes on without the organization, and asks no more for a while.
+		s.missing.Add(userID+" "+orgID, struct{}{})
+		app.Logger().Warn("A session token names an active organization, but organizations are not enabled in this Clerk instance: the request goes on without it", "clerkId", userID, "organization", orgID)
+		return
+	case err != nil:
+		app.Logger().Error("Fetching a signed-in user's organization memberships failed; the webhook will still bring them", "clerkId", userID, "organization", orgID, "error", explainClerkError("listing the user's memberships", err).Error())
 		return
 	}
 	if known, _ := hasMembership(app, userID, orgID); !known {

@@ -20,8 +20,8 @@ func orgToken(t testing.TB, key signingKey, sub, orgID, role string) string {
 // newcomerJoins makes Clerk hold org_new, with newcomer as its admin.
 func newcomerJoins(f *fakeClerk) {
 	f.edit(func(f *fakeClerk) {
-		f.orgs = append(f.orgs, fakeOrg("org_new", 3000))
-		f.members = append(f.members, fakeMember("orgmem_new", "org_new", newcomer, "org:admin", 3000))
+		f.Orgs = append(f.Orgs, fakeOrg("org_new", 3000))
+		f.Members = append(f.Members, fakeMember("orgmem_new", "org_new", newcomer, "org:admin", 3000))
 	})
 }
 
@@ -40,7 +40,7 @@ func TestFirstSightStoresTheActiveOrganization(t *testing.T) {
 		t.Fatalf("membership on first sight: %v", m)
 	}
 	listAs(t, srv.URL, token, migrations.MembershipsCollection, "clerkId")
-	if n := clerkAPI.memberHits.Load(); n != 1 {
+	if n := clerkAPI.MemberHits.Load(); n != 1 {
 		t.Fatalf("memberships fetched %d times, want 1", n)
 	}
 
@@ -58,9 +58,9 @@ func TestConcurrentFirstRequestsFetchMembershipsOnce(t *testing.T) {
 	t.Parallel()
 	app, srv, clerkAPI, key, _ := newcomerInClerk(t)
 	newcomerJoins(clerkAPI)
-	clerkAPI.memberDelay = 50 * time.Millisecond
+	clerkAPI.MemberDelay = 50 * time.Millisecond
 	listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)) // the client, without an organization
-	if clerkAPI.memberHits.Load() != 0 || count(t, app, migrations.MembershipsCollection, "") != 0 {
+	if clerkAPI.MemberHits.Load() != 0 || count(t, app, migrations.MembershipsCollection, "") != 0 {
 		t.Fatal("a token without an active organization fetched memberships")
 	}
 
@@ -75,7 +75,7 @@ func TestConcurrentFirstRequestsFetchMembershipsOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := clerkAPI.memberHits.Load(); n != 1 {
+	if n := clerkAPI.MemberHits.Load(); n != 1 {
 		t.Fatalf("memberships fetched %d times for 16 concurrent requests, want 1", n)
 	}
 }
@@ -85,14 +85,14 @@ func TestConcurrentFirstRequestsFetchMembershipsOnce(t *testing.T) {
 func TestFirstSightOfAnOrganizationTheUserLeft(t *testing.T) {
 	t.Parallel()
 	app, srv, clerkAPI, key, _ := newcomerInClerk(t)
-	clerkAPI.edit(func(f *fakeClerk) { f.orgs = append(f.orgs, fakeOrg("org_left", 3000)) })
+	clerkAPI.edit(func(f *fakeClerk) { f.Orgs = append(f.Orgs, fakeOrg("org_left", 3000)) })
 	token := orgToken(t, key, newcomer, "org_left", "member")
 	for range 3 {
 		if got := listAs(t, srv.URL, token, migrations.OrganizationsCollection, "clerkId"); len(got) != 0 {
 			t.Fatalf("a former member sees %v", got)
 		}
 	}
-	if n := clerkAPI.memberHits.Load(); n != 1 || count(t, app, migrations.MembershipsCollection, "") != 0 {
+	if n := clerkAPI.MemberHits.Load(); n != 1 || count(t, app, migrations.MembershipsCollection, "") != 0 {
 		t.Fatalf("fetched %d times, want 1, or stored a membership", n)
 	}
 }

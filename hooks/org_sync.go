@@ -43,15 +43,21 @@ func newOrgSync(s *syncer, cfg *clerk.ClientConfig, progress io.Writer) *orgSync
 	}
 }
 
+// organizationsNotEnabled is what a sync reports of an instance without
+// the organizations feature.
+const organizationsNotEnabled = "not enabled in this Clerk instance: skipped"
+
 // list applies every organization, then every membership, of the instance.
 // Users come first (syncClients), so that memberships find their clients.
+// An instance without the organizations feature refuses both listings:
+// the sync goes on without them and says so.
 func (o *orgSync) list(ctx context.Context) error {
 	bar := newProgressBar(o.progress)
 	bar.noun = "organizations"
 	counts := &o.counts.Organizations
 	for page := range listPages(ctx, "listing Clerk organizations", o.listOrganizations) {
 		if page.err != nil {
-			return page.err
+			return o.refused(page.err)
 		}
 		counts.Listed += len(page.items)
 		changes := make([]objectChange, len(page.items))
@@ -72,7 +78,7 @@ func (o *orgSync) list(ctx context.Context) error {
 	counts = &o.counts.Memberships
 	for page := range listPages(ctx, "listing Clerk organization memberships", o.listMemberships) {
 		if page.err != nil {
-			return page.err
+			return o.refused(page.err)
 		}
 		counts.Listed += len(page.items)
 		changes := make([]objectChange, 0, len(page.items))
@@ -91,6 +97,37 @@ func (o *orgSync) list(ctx context.Context) error {
 		return err
 	}
 	bar.finish(counts.Listed)
+	return nil
+}
+
+// refused is nil, with the organizations marked skipped, when err says that
+// the instance has no organizations; else err.
+func (o *orgSync) refused(err error) error {
+	if !errors.Is(err, errOrganizationsNotEnabled) {
+		return err
+	}
+	o.counts.OrganizationsSkipped = organizationsNotEnabled
+	o.counts.Organizations, o.counts.Memberships = objectCounts{}, objectCounts{}
+	o.app.Logger().Info("Clerk sync: organizations are " + organizationsNotEnabled + " (Clerk answered 403 organization_not_enabled_in_instance; enable them in Clerk's dashboard → Organizations)")
+	return nil
+}
+
+// keepUnlisted says, in place of a prune, that the stored organizations and
+// memberships are kept: a refused listing proves nothing about them.
+func (o *orgSync) keepUnlisted() error {
+	orgs, err := o.app.CountRecords(migrations.OrganizationsCollection)
+	if err != nil {
+		return err
+	}
+	members, err := o.app.CountRecords(migrations.MembershipsCollection)
+	if err != nil {
+		return err
+	}
+	if orgs+members == 0 {
+		return nil
+	}
+	o.counts.NotPruned = fmt.Sprintf("organizations not pruned: Clerk refused to list them (organizations are not enabled in this instance; turned off since the last sync?), so the %d organizations and %d memberships stored are kept; delete them in the dashboard if they are gone for good", orgs, members)
+	o.app.Logger().Warn("Clerk sync: " + o.counts.NotPruned)
 	return nil
 }
 
@@ -137,7 +174,9 @@ func listPages[T any](ctx context.Context, what string, fetch func(ctx context.C
 		for offset := int64(0); ; {
 			items, total, err := fetch(ctx, offset)
 			page := listPage[T]{items: items, total: int(total)}
-			if err != nil {
+			if isOrganizationsNotEnabled(err) {
+				page.err = errOrganizationsNotEnabled
+			} else if err != nil {
 				page.err = explainClerkError(fmt.Sprintf("%s (offset %d)", what, offset), err)
 			} else if len(items) == 0 {
 				return

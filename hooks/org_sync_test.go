@@ -20,10 +20,10 @@ func newFakeClerkWithOrgs(t testing.TB, users, orgs, members int) *fakeClerk {
 	t.Helper()
 	f := newFakeClerk(t, users)
 	for i := range orgs {
-		f.orgs = append(f.orgs, fakeOrg(fmt.Sprintf("org_fake%03d", i), int64(1700000000000+i)))
+		f.Orgs = append(f.Orgs, fakeOrg(fmt.Sprintf("org_fake%03d", i), int64(1700000000000+i)))
 	}
 	for i := range members {
-		f.members = append(f.members, fakeMember(fmt.Sprintf("orgmem_fake%06d", i), fmt.Sprintf("org_fake%03d", i%orgs),
+		f.Members = append(f.Members, fakeMember(fmt.Sprintf("orgmem_fake%06d", i), fmt.Sprintf("org_fake%03d", i%orgs),
 			fmt.Sprintf("user_fake%06d", i), "org:member", int64(1700000000000+i)))
 	}
 	return f
@@ -63,8 +63,8 @@ func TestSyncBackfillsOrganizationsAndMemberships(t *testing.T) {
 
 	// A second run finds everything up to date, and applies Clerk's changes.
 	f.edit(func(f *fakeClerk) {
-		f.orgs[0].Name, f.orgs[0].UpdatedAt = "Renamed", f.orgs[0].UpdatedAt+1
-		f.members[2].Role, f.members[2].UpdatedAt = "org:admin", f.members[2].UpdatedAt+1
+		f.Orgs[0].Name, f.Orgs[0].UpdatedAt = "Renamed", f.Orgs[0].UpdatedAt+1
+		f.Members[2].Role, f.Members[2].UpdatedAt = "org:admin", f.Members[2].UpdatedAt+1
 	})
 	counts = mustSync(t, app, f, syncOptions{})
 	if counts.Organizations.Updated != 1 || counts.Memberships.Updated != 1 || counts.Memberships.Unchanged != 1200 {
@@ -83,8 +83,8 @@ func TestSyncPrunesOrganizationsAndMemberships(t *testing.T) {
 	// In Clerk: org_fake002 is deleted with its 20 memberships, and one
 	// membership of org_fake000 ends.
 	f.edit(func(f *fakeClerk) {
-		f.removeOrg("org_fake002")
-		f.removeMember("orgmem_fake000003")
+		f.RemoveOrg("org_fake002")
+		f.RemoveMember("orgmem_fake000003")
 	})
 	for _, c := range []string{migrations.OrganizationsCollection, migrations.MembershipsCollection} {
 		ageRecords(t, app, c, time.Hour)
@@ -101,7 +101,7 @@ func TestSyncPrunesOrganizationsAndMemberships(t *testing.T) {
 	if err := app.Save(fresh); err != nil {
 		t.Fatal(err)
 	}
-	f.edit(func(f *fakeClerk) { f.removeMember("orgmem_fake000006") })
+	f.edit(func(f *fakeClerk) { f.RemoveMember("orgmem_fake000006") })
 
 	counts = mustSync(t, app, f, syncOptions{Prune: true})
 	if counts.Organizations.Deleted != 1 || counts.Memberships.Deleted != 1 {
@@ -124,7 +124,7 @@ func TestSyncPruneOfOrganizationsKeepsTheShareGuard(t *testing.T) {
 	app := newTestApp(t)
 	f := newFakeClerkWithOrgs(t, 0, 2, 4)
 	mustSync(t, app, f, syncOptions{})
-	f.edit(func(f *fakeClerk) { f.orgs, f.members = nil, nil })
+	f.edit(func(f *fakeClerk) { f.Orgs, f.Members = nil, nil })
 	for _, c := range []string{migrations.OrganizationsCollection, migrations.MembershipsCollection} {
 		ageRecords(t, app, c, time.Hour)
 	}

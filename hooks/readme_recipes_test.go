@@ -264,7 +264,7 @@ func TestPruneKeepsAnOrganizationThatARequiredRelationHolds(t *testing.T) {
 	if err := app.Save(project); err != nil {
 		t.Fatal(err)
 	}
-	f.edit(func(f *fakeClerk) { f.removeOrg("org_fake001") })
+	f.edit(func(f *fakeClerk) { f.RemoveOrg("org_fake001") })
 	for _, c := range []string{migrations.OrganizationsCollection, migrations.MembershipsCollection} {
 		ageRecords(t, app, c, time.Hour)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 
@@ -29,11 +30,50 @@ const outcomeSignedOut outcome = migrations.OutcomeSignedOut
 // sign a realtime connection in again.
 const endedSessionTTL = time.Hour
 
-// endedSessions remembers recently ended sessions by id (sid).
+// maxEndedSessions bounds the ended sessions held in memory.
+const maxEndedSessions = 65536
+
+// endedSessions remembers recently ended sessions by id (sid), as
+// clerk_ended_sessions does across restarts; each request asks this copy.
 type endedSessions = expirable.LRU[string, struct{}]
 
 func newEndedSessions() *endedSessions {
-	return expirable.NewLRU[string, struct{}](65536, nil, endedSessionTTL)
+	return expirable.NewLRU[string, struct{}](maxEndedSessions, nil, endedSessionTTL)
+}
+
+// keepEndedSession stores an ended session with its delivery, so that its
+// tokens stay refused after a restart.
+func keepEndedSession(txApp core.App, sessionID string, now time.Time) error {
+	_, err := txApp.DB().NewQuery("INSERT INTO " + migrations.EndedSessionsCollection +
+		" (id, sessionId, refusedUntil, created) VALUES ({:id}, {:sessionId}, {:until}, {:created})" +
+		" ON CONFLICT (sessionId) DO NOTHING").Bind(dbx.Params{
+		"id":        core.GenerateDefaultRandomId(),
+		"sessionId": sessionID,
+		"until":     dateString(now.Add(endedSessionTTL)),
+		"created":   dateString(now),
+	}).Execute()
+	return err
+}
+
+// loadEndedSessions refuses again the sessions that ended before this
+// process started and whose tokens may still be alive.
+func (p *plugin) loadEndedSessions(app core.App) error {
+	var ids []string
+	err := app.DB().Select(migrations.FieldSessionID).From(migrations.EndedSessionsCollection).
+		Where(dbx.NewExp(migrations.FieldRefusedUntil+" > {:now}", dbx.Params{"now": dateString(time.Now())})).
+		OrderBy(migrations.FieldRefusedUntil + " DESC").Limit(maxEndedSessions).Column(&ids)
+	for _, id := range ids {
+		p.endedSessions.Add(id, struct{}{})
+	}
+	return err
+}
+
+// pruneEndedSessions forgets the ended sessions whose tokens have all
+// expired by now.
+func pruneEndedSessions(app core.App, now time.Time) error {
+	_, err := app.NonconcurrentDB().NewQuery("DELETE FROM " + migrations.EndedSessionsCollection + " WHERE refusedUntil < {:now}").
+		Bind(dbx.Params{"now": dateString(now)}).Execute()
+	return err
 }
 
 func decodeSessionData(d *delivery, data json.RawMessage) error {
@@ -48,8 +88,8 @@ func decodeSessionData(d *delivery, data json.RawMessage) error {
 
 // endSession signs out the realtime connections opened with the session's
 // tokens and refuses those tokens from now on (they stay valid until they
-// expire). It changes nothing in the database, so a retry repeats it
-// harmlessly.
+// expire). The delivery's transaction stored the session (keepEndedSession),
+// so a retry repeats this harmlessly.
 func (p *plugin) endSession(app core.App, s *clerk.Session) {
 	p.endedSessions.Add(s.ID, struct{}{})
 	signedOut := 0

@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
 
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
@@ -94,5 +98,53 @@ func TestEndedSessionsSignOutTheirRealtimeConnections(t *testing.T) {
 	// Logged once per delivery, with the user.
 	if n := count(t, app, migrations.EventsCollection, "outcome = 'signedOut' && clerkId = '"+userA+"'"); n != 3 {
 		t.Fatalf("%d signedOut rows for %s, want 3", n, userA)
+	}
+}
+
+// A revoked session's tokens stay refused across a restart, for as long as
+// a token issued before the end may live; the prune forgets them after.
+func TestARevokedSessionStaysRefusedAfterARestart(t *testing.T) {
+	key := newSigningKey(t, 0, "ins_key1")
+	app := newTestApp(t)
+	config := Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t), AuthorizedParties: []string{testOrigin}}
+	srv := serve(t, app, config)
+	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	if r := deliver(t, srv.URL, "msg_s", sessionEvent(t, eventSessionRevoked, "sess_revoked", userA)); r.Body["outcome"] != string(outcomeSignedOut) {
+		t.Fatalf("revocation: %+v", r)
+	}
+
+	// A restart: a new app on a copy of this data.
+	restarted, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: app.DataDir(), EncryptionEnv: "pb_test_env", DBConnect: DBConnect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(restarted.Cleanup)
+	srv2 := serve(t, restarted, config)
+	revoked, kept := validClaims(userA), validClaims(userA)
+	revoked["sid"], kept["sid"] = "sess_revoked", "sess_kept"
+	if status, reason, _ := sessionHeaders(t, srv2.URL, "Bearer "+key.sign(t, revoked)); status != "refused" || reason != refusedSignedOut {
+		t.Errorf("a token of a revoked session after a restart: %q/%q", status, reason)
+	}
+	conn := connectRealtime(t, srv2.URL)
+	conn.subscribe(t, "Bearer "+key.sign(t, revoked), "clients/*")
+	if authOf(restarted, conn.clientID) != nil {
+		t.Error("a token of a revoked session signed a realtime connection in after a restart")
+	}
+	if status, _, _ := sessionHeaders(t, srv2.URL, "Bearer "+key.sign(t, kept)); status != "signed-in" {
+		t.Errorf("another session's token: %q", status)
+	}
+
+	// Once no token of it can be alive, the prune forgets it.
+	if err := pruneEvents(restarted, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, restarted, migrations.EndedSessionsCollection, ""); n != 1 {
+		t.Fatalf("%d ended sessions kept while its tokens may live, want 1", n)
+	}
+	if err := pruneEndedSessions(restarted, time.Now().Add(endedSessionTTL+time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, restarted, migrations.EndedSessionsCollection, ""); n != 0 {
+		t.Fatalf("%d ended sessions kept after their tokens expired", n)
 	}
 }

@@ -71,7 +71,7 @@ func (a *sessionAuth) syncOnFirstSight(ctx context.Context, app core.App, clerkI
 		return nil, errUserGone
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fetching the user from Clerk's Backend API failed (check CLERK_SECRET_KEY and CLERK_API_URL; the webhook will still create the client): %w", err)
+		return nil, fmt.Errorf("%w; the webhook will still create the client", explainClerkError("fetching the user from Clerk's Backend API", err))
 	}
 	if u.ID != clerkID {
 		return nil, fmt.Errorf("asked Clerk's Backend API for user %q, it answered user %q: check CLERK_API_URL", clerkID, u.ID)

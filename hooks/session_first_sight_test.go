@@ -62,7 +62,7 @@ func TestFirstSightSyncsAUserBeforeTheWebhook(t *testing.T) {
 	if n := count(t, app, migrations.ClientsCollection, ""); n != 1 {
 		t.Fatalf("%d clients, want 1", n)
 	}
-	if n := clerkAPI.userHits.Load(); n != 1 {
+	if n := clerkAPI.UserHits.Load(); n != 1 {
 		t.Fatalf("user fetched %d times, want 1", n)
 	}
 }
@@ -80,7 +80,7 @@ func TestFirstSightOfAUserClerkDoesNotKnowWritesNothing(t *testing.T) {
 			t.Fatalf("a user unknown to Clerk sees %v", ids)
 		}
 	}
-	if n := clerkAPI.userHits.Load(); n != 1 {
+	if n := clerkAPI.UserHits.Load(); n != 1 {
 		t.Fatalf("the user was looked up %d times for 5 requests", n)
 	}
 	for _, col := range []string{migrations.ClientsCollection, migrations.TombstonesCollection, migrations.EventsCollection} {
@@ -101,7 +101,7 @@ func TestFirstSightNeedsTheSecretKey(t *testing.T) {
 	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)); len(ids) != 0 {
 		t.Fatalf("without CLERK_SECRET_KEY a new user sees %v", ids)
 	}
-	if n := clerkAPI.userHits.Load() + clerkAPI.jwksHits.Load(); n != 0 {
+	if n := clerkAPI.UserHits.Load() + clerkAPI.JWKSHits.Load(); n != 0 {
 		t.Fatalf("%d calls to Clerk without CLERK_SECRET_KEY", n)
 	}
 	if n := count(t, app, migrations.ClientsCollection, ""); n != 0 {
@@ -118,15 +118,15 @@ func TestFirstSightDoesNotBringBackADeletedUser(t *testing.T) {
 	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer)); len(ids) != 0 {
 		t.Fatalf("a deleted user sees %v", ids)
 	}
-	if clientOf(t, app, newcomer) != nil || clerkAPI.userHits.Load() != 0 {
-		t.Fatalf("a deleted user was fetched (%d) or recreated", clerkAPI.userHits.Load())
+	if clientOf(t, app, newcomer) != nil || clerkAPI.UserHits.Load() != 0 {
+		t.Fatalf("a deleted user was fetched (%d) or recreated", clerkAPI.UserHits.Load())
 	}
 }
 
 func TestConcurrentFirstRequestsCreateOneClient(t *testing.T) {
 	t.Parallel()
 	app, srv, clerkAPI, key, u := newcomerInClerk(t)
-	clerkAPI.userDelay = 50 * time.Millisecond // let the requests overlap
+	clerkAPI.UserDelay = 50 * time.Millisecond // let the requests overlap
 
 	var wg sync.WaitGroup
 	for range 16 {
@@ -140,7 +140,7 @@ func TestConcurrentFirstRequestsCreateOneClient(t *testing.T) {
 	if n := count(t, app, migrations.ClientsCollection, ""); n != 1 {
 		t.Fatalf("%d clients, want 1", n)
 	}
-	if n := clerkAPI.userHits.Load(); n != 1 {
+	if n := clerkAPI.UserHits.Load(); n != 1 {
 		t.Fatalf("user fetched %d times for 16 concurrent requests, want 1", n)
 	}
 	if r := deliver(t, srv.URL, "msg_created", userEvent(eventUserCreated, u)); r.Body["outcome"] != "unchanged" {

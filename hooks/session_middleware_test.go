@@ -313,7 +313,7 @@ func TestJWKSFetchedOnceForManyRequests(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := clerkAPI.jwksHits.Load(); n != 1 {
+	if n := clerkAPI.JWKSHits.Load(); n != 1 {
 		t.Fatalf("JWKS fetched %d times for 30 requests, want 1", n)
 	}
 
@@ -325,10 +325,10 @@ func TestJWKSFetchedOnceForManyRequests(t *testing.T) {
 			t.Fatalf("unknown kid authenticated: %v", ids)
 		}
 	}
-	if n := clerkAPI.jwksHits.Load(); n != 1 {
+	if n := clerkAPI.JWKSHits.Load(); n != 1 {
 		t.Fatalf("JWKS fetched %d times, want no more than the first", n)
 	}
-	if n := clerkAPI.userHits.Load(); n != 0 {
+	if n := clerkAPI.UserHits.Load(); n != 0 {
 		t.Fatalf("users fetched %d times for a user with a client", n)
 	}
 }

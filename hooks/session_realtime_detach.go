@@ -32,8 +32,21 @@ func (c *ownRecordConn) Channel() chan subscriptions.Message {
 	return c.ch
 }
 
+// A realtime connection's backlog is bounded: PocketBase sends each message
+// from a goroutine of its own that waits until the connection takes it, so a
+// client that reads nothing (or a trickle) would hold a goroutine and a
+// message per change, until the idle timeout or its lifetime. A connection
+// with maxQueuedRealtimeMessages waiting is ended (its client reconnects and
+// reads again), and no write to a connection waits longer than
+// realtimeWriteTimeout.
+const (
+	maxQueuedRealtimeMessages = 256
+	realtimeWriteTimeout      = 10 * time.Second
+)
+
 // Send is PocketBase's client Send: it waits for the connection loop to take
-// the message, or, once detached, writes it to the connection.
+// the message, or, once detached, writes it to the connection. A connection
+// that has fallen maxQueuedRealtimeMessages behind is ended.
 func (c *ownRecordConn) Send(m subscriptions.Message) {
 	c.mu.Lock()
 	switch {
@@ -45,9 +58,13 @@ func (c *ownRecordConn) Send(m subscriptions.Message) {
 		c.mu.Unlock()
 		stream.send(m)
 		return
-	case c.detach:
+	case c.detach && len(c.pending) < maxQueuedRealtimeMessages:
 		c.pending = append(c.pending, m)
 		c.mu.Unlock()
+		return
+	case c.detach || c.sending >= maxQueuedRealtimeMessages:
+		c.mu.Unlock()
+		c.fallBehind()
 		return
 	}
 	c.sending++
@@ -106,6 +123,16 @@ func (c *ownRecordConn) markDiscarded() {
 	}
 	c.mu.Unlock()
 	c.Client.Discard()
+}
+
+// fallBehind ends a connection that does not take its messages: it is
+// discarded, and a write of PocketBase's loop stuck on it fails now.
+func (c *ownRecordConn) fallBehind() {
+	c.markDiscarded()
+	if c.stopLoopWrites != nil {
+		c.stopLoopWrites()
+	}
+	c.app.Logger().Debug("Realtime connection ended: it fell too far behind its messages", "clientId", c.Id(), "queued", maxQueuedRealtimeMessages)
 }
 
 func (c *ownRecordConn) IsDiscarded() bool {
@@ -200,10 +227,11 @@ type sseStream struct {
 	cancel  context.CancelFunc
 	onEnd   func()
 
-	mu    sync.Mutex // one message at a time
-	out   []byte     // the message being written (between Write and Flush)
-	done  bool
-	ended atomic.Bool
+	mu     sync.Mutex // one message at a time
+	out    []byte     // the message being written (between Write and Flush)
+	done   bool
+	ended  atomic.Bool
+	queued atomic.Int32 // sends waiting for mu, or writing
 }
 
 // Header, Write, WriteHeader and Flush make the stream the message event's
@@ -229,11 +257,22 @@ func (s *sseStream) FlushError() error {
 		frame = s.out
 	}
 	s.out = nil
+	timeout := realtimeWriteTimeout
+	if s.ended.Load() {
+		timeout = time.Second // as end allows
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(timeout))
 	_, err := s.conn.Write(frame)
 	return err
 }
 
 func (s *sseStream) send(m subscriptions.Message) {
+	defer s.queued.Add(-1)
+	if s.queued.Add(1) > maxQueuedRealtimeMessages {
+		s.client.app.Logger().Debug("Realtime connection ended: it fell too far behind its messages", "clientId", s.client.Id(), "queued", maxQueuedRealtimeMessages)
+		s.end()
+		return
+	}
 	s.mu.Lock()
 	err := s.sendLocked(m)
 	s.mu.Unlock()

@@ -89,6 +89,10 @@ type ownRecordConn struct {
 
 	authMu  sync.Mutex
 	authRef *authRef // the auth, while indexed (session_realtime_own_auth.go)
+
+	// stopLoopWrites fails the write that PocketBase's loop is making, if
+	// any, while the loop runs (fallBehind).
+	stopLoopWrites func()
 }
 
 func newOwnRecordConn(app core.App, client subscriptions.Client) *ownRecordConn {
@@ -119,9 +123,18 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 			conn := newOwnRecordConn(e.App, e.Client)
 			conn.canDetach = canDetach(e) && !s.noDetach.Load()
 			e.Client = conn
+			var loopRuns atomic.Bool
+			loopRuns.Store(true)
+			response := http.NewResponseController(e.Response)
+			conn.stopLoopWrites = func() {
+				if loopRuns.Load() {
+					_ = response.SetWriteDeadline(time.Now())
+				}
+			}
 			// Next returns when PocketBase's loop ends: the connection ended,
 			// or it let go of it to be detached.
 			err := e.Next()
+			loopRuns.Store(false)
 			if err == nil && conn.detachRequested() && e.Request.Context().Err() == nil {
 				detachErr := s.detach(conn, e, connected)
 				if detachErr == nil {
@@ -135,6 +148,17 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 			conn.markDiscarded()
 			s.remove(conn)
 			return err
+		},
+	})
+	// PocketBase's loop writes without a deadline (it lifts the server's
+	// for realtime): each of its writes gets one.
+	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{
+		Priority: -100,
+		Func: func(e *core.RealtimeMessageEvent) error {
+			if _, detached := e.Response.(*sseStream); !detached {
+				_ = http.NewResponseController(e.Response).SetWriteDeadline(time.Now().Add(realtimeWriteTimeout))
+			}
+			return e.Next()
 		},
 	})
 	app.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {

@@ -33,7 +33,7 @@ func TestJWKSCacheFollowsClerkKeyRotation(t *testing.T) {
 	}
 	hits := func(want int64) {
 		t.Helper()
-		if n := clerkAPI.jwksHits.Load(); n != want {
+		if n := clerkAPI.JWKSHits.Load(); n != want {
 			t.Fatalf("JWKS fetched %d times, want %d", n, want)
 		}
 	}
@@ -56,9 +56,7 @@ func TestJWKSCacheFollowsClerkKeyRotation(t *testing.T) {
 
 	// An outage keeps the known keys working.
 	now = now.Add(jwksMaxAge)
-	clerkAPI.mu.Lock()
-	clerkAPI.jwksDown = true
-	clerkAPI.mu.Unlock()
+	clerkAPI.edit(func(f *fakeClerk) { f.JWKSDown = true })
 	mustKey("ins_k1")
 	hits(3)
 	if fetchErr == nil {
@@ -67,10 +65,7 @@ func TestJWKSCacheFollowsClerkKeyRotation(t *testing.T) {
 
 	// A key that Clerk withdrew stops verifying once the set is refreshed.
 	now = now.Add(jwksMaxAge)
-	clerkAPI.mu.Lock()
-	clerkAPI.jwksDown = false
-	clerkAPI.keys = []jose.JSONWebKey{k2.jwk()}
-	clerkAPI.mu.Unlock()
+	clerkAPI.edit(func(f *fakeClerk) { f.JWKSDown, f.Keys = false, []jose.JSONWebKey{k2.jwk()} })
 	if _, err := c.key(ctx, "ins_k1"); !errors.Is(err, errUnknownKey) {
 		t.Fatalf("withdrawn key: %v", err)
 	}

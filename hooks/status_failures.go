@@ -217,11 +217,9 @@ func (p *plugin) countFailures() *hook.Handler[*core.RequestEvent] {
 				reason = http.StatusText(status)
 			}
 			if status >= 400 {
-				// The id as sent: a refused request's headers are not verified.
-				id := e.Request.Header.Get("svix-id")
-				if id == "" {
-					id = e.Request.Header.Get("webhook-id")
-				}
+				// Only a verified id: an unsigned request's headers are
+				// anyone's words, and the Clerk page is no place for them.
+				id, _ := e.Get(verifiedDeliveryIDKey).(string)
 				p.failures.record(time.Now(), status, reason, id)
 			}
 			return err

@@ -161,7 +161,25 @@ func (p *plugin) configParts(now time.Time) []configPart {
 			"set: the profile page offers sign-in", "off",
 			"not set: the profile page says sign-in is not configured; set the publishable key (pk_...)"),
 		schedule,
+		p.organizationsPart(),
 	}
+}
+
+// organizationsPart says whether the instance has organizations, as the
+// last finished sync found.
+func (p *plugin) organizationsPart() configPart {
+	part := configPart{Name: "Organizations", State: "off",
+		Detail: "not known yet: a clerk sync tells whether this Clerk instance has organizations"}
+	run, err := lastFinishedSyncRun(p.app)
+	switch {
+	case err != nil || run == nil:
+	case run.Counts.OrganizationsSkipped != "":
+		part.Detail = "not enabled in this Clerk instance (clerk sync of " + run.StartedAt + "): organization events never come and the sync skips them; enable them in Clerk's dashboard → Organizations if you want them"
+	case run.Error == "":
+		part.State = "ok"
+		part.Detail = "enabled in this Clerk instance (clerk sync of " + run.StartedAt + ")"
+	}
+	return part
 }
 
 // nextRun tells when a cron expression next fires, within a week.

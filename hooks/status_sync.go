@@ -21,11 +21,13 @@ const (
 )
 
 // prunedClient is a client that a prune deleted, or that a dry run would.
+// A run's record names it by ids only; the email and name are for the
+// terminal of "clerk sync", never stored.
 type prunedClient struct {
 	ID      string `json:"id"`
 	ClerkID string `json:"clerkId"`
-	Email   string `json:"email,omitempty"`
-	Name    string `json:"name,omitempty"`
+	Email   string `json:"-"`
+	Name    string `json:"-"`
 }
 
 func describePruned(c *clientRecord) prunedClient {
@@ -63,10 +65,13 @@ type syncRunCounts struct {
 	Skipped   int `json:"skipped"`
 	Deleted   int `json:"deleted"`
 	Failed    int `json:"failed"`
+	// OrganizationsSkipped and NotPruned are syncCounts' own.
+	OrganizationsSkipped string `json:"organizationsSkipped,omitempty"`
+	NotPruned            string `json:"notPruned,omitempty"`
 }
 
 func runCounts(c syncCounts) syncRunCounts {
-	return syncRunCounts{c.Listed, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Deleted, c.Failed}
+	return syncRunCounts{c.Listed, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Deleted, c.Failed, c.OrganizationsSkipped, c.NotPruned}
 }
 
 // syncRunner lets one sync run at a time in this server, and shows it.
@@ -179,7 +184,16 @@ func (p *plugin) finishSyncRecord(record *core.Record, counts syncCounts, pruned
 
 // lastSyncRun is the newest recorded run, or nil.
 func lastSyncRun(app core.App) (*syncRun, error) {
-	records, err := app.FindRecordsByFilter(migrations.SyncRunsCollection, "", "-"+migrations.FieldStartedAt, 1, 0)
+	return newestSyncRun(app, "")
+}
+
+// lastFinishedSyncRun is the newest recorded run that finished, or nil.
+func lastFinishedSyncRun(app core.App) (*syncRun, error) {
+	return newestSyncRun(app, migrations.FieldFinishedAt+" != ''")
+}
+
+func newestSyncRun(app core.App, filter string) (*syncRun, error) {
+	records, err := app.FindRecordsByFilter(migrations.SyncRunsCollection, filter, "-"+migrations.FieldStartedAt, 1, 0)
 	if err != nil || len(records) == 0 {
 		return nil, err
 	}

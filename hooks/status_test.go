@@ -156,7 +156,7 @@ func TestStatusCountsDeliveriesByOutcome(t *testing.T) {
 	for _, f := range s.Failures {
 		reasons[f.Status] = f
 	}
-	if f := reasons[401]; f.Count != 3 || !strings.Contains(f.Reason, "missing required headers") || f.SvixID != "msg_forged2" {
+	if f := reasons[401]; f.Count != 3 || !strings.Contains(f.Reason, "missing required headers") || f.SvixID != "" {
 		t.Errorf("401: %+v", f)
 	}
 	if f := reasons[500]; f.Count != 1 || !strings.Contains(f.Reason, "the owner's hook refuses user B") {
@@ -310,6 +310,41 @@ func TestStatusCountsEachHour(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(counts) {
 				t.Errorf("%s, %s per hour: %v, want %v", read, outcome, got, counts)
 			}
+		}
+	}
+}
+
+// What the Failures card shows of a refused request is what the server
+// decided: an unsigned request's headers are the sender's words.
+func TestUnsignedRequestsPutNoSenderTextOnTheStatus(t *testing.T) {
+	app := newTestApp(t)
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	token := newSuperuserToken(t, app)
+
+	chosen := "msg_" + strings.Repeat("Buy cheap watches at evil.example ", 6)
+	forged := signedRequest(t, srv.URL, "whsec_"+"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_x", time.Now(), []byte(`{"type":"user.created"}`))
+	forged.Header.Set("svix-id", chosen)
+	if r := do(t, forged); r.Status != http.StatusUnauthorized {
+		t.Fatalf("wrongly signed: %+v", r)
+	}
+	unsigned, _ := http.NewRequest(http.MethodPost, srv.URL+WebhookPath, strings.NewReader(`{}`))
+	unsigned.Header.Set("webhook-id", chosen)
+	if r := do(t, unsigned); r.Status != http.StatusUnauthorized {
+		t.Fatalf("unsigned: %+v", r)
+	}
+	if r := deliver(t, srv.URL, "msg_signed_bad", []byte(`{"no":"type"}`)); r.Status != http.StatusBadRequest {
+		t.Fatalf("signed, not an event: %+v", r)
+	}
+
+	for _, f := range statusOf(t, srv.URL, token).Failures {
+		if strings.Contains(f.SvixID+f.Reason, "watches") {
+			t.Errorf("the status shows a sender's text: %+v", f)
+		}
+		if f.Status == http.StatusUnauthorized && f.SvixID != "" {
+			t.Errorf("401: %+v", f)
+		}
+		if f.Status == http.StatusBadRequest && f.SvixID != "msg_signed_bad" {
+			t.Errorf("a signed delivery's id is verified and shown: %+v", f)
 		}
 	}
 }

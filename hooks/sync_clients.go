@@ -61,6 +61,11 @@ type syncCounts struct {
 	// GuardStop says, in a dry run, on which prune guards the real prune
 	// would stop: one for each kind of record, separated by "; ".
 	GuardStop string
+	// OrganizationsSkipped says why organizations and memberships were not
+	// synced, when Clerk refused to list them; empty when they were.
+	OrganizationsSkipped string
+	// NotPruned says what a prune kept and why, when it could not check.
+	NotPruned string
 }
 
 // guardWouldStop adds a guard that the real prune would stop on.
@@ -101,7 +106,14 @@ func (c syncCounts) summary(dryRun bool) string {
 	if c.Failed > 0 {
 		s += fmt.Sprintf(", %d failed", c.Failed)
 	}
-	s += c.Organizations.summary("organizations") + c.Memberships.summary("memberships")
+	if c.OrganizationsSkipped != "" {
+		s += "; organizations: " + c.OrganizationsSkipped
+	} else {
+		s += c.Organizations.summary("organizations") + c.Memberships.summary("memberships")
+	}
+	if c.NotPruned != "" {
+		s += "; " + c.NotPruned
+	}
 	if c.HookFailures > 0 {
 		s += fmt.Sprintf("; %d times an after-commit hook failed (the changes are stored; see the logs)", c.HookFailures)
 	}
@@ -185,7 +197,11 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 		if err := s.prune(ctx, users, seen, listingStarted.Add(-pruneMargin)); err != nil {
 			return counts, err
 		}
-		if err := orgs.prune(ctx, listingStarted.Add(-pruneMargin)); err != nil {
+		if counts.OrganizationsSkipped == "" {
+			if err := orgs.prune(ctx, listingStarted.Add(-pruneMargin)); err != nil {
+				return counts, err
+			}
+		} else if err := orgs.keepUnlisted(); err != nil {
 			return counts, err
 		}
 	}

@@ -39,10 +39,10 @@ func TestPruneDryRunPredictsEveryGuard(t *testing.T) {
 	}
 	f.edit(func(f *fakeClerk) {
 		for _, id := range []string{"user_fake000011", "user_fake000012", "user_fake000013"} {
-			f.remove(id)
+			f.RemoveUser(id)
 		}
-		f.removeOrg("org_fake001")
-		f.removeOrg("org_fake002")
+		f.RemoveOrg("org_fake001")
+		f.RemoveOrg("org_fake002")
 	})
 
 	_, realErr := runCommand(t, app, fakeConfig(f), "clerk", "sync", "--prune")

@@ -141,11 +141,11 @@ func TestPruneGuardCountsEveryClient(t *testing.T) {
 	mustSync(t, app, f, syncOptions{})
 	ageClients(t, app, 2*time.Minute)
 	f.edit(func(f *fakeClerk) {
-		for _, u := range f.users {
+		for _, u := range f.Users {
 			u.UpdatedAt += 1000 // every user changed: the sync saves them all again
 		}
-		f.remove("user_fake000001")
-		f.remove("user_fake000002")
+		f.RemoveUser("user_fake000001")
+		f.RemoveUser("user_fake000002")
 	})
 	counts := mustSync(t, app, f, syncOptions{Prune: true})
 	if counts.Deleted != 2 || counts.Updated != 998 {
@@ -161,7 +161,7 @@ func TestPruneGuardStopsAboveATenth(t *testing.T) {
 	ageClients(t, app, 2*time.Minute)
 	f.edit(func(f *fakeClerk) {
 		for _, id := range []string{"user_fake000001", "user_fake000002", "user_fake000003"} {
-			f.remove(id)
+			f.RemoveUser(id)
 		}
 	})
 	_, _, err := syncWith(t, app, fakeConfig(f), syncOptions{Prune: true})
@@ -172,7 +172,7 @@ func TestPruneGuardStopsAboveATenth(t *testing.T) {
 	if n := count(t, app, migrations.ClientsCollection, ""); n != 20 {
 		t.Fatalf("%d clients left of 20", n)
 	}
-	f.edit(func(f *fakeClerk) { f.users = append(f.users, fakeUser(3)) })
+	f.edit(func(f *fakeClerk) { f.Users = append(f.Users, fakeUser(3)) })
 	if counts := mustSync(t, app, f, syncOptions{Prune: true}); counts.Deleted != 2 {
 		t.Fatalf("2 of 20: %+v", counts)
 	}
@@ -188,7 +188,7 @@ func TestSyncCommandOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	ageClients(t, app, 2*time.Minute)
-	f.edit(func(f *fakeClerk) { f.remove("user_fake000004") })
+	f.edit(func(f *fakeClerk) { f.RemoveUser("user_fake000004") })
 
 	// A dry run names the clients it would delete.
 	out, err := run(app, fakeConfig(f), "clerk", "sync", "--prune", "--dry-run")
@@ -200,12 +200,8 @@ func TestSyncCommandOutput(t *testing.T) {
 		t.Fatal("a dry run deleted")
 	}
 
-	// A failed run prints no summary.
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		clerkError(w, http.StatusUnauthorized, "authentication_invalid")
-	}))
-	defer down.Close()
-	out, err = run(app, Config{SecretKey: fakeSecretKey, APIURL: down.URL}, "clerk", "sync")
+	// A failed run (another instance's key) prints no summary.
+	out, err = run(app, Config{SecretKey: "sk_live_another", APIURL: f.URL}, "clerk", "sync")
 	if err == nil {
 		t.Fatal("a failed run succeeded")
 	}
@@ -221,7 +217,7 @@ func TestSyncCommandOutput(t *testing.T) {
 func TestSyncSaysWhenItRetriesAndWhy(t *testing.T) {
 	app := newTestApp(t)
 	f := newFakeClerk(t, 5)
-	f.fail(fakeFailure{Hangup: true}, fakeFailure{Status: http.StatusServiceUnavailable})
+	f.Fail(fakeFailure{Hangup: true}, fakeFailure{Status: http.StatusServiceUnavailable})
 	_, progress, err := syncWith(t, app, fakeConfig(f), syncOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -72,7 +72,7 @@ func TestSyncBackfillsThroughPagingAndTransientErrors(t *testing.T) {
 	app := newTestApp(t)
 	f := newFakeClerk(t, 1200)
 	// The first page meets a 429, its count a 502, the second page a dropped connection.
-	f.fail(
+	f.Fail(
 		fakeFailure{Status: http.StatusTooManyRequests, RetryAfter: "1"}, fakeFailure{},
 		fakeFailure{Status: http.StatusBadGateway}, fakeFailure{},
 		fakeFailure{Hangup: true},
@@ -96,7 +96,7 @@ func TestSyncBackfillsThroughPagingAndTransientErrors(t *testing.T) {
 	mustContain(t, c.GetString("publicMetadata"), `"plan":"free"`)
 	// 3 pages and 3 counts, plus the three failed attempts, plus one
 	// (empty) page each of organizations and memberships.
-	if n := f.requestCount(); n != 11 {
+	if n := f.RequestCount(); n != 11 {
 		t.Fatalf("%d requests to the Backend API, want 11", n)
 	}
 
@@ -118,12 +118,12 @@ func TestSyncRepairsDrift(t *testing.T) {
 
 	lateUser := fakeUser(5000)
 	f.edit(func(f *fakeClerk) {
-		f.remove("user_fake000010") // deleted while the endpoint was down
-		changed := f.user("user_fake000020")
+		f.RemoveUser("user_fake000010") // deleted while the endpoint was down
+		changed := f.User("user_fake000020")
 		changed.LastName = clerk.String("Changed")
 		changed.UpdatedAt += 5000
 		for i := 1000; i < 1005; i++ { // created while the endpoint was down
-			f.users = append(f.users, fakeUser(i))
+			f.Users = append(f.Users, fakeUser(i))
 		}
 	})
 	// Newer data came by webhook than the listing holds.
@@ -135,14 +135,14 @@ func TestSyncRepairsDrift(t *testing.T) {
 	applyLocally(t, app, userChange{Type: eventUserDeleted, User: &clerk.User{ID: "user_fake000040"}, At: time.Now()})
 	ageClients(t, app, 2*time.Minute)
 
-	f.onList = func(offset int) {
+	f.OnList = func(offset int) {
 		if offset != syncPageSize {
 			return
 		}
 		// Between two pages: a user of the first page is deleted, which shifts
 		// one user out of the offset listing, and a webhook creates a client
 		// for a user too new for the listing to hold.
-		f.edit(func(f *fakeClerk) { f.remove("user_fake000060") })
+		f.edit(func(f *fakeClerk) { f.RemoveUser("user_fake000060") })
 		applyLocally(t, app, userChange{Type: eventUserCreated, User: lateUser})
 	}
 
@@ -170,7 +170,7 @@ func TestSyncRepairsDrift(t *testing.T) {
 	// Every user Clerk still has is a client (the shifted one included),
 	// except the one deleted by webhook.
 	f.edit(func(f *fakeClerk) {
-		for _, u := range f.users {
+		for _, u := range f.Users {
 			if (clientOf(t, app, u.ID) == nil) != (u.ID == "user_fake000040") {
 				t.Errorf("client for %s: wrong presence", u.ID)
 			}
@@ -184,10 +184,10 @@ func TestSyncDryRunWritesNothing(t *testing.T) {
 	f := newFakeClerk(t, 1000)
 	mustSync(t, app, f, syncOptions{})
 	f.edit(func(f *fakeClerk) {
-		f.remove("user_fake000005")
-		f.user("user_fake000006").UpdatedAt += 1000
-		f.user("user_fake000006").FirstName = clerk.String("Renamed")
-		f.users = append(f.users, fakeUser(1000), fakeUser(1001), fakeUser(1002))
+		f.RemoveUser("user_fake000005")
+		f.User("user_fake000006").UpdatedAt += 1000
+		f.User("user_fake000006").FirstName = clerk.String("Renamed")
+		f.Users = append(f.Users, fakeUser(1000), fakeUser(1001), fakeUser(1002))
 	})
 	ageClients(t, app, 2*time.Minute)
 	snapshot := func() string {
@@ -235,7 +235,7 @@ func TestSyncStopsOnPermanentErrorsAndSaysWhatToCheck(t *testing.T) {
 	mustContain(t, err, "404")
 	mustContain(t, err, "CLERK_API_URL")
 
-	if n := f.requestCount(); n != 2 {
+	if n := f.RequestCount(); n != 2 {
 		t.Fatalf("%d requests: permanent errors must not be retried", n)
 	}
 	if n := count(t, app, migrations.ClientsCollection, ""); n != 0 {
@@ -298,7 +298,7 @@ func TestScheduledSync(t *testing.T) {
 	}
 
 	// The scheduled sync prunes.
-	f.edit(func(f *fakeClerk) { f.remove("user_fake000003") })
+	f.edit(func(f *fakeClerk) { f.RemoveUser("user_fake000003") })
 	ageClients(t, app, 2*time.Minute)
 	job.Run()
 	if clientOf(t, app, "user_fake000003") != nil {
@@ -443,7 +443,7 @@ func TestSyncWillNotPruneMostClientsUnlessForced(t *testing.T) {
 	other := newFakeClerk(t, 0)
 	other.edit(func(f *fakeClerk) {
 		for i := 100; i < 103; i++ {
-			f.users = append(f.users, fakeUser(i))
+			f.Users = append(f.Users, fakeUser(i))
 		}
 	})
 	_, _, err := syncWith(t, app, fakeConfig(other), syncOptions{Prune: true})
@@ -484,11 +484,11 @@ func TestSyncInterruptedMidListingPrunesNothing(t *testing.T) {
 	app := newTestApp(t)
 	f := newFakeClerk(t, 1000)
 	mustSync(t, app, f, syncOptions{})
-	f.edit(func(f *fakeClerk) { f.remove("user_fake000001") })
+	f.edit(func(f *fakeClerk) { f.RemoveUser("user_fake000001") })
 	ageClients(t, app, 2*time.Minute)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	f.onList = func(offset int) {
+	f.OnList = func(offset int) {
 		if offset == syncPageSize {
 			cancel() // Ctrl-C while the second page downloads
 		}

@@ -252,16 +252,58 @@ func explainClerkError(what string, err error) error {
 	}
 	var details []string
 	for _, e := range apiErr.Errors {
-		details = append(details, e.Code+": "+e.Message)
+		d := e.Code + ": " + e.Message
+		if e.LongMessage != "" && e.LongMessage != e.Message {
+			d += " (" + e.LongMessage + ")"
+		}
+		details = append(details, d)
 	}
 	hint := "try again later"
-	switch apiErr.HTTPStatusCode {
-	case http.StatusUnauthorized, http.StatusForbidden:
+	switch {
+	case apiErr.HTTPStatusCode == http.StatusUnauthorized || isKeyRefused(apiErr):
 		hint = "check that CLERK_SECRET_KEY is this instance's secret key (sk_...) from Clerk's dashboard, API keys"
-	case http.StatusNotFound:
+	case apiErr.HTTPStatusCode == http.StatusForbidden:
+		hint = "Clerk refused for the reason above, not for the key"
+	case apiErr.HTTPStatusCode == http.StatusNotFound:
 		hint = "check CLERK_API_URL (default https://api.clerk.com; requests go to CLERK_API_URL/v1/...)"
 	}
 	return fmt.Errorf("%s: Clerk's Backend API answered %s (%s, trace %s); %s", what, status, strings.Join(details, "; "), apiErr.TraceID, hint)
+}
+
+// errOrganizationsNotEnabled is Clerk's answer to every organization
+// endpoint of an instance without the organizations feature (the default).
+var errOrganizationsNotEnabled = errors.New("organizations are not enabled in this Clerk instance")
+
+// isOrganizationsNotEnabled reports whether Clerk refused a request because
+// the instance has no organizations.
+func isOrganizationsNotEnabled(err error) bool {
+	return hasClerkCode(err, "organization_not_enabled_in_instance")
+}
+
+// isKeyRefused reports whether Clerk refused the secret key itself.
+func isKeyRefused(apiErr *clerk.APIErrorResponse) bool {
+	for _, e := range apiErr.Errors {
+		switch e.Code {
+		case "clerk_key_invalid", "authentication_invalid", "authorization_invalid", "authorization_header_format_invalid":
+			return true
+		}
+	}
+	return false
+}
+
+// hasClerkCode reports whether err is an answer of Clerk's Backend API with
+// an error of that code.
+func hasClerkCode(err error, code string) bool {
+	var apiErr *clerk.APIErrorResponse
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	for _, e := range apiErr.Errors {
+		if e.Code == code {
+			return true
+		}
+	}
+	return false
 }
 
 // isNotClerk reports whether the answer was not Clerk's (see asClerkAnswer).

@@ -15,6 +15,10 @@ import (
 	svix "github.com/svix/svix-webhooks/go"
 )
 
+// verifiedDeliveryIDKey holds, in the request's store, the id of a
+// delivery whose signature was verified: the only id the status may show.
+const verifiedDeliveryIDKey = "pocketclerk.verifiedDeliveryId"
+
 // maxWebhookBody bounds a delivery; Clerk's user payloads are a few KiB.
 const maxWebhookBody = 1 << 20
 
@@ -138,6 +142,7 @@ func (p *plugin) readDelivery(e *core.RequestEvent) (delivery, error) {
 	if err := p.verify(body, e.Request.Header); err != nil {
 		return delivery{}, e.UnauthorizedError("Invalid webhook signature ("+err.Error()+"): check that CLERK_WEBHOOK_SECRET is this endpoint's signing secret in Clerk's dashboard and that the server clock is right.", nil)
 	}
+	e.Set(verifiedDeliveryIDKey, svixID)
 	// Decoding copies what it keeps, so the buffer can go back to the pool.
 	d, err := decodeDelivery(svixID, body)
 	if err != nil {
@@ -248,6 +253,7 @@ func applyDelivery(txApp core.App, d delivery) (outcome, error) {
 		result, err = applyOrganizationDelivery(txApp, d)
 	case d.Session != nil:
 		result = outcomeSignedOut // endSession acts once this is logged
+		err = keepEndedSession(txApp, d.Session.ID, time.Now())
 	}
 	if err != nil {
 		return "", err

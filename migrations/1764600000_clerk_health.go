@@ -76,7 +76,7 @@ func failuresCollection() *core.Collection {
 		&core.TextField{Name: FieldReason, Required: true, Presentable: true, Max: 1000,
 			Help: "The answer's message; for a 5xx, the error that stopped the delivery."},
 		&core.TextField{Name: FieldSvixID, Max: 200,
-			Help: "The svix-id header of the latest such delivery, as sent (unverified for a 401)."},
+			Help: sentIDHelp},
 		&core.NumberField{Name: FieldCount, OnlyInt: true},
 		&core.DateField{Name: FieldFirstAt},
 		&core.DateField{Name: FieldLastAt},

@@ -10,7 +10,8 @@ import (
 )
 
 var collections = []string{"clients", "clerk_events", "clerk_tombstones", "client_profiles",
-	migrations.DeliveryFailureHoursCollection, migrations.DeliveryFailuresCollection, migrations.SyncRunsCollection}
+	migrations.DeliveryFailureHoursCollection, migrations.DeliveryFailuresCollection, migrations.SyncRunsCollection,
+	migrations.EndedSessionsCollection}
 
 func TestMigrationsGoDownAndUpAgain(t *testing.T) {
 	t.Parallel()

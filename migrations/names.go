@@ -159,3 +159,14 @@ const (
 
 // Triggers lists every trigger a sync run may have.
 var Triggers = []string{TriggerCommand, TriggerSchedule, TriggerDashboard}
+
+// EndedSessionsCollection keeps the Clerk sessions that ended (signed out,
+// revoked, removed) while a token issued before the end may still be alive:
+// their tokens are refused, across restarts.
+const EndedSessionsCollection = "clerk_ended_sessions"
+
+// Fields of clerk_ended_sessions.
+const (
+	FieldSessionID    = "sessionId"
+	FieldRefusedUntil = "refusedUntil"
+)

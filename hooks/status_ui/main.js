@@ -163,7 +163,7 @@ function configurationCard(r) {
                         { className: "clerk-part-body" },
                         t.strong(null, p.name),
                         " ",
-                        t.code({ className: "clerk-variable" }, p.variable),
+                        p.variable ? t.code({ className: "clerk-variable" }, p.variable) : null,
                         t.div({ className: "txt-hint txt-sm" }, p.detail),
                     ),
                 )
@@ -381,6 +381,10 @@ function syncRunView(run) {
                 + (c.failed ? `, ${c.failed} failed` : "")
                 + (run.dryRun ? " (dry run: nothing written)" : ""),
         ),
+        c.organizationsSkipped
+            ? t.p({ id: "clerk-sync-organizations" }, `Organizations: ${c.organizationsSkipped}.`)
+            : null,
+        c.notPruned ? t.div({ className: "alert warning", id: "clerk-sync-not-pruned" }, c.notPruned) : null,
         run.error ? t.div({ className: `alert ${state == "would stop" ? "warning" : "danger"}`, id: "clerk-sync-error" }, run.error) : null,
         run.pruned?.length ? prunedTable(run) : null,
     );
@@ -401,7 +405,7 @@ function prunedTable(run) {
         t.table(
             { className: "clerk-table", id: "clerk-pruned" },
             t.caption(null, run.dryRun ? "Clients that --prune would delete" : "Clients deleted"),
-            t.thead(null, t.tr(null, t.th(null, "Clerk user, email"), t.th(null, "Name"))),
+            t.thead(null, t.tr(null, t.th(null, "Clerk user"))),
             t.tbody(
                 null,
                 run.pruned.map((p) =>
@@ -412,9 +416,7 @@ function prunedTable(run) {
                             run.dryRun
                                 ? t.a({ href: `#/collections?collection=clients&recordId=${encodeURIComponent(p.id)}` }, p.clerkId)
                                 : p.clerkId,
-                            t.div({ className: "txt-hint" }, p.email || ""),
                         ),
-                        t.td(null, p.name || ""),
                     )
                 ),
             ),

@@ -36,7 +36,12 @@ func (b *bench) runSync(tmpl *loadgen.Template, createdRate float64) {
 		users[i] = loadgen.User{ID: fmt.Sprintf("user_sync_%07d", i), Email: fmt.Sprintf("sync%07d@example.org", i),
 			FirstName: "Sync", LastName: fmt.Sprint(i), CreatedAt: at, UpdatedAt: at}
 	}
-	api := httptest.NewServer(loadgen.FakeBackendAPI(tmpl, users))
+	fake, err := loadgen.FakeBackendAPI(tmpl, syncKey, users)
+	if err != nil {
+		log.Printf("clerk sync: %v", err)
+		return
+	}
+	api := httptest.NewServer(fake)
 	defer api.Close()
 
 	cmd := exec.Command(b.bin, "clerk", "sync", "--dir", b.dataDir, "--dev=false")
