@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -183,9 +184,14 @@ func TestSyncCountsWhatAFailingAfterCommitHookStored(t *testing.T) {
 	mailServerDown(t, app)
 	f := newFakeClerk(t, 10)
 
-	counts, _, err := syncWith(t, app, fakeConfig(f), syncOptions{})
+	// As the dashboard and the schedule run it: recorded for the Clerk page.
+	p := &plugin{app: app, config: fakeConfig(f)}
+	counts, err := p.recordedSync(context.Background(), migrations.TriggerCommand, syncOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if run, err := lastSyncRun(app); err != nil || run.Counts.Created != 10 || run.Counts.HookFailures != counts.HookFailures {
+		t.Errorf("the recorded run: %+v %v, want 10 created and the hook's failures", run, err)
 	}
 	if counts.Created != 10 || counts.Unchanged != 0 || counts.Failed != 0 {
 		t.Errorf("counts %+v, want 10 created", counts)

@@ -379,6 +379,7 @@ function syncRunView(run) {
             `${c.listed || 0} users listed: ${c.created || 0} created, ${c.updated || 0} updated, `
                 + `${c.unchanged || 0} unchanged, ${c.skipped || 0} skipped, ${c.deleted || 0} ${run.dryRun ? "would be deleted" : "deleted"}`
                 + (c.failed ? `, ${c.failed} failed` : "")
+                + (c.hookFailures ? `; an after-commit hook failed ${c.hookFailures} times (the changes are stored; see Logs)` : "")
                 + (run.dryRun ? " (dry run: nothing written)" : ""),
         ),
         c.organizationsSkipped
