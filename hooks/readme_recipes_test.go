@@ -20,26 +20,15 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/mailer"
 
+	"github.com/pocketclerk/pocketclerk/internal/readme"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
-// readmeBlock is the code block of README.md whose first line starts with
-// firstLine, as written there.
-func readmeBlock(t testing.TB, firstLine string) string {
+// readmeBlock is the code block of README.md whose code starts with
+// start, as written there.
+func readmeBlock(t testing.TB, start string) string {
 	t.Helper()
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := strings.Split(string(readme), "```")
-	for i := 1; i < len(blocks); i += 2 {
-		_, code, _ := strings.Cut(blocks[i], "\n") // after the language
-		if strings.HasPrefix(code, firstLine) {
-			return code
-		}
-	}
-	t.Fatalf("README.md has no code block starting with %q", firstLine)
-	return ""
+	return readme.Block(t, "../README.md", start)
 }
 
 // runJSMigration runs a pb_migrations file's up function on app, as
@@ -358,5 +347,20 @@ func TestConcurrentDeliveriesWithAFailingAfterCommitHook(t *testing.T) {
 	}
 	if n := count(t, app, migrations.ClientsCollection, ""); n != len(replies) {
 		t.Errorf("%d clients, want %d", n, len(replies))
+	}
+}
+
+// The README's Go migration in "Build your app on clients" is the function
+// TestBuildYourAppOnClients runs, to the letter.
+func TestReadmeGoMigrationIsTheTestedOne(t *testing.T) {
+	readme := readmeBlock(t, "func addBioAndPosts(app core.App) error {")
+	test, err := os.ReadFile("client_owner_app_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fn, _ := strings.Cut(string(test), "\nfunc addBioAndPosts(")
+	fn, _, _ = strings.Cut(fn, "\n}\n")
+	if tested := "func addBioAndPosts(" + fn + "\n}\n"; tested != readme {
+		t.Errorf("the README's migration differs from the tested one:\nREADME:\n%s\ntested:\n%s", readme, tested)
 	}
 }
