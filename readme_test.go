@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pocketclerk/pocketclerk/internal/readme"
+	"github.com/pocketclerk/pocketclerk/hooks/readme"
 )
 
 // readmeBlock is the code block of README.md whose code starts with

@@ -20,7 +20,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/mailer"
 
-	"github.com/pocketclerk/pocketclerk/internal/readme"
+	"github.com/pocketclerk/pocketclerk/hooks/readme"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
