@@ -3,6 +3,7 @@ package hooks
 import (
 	"encoding/json/jsontext"
 	"encoding/json/v2"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -151,11 +152,15 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 		},
 	})
 	// PocketBase's loop writes without a deadline (it lifts the server's
-	// for realtime): each of its writes gets one.
+	// for realtime): each of its writes gets one. A connection ended for
+	// falling behind writes nothing more.
 	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{
 		Priority: -100,
 		Func: func(e *core.RealtimeMessageEvent) error {
 			if _, detached := e.Response.(*sseStream); !detached {
+				if conn, ok := e.Client.(*ownRecordConn); ok && conn.IsDiscarded() {
+					return errConnectionEnded
+				}
 				_ = http.NewResponseController(e.Response).SetWriteDeadline(time.Now().Add(realtimeWriteTimeout))
 			}
 			return e.Next()
@@ -293,6 +298,10 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 }
 
 const ownRecordSubscribersKey = "pocketclerkOwnRecordSubscribers"
+
+// errConnectionEnded stops PocketBase's loop from writing to a connection
+// that was ended meanwhile.
+var errConnectionEnded = errors.New("the realtime connection was ended: it fell too far behind its messages")
 
 // realtimeClients is every realtime connection: PocketBase's broker's and
 // those taken out of it.
