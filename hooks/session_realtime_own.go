@@ -94,6 +94,9 @@ type ownRecordConn struct {
 	// stopLoopWrites fails the write that PocketBase's loop is making, if
 	// any, while the loop runs (fallBehind).
 	stopLoopWrites func()
+
+	topicsMu sync.RWMutex
+	byTopic  map[string]map[string]subscriptions.SubscriptionOptions // see Subscriptions
 }
 
 func newOwnRecordConn(app core.App, client subscriptions.Client) *ownRecordConn {
@@ -103,11 +106,52 @@ func newOwnRecordConn(app core.App, client subscriptions.Client) *ownRecordConn 
 // Subscriptions hides an indexed connection's topics from PocketBase's
 // walks, which may still hold it from just before it was indexed: its
 // messages come from the index alone.
+//
+// PocketBase's broadcast asks each connection for the topics of a record in
+// six forms ("<collection>/<id>?", "<collection>/*?", …), and its client
+// answers by writing every topic it holds out again with a "?": with a
+// hundred topics on each of many connections, that was most of a change's
+// cost. A form of one topic is answered from byTopic instead.
 func (c *ownRecordConn) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
 	if c.indexed.Load() {
 		return nil
 	}
+	if len(prefixes) == 1 {
+		if topic, ok := strings.CutSuffix(prefixes[0], "?"); ok && !strings.Contains(topic, "?") {
+			c.topicsMu.RLock()
+			defer c.topicsMu.RUnlock()
+			return c.byTopic[topic] // replaced, never changed: the caller may read it
+		}
+	}
 	return c.Client.Subscriptions(prefixes...)
+}
+
+func (c *ownRecordConn) Subscribe(subs ...string) {
+	c.topicsMu.Lock()
+	defer c.topicsMu.Unlock()
+	c.Client.Subscribe(subs...)
+	c.indexTopics()
+}
+
+func (c *ownRecordConn) Unsubscribe(subs ...string) {
+	c.topicsMu.Lock()
+	defer c.topicsMu.Unlock()
+	c.Client.Unsubscribe(subs...)
+	c.indexTopics()
+}
+
+// indexTopics groups the connection's subscriptions by topic, the part
+// before "?" (c.topicsMu held).
+func (c *ownRecordConn) indexTopics() {
+	byTopic := map[string]map[string]subscriptions.SubscriptionOptions{}
+	for sub, options := range c.Client.Subscriptions() {
+		topic, _, _ := strings.Cut(sub, "?")
+		if byTopic[topic] == nil {
+			byTopic[topic] = map[string]subscriptions.SubscriptionOptions{}
+		}
+		byTopic[topic][sub] = options
+	}
+	c.byTopic = byTopic
 }
 
 func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
