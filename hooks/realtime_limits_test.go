@@ -49,6 +49,21 @@ func subscriber(t *testing.T, baseURL, authorization string, topics []string) (c
 	return cancel, r.Status
 }
 
+// subscribers opens n connections subscribed to topics with authorization,
+// each answered 204, and returns what ends them.
+func subscribers(t *testing.T, baseURL, authorization string, topics []string, n int) []func() {
+	t.Helper()
+	var cancels []func()
+	for range n {
+		cancel, status := subscriber(t, baseURL, authorization, topics)
+		cancels = append(cancels, cancel)
+		if status != http.StatusNoContent {
+			t.Fatalf("a subscription was answered %d", status)
+		}
+	}
+	return cancels
+}
+
 // distinctTopics is n topics of collection that differ only in their
 // options, as the JS SDK writes them.
 func distinctTopics(collection string, n int) []string {
@@ -135,15 +150,7 @@ func TestGuestSubscriptionsDoNotSlowTheWebhook(t *testing.T) {
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	topics := distinctTopics("clients", topicsEach)
 	rateHoldsUnder(t, srv.URL, fmt.Sprintf("%d guests × %d topics of clients", guests, topicsEach), func() []func() {
-		var cancels []func()
-		for range guests {
-			cancel, status := subscriber(t, srv.URL, "", topics)
-			cancels = append(cancels, cancel)
-			if status != http.StatusNoContent {
-				t.Fatalf("a guest's subscription was answered %d", status)
-			}
-		}
-		return cancels
+		return subscribers(t, srv.URL, "", topics, guests)
 	})
 }
 
@@ -165,15 +172,7 @@ func TestASignedInUsersTopicsOfOtherClientsDoNotSlowTheWebhook(t *testing.T) {
 		topics = append(topics, "clients/"+idB+"?options="+url.QueryEscape(fmt.Sprintf(`{"query":{"n":"%d"}}`, i)))
 	}
 	rateHoldsUnder(t, srv.URL, fmt.Sprintf("one user's %d connections × %d topics of clients", MaxRealtimeConnectionsPerClient, len(topics)), func() []func() {
-		var cancels []func()
-		for range MaxRealtimeConnectionsPerClient {
-			cancel, status := subscriber(t, srv.URL, auth, topics)
-			cancels = append(cancels, cancel)
-			if status != http.StatusNoContent {
-				t.Fatalf("a signed-in subscription was answered %d", status)
-			}
-		}
-		return cancels
+		return subscribers(t, srv.URL, auth, topics, MaxRealtimeConnectionsPerClient)
 	})
 }
 
