@@ -3,6 +3,7 @@ package hooks
 import (
 	"encoding/json/jsontext"
 	"encoding/json/v2"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -96,12 +97,6 @@ type ownRecordConn struct {
 	authMu  sync.Mutex
 	authRef *authRef // the auth, while indexed (session_realtime_own_auth.go)
 
-	// topics is a copy of the connection's topics, which answers
-	// PocketBase's walks (session_realtime_topics.go); topicsMu orders its
-	// updates.
-	topicsMu sync.Mutex
-	topics   atomic.Pointer[topicList]
-
 	// signedIn indexes the connection by its auth; signedInAs is its key
 	// there, and signedInForgotten says it ended (both guarded by signedIn.mu).
 	signedIn          *signedInConns
@@ -113,10 +108,64 @@ type ownRecordConn struct {
 	// returns: it holds net/http's response, and with it the connection's
 	// buffers, which a detached connection does without.
 	stopLoopWrites atomic.Pointer[func()]
+
+	topicsMu sync.RWMutex
+	byTopic  map[string]map[string]subscriptions.SubscriptionOptions // see Subscriptions
 }
 
 func newOwnRecordConn(app core.App, client subscriptions.Client) *ownRecordConn {
 	return &ownRecordConn{Client: client, app: app, ch: make(chan subscriptions.Message), settled: make(chan struct{})}
+}
+
+// Subscriptions hides an indexed connection's topics from PocketBase's
+// walks, which may still hold it from just before it was indexed: its
+// messages come from the index alone.
+//
+// PocketBase's broadcast asks each connection for the topics of a record in
+// six forms ("<collection>/<id>?", "<collection>/*?", …), and its client
+// answers by writing every topic it holds out again with a "?": with a
+// hundred topics on each of many connections, that was most of a change's
+// cost. A form of one topic is answered from byTopic instead.
+func (c *ownRecordConn) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
+	if c.indexed.Load() {
+		return nil
+	}
+	if len(prefixes) == 1 {
+		if topic, ok := strings.CutSuffix(prefixes[0], "?"); ok && !strings.Contains(topic, "?") {
+			c.topicsMu.RLock()
+			defer c.topicsMu.RUnlock()
+			return c.byTopic[topic] // replaced, never changed: the caller may read it
+		}
+	}
+	return c.Client.Subscriptions(prefixes...)
+}
+
+func (c *ownRecordConn) Subscribe(subs ...string) {
+	c.topicsMu.Lock()
+	defer c.topicsMu.Unlock()
+	c.Client.Subscribe(subs...)
+	c.indexTopics()
+}
+
+func (c *ownRecordConn) Unsubscribe(subs ...string) {
+	c.topicsMu.Lock()
+	defer c.topicsMu.Unlock()
+	c.Client.Unsubscribe(subs...)
+	c.indexTopics()
+}
+
+// indexTopics groups the connection's subscriptions by topic, the part
+// before "?" (c.topicsMu held).
+func (c *ownRecordConn) indexTopics() {
+	byTopic := map[string]map[string]subscriptions.SubscriptionOptions{}
+	for sub, options := range c.Client.Subscriptions() {
+		topic, _, _ := strings.Cut(sub, "?")
+		if byTopic[topic] == nil {
+			byTopic[topic] = map[string]subscriptions.SubscriptionOptions{}
+		}
+		byTopic[topic][sub] = options
+	}
+	c.byTopic = byTopic
 }
 
 func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
@@ -161,7 +210,8 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 		},
 	})
 	// PocketBase's loop writes without a deadline (it lifts the server's
-	// for realtime): each of its writes gets one.
+	// for realtime): each of its writes gets one. A connection ended for
+	// falling behind writes nothing more.
 	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{
 		Priority: -100,
 		Func: func(e *core.RealtimeMessageEvent) error {
@@ -169,6 +219,13 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 				e.App.SubscriptionsBroker().Register(view.ownRecordConn) // see loopView
 			}
 			if _, detached := e.Response.(*sseStream); !detached {
+				conn, _ := e.Client.(*ownRecordConn)
+				if view, ok := e.Client.(*loopView); ok {
+					conn = view.ownRecordConn
+				}
+				if conn != nil && conn.IsDiscarded() {
+					return errConnectionEnded
+				}
 				_ = http.NewResponseController(e.Response).SetWriteDeadline(time.Now().Add(realtimeWriteTimeout))
 			}
 			return e.Next()
@@ -311,6 +368,10 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 }
 
 const ownRecordSubscribersKey = "pocketclerkOwnRecordSubscribers"
+
+// errConnectionEnded stops PocketBase's loop from writing to a connection
+// that was ended meanwhile.
+var errConnectionEnded = errors.New("the realtime connection was ended: it fell too far behind its messages")
 
 // realtimeClients is every realtime connection: PocketBase's broker's and
 // those taken out of it.
