@@ -13,7 +13,7 @@ ADDR ?= 127.0.0.1:8090
 VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo source)
 COMMIT  := $(shell git describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null)
 
-.PHONY: run build release test fmt vet lint bench bench-million soak fuzz
+.PHONY: run build release test race fmt vet lint bench bench-million soak fuzz
 
 run: build
 	./$(BIN) serve --http=$(ADDR)
@@ -32,6 +32,12 @@ test: vet
 	go test -count=1 ./...
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
 		echo "NOTE: no Chromium found: the browser tests (the profile page, the dashboard's Clerk page) were SKIPPED. apt-get install -y chromium, then make test again."
+
+# The concurrent code under the race detector: the realtime index and its
+# detach, the webhook's batcher, the statement cache and the checkpointer.
+RACE_TESTS := Realtime|ProfilePages|ConnectionTopics|Batcher|Batch|StatementCache|Checkpoint|EndedSessions
+race:
+	go test -race -count=1 -run '$(RACE_TESTS)' ./hooks
 
 fmt:
 	gofmt -w .
