@@ -253,7 +253,6 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	bindOwnRecordSubscribers(app)
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)
-	bindOrganizationClerkFields(app)
 	bindEditableFields(app)
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {

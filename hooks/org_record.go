@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -77,43 +76,4 @@ func toAny(ids []string) []any {
 		out[i] = id
 	}
 	return out
-}
-
-// bindOrganizationClerkFields refuses API requests that would change a
-// field of an organization or membership that the sync writes, as
-// bindClerkOwnedFields does for clients: such a change would be undone by
-// the next event from Clerk. Fields the app's owner adds are left to the
-// owner's rules.
-func bindOrganizationClerkFields(app core.App) {
-	for collection, fields := range map[string][]string{
-		migrations.OrganizationsCollection: migrations.OrganizationClerkFields,
-		migrations.MembershipsCollection:   migrations.MembershipClerkFields,
-	} {
-		app.OnRecordCreateRequest(collection).BindFunc(func(e *core.RecordRequestEvent) error {
-			if changed := changedFields(e.Record, fields); len(changed) > 0 {
-				return clerkOwnedError("Organizations and memberships are created by the sync from Clerk: create them in Clerk.", changed)
-			}
-			return e.Next()
-		})
-		app.OnRecordUpdateRequest(collection).BindFunc(func(e *core.RecordRequestEvent) error {
-			if changed := changedFields(e.Record, fields); len(changed) > 0 {
-				return clerkOwnedError("Synced from Clerk and cannot be changed here: "+strings.Join(changed, ", ")+". Change it in Clerk.", changed)
-			}
-			return e.Next()
-		})
-	}
-}
-
-// changedFields lists the fields whose submitted value differs from the
-// stored one.
-func changedFields(record *core.Record, fields []string) []string {
-	original := record.Original()
-	var changed []string
-	for _, name := range fields {
-		field := record.Collection().Fields.GetByName(name)
-		if field != nil && !sameFieldValue(field, record.GetRaw(name), original.GetRaw(name)) {
-			changed = append(changed, name)
-		}
-	}
-	return changed
 }

@@ -195,28 +195,6 @@ func listPages[T any](ctx context.Context, what string, fetch func(ctx context.C
 	return pages
 }
 
-// objectCounts is what a sync did to organizations or to memberships.
-type objectCounts struct {
-	Listed, Created, Updated, Unchanged, Skipped, Deleted, Failed int
-}
-
-func (c *objectCounts) merge(done syncCounts) {
-	c.Created += done.Created
-	c.Updated += done.Updated
-	c.Unchanged += done.Unchanged
-	c.Skipped += done.Skipped
-	c.Deleted += done.Deleted
-}
-
-func (c objectCounts) summary(what string) string {
-	s := fmt.Sprintf("; %d %s listed: %d created, %d updated, %d unchanged, %d skipped, %d deleted",
-		c.Listed, what, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Deleted)
-	if c.Failed > 0 {
-		s += fmt.Sprintf(", %d failed", c.Failed)
-	}
-	return s
-}
-
 // objectChange is one organization or membership change of a sync.
 type objectChange struct {
 	clerkID string
@@ -275,8 +253,8 @@ func (s *syncer) applyObjects(changes []objectChange, counts *objectCounts, coll
 	}
 }
 
-func (s *syncer) commitObjects(batch []objectChange, collection string, pruneBefore time.Time) (syncCounts, error) {
-	var done syncCounts
+func (s *syncer) commitObjects(batch []objectChange, collection string, pruneBefore time.Time) (objectCounts, error) {
+	var done objectCounts
 	now := time.Now()
 	hookErr, err := runInTransaction(s.app, func(txApp core.App) error {
 		for _, ch := range batch {

@@ -42,20 +42,14 @@ type syncOptions struct {
 	pruned func([]prunedClient)
 }
 
-// syncCounts is what a sync did, or would do in a dry run.
+// syncCounts is what a sync did, or would do in a dry run: to clients
+// (the counts it embeds), organizations and memberships.
 type syncCounts struct {
-	Listed    int // users read from Clerk
-	Created   int
-	Updated   int
-	Unchanged int
-	Skipped   int // stale (the client holds newer data) or deleted before
-	Deleted   int // pruned
-	Failed    int // could not be applied; see the error
+	objectCounts
 	// HookFailures counts the transactions whose changes were stored but
 	// whose after-commit hooks (an owner's) failed; the logs say which.
 	HookFailures int
 
-	// Organizations and Memberships count the same for those.
 	Organizations, Memberships objectCounts
 
 	// GuardStop says, in a dry run, on which prune guards the real prune
@@ -68,6 +62,17 @@ type syncCounts struct {
 	NotPruned string
 }
 
+// objectCounts is what a sync did to the records of one Clerk object.
+type objectCounts struct {
+	Listed    int // read from Clerk
+	Created   int
+	Updated   int
+	Unchanged int
+	Skipped   int // stale (the record holds newer data) or deleted before
+	Deleted   int // deleted in Clerk, or pruned
+	Failed    int // could not be applied; see the error
+}
+
 // guardWouldStop adds a guard that the real prune would stop on.
 func (c *syncCounts) guardWouldStop(gone, total int, collection string) {
 	if c.GuardStop != "" {
@@ -76,7 +81,7 @@ func (c *syncCounts) guardWouldStop(gone, total int, collection string) {
 	c.GuardStop += fmt.Sprintf("%d of %d %s are gone from this Clerk instance, more than a prune deletes (a tenth, at least 1, never all)", gone, total, collection)
 }
 
-func (c *syncCounts) add(o outcome) {
+func (c *objectCounts) add(o outcome) {
 	switch o {
 	case outcomeCreated:
 		c.Created++
@@ -91,25 +96,32 @@ func (c *syncCounts) add(o outcome) {
 	}
 }
 
-func (c *syncCounts) merge(o syncCounts) {
+// merge adds what a committed batch did.
+func (c *objectCounts) merge(o objectCounts) {
 	c.Created += o.Created
 	c.Updated += o.Updated
 	c.Unchanged += o.Unchanged
 	c.Skipped += o.Skipped
 	c.Deleted += o.Deleted
-	c.HookFailures += o.HookFailures
 }
 
-func (c syncCounts) summary(dryRun bool) string {
-	s := fmt.Sprintf("%d users listed: %d created, %d updated, %d unchanged, %d skipped (stale or deleted), %d deleted",
-		c.Listed, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Deleted)
+// summary says the counts of what, the records' plural; skipped names what
+// skipped counts.
+func (c objectCounts) summary(what, skipped string) string {
+	s := fmt.Sprintf("%d %s listed: %d created, %d updated, %d unchanged, %d %s, %d deleted",
+		c.Listed, what, c.Created, c.Updated, c.Unchanged, c.Skipped, skipped, c.Deleted)
 	if c.Failed > 0 {
 		s += fmt.Sprintf(", %d failed", c.Failed)
 	}
+	return s
+}
+
+func (c syncCounts) summary(dryRun bool) string {
+	s := c.objectCounts.summary("users", "skipped (stale or deleted)")
 	if c.OrganizationsSkipped != "" {
 		s += "; organizations: " + c.OrganizationsSkipped
 	} else {
-		s += c.Organizations.summary("organizations") + c.Memberships.summary("memberships")
+		s += "; " + c.Organizations.summary("organizations", "skipped") + "; " + c.Memberships.summary("memberships", "skipped")
 	}
 	if c.NotPruned != "" {
 		s += "; " + c.NotPruned
@@ -350,12 +362,12 @@ func (s *syncer) applyChanges(changes []userChange, pruneBefore time.Time) {
 
 // commit applies one batch in one transaction and returns its counts once
 // committed (or rolled back, in a dry run).
-func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, error) {
-	var done syncCounts
+func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (objectCounts, error) {
+	var done objectCounts
 	var pruned []prunedClient
 	now := time.Now()
 	hookErr, err := runInTransaction(s.app, func(txApp core.App) error {
-		done, pruned = syncCounts{}, nil
+		done, pruned = objectCounts{}, nil
 		for _, ch := range batch {
 			var client *clientRecord
 			if !pruneBefore.IsZero() {
@@ -386,7 +398,7 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 		err = nil
 	}
 	if hookErr != nil {
-		done.HookFailures++
+		s.counts.HookFailures++
 		s.hookFailed("clients", batch, hookErr)
 	}
 	if err == nil && len(pruned) > 0 && s.opts.pruned != nil {
