@@ -11,8 +11,6 @@ import (
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/router"
-
-	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // clerkOwned is a collection whose Clerk fields only the sync writes, with
@@ -25,26 +23,6 @@ type clerkOwned struct {
 	updated func(changed []string) string
 }
 
-// clerkOwnedCollections are the collections that mirror Clerk's objects.
-var clerkOwnedCollections = []clerkOwned{
-	{migrations.ClientsCollection, migrations.ClerkFields,
-		"Clients are created by the sync from Clerk's users: create the user in Clerk.",
-		func(changed []string) string {
-			if len(changed) > 1 {
-				return "The fields " + strings.Join(changed, ", ") + " are synced from Clerk and cannot be changed here: change them in Clerk."
-			}
-			return "The field " + changed[0] + " is synced from Clerk and cannot be changed here: change it in Clerk."
-		}},
-	{migrations.OrganizationsCollection, migrations.OrganizationClerkFields, organizationsCreated, organizationsUpdated},
-	{migrations.MembershipsCollection, migrations.MembershipClerkFields, organizationsCreated, organizationsUpdated},
-}
-
-const organizationsCreated = "Organizations and memberships are created by the sync from Clerk: create them in Clerk."
-
-func organizationsUpdated(changed []string) string {
-	return "Synced from Clerk and cannot be changed here: " + strings.Join(changed, ", ") + ". Change it in Clerk."
-}
-
 // bindClerkOwnedFields refuses every API request (record create and update,
 // the batch API, the dashboard) that would change a field the sync writes,
 // whoever sends it and whatever the collection's rules: such a change would
@@ -53,7 +31,11 @@ func organizationsUpdated(changed []string) string {
 // app's owner adds stay governed by the owner's rules. The sync itself saves
 // through the record API, without a request, and is not affected.
 func bindClerkOwnedFields(app core.App) {
-	for _, owned := range clerkOwnedCollections {
+	for _, object := range clerkObjects {
+		owned := object.owned
+		if owned == nil {
+			continue
+		}
 		app.OnRecordCreateRequest(owned.collection).BindFunc(func(e *core.RecordRequestEvent) error {
 			if changed := changedFields(e.Record, owned.fields); len(changed) > 0 {
 				return clerkOwnedError(owned.created, changed)

@@ -219,8 +219,8 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	if p.config.UserDelete == "" {
 		p.config.UserDelete = UserDeleteDelete
 	}
-	app.Store().Set(userDeleteModeKey, p.config.UserDelete)
-	app.Store().Set(logScrubberKey, &logScrubber{app: app})
+	p.mapping = mappingConfig{UserDelete: p.config.UserDelete, scrubber: &logScrubber{app: app}}
+	p.batcher.mapping = p.mapping
 	if p.config.APIURL == "" {
 		p.config.APIURL = "https://api.clerk.com"
 	}
@@ -291,6 +291,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 type plugin struct {
 	app     core.App
 	config  Config
+	mapping mappingConfig // what config says of the mappings
 	secrets []*svix.Webhook
 	// secretKeys are the secrets' keys, in the same order (see verify).
 	secretKeys [][]byte

@@ -245,7 +245,7 @@ func TestRealtimeSubscriptionRacingTheClientsCreation(t *testing.T) {
 			return err
 		}
 		err := app.RunInTransaction(func(txApp core.App) error {
-			_, err := applyUserEvent(txApp, userChange{Type: eventUserCreated, User: &user, At: time.Now()})
+			_, err := userChange{Type: eventUserCreated, User: &user, At: time.Now()}.apply(txApp, mappingConfig{})
 			return err
 		})
 		if err != nil {

@@ -58,7 +58,7 @@ func applyLocally(t testing.TB, app core.App, ch userChange) outcome {
 	var o outcome
 	err := app.RunInTransaction(func(txApp core.App) error {
 		var err error
-		o, err = applyUserEvent(txApp, ch)
+		o, err = ch.apply(txApp, mappingConfig{})
 		return err
 	})
 	if err != nil {
