@@ -135,9 +135,8 @@ func TestGuestSubscriptionsDoNotSlowTheWebhook(t *testing.T) {
 // A connection keeps the topics it may read, up to the caps; a guest's
 // topics of the shipped collections are dropped, other collections' kept.
 func TestRealtimeSubscriptionsAreCapped(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
 	notes := core.NewBaseCollection("notes")
 	notes.ListRule, notes.ViewRule = types.Pointer(""), types.Pointer("")
@@ -145,7 +144,7 @@ func TestRealtimeSubscriptionsAreCapped(t *testing.T) {
 	if err := app.Save(notes); err != nil {
 		t.Fatal(err)
 	}
-	auth := "Bearer " + key.token(t, userA)
+	auth := "Bearer " + srv.key.token(t, userA)
 	subscribe := func(authorization string, topics []string) (reply, *realtimeConn) {
 		conn := connectRealtime(t, srv.URL)
 		body, _ := json.Marshal(map[string]any{"clientId": conn.clientID, "subscriptions": topics})

@@ -53,9 +53,8 @@ func (c *realtimeConn) ends(t *testing.T, what string) {
 // own record's changes: updates, a new subscription, a ban, a deletion.
 func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 
 	const n = 6
 	users := make([]map[string]any, n)
@@ -65,12 +64,10 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 		if r := deliver(t, srv.URL, fmt.Sprint("msg_c", i), userEvent(eventUserCreated, users[i])); r.Status != 200 {
 			t.Fatalf("creating user %d: %+v", i, r)
 		}
-		conns[i] = connectRealtime(t, srv.URL)
-		conns[i].subscribe(t, "Bearer "+key.token(t, users[i]["id"].(string)), "clients/"+clientOf(t, app, users[i]["id"].(string)).Id)
+		conns[i] = srv.signIn(t, users[i]["id"].(string), "clients/"+clientOf(t, app, users[i]["id"].(string)).Id)
 	}
 	// One more, on the wildcard topic, stays with PocketBase.
-	wild := connectRealtime(t, srv.URL)
-	wild.subscribe(t, "Bearer "+key.token(t, users[0]["id"].(string)), "clients/*")
+	wild := srv.signIn(t, users[0]["id"].(string), "clients/*")
 	if got := app.SubscriptionsBroker().TotalClients(); got != 1 {
 		t.Fatalf("%d connections in PocketBase's broker, want only the wildcard one", got)
 	}
@@ -115,7 +112,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	}
 
 	// A new subscription request finds its connection, which is then indexed again.
-	conns[0].subscribe(t, "Bearer "+key.token(t, users[0]["id"].(string)), migrations.ClientsCollection+"/"+clientOf(t, app, users[0]["id"].(string)).Id+
+	conns[0].subscribe(t, "Bearer "+srv.key.token(t, users[0]["id"].(string)), migrations.ClientsCollection+"/"+clientOf(t, app, users[0]["id"].(string)).Id+
 		"?options="+url.QueryEscape(`{"query":{"fields":"firstName"}}`)) // as the JS SDK sends options
 	update(0, 3000, nil)
 	if ev := conns[0].next(t); len(ev.record()) != 1 || ev.record()["firstName"] != "User0@3000" {
@@ -174,7 +171,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // It ends when the client goes away, and after the idle timeout.
 func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	idle := make(chan time.Duration, 1)
 	idle <- 5 * time.Minute
@@ -187,7 +183,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 		}
 		return e.Next()
 	})
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	owners := ownRecordSubscribersOf(app)
 
 	user := clerkUser(t, "user_2detached0000000000000000", "Detached", 1000)
@@ -234,7 +230,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 		t.Fatalf("first event %q %s", name, data)
 	}
 	sub := &realtimeConn{baseURL: srv.URL, clientID: connect.ClientID}
-	sub.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id)
+	sub.subscribe(t, "Bearer "+srv.key.token(t, user["id"].(string)), "clients/"+client.Id)
 	waitFor(t, "the connection detached", func() bool { return detachedStreams(app) == 1 })
 
 	user["first_name"], user["updated_at"] = "Detached@2000", int64(2000)
@@ -245,7 +241,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 		t.Fatalf("after the detach: %q %s", name, data)
 	}
 	// A new subscription finds the connection, which stays detached.
-	sub.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id+"?options="+url.QueryEscape(`{"query":{"fields":"firstName"}}`))
+	sub.subscribe(t, "Bearer "+srv.key.token(t, user["id"].(string)), "clients/"+client.Id+"?options="+url.QueryEscape(`{"query":{"fields":"firstName"}}`))
 	user["first_name"], user["updated_at"] = "Detached@3000", int64(3000)
 	if r := deliver(t, srv.URL, "msg_u2", userEvent(eventUserUpdated, user)); r.Body["outcome"] != "updated" {
 		t.Fatalf("update: %+v", r)
@@ -269,8 +265,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 
 	// Another connection, with a one-second idle timeout: the stream ends,
 	// as PocketBase's would, and the client sees its end.
-	c := connectRealtime(t, srv.URL)
-	c.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id)
+	c := srv.signIn(t, user["id"].(string), "clients/"+client.Id)
 	waitFor(t, "the second connection detached", func() bool { return detachedStreams(app) == 1 })
 	c.ends(t, "the idle stream")
 	waitFor(t, "the idle connection forgotten", func() bool { return detachedStreams(app) == 0 && len(owners.all()) == 0 })
@@ -278,10 +273,9 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 	// A detached connection that subscribes to more than its own record goes
 	// back to PocketBase's broker, still detached; when it ends (idle again),
 	// it leaves the broker too.
-	back := connectRealtime(t, srv.URL)
-	back.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id)
+	back := srv.signIn(t, user["id"].(string), "clients/"+client.Id)
 	waitFor(t, "the third connection detached", func() bool { return detachedStreams(app) == 1 })
-	back.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id, "organizations/*")
+	back.subscribe(t, "Bearer "+srv.key.token(t, user["id"].(string)), "clients/"+client.Id, "organizations/*")
 	if got := app.SubscriptionsBroker().TotalClients(); got != 1 || len(owners.all()) != 0 {
 		t.Fatalf("after subscribing to more: broker %d, index %d", got, len(owners.all()))
 	}
@@ -295,19 +289,18 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 // connection stays on the loop and gets its record's changes there.
 func TestRealtimeConnectionThatCannotBeDetachedReconnectsOnce(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	app.OnRealtimeConnectRequest().BindFunc(func(e *core.RealtimeConnectRequestEvent) error {
 		e.Response.Header().Set("Content-Encoding", "identity")
 		return e.Next()
 	})
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	user := clerkUser(t, "user_2undetached00000000000000", "Kept", 1000)
 	if r := deliver(t, srv.URL, "msg_c", userEvent(eventUserCreated, user)); r.Status != 200 {
 		t.Fatalf("creating the user: %+v", r)
 	}
 	client := clientOf(t, app, user["id"].(string))
-	token := "Bearer " + key.token(t, user["id"].(string))
+	token := "Bearer " + srv.key.token(t, user["id"].(string))
 
 	first := connectRealtime(t, srv.URL)
 	first.subscribe(t, token, "clients/"+client.Id)
@@ -373,13 +366,11 @@ func ownRecordSubscribersOf(app core.App) *ownRecordSubscribers {
 // other rule to PocketBase: an owner's rule still decides what is sent.
 func TestRealtimeOwnRecordSubscribersFollowTheOwnersViewRule(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	u := clerkUser(t, userA, "Alice", 1000)
 	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
-	conn := connectRealtime(t, srv.URL)
-	conn.subscribe(t, "Bearer "+key.token(t, userA), "clients/"+clientOf(t, app, userA).Id)
+	conn := srv.signIn(t, userA, "clients/"+clientOf(t, app, userA).Id)
 
 	clients, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
 	if err != nil {
@@ -437,7 +428,6 @@ func TestAdmitsOwnRecordOnlyUnderTheShippedRule(t *testing.T) {
 // connection subscribes again, which refuses another client's token.
 func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	seen := make(chan string, 10)
 	app.OnRealtimeMessageSend().BindFunc(func(e *core.RealtimeMessageEvent) error {
@@ -451,7 +441,7 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 		}
 		return e.Next()
 	})
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	ada := clerkUser(t, "user_2refAda0000000000000000", "Ada", 1000)
 	other := clerkUser(t, "user_2refOther00000000000000", "Other", 1000)
 	for i, u := range []map[string]any{ada, other} {
@@ -460,8 +450,7 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 		}
 	}
 	topic := "clients/" + clientOf(t, app, ada["id"].(string)).Id
-	conn := connectRealtime(t, srv.URL)
-	conn.subscribe(t, "Bearer "+key.token(t, ada["id"].(string)), topic)
+	conn := srv.signIn(t, ada["id"].(string), topic)
 
 	var held *ownRecordConn
 	waitFor(t, "the connection is indexed", func() bool {
@@ -486,10 +475,10 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 	}
 
 	body, _ := json.Marshal(map[string]any{"clientId": conn.clientID, "subscriptions": []string{topic}})
-	if r := send(t, http.MethodPost, srv.URL+"/api/realtime", "Bearer "+key.token(t, other["id"].(string)), string(body)); r.Status != http.StatusForbidden {
+	if r := send(t, http.MethodPost, srv.URL+"/api/realtime", "Bearer "+srv.key.token(t, other["id"].(string)), string(body)); r.Status != http.StatusForbidden {
 		t.Fatalf("another client's token took the connection over: %+v", r)
 	}
-	conn.subscribe(t, "Bearer "+key.token(t, ada["id"].(string)), topic)
+	conn.subscribe(t, "Bearer "+srv.key.token(t, ada["id"].(string)), topic)
 	ada["first_name"], ada["updated_at"] = "Lovelace", int64(3000)
 	if r := deliver(t, srv.URL, "msg_u2", userEvent(eventUserUpdated, ada)); r.Body["outcome"] != "updated" {
 		t.Fatalf("update: %+v", r)
