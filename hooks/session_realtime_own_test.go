@@ -118,7 +118,10 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	if ev := conns[0].next(t); len(ev.record()) != 1 || ev.record()["firstName"] != "User0@3000" {
 		t.Fatalf("after resubscribing with fields: %+v", ev)
 	}
-	wild.next(t)
+	// The next event bounds the wait for none above: nothing came between.
+	if ev := wild.next(t); ev.record()["firstName"] != "User0@3000" {
+		t.Fatalf("the wildcard connection, after nothing: %+v", ev)
+	}
 	if got := app.SubscriptionsBroker().TotalClients(); got != 1 {
 		t.Fatalf("%d connections in PocketBase's broker after resubscribing", got)
 	}
@@ -142,6 +145,14 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	for i, c := range conns {
 		if i != 0 {
 			c.noEvent(t, 100*time.Millisecond)
+		}
+	}
+	// Each connection still signed in hears next of its own next change,
+	// and of nothing before it.
+	for i := 3; i < n; i++ {
+		update(i, 6000, nil)
+		if ev := conns[i].next(t); ev.record()["firstName"] != fmt.Sprint("User", i, "@6000") {
+			t.Fatalf("connection %d, after nothing: %+v", i, ev)
 		}
 	}
 }
