@@ -3,11 +3,11 @@ package hooks
 import (
 	"bufio"
 	"encoding/json"
-	jsonv2 "encoding/json/v2"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -526,30 +526,59 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 
 // The index's message is PocketBase's, byte for byte, and where PocketBase
 // cannot encode a record (a JSON field with a member named twice, as old
-// data may hold), the index sends nothing either.
+// data may hold), the index sends nothing either. Compared with what
+// PocketBase's broker sends for the same change, so that a change in
+// PocketBase shows here.
 func TestRealtimeMessageIsPocketBases(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	collection, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, set := range map[string]map[string]any{
-		"markup":               {"firstName": "Ada & <b>", "lastName": "\u2028"},
-		"invalid UTF-8":        {"firstName": "Ada \xff"},
-		"JSON with spaces":     {"publicMetadata": types.JSONRaw(`{ "role" : "admin" }`)},
-		"a member named twice": {"publicMetadata": types.JSONRaw(`{"role":"a","role":"b"}`)},
+	srv := serveWithClerk(t, app, Config{})
+	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	id := clientOf(t, app, userA).Id
+	pocketBase := srv.signIn(t, userA, "clients/*") // stays in PocketBase's broker
+	index := srv.signIn(t, userA, "clients/"+id)    // taken into the index
+	for i, c := range []struct {
+		name string
+		set  map[string]any
+	}{
+		{"markup", map[string]any{"firstName": "Ada & <b>", "lastName": "\u2028"}},
+		{"invalid UTF-8", map[string]any{"firstName": "Ada \xff"}},
+		{"JSON with spaces", map[string]any{"publicMetadata": types.JSONRaw(`{ "role" : "admin" }`)}},
+		{"a member named twice", map[string]any{"publicMetadata": types.JSONRaw(`{"role":"a","role":"b"}`)}},
 	} {
-		record := core.NewRecord(collection)
-		record.Id = "abcdefghijklmno"
-		for field, value := range set {
-			record.SetRaw(field, value)
+		original := clientOf(t, app, userA)
+		changed := original.Clone()
+		for field, value := range c.set {
+			changed.SetRaw(field, value)
 		}
-		data := recordMessage{Record: record, Action: "update"}
-		want, wantErr := jsonv2.Marshal(&data) // as PocketBase's realtimeBroadcastRecord
-		got, ok := ownPayload{name: "clients/" + record.Id, data: data}.message()
-		if ok != (wantErr == nil) || ok && string(got.Data) != string(want) {
-			t.Errorf("%s: the index sends %q (%v), PocketBase %q (%v)", name, got.Data, ok, want, wantErr)
+		// Unvalidated, as old data may have been written.
+		if err := app.SaveNoValidate(changed); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		// Then a plain change, which both send: whatever either sent for
+		// the case came before it.
+		plain := fmt.Sprint("plain ", i)
+		original.Set("username", plain)
+		if err := app.Save(original); err != nil {
+			t.Fatal(err)
+		}
+		got, want := eventsUntil(t, index, plain), eventsUntil(t, pocketBase, plain)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the index sends %q, PocketBase %q", c.name, got, want)
+		}
+	}
+}
+
+// eventsUntil returns the data of the connection's events up to the first
+// whose record's username is username.
+func eventsUntil(t *testing.T, c *realtimeConn, username string) []string {
+	t.Helper()
+	var raws []string
+	for {
+		ev := c.next(t)
+		raws = append(raws, ev.Raw)
+		if ev.record()["username"] == username {
+			return raws
 		}
 	}
 }
