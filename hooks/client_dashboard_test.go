@@ -56,6 +56,13 @@ func TestClientsInTheDashboard(t *testing.T) {
 			if help := panel.text("body"); !strings.Contains(help, "Synced from Clerk") {
 				t.Fatalf("the record panel does not say which fields are Clerk's: %q", help)
 			}
+			// Clerk's fields are shown read-only, not refused only on save.
+			panel.waitFor(`document.querySelectorAll(".clerk-owned").length > 5`)
+			for _, name := range []string{"firstName", "lastName", "clerkId"} {
+				if !panel.eval(fmt.Sprintf(`(() => { const i = document.querySelector('.clerk-owned [name=%q]'); return !!i && i.readOnly; })()`, name)) {
+					t.Errorf("%s is offered for editing in the record panel", name)
+				}
+			}
 			saveScreenshot(t, panel, fmt.Sprintf("dashboard-client-%d", width))
 
 			posts := openDashboard(t, browser, srv.URL+"/_/#/collections?collection=posts", signIn, width, 844)

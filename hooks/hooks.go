@@ -250,6 +250,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	bindLeanClientSaves(app)
 	bindUnchangedUpdates(app)
 	bindRealtimeLimits(app)
+	bindRuleShortcuts(app)
 	bindOwnRecordSubscribers(app)
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)

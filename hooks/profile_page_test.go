@@ -587,8 +587,12 @@ func TestProfilePageScreenshots(t *testing.T) {
 	grace["first_name"], grace["last_name"], grace["image_url"] = "Grace", "Hopper", ""
 	grace["public_metadata"] = map[string]any{"plan": "team", "role": "editor"}
 	deliver(t, srv.URL, "msg_grace", userEvent(eventUserCreated, grace))
+	// The README's fields of the owner's: a nickname Grace edits, a plan she cannot.
+	runJSMigration(t, app, readmeBlock(t, "// pb_migrations/1764900000_client_fields.js"))
 	client := clientOf(t, app, graceID)
 	client.Set("bio", "Compilers, COBOL and the first bug.")
+	client.Set("nickname", "Amazing Grace")
+	client.Set("plan", "pro")
 	if err := app.Save(client); err != nil {
 		t.Fatal(err)
 	}
@@ -620,6 +624,7 @@ func TestProfilePageScreenshots(t *testing.T) {
 		{name: "waiting", script: standInClerk(newcomer, token(newcomer)), ready: `document.body.dataset.state === "waiting"`},
 		{name: "refused-deleted", script: standInClerk(userA, "refuse-deleted"), ready: `document.body.dataset.state === "error"`},
 		{name: "signed-out", script: standInClerk("", ""), ready: `document.body.dataset.state === "signed-out"`},
+		{name: "not-configured", script: "", ready: `document.body.dataset.state === "not-configured"`},
 		{
 			name: "banned-live", script: standInClerk(ada, token(ada)), ready: profile,
 			live: func(t *testing.T) {

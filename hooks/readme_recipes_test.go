@@ -1,12 +1,15 @@
 package hooks
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,26 +20,15 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/mailer"
 
+	"github.com/pocketclerk/pocketclerk/hooks/readme"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
-// readmeBlock is the code block of README.md whose first line starts with
-// firstLine, as written there.
-func readmeBlock(t testing.TB, firstLine string) string {
+// readmeBlock is the code block of README.md whose code starts with
+// start, as written there.
+func readmeBlock(t testing.TB, start string) string {
 	t.Helper()
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := strings.Split(string(readme), "```")
-	for i := 1; i < len(blocks); i += 2 {
-		_, code, _ := strings.Cut(blocks[i], "\n") // after the language
-		if strings.HasPrefix(code, firstLine) {
-			return code
-		}
-	}
-	t.Fatalf("README.md has no code block starting with %q", firstLine)
-	return ""
+	return readme.Block(t, "../README.md", start)
 }
 
 // runJSMigration runs a pb_migrations file's up function on app, as
@@ -181,9 +173,14 @@ func TestSyncCountsWhatAFailingAfterCommitHookStored(t *testing.T) {
 	mailServerDown(t, app)
 	f := newFakeClerk(t, 10)
 
-	counts, _, err := syncWith(t, app, fakeConfig(f), syncOptions{})
+	// As the dashboard and the schedule run it: recorded for the Clerk page.
+	p := &plugin{app: app, config: fakeConfig(f)}
+	counts, err := p.recordedSync(context.Background(), migrations.TriggerCommand, syncOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if run, err := lastSyncRun(app); err != nil || run.Counts.Created != 10 || run.Counts.HookFailures != counts.HookFailures {
+		t.Errorf("the recorded run: %+v %v, want 10 created and the hook's failures", run, err)
 	}
 	if counts.Created != 10 || counts.Unchanged != 0 || counts.Failed != 0 {
 		t.Errorf("counts %+v, want 10 created", counts)
@@ -319,5 +316,50 @@ func TestReadmeOwnerFieldsUsersMayAndMayNotEdit(t *testing.T) {
 	}
 	if r := get(t, srv.URL+EditableFieldsPath, ""); r.Status != http.StatusUnauthorized {
 		t.Errorf("%s as a guest: %d, want 401", EditableFieldsPath, r.Status)
+	}
+}
+
+// Deliveries that share a transaction, each with a hook failing after the
+// commit: every one is answered as applied, none as a duplicate of itself.
+func TestConcurrentDeliveriesWithAFailingAfterCommitHook(t *testing.T) {
+	app := newTestApp(t)
+	app.OnRecordAfterCreateSuccess(migrations.ClientsCollection).BindFunc(func(e *core.RecordEvent) error {
+		if err := e.Next(); err != nil {
+			return err
+		}
+		return errors.New("the owner's side effect failed")
+	})
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	replies := make([]reply, 24)
+	var wg sync.WaitGroup
+	for i := range replies {
+		wg.Go(func() {
+			id := fmt.Sprintf("user_2concurrent%014d", i)
+			replies[i] = deliver(t, srv.URL, "msg_"+id, userEvent(eventUserCreated, clerkUser(t, id, "Ada", 1000)))
+		})
+	}
+	wg.Wait()
+	for i, r := range replies {
+		if r.Status != http.StatusOK || r.Body["outcome"] != string(outcomeCreated) {
+			t.Errorf("delivery %d: %d %v, want 200 created", i, r.Status, r.Body)
+		}
+	}
+	if n := count(t, app, migrations.ClientsCollection, ""); n != len(replies) {
+		t.Errorf("%d clients, want %d", n, len(replies))
+	}
+}
+
+// The README's Go migration in "Build your app on clients" is the function
+// TestBuildYourAppOnClients runs, to the letter.
+func TestReadmeGoMigrationIsTheTestedOne(t *testing.T) {
+	readme := readmeBlock(t, "func addBioAndPosts(app core.App) error {")
+	test, err := os.ReadFile("client_owner_app_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fn, _ := strings.Cut(string(test), "\nfunc addBioAndPosts(")
+	fn, _, _ = strings.Cut(fn, "\n}\n")
+	if tested := "func addBioAndPosts(" + fn + "\n}\n"; tested != readme {
+		t.Errorf("the README's migration differs from the tested one:\nREADME:\n%s\ntested:\n%s", readme, tested)
 	}
 }

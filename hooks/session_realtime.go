@@ -80,11 +80,23 @@ func adoptSubscriber(sub subscriptions.Client, client *clientRecord) {
 // client refused from now on (banned, anonymized) so hears of the change,
 // and dropBannedSubscribers signs it out after.
 func keepClerkSubscribersSignedIn(e *core.ModelEvent) error {
-	if record, _ := e.Model.(*core.Record); isClient(record) {
-		for _, sub := range e.App.SubscriptionsBroker().Clients() {
-			if signedInByClerkAs(sub, record) {
-				sub.Set(apis.RealtimeClientAuthKey, record)
+	record, _ := e.Model.(*core.Record)
+	if !isClient(record) {
+		return e.Next()
+	}
+	if s, _ := e.App.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers); s != nil {
+		// Every connection is an ownRecordConn: those in PocketBase's
+		// broker are the ones not indexed.
+		for _, conn := range s.signedIn.of(record) {
+			if !conn.indexed.Load() && signedInByClerkAs(conn, record) {
+				conn.Set(apis.RealtimeClientAuthKey, record)
 			}
+		}
+		return e.Next()
+	}
+	for _, sub := range e.App.SubscriptionsBroker().Clients() {
+		if signedInByClerkAs(sub, record) {
+			sub.Set(apis.RealtimeClientAuthKey, record)
 		}
 	}
 	return e.Next()

@@ -84,9 +84,26 @@ func (c *ownRecordConn) Send(m subscriptions.Message) {
 // no Send left waiting on the channel (c.mu held).
 func (c *ownRecordConn) closeChannelIfDetaching() {
 	if c.detach && c.sending == 0 && !c.chClosed {
+		c.loopLetGo.Store(true)
 		close(c.ch)
 		c.chClosed = true
 	}
+}
+
+// loopView is the connection as PocketBase's connection loop holds it.
+// The loop's last act is to unregister its client by Id (apis/realtime.go,
+// realtimeConnect): for a connection detached but staying in the broker
+// that would take it out, and leave a moment in which a broadcast misses
+// it. To the loop alone, the connection it lets go of has no id, which
+// unregisters nothing; the broker holds the connection itself from its
+// first message on (PB_CONNECT), and everyone else sees its id.
+type loopView struct{ *ownRecordConn }
+
+func (v *loopView) Id() string {
+	if v.loopLetGo.Load() {
+		return ""
+	}
+	return v.ownRecordConn.Id()
 }
 
 func (c *ownRecordConn) Discard() {
@@ -123,14 +140,17 @@ func (c *ownRecordConn) markDiscarded() {
 	}
 	c.mu.Unlock()
 	c.Client.Discard()
+	if c.signedIn != nil {
+		c.signedIn.forget(c)
+	}
 }
 
 // fallBehind ends a connection that does not take its messages: it is
 // discarded, and a write of PocketBase's loop stuck on it fails now.
 func (c *ownRecordConn) fallBehind() {
 	c.markDiscarded()
-	if c.stopLoopWrites != nil {
-		c.stopLoopWrites()
+	if stop := c.stopLoopWrites.Load(); stop != nil {
+		(*stop)()
 	}
 	c.app.Logger().Debug("Realtime connection ended: it fell too far behind its messages", "clientId", c.Id(), "queued", maxQueuedRealtimeMessages)
 }
@@ -381,7 +401,7 @@ func (s *ownRecordSubscribers) detach(conn *ownRecordConn, e *core.RealtimeConne
 	stream.onEnd = func() {
 		conn.markDiscarded()
 		s.remove(conn)
-		s.app.SubscriptionsBroker().Unregister(conn.Id()) // when given back
+		s.app.SubscriptionsBroker().Unregister(conn.Client.Id()) // when in the broker
 		s.forget(stream)
 	}
 	s.keep(stream)

@@ -3,6 +3,7 @@ package hooks
 import (
 	"encoding/json/jsontext"
 	"encoding/json/v2"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -52,6 +53,9 @@ type ownRecordSubscribers struct {
 
 	streamsMu sync.Mutex
 	streams   map[*sseStream]struct{} // detached connections
+	// signedIn finds the connections signed in as a record.
+	signedIn signedInConns
+
 	// noDetach is set once a connection could not be taken over: later
 	// connections stay on PocketBase's loop, so that the client of such a
 	// connection, which ends, reconnects once rather than over and over.
@@ -70,6 +74,9 @@ type ownRecordConn struct {
 	recordID string      // set while indexed (guarded by ownRecordSubscribers.mu)
 	leaving  atomic.Bool // the broker is letting go of it: its Discard must not close it
 	indexed  atomic.Bool
+	// loopLetGo is set while PocketBase's loop returns to let go of the
+	// connection for a detach: see loopView.
+	loopLetGo atomic.Bool
 
 	canDetach bool // an HTTP/1.x GET answered by net/http itself, which can be hijacked
 
@@ -90,9 +97,20 @@ type ownRecordConn struct {
 	authMu  sync.Mutex
 	authRef *authRef // the auth, while indexed (session_realtime_own_auth.go)
 
+	// signedIn indexes the connection by its auth; signedInAs is its key
+	// there, and signedInForgotten says it ended (both guarded by signedIn.mu).
+	signedIn          *signedInConns
+	signedInAs        string
+	signedInForgotten bool
+
 	// stopLoopWrites fails the write that PocketBase's loop is making, if
-	// any, while the loop runs (fallBehind).
-	stopLoopWrites func()
+	// any, while the loop runs (fallBehind). It is dropped when the loop
+	// returns: it holds net/http's response, and with it the connection's
+	// buffers, which a detached connection does without.
+	stopLoopWrites atomic.Pointer[func()]
+
+	topicsMu sync.RWMutex
+	byTopic  map[string]map[string]subscriptions.SubscriptionOptions // see Subscriptions
 }
 
 func newOwnRecordConn(app core.App, client subscriptions.Client) *ownRecordConn {
@@ -102,17 +120,58 @@ func newOwnRecordConn(app core.App, client subscriptions.Client) *ownRecordConn 
 // Subscriptions hides an indexed connection's topics from PocketBase's
 // walks, which may still hold it from just before it was indexed: its
 // messages come from the index alone.
+//
+// PocketBase's broadcast asks each connection for the topics of a record in
+// six forms ("<collection>/<id>?", "<collection>/*?", …), and its client
+// answers by writing every topic it holds out again with a "?": with a
+// hundred topics on each of many connections, that was most of a change's
+// cost. A form of one topic is answered from byTopic instead.
 func (c *ownRecordConn) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
 	if c.indexed.Load() {
 		return nil
 	}
+	if len(prefixes) == 1 {
+		if topic, ok := strings.CutSuffix(prefixes[0], "?"); ok && !strings.Contains(topic, "?") {
+			c.topicsMu.RLock()
+			defer c.topicsMu.RUnlock()
+			return c.byTopic[topic] // replaced, never changed: the caller may read it
+		}
+	}
 	return c.Client.Subscriptions(prefixes...)
+}
+
+func (c *ownRecordConn) Subscribe(subs ...string) {
+	c.topicsMu.Lock()
+	defer c.topicsMu.Unlock()
+	c.Client.Subscribe(subs...)
+	c.indexTopics()
+}
+
+func (c *ownRecordConn) Unsubscribe(subs ...string) {
+	c.topicsMu.Lock()
+	defer c.topicsMu.Unlock()
+	c.Client.Unsubscribe(subs...)
+	c.indexTopics()
+}
+
+// indexTopics groups the connection's subscriptions by topic, the part
+// before "?" (c.topicsMu held).
+func (c *ownRecordConn) indexTopics() {
+	byTopic := map[string]map[string]subscriptions.SubscriptionOptions{}
+	for sub, options := range c.Client.Subscriptions() {
+		topic, _, _ := strings.Cut(sub, "?")
+		if byTopic[topic] == nil {
+			byTopic[topic] = map[string]subscriptions.SubscriptionOptions{}
+		}
+		byTopic[topic][sub] = options
+	}
+	c.byTopic = byTopic
 }
 
 func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 	s := &ownRecordSubscribers{
 		app: app, byRecord: map[string]map[*ownRecordConn]struct{}{}, byID: map[string]*ownRecordConn{},
-		streams: map[*sseStream]struct{}{},
+		streams: map[*sseStream]struct{}{}, signedIn: signedInConns{conns: map[string]map[*ownRecordConn]struct{}{}},
 	}
 	s.changed = sync.NewCond(&s.mu)
 
@@ -121,20 +180,17 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 		Func: func(e *core.RealtimeConnectRequestEvent) error {
 			connected := time.Now()
 			conn := newOwnRecordConn(e.App, e.Client)
+			conn.signedIn = &s.signedIn
 			conn.canDetach = canDetach(e) && !s.noDetach.Load()
-			e.Client = conn
-			var loopRuns atomic.Bool
-			loopRuns.Store(true)
+			e.Client = &loopView{conn}
 			response := http.NewResponseController(e.Response)
-			conn.stopLoopWrites = func() {
-				if loopRuns.Load() {
-					_ = response.SetWriteDeadline(time.Now())
-				}
-			}
+			stop := func() { _ = response.SetWriteDeadline(time.Now()) }
+			conn.stopLoopWrites.Store(&stop)
 			// Next returns when PocketBase's loop ends: the connection ended,
 			// or it let go of it to be detached.
 			err := e.Next()
-			loopRuns.Store(false)
+			conn.stopLoopWrites.Store(nil)
+			conn.loopLetGo.Store(false)
 			if err == nil && conn.detachRequested() && e.Request.Context().Err() == nil {
 				detachErr := s.detach(conn, e, connected)
 				if detachErr == nil {
@@ -147,15 +203,29 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 			}
 			conn.markDiscarded()
 			s.remove(conn)
+			// A connection let go of for a detach that failed is still in
+			// the broker (see loopView).
+			e.App.SubscriptionsBroker().Unregister(conn.Client.Id())
 			return err
 		},
 	})
 	// PocketBase's loop writes without a deadline (it lifts the server's
-	// for realtime): each of its writes gets one.
+	// for realtime): each of its writes gets one. A connection ended for
+	// falling behind writes nothing more.
 	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{
 		Priority: -100,
 		Func: func(e *core.RealtimeMessageEvent) error {
+			if view, ok := e.Client.(*loopView); ok && e.Message.Name == "PB_CONNECT" {
+				e.App.SubscriptionsBroker().Register(view.ownRecordConn) // see loopView
+			}
 			if _, detached := e.Response.(*sseStream); !detached {
+				conn, _ := e.Client.(*ownRecordConn)
+				if view, ok := e.Client.(*loopView); ok {
+					conn = view.ownRecordConn
+				}
+				if conn != nil && conn.IsDiscarded() {
+					return errConnectionEnded
+				}
 				_ = http.NewResponseController(e.Response).SetWriteDeadline(time.Now().Add(realtimeWriteTimeout))
 			}
 			return e.Next()
@@ -189,6 +259,11 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 			}
 			if conn, ok := e.Client.(*ownRecordConn); ok {
 				s.takeIfOwnRecordOnly(conn)
+			}
+			if conn, ok := e.Client.(*ownRecordConn); ok && !conn.indexed.Load() && len(e.Subscriptions) > 0 {
+				// Its messages stay PocketBase's to make: the connection
+				// stays in the broker, and only leaves the loop.
+				conn.requestDetach()
 			}
 			return nil
 		},
@@ -294,6 +369,10 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 
 const ownRecordSubscribersKey = "pocketclerkOwnRecordSubscribers"
 
+// errConnectionEnded stops PocketBase's loop from writing to a connection
+// that was ended meanwhile.
+var errConnectionEnded = errors.New("the realtime connection was ended: it fell too far behind its messages")
+
 // realtimeClients is every realtime connection: PocketBase's broker's and
 // those taken out of it.
 func realtimeClients(app core.App) []subscriptions.Client {
@@ -386,11 +465,11 @@ func (s *ownRecordSubscribers) takeIfOwnRecordOnly(conn *ownRecordConn) {
 			s.byRecord[auth.Id] = map[*ownRecordConn]struct{}{}
 		}
 		s.byRecord[auth.Id][conn] = struct{}{}
-		s.byID[conn.Id()] = conn
+		s.byID[conn.Client.Id()] = conn
 		conn.indexed.Store(true)
 		conn.holdAuthAsRef()
 		conn.leaving.Store(true)
-		s.app.SubscriptionsBroker().Unregister(conn.Id())
+		s.app.SubscriptionsBroker().Unregister(conn.Client.Id())
 		conn.leaving.Store(false)
 		conn.requestDetach() // with s.mu held: giveBack sees it or comes first
 	})
@@ -443,7 +522,7 @@ func (s *ownRecordSubscribers) unindex(conn *ownRecordConn) {
 	if len(s.byRecord[conn.recordID]) == 0 {
 		delete(s.byRecord, conn.recordID)
 	}
-	delete(s.byID, conn.Id())
+	delete(s.byID, conn.Client.Id())
 	conn.indexed.Store(false)
 }
 

@@ -129,8 +129,10 @@ func (c *ownRecordConn) Set(key string, value any) {
 	if key == apis.RealtimeClientAuthKey {
 		c.authMu.Lock()
 		defer c.authMu.Unlock()
+		record, _ := value.(*core.Record)
+		c.noteSignedIn(record)
 		c.authRef = nil
-		if record, _ := value.(*core.Record); record != nil && c.indexed.Load() {
+		if record != nil && c.indexed.Load() {
 			c.authRef = newAuthRef(record)
 			c.Client.Unset(key)
 			return
@@ -143,9 +145,18 @@ func (c *ownRecordConn) Unset(key string) {
 	if key == apis.RealtimeClientAuthKey {
 		c.authMu.Lock()
 		defer c.authMu.Unlock()
+		c.noteSignedIn(nil)
 		c.authRef = nil
 	}
 	c.Client.Unset(key)
+}
+
+// noteSignedIn keeps the connection's entry in signedInConns; call with
+// authMu held, as the auth changes.
+func (c *ownRecordConn) noteSignedIn(auth *core.Record) {
+	if c.signedIn != nil {
+		c.signedIn.note(c, auth)
+	}
 }
 
 func (c *ownRecordConn) signedInByClerk() bool {

@@ -350,13 +350,15 @@ func TestRealtimeResubscribingWhileDetachingKeepsTheConnection(t *testing.T) {
 	})
 	conn.requestDetach()
 
+	id := conn.Client.Id() // what the client knows it by
 	givenBack := make(chan struct{})
 	go func() { // the new subscription
-		s.giveBack(conn.Id())
+		s.giveBack(id)
 		close(givenBack)
 	}()
 	time.Sleep(50 * time.Millisecond)
-	app.SubscriptionsBroker().Unregister(conn.Id()) // PocketBase's loop returns
+	app.SubscriptionsBroker().Unregister((&loopView{conn}).Id()) // PocketBase's loop returns: it unregisters nothing (see loopView)
+	conn.loopLetGo.Store(false)                                  // as the connect hook does once the loop has returned
 	if !conn.attach(&sseStream{}) {
 		t.Fatal("the connection was discarded before its stream was attached")
 	}
@@ -364,7 +366,7 @@ func TestRealtimeResubscribingWhileDetachingKeepsTheConnection(t *testing.T) {
 	if conn.IsDiscarded() {
 		t.Fatal("the connection was discarded")
 	}
-	if _, err := app.SubscriptionsBroker().ClientById(conn.Id()); err != nil {
+	if _, err := app.SubscriptionsBroker().ClientById(id); err != nil {
 		t.Fatalf("not back in the broker: %v", err)
 	}
 }

@@ -3,9 +3,12 @@ package hooks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +20,8 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/ui"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // The Clerk page of PocketBase's dashboard, driven in headless Chromium
@@ -74,6 +79,21 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 		tab.waitFor(`document.getElementById("clerk-applied")?.textContent === "2"`)
 	})
 
+	t.Run("an owner's hook failing after the commit is listed, the delivery applied", func(t *testing.T) {
+		app.OnRecordAfterUpdateSuccess(migrations.ClientsCollection).BindFunc(func(e *core.RecordEvent) error {
+			if err := e.Next(); err != nil {
+				return err
+			}
+			return errors.New("sending the welcome mail: dial tcp 127.0.0.1:25: connect: connection refused")
+		})
+		mustDeliver(t, srv.URL, "msg_a2", userEvent(eventUserUpdated, clerkUser(t, userA, "Alicia", 2000)), outcomeUpdated)
+		tab.waitFor(`document.querySelector('#clerk-failures tr[data-status="200"]')?.textContent.includes("hook failed")`)
+		if s := tab.text(`#clerk-failures tr[data-status="200"]`); !strings.Contains(s, "connection refused") || !strings.Contains(s, "msg_a2") {
+			t.Fatalf("the hook's failure: %q", s)
+		}
+		tab.waitFor(`document.getElementById("clerk-applied")?.textContent === "3" && document.getElementById("clerk-failed")?.textContent === "1"`)
+	})
+
 	t.Run("clerk sync from the page", func(t *testing.T) {
 		tab.click("#clerk-sync-run")
 		tab.waitFor(`document.getElementById("clerk-sync-last")?.dataset.state === "done"`)
@@ -104,6 +124,13 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 		if s := tab.text("#clerk-sync-counts"); !strings.Contains(s, "3 would be deleted") {
 			t.Fatalf("dry-run counts: %q", s)
 		}
+		// The list has the page's whole width, not a third of it.
+		if w := tab.number(`document.getElementById("clerk-sync").getBoundingClientRect().width / document.getElementById("clerk-status").getBoundingClientRect().width * 100`); w < 95 {
+			t.Errorf("the dry run's list takes %d%% of the page's width", w)
+		}
+		whole := openDashboard(t, browser, srv.URL+"/_/#/clerk", signIn, 1440, 1900)
+		whole.waitFor(`document.getElementById("clerk-pruned") !== null`)
+		saveScreenshot(t, whole, "clerk-page-1440")
 	})
 
 	t.Run("fits a phone", func(t *testing.T) {
@@ -113,7 +140,42 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 		if overflow > 0 {
 			t.Fatalf("the page is %d px wider than a 390 px screen", overflow)
 		}
+		// The header's Clerk link is whole on screen.
+		if !phone.eval(`(() => { const a = document.querySelector('.app-header a[href="#/clerk"]'); const r = a.getBoundingClientRect(); const nav = a.parentElement.getBoundingClientRect(); return r.width > 0 && r.left >= nav.left && r.right <= Math.min(nav.right, window.innerWidth); })()`) {
+			t.Error("the Clerk link in the dashboard's header is clipped at 390 px")
+		}
+		// A failure's reason has the row's width: no word broken to fit a column.
+		if w := phone.number(`document.querySelector("#clerk-failures td.clerk-reason").getBoundingClientRect().width`); w < 280 {
+			t.Errorf("a failure's reason is %d px wide at 390 px", w)
+		}
+		whole := openDashboard(t, browser, srv.URL+"/_/#/clerk", signIn, 390, 3200)
+		whole.waitFor(`document.getElementById("clerk-pruned") !== null`)
+		saveScreenshot(t, whole, "clerk-page-390")
+		// The parts a phone shows worst, each at its own size.
+		for _, part := range []string{"clerk-sync", "clerk-failures"} {
+			saveElementScreenshot(t, whole, "#"+part, part+"-390")
+		}
 	})
+
+	t.Run("a dry run that the real prune would stop on says so", func(t *testing.T) {
+		clerkPageWouldStop(t, f, tab)
+	})
+}
+
+// clerkPageWouldStop checks, once the phone's view is taken, that a dry run
+// whose real prune would stop on the guard says so.
+func clerkPageWouldStop(t *testing.T, f *fakeClerk, tab *tab) {
+	t.Helper()
+	f.edit(func(f *fakeClerk) {
+		for i := 10; i < 20; i++ {
+			f.RemoveUser(fmt.Sprintf("user_fake%06d", i))
+		}
+	})
+	tab.click("#clerk-sync-dry-prune")
+	tab.waitFor(`document.getElementById("clerk-sync-last")?.dataset.state === "would stop"`)
+	if s := tab.text("#clerk-sync-error"); !strings.Contains(s, "The real prune would stop") || !strings.Contains(s, "clients") {
+		t.Fatalf("the dry run's guard: %q", s)
+	}
 }
 
 // serveDashboard serves the app with PocketBase's dashboard at /_/, as
@@ -176,5 +238,22 @@ func (tb *tab) click(selector string) {
 	tb.t.Helper()
 	if _, err := chromedp.Run(tb.ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(document.querySelector(%q).click(), true)`, selector))); err != nil {
 		tb.t.Fatalf("clicking %s: %v", selector, err)
+	}
+}
+
+// saveElementScreenshot writes the element selector names as name.png into
+// screenshotDir, when set.
+func saveElementScreenshot(t *testing.T, tb *tab, selector, name string) {
+	t.Helper()
+	dir := screenshotDir()
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(tb.ctx, chromedp.Screenshot(chromedp.CSS(selector)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

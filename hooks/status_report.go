@@ -106,8 +106,11 @@ func (p *plugin) statusReport(now time.Time) (*statusReport, error) {
 	if r.Failures, err = recentFailures(p.app, now); err != nil {
 		return nil, fmt.Errorf("reading failures: %w", err)
 	}
-	if len(r.Failures) > 0 {
-		r.LastFailed = &r.Failures[0]
+	for i := range r.Failures {
+		if r.Failures[i].Status >= 400 { // a failed hook's delivery was applied
+			r.LastFailed = &r.Failures[i]
+			break
+		}
 	}
 	if r.Counts, err = countRecords(p.app); err != nil {
 		return nil, fmt.Errorf("counting records: %w", err)

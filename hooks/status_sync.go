@@ -68,10 +68,12 @@ type syncRunCounts struct {
 	// OrganizationsSkipped and NotPruned are syncCounts' own.
 	OrganizationsSkipped string `json:"organizationsSkipped,omitempty"`
 	NotPruned            string `json:"notPruned,omitempty"`
+	// HookFailures counts the stored batches whose after-commit hooks failed.
+	HookFailures int `json:"hookFailures,omitempty"`
 }
 
 func runCounts(c syncCounts) syncRunCounts {
-	return syncRunCounts{c.Listed, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Deleted, c.Failed, c.OrganizationsSkipped, c.NotPruned}
+	return syncRunCounts{c.Listed, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Deleted, c.Failed, c.OrganizationsSkipped, c.NotPruned, c.HookFailures}
 }
 
 // syncRunner lets one sync run at a time in this server, and shows it.

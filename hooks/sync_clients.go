@@ -147,7 +147,7 @@ type pruneWouldStop struct{ stops string }
 const pruneWouldStopPrefix = "The real prune would stop"
 
 func (e *pruneWouldStop) Error() string {
-	return pruneWouldStopPrefix + " without --force, before deleting anything: " + e.stops +
+	return pruneWouldStopPrefix + " without --force: " + e.stops +
 		". That more often means that CLERK_SECRET_KEY belongs to another instance than that these were deleted; check the key, and if the deletions are real, run \"clerk sync --prune --force\""
 }
 

@@ -31,6 +31,31 @@ app.store.headerLinks.push({ href: "#/clerk", icon: "ri-user-shared-line", label
 
 app.routes.superuserOnly("#/clerk", () => clerkPage());
 
+// A record panel's fields that only the sync changes (their help says
+// "Synced from Clerk") are shown read-only, rather than refused on save.
+const CLERK_OWNED_HELP = "Synced from Clerk";
+new MutationObserver(() => {
+    for (const help of document.querySelectorAll(".field-help")) {
+        const field = help.parentElement;
+        if (!field || !help.textContent.startsWith(CLERK_OWNED_HELP)) {
+            continue;
+        }
+        field.classList.add("clerk-owned");
+        for (const input of field.querySelectorAll("input, textarea")) {
+            input.readOnly = true;
+            if (input.type == "checkbox") {
+                input.disabled = true;
+            }
+        }
+        for (const node of field.querySelectorAll("select, button")) {
+            node.disabled = true;
+        }
+        for (const editor of field.querySelectorAll("[contenteditable=true]")) {
+            editor.contentEditable = "false";
+        }
+    }
+}).observe(document.body, { childList: true, subtree: true });
+
 function clerkPage() {
     app.store.title = "Clerk";
 
@@ -254,7 +279,7 @@ function failuresCard(r) {
                                 f.reason,
                                 f.svixId ? t.div({ className: "txt-hint txt-sm" }, "svix-id " + f.svixId) : null,
                             ),
-                            t.td({ className: "txt-nowrap", title: "since " + f.firstAt }, String(f.count)),
+                            t.td({ className: "txt-nowrap clerk-count", title: "since " + f.firstAt }, String(f.count)),
                         )
                     ),
                 ),
@@ -354,6 +379,7 @@ function syncRunView(run) {
             `${c.listed || 0} users listed: ${c.created || 0} created, ${c.updated || 0} updated, `
                 + `${c.unchanged || 0} unchanged, ${c.skipped || 0} skipped, ${c.deleted || 0} ${run.dryRun ? "would be deleted" : "deleted"}`
                 + (c.failed ? `, ${c.failed} failed` : "")
+                + (c.hookFailures ? `; an after-commit hook failed ${c.hookFailures} times (the changes are stored; see Logs)` : "")
                 + (run.dryRun ? " (dry run: nothing written)" : ""),
         ),
         c.organizationsSkipped

@@ -23,9 +23,9 @@ import (
 	"github.com/pocketclerk/pocketclerk/hooks/internal/loadgen"
 )
 
-// kindRealtime is user.updated while every seeded client's user holds a
-// realtime connection subscribed to its own record.
-const kindRealtime = "webhook user.updated, with realtime connections"
+// kindRealtime is user.updated while every seeded client's user holds the
+// profile page open: its realtime connections (loadgen.PageTopics).
+const kindRealtime = "webhook user.updated, with profile pages open"
 
 // sessionKey signs Clerk session tokens for the realtime connections; the
 // server verifies them with its public half (CLERK_JWT_KEY).
@@ -95,7 +95,30 @@ func (b *bench) connectRealtime(n int) (*realtimeConns, error) {
 	return rc, nil
 }
 
+// openRealtime opens what the profile page opens for seeded client c's
+// user (loadgen.PageTopics): a connection on its own record, and one on
+// its memberships and organizations. An event for the client's own record
+// counts as received, any other as wrong: the bench's changes are to
+// clients only, so the second connection should hear nothing.
 func (b *bench) openRealtime(ctx context.Context, streams *http.Client, rc *realtimeConns, c int) error {
+	token, err := b.session.token(seedClerkID(c))
+	if err != nil {
+		return err
+	}
+	own := "clients/" + seedRecordID(c)
+	for _, topics := range loadgen.PageTopics(seedRecordID(c)) {
+		if err := b.openSSE(ctx, streams, rc, token, topics, func(name, data string) bool {
+			return name == own && strings.Contains(data, `"id":"`+seedRecordID(c)+`"`)
+		}); err != nil {
+			return fmt.Errorf("realtime connection of client %d: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// openSSE opens one realtime connection subscribed to topics, signed in
+// with token; own tells the events it expects.
+func (b *bench) openSSE(ctx context.Context, streams *http.Client, rc *realtimeConns, token string, topics []string, own func(name, data string) bool) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.url+"/api/realtime", nil)
 	res, err := streams.Do(req)
 	if err != nil {
@@ -105,12 +128,11 @@ func (b *bench) openRealtime(ctx context.Context, streams *http.Client, rc *real
 	name, data := nextSSE(events)
 	if name != "PB_CONNECT" {
 		res.Body.Close()
-		return fmt.Errorf("realtime: first event %q", name)
+		return fmt.Errorf("first event %q", name)
 	}
 	var connect struct{ ClientID string }
 	_ = json.Unmarshal([]byte(data), &connect)
 
-	topic := "clients/" + seedRecordID(c)
 	rc.wg.Add(1)
 	go func() {
 		defer rc.wg.Done()
@@ -120,7 +142,7 @@ func (b *bench) openRealtime(ctx context.Context, streams *http.Client, rc *real
 			if name == "" {
 				return
 			}
-			if name == topic && strings.Contains(data, `"id":"`+seedRecordID(c)+`"`) {
+			if own(name, data) {
 				rc.received.Add(1)
 			} else {
 				rc.wrong.Add(1)
@@ -128,11 +150,7 @@ func (b *bench) openRealtime(ctx context.Context, streams *http.Client, rc *real
 		}
 	}()
 
-	token, err := b.session.token(seedClerkID(c))
-	if err != nil {
-		return err
-	}
-	body, _ := json.Marshal(map[string]any{"clientId": connect.ClientID, "subscriptions": []string{topic}})
+	body, _ := json.Marshal(map[string]any{"clientId": connect.ClientID, "subscriptions": topics})
 	sub, _ := http.NewRequest(http.MethodPost, b.url+"/api/realtime", bytes.NewReader(body))
 	sub.Header.Set("Content-Type", "application/json")
 	sub.Header.Set("Authorization", "Bearer "+token)
@@ -142,7 +160,7 @@ func (b *bench) openRealtime(ctx context.Context, streams *http.Client, rc *real
 	}
 	subRes.Body.Close()
 	if subRes.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("realtime subscription of client %d: %s", c, subRes.Status)
+		return fmt.Errorf("subscription to %v: %s", topics, subRes.Status)
 	}
 	return nil
 }
@@ -187,7 +205,7 @@ func (b *bench) runRealtime(rounds, per, n int) error {
 	if err := b.start(); err != nil {
 		return err
 	}
-	fmt.Printf("\n## user.updated with %d signed-in realtime connections, each subscribed to its own record (clients/<id>)\n\n", n)
+	fmt.Printf("\n## user.updated with %d profile pages open: each the page's two realtime connections (its own record; its memberships and organizations)\n\n", n)
 	r := &report{}
 	var sent, received, wrong int64
 	var idle []string
