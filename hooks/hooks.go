@@ -1,14 +1,21 @@
-// Package hooks keeps Clerk users in a PocketBase "clients" collection.
+// Package hooks keeps Clerk's users, organizations and memberships in
+// PocketBase: users as the auth collection "clients", organizations and
+// memberships in collections of their own, whose rules scope records to a
+// user's organizations.
 //
 // It serves POST /api/webhooks/clerk, which verifies Svix signatures and
-// applies Clerk's user.created, user.updated and user.deleted events
+// applies Clerk's user, organization, membership and session-end events
 // exactly once, newest data winning and deletion winning over all; it logs
 // every delivery in "clerk_events" and prunes that log on PocketBase's cron.
-// A Clerk session token (Authorization: Bearer) authenticates its user's
-// client on every route, REST and realtime, syncing the user on first sight.
-// The commands "clerk sync" (backfill and repair from Clerk's Backend API)
-// and "clerk send" (a signed sample event) join rootCmd. Importing the
-// package registers the migrations of its collections.
+// Each event becomes a change value, applied by the one function of its
+// Clerk object (clerkObjects lists them), as "clerk sync" and first sight
+// apply theirs. A Clerk session token (Authorization: Bearer)
+// authenticates its user's client on every route, REST and realtime,
+// syncing the user, and the token's active organization, on first sight;
+// an ended session's tokens are refused and its realtime connections
+// signed out. The commands "clerk sync" (backfill and repair from Clerk's
+// Backend API) and "clerk send" (a signed sample event) join rootCmd.
+// Importing the package registers the migrations of its collections.
 //
 // Example usage:
 //
