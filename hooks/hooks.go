@@ -263,28 +263,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	bindClerkOwnedFields(app)
 	bindEditableFields(app)
 
-	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
-		for _, msg := range p.config.warnings {
-			se.App.Logger().Warn(msg)
-			fmt.Fprintln(os.Stderr, "Warning: "+msg)
-		}
-		if len(p.secrets) == 0 {
-			msg := "CLERK_WEBHOOK_SECRET (or CLERK_WEBHOOK_SIGNING_SECRET, as Clerk names it) is not set: " + WebhookPath + " answers 503 until it is. Set it to the endpoint's signing secret from Clerk's dashboard (Webhooks → endpoint → Signing Secret) and restart."
-			se.App.Logger().Warn(msg)
-			fmt.Fprintln(os.Stderr, "Warning: "+msg)
-		}
-		// A delivery that succeeds has its clerk_events row; a request log
-		// row for it too cost about a sixth of the webhook's CPU. Failures
-		// are still logged, at error level.
-		warnOpenSignUp(se.App)
-		if err := p.loadEndedSessions(se.App); err != nil {
-			return fmt.Errorf("loading the ended Clerk sessions, whose tokens are refused: %w", err)
-		}
-		// readDelivery bounds the body itself, without PocketBase's copy.
-		se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog()).Unbind(apis.DefaultBodyLimitMiddlewareId)
-		se.Router.BindFunc(p.pageSecurityHeaders)
-		return se.Next()
-	})
+	app.OnServe().BindFunc(p.onServe)
 
 	return app.Cron().Add("clerkEventsPrune", "17 3 * * *", func() {
 		if err := pruneEvents(app, time.Now().Add(-p.config.EventRetention)); err != nil {
@@ -294,6 +273,31 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 			app.Logger().Error("Pruning the ended Clerk sessions failed; it retries tomorrow", "error", err)
 		}
 	})
+}
+
+// onServe says what the configuration lacks, loads the ended sessions and
+// routes the webhook.
+func (p *plugin) onServe(se *core.ServeEvent) error {
+	for _, msg := range p.config.warnings {
+		se.App.Logger().Warn(msg)
+		fmt.Fprintln(os.Stderr, "Warning: "+msg)
+	}
+	if len(p.secrets) == 0 {
+		msg := "CLERK_WEBHOOK_SECRET (or CLERK_WEBHOOK_SIGNING_SECRET, as Clerk names it) is not set: " + WebhookPath + " answers 503 until it is. Set it to the endpoint's signing secret from Clerk's dashboard (Webhooks → endpoint → Signing Secret) and restart."
+		se.App.Logger().Warn(msg)
+		fmt.Fprintln(os.Stderr, "Warning: "+msg)
+	}
+	warnOpenSignUp(se.App)
+	if err := p.loadEndedSessions(se.App); err != nil {
+		return fmt.Errorf("loading the ended Clerk sessions, whose tokens are refused: %w", err)
+	}
+	// readDelivery bounds the body itself, without PocketBase's copy. A
+	// delivery that succeeds has its clerk_events row; a request log row
+	// for it too cost about a sixth of the webhook's CPU. Failures are
+	// still logged, at error level.
+	se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog()).Unbind(apis.DefaultBodyLimitMiddlewareId)
+	se.Router.BindFunc(p.pageSecurityHeaders)
+	return se.Next()
 }
 
 type plugin struct {

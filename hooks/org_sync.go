@@ -200,12 +200,21 @@ func listPages[T any](ctx context.Context, what string, fetch func(ctx context.C
 // from the listing, saved before cutoff, confirmed gone by a request made
 // after the listing, and no more than the share guard allows.
 func (o *orgSync) prune(ctx context.Context, cutoff time.Time) error {
-	// Organizations: each one confirmed by GET /v1/organizations/{id}.
+	prunedOrgs, err := o.pruneOrganizations(ctx, cutoff)
+	if err != nil {
+		return err
+	}
+	return o.pruneMemberships(ctx, cutoff, prunedOrgs)
+}
+
+// pruneOrganizations prunes the organizations, each one confirmed gone by
+// GET /v1/organizations/{id}, and returns the ids of those pruned.
+func (o *orgSync) pruneOrganizations(ctx context.Context, cutoff time.Time) (map[string]bool, error) {
 	unseen, err := o.unseen(migrations.OrganizationsCollection, o.seenOrgs, cutoff, func(r *core.Record) bool {
 		return !r.GetDateTime(migrations.FieldDeletedAt).IsZero() // deleted already, kept for a relation
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var gone []change
 	prunedOrgs := map[string]bool{}
@@ -217,18 +226,22 @@ func (o *orgSync) prune(ctx context.Context, cutoff time.Time) error {
 			gone = append(gone, organizationChange{Type: eventOrganizationDeleted, Organization: &clerk.Organization{ID: id}})
 			prunedOrgs[id] = true
 		case err != nil:
-			return explainClerkError("checking organization "+id+" before pruning", err)
+			return nil, explainClerkError("checking organization "+id+" before pruning", err)
 		default: // the listing missed it
 			o.counts.Organizations.Listed++
 			o.applyChanges([]change{organizationChange{Type: eventOrganizationUpdated, Organization: org}}, o.organizations(), time.Time{})
 		}
 	}
 	o.applyChanges(gone, o.organizations(), cutoff)
+	return prunedOrgs, nil
+}
 
-	// Memberships: checked per organization, by listing its members among
-	// the unseen users. A pruned organization took its memberships along.
-	// (Read again: the deletions cascaded, except in a dry run.)
-	unseen, err = o.unseen(migrations.MembershipsCollection, o.seenMembers, cutoff, func(r *core.Record) bool {
+// pruneMemberships prunes the memberships, checked per organization by
+// listing its members among the unseen users. A pruned organization took
+// its memberships along. (Read again: the deletions cascaded, except in a
+// dry run.)
+func (o *orgSync) pruneMemberships(ctx context.Context, cutoff time.Time, prunedOrgs map[string]bool) error {
+	unseen, err := o.unseen(migrations.MembershipsCollection, o.seenMembers, cutoff, func(r *core.Record) bool {
 		return prunedOrgs[r.GetString(migrations.FieldClerkOrganizationID)]
 	})
 	if err != nil {
@@ -239,7 +252,7 @@ func (o *orgSync) prune(ctx context.Context, cutoff time.Time) error {
 		org := record.GetString(migrations.FieldClerkOrganizationID)
 		byOrg[org] = append(byOrg[org], record)
 	}
-	gone = nil
+	var gone []change
 	for orgID, records := range byOrg {
 		for start := 0; start < len(records); start += pruneCheckSize {
 			chunk := records[start:min(start+pruneCheckSize, len(records))]
@@ -269,17 +282,22 @@ func (o *orgSync) prune(ctx context.Context, cutoff time.Time) error {
 			}
 			for _, r := range chunk {
 				if !exists[r.GetString(migrations.FieldClerkID)] {
-					gone = append(gone, membershipChange{Type: eventMembershipDeleted, Membership: &clerk.OrganizationMembership{
-						ID:             r.GetString(migrations.FieldClerkID),
-						Organization:   &clerk.Organization{ID: r.GetString(migrations.FieldClerkOrganizationID)},
-						PublicUserData: &clerk.OrganizationMembershipPublicUserData{UserID: r.GetString(migrations.FieldClerkUserID)},
-					}})
+					gone = append(gone, membershipDeletion(r))
 				}
 			}
 		}
 	}
 	o.applyChanges(gone, o.memberships(), cutoff)
 	return nil
+}
+
+// membershipDeletion is the deletion of a stored membership.
+func membershipDeletion(member *core.Record) change {
+	return membershipChange{Type: eventMembershipDeleted, Membership: &clerk.OrganizationMembership{
+		ID:             member.GetString(migrations.FieldClerkID),
+		Organization:   &clerk.Organization{ID: member.GetString(migrations.FieldClerkOrganizationID)},
+		PublicUserData: &clerk.OrganizationMembershipPublicUserData{UserID: member.GetString(migrations.FieldClerkUserID)},
+	}}
 }
 
 // unseen returns the records of collection saved before cutoff that the
