@@ -159,14 +159,13 @@ func TestGuestSubscriptionsDoNotSlowTheWebhook(t *testing.T) {
 // other users nothing: the topics of other clients' records are dropped,
 // and the rule of the whole collection's is answered without a query.
 func TestASignedInUsersTopicsOfOtherClientsDoNotSlowTheWebhook(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	for _, u := range []string{userA, userB} {
 		deliver(t, srv.URL, "msg_"+u, userEvent(eventUserCreated, clerkUser(t, u, "Someone", 1000)))
 	}
 	idB := clientOf(t, app, userB).Id
-	auth := "Bearer " + key.token(t, userA)
+	auth := "Bearer " + srv.key.token(t, userA)
 	topics := distinctTopics("clients", MaxRealtimeListTopicsPerCollection)
 	for i := len(topics); i < MaxRealtimeSubscriptionsPerCollection; i++ {
 		topics = append(topics, "clients/"+idB+"?options="+url.QueryEscape(fmt.Sprintf(`{"query":{"n":"%d"}}`, i)))
