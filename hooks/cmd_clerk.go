@@ -76,6 +76,7 @@ const EnvironmentHelp = `Environment (see the README, "Configuration"):
   CLERK_AUTHORIZED_PARTIES     origins a session token may come from, comma-separated
   CLERK_SYNC_SCHEDULE          cron expression (UTC) for a scheduled clerk sync --prune
   CLERK_USER_DELETE            delete (default) or anonymize a deleted user's client
+  CLERK_REALTIME_INDEX         on (default) or off: realtime served by PocketBase's own loop
   CLERK_EVENT_RETENTION_DAYS   days the delivery log keeps a row (default 30)`
 
 func (p *plugin) syncCommand() *cobra.Command {

@@ -103,6 +103,11 @@ type Config struct {
 	// UserDeleteDelete (the default) or UserDeleteAnonymize.
 	UserDelete string
 
+	// RealtimeIndexOff leaves every realtime connection in PocketBase's own
+	// connection loop and broker, as PocketBase serves them: no own-record
+	// index, no detach (docs/upgrading.md lists what those lean on).
+	RealtimeIndexOff bool
+
 	// warnings are said at start: what ConfigFromEnv read but did not use.
 	warnings []string
 }
@@ -119,6 +124,7 @@ type Config struct {
 //	CLERK_PUBLISHABLE_KEY      publishable key for the profile page
 //	CLERK_SYNC_SCHEDULE        cron expression for a scheduled repair
 //	CLERK_USER_DELETE          delete (default) or anonymize
+//	CLERK_REALTIME_INDEX       on (default) or off
 //
 // An error names the variable that cannot be read; Register checks the
 // values themselves.
@@ -137,6 +143,13 @@ func configFrom(getenv func(string) string) (Config, error) {
 		UserDelete:        strings.TrimSpace(getenv("CLERK_USER_DELETE")),
 	}
 	c.WebhookSecrets, c.warnings = webhookSecretsFrom(getenv)
+	switch index := strings.TrimSpace(getenv("CLERK_REALTIME_INDEX")); index {
+	case "", "on":
+	case "off":
+		c.RealtimeIndexOff = true
+	default:
+		return Config{}, fmt.Errorf("CLERK_REALTIME_INDEX is %q: use on (the default) or off (every realtime connection served by PocketBase's own loop, with more memory and CPU per connection)", index)
+	}
 	if days := strings.TrimSpace(getenv("CLERK_EVENT_RETENTION_DAYS")); days != "" {
 		n, err := strconv.Atoi(days)
 		if err != nil || n < 1 {
@@ -258,7 +271,9 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	bindUnchangedUpdates(app)
 	bindRealtimeLimits(app)
 	bindRuleShortcuts(app)
-	bindOwnRecordSubscribers(app)
+	if !p.config.RealtimeIndexOff {
+		bindOwnRecordSubscribers(app)
+	}
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)
 	bindEditableFields(app)

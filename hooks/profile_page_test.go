@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // The profile page in pb_public, driven in headless Chromium against the
@@ -162,6 +166,43 @@ func TestProfilePageInABrowser(t *testing.T) {
 			}
 			if !tab.eval(`!document.getElementById("actions").hidden && !document.getElementById("sign-out").hidden`) {
 				t.Fatalf("%s: no retry or sign-out", reason)
+			}
+		}
+	})
+
+	t.Run("the page opens the realtime connections that ProfilePageTopics names", func(t *testing.T) {
+		// The bench holds ProfilePageTopics for each open page: it must be
+		// what the page subscribes to.
+		var mu sync.Mutex
+		last := map[string][]string{} // by connection: its latest subscription
+		app.OnRealtimeSubscribeRequest().BindFunc(func(e *core.RealtimeSubscribeRequestEvent) error {
+			if isClient(e.Auth) && e.Auth.GetString(migrations.FieldClerkID) == userA {
+				mu.Lock()
+				last[e.Client.Id()] = slices.Sorted(slices.Values(e.Subscriptions))
+				mu.Unlock()
+			}
+			return e.Next()
+		})
+		tab := openPage(t, browser, srv.URL, standInClerk(userA, token(userA)))
+		tab.waitFor(`document.body.dataset.state === "profile"`)
+		var want []string
+		for _, topics := range ProfilePageTopics(clientOf(t, app, userA).Id) {
+			want = append(want, strings.Join(slices.Sorted(slices.Values(topics)), " "))
+		}
+		slices.Sort(want)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			mu.Lock()
+			var got []string
+			for _, topics := range last {
+				got = append(got, strings.Join(topics, " "))
+			}
+			mu.Unlock()
+			slices.Sort(got)
+			if slices.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the page's connections subscribe to %q, ProfilePageTopics names %q", got, want)
 			}
 		}
 	})

@@ -20,11 +20,12 @@ import (
 	"github.com/go-jose/go-jose/v3"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pocketclerk/pocketclerk/hooks"
 	"github.com/pocketclerk/pocketclerk/hooks/internal/loadgen"
 )
 
 // kindRealtime is user.updated while every seeded client's user holds the
-// profile page open: its realtime connections (loadgen.PageTopics).
+// profile page open: its realtime connections (hooks.ProfilePageTopics).
 const kindRealtime = "webhook user.updated, with profile pages open"
 
 // sessionKey signs Clerk session tokens for the realtime connections; the
@@ -96,7 +97,7 @@ func (b *bench) connectRealtime(n int) (*realtimeConns, error) {
 }
 
 // openRealtime opens what the profile page opens for seeded client c's
-// user (loadgen.PageTopics): a connection on its own record, and one on
+// user (hooks.ProfilePageTopics): a connection on its own record, and one on
 // its memberships and organizations. An event for the client's own record
 // counts as received, any other as wrong: the bench's changes are to
 // clients only, so the second connection should hear nothing.
@@ -106,7 +107,7 @@ func (b *bench) openRealtime(ctx context.Context, streams *http.Client, rc *real
 		return err
 	}
 	own := "clients/" + seedRecordID(c)
-	for _, topics := range loadgen.PageTopics(seedRecordID(c)) {
+	for _, topics := range hooks.ProfilePageTopics(seedRecordID(c)) {
 		if err := b.openSSE(ctx, streams, rc, token, topics, func(name, data string) bool {
 			return name == own && strings.Contains(data, `"id":"`+seedRecordID(c)+`"`)
 		}); err != nil {
