@@ -11,9 +11,8 @@ import (
 // clients about a client's email and about an unknown one: the answers
 // must be the same, and no mail goes out.
 func TestAccountFlowsDoNotTellWhichEmailsAreClients(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
 	deliver(t, srv.URL, "msg_b", userEvent(eventUserCreated, clerkUser(t, userB, "Bob", 1000)))
 	known := clientOf(t, app, userB).Email()
@@ -25,7 +24,7 @@ func TestAccountFlowsDoNotTellWhichEmailsAreClients(t *testing.T) {
 	if err := app.Save(unverify); err != nil {
 		t.Fatal(err)
 	}
-	signedIn := "Bearer " + key.token(t, userA)
+	signedIn := "Bearer " + srv.key.token(t, userA)
 
 	for _, flow := range []struct{ path, field, auth string }{
 		{"request-verification", "email", ""},

@@ -11,34 +11,44 @@ import (
 	validation "github.com/pocketbase/ozzo-validation/v4"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/router"
-
-	"github.com/pocketclerk/pocketclerk/migrations"
 )
+
+// clerkOwned is a collection whose Clerk fields only the sync writes, with
+// the answers to a request that would change one of them.
+type clerkOwned struct {
+	collection string
+	fields     []string
+	// created answers a create request; updated, an update request.
+	created string
+	updated func(changed []string) string
+}
 
 // bindClerkOwnedFields refuses every API request (record create and update,
 // the batch API, the dashboard) that would change a field the sync writes,
 // whoever sends it and whatever the collection's rules: such a change would
 // be undone by the next event from Clerk, or, for clerkUpdatedAt and
-// clerkId, would stop the sync from reaching the user at all. Fields the
+// clerkId, would stop the sync from reaching the object at all. Fields the
 // app's owner adds stay governed by the owner's rules. The sync itself saves
 // through the record API, without a request, and is not affected.
 func bindClerkOwnedFields(app core.App) {
-	app.OnRecordCreateRequest(migrations.ClientsCollection).BindFunc(func(e *core.RecordRequestEvent) error {
-		if changed := changedClerkFields(e.Record); len(changed) > 0 {
-			return clerkOwnedError("Clients are created by the sync from Clerk's users: create the user in Clerk.", changed)
+	for _, object := range clerkObjects {
+		owned := object.owned
+		if owned == nil {
+			continue
 		}
-		return e.Next()
-	})
-	app.OnRecordUpdateRequest(migrations.ClientsCollection).BindFunc(func(e *core.RecordRequestEvent) error {
-		if changed := changedClerkFields(e.Record); len(changed) > 0 {
-			message := "The field " + changed[0] + " is synced from Clerk and cannot be changed here: change it in Clerk."
-			if len(changed) > 1 {
-				message = "The fields " + strings.Join(changed, ", ") + " are synced from Clerk and cannot be changed here: change them in Clerk."
+		app.OnRecordCreateRequest(owned.collection).BindFunc(func(e *core.RecordRequestEvent) error {
+			if changed := changedFields(e.Record, owned.fields); len(changed) > 0 {
+				return clerkOwnedError(owned.created, changed)
 			}
-			return clerkOwnedError(message, changed)
-		}
-		return e.Next()
-	})
+			return e.Next()
+		})
+		app.OnRecordUpdateRequest(owned.collection).BindFunc(func(e *core.RecordRequestEvent) error {
+			if changed := changedFields(e.Record, owned.fields); len(changed) > 0 {
+				return clerkOwnedError(owned.updated(changed), changed)
+			}
+			return e.Next()
+		})
+	}
 }
 
 func clerkOwnedError(message string, fields []string) error {
@@ -49,13 +59,13 @@ func clerkOwnedError(message string, fields []string) error {
 	return router.NewBadRequestError(message, errs)
 }
 
-// changedClerkFields lists the Clerk fields whose submitted value differs
-// from the stored one. A form that sends the whole record (as the
-// dashboard's does) changes nothing by sending a field as it is.
-func changedClerkFields(record *core.Record) []string {
+// changedFields lists the fields whose submitted value differs from the
+// stored one. A form that sends the whole record (as the dashboard's does)
+// changes nothing by sending a field as it is.
+func changedFields(record *core.Record, fields []string) []string {
 	original := record.Original()
 	var changed []string
-	for _, name := range migrations.ClerkFields {
+	for _, name := range fields {
 		field := record.Collection().Fields.GetByName(name)
 		if field != nil && !sameFieldValue(field, record.GetRaw(name), original.GetRaw(name)) {
 			changed = append(changed, name)

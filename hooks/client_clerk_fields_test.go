@@ -254,17 +254,16 @@ func TestClerkFieldsCarryTheDashboardsHelpText(t *testing.T) {
 // A number beyond float64's integers is Clerk's to the last digit: the
 // nearest float64 sent back is another value, not the same one.
 func TestClerkFieldsCompareLargeNumbersExactly(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	addBioField(t, app)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	alice := clerkUser(t, userA, "Alice", 1000)
 	alice["public_metadata"] = json.RawMessage(`{"discordId": 1152921504606846976, "score": 1.5}`)
 	if r := deliver(t, srv.URL, "msg_a1", userEvent(eventUserCreated, alice)); r.Status != http.StatusOK {
 		t.Fatalf("seeding: %+v", r)
 	}
 	record := srv.URL + "/api/collections/clients/records/" + clientOf(t, app, userA).Id
-	auth := "Bearer " + key.token(t, userA)
+	auth := "Bearer " + srv.key.token(t, userA)
 	stored := clientOf(t, app, userA).GetString(migrations.FieldPublicMetadata)
 
 	if r := send(t, http.MethodPatch, record, auth, `{"publicMetadata":{"discordId":1152921504606847000,"score":1.5}}`); r.Status != http.StatusBadRequest {

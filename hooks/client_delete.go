@@ -22,22 +22,13 @@ const (
 	UserDeleteAnonymize = "anonymize"
 )
 
-// userDeleteModeKey holds the configured mode in the app's store, where
-// every caller of applyUserEvent finds it through its transaction's app.
-const userDeleteModeKey = "pocketclerk.userDelete"
-
-func userDeleteModeOf(app core.App) string {
-	mode, _ := app.Store().Get(userDeleteModeKey).(string)
-	return mode
-}
-
 // deleteClient deletes a deleted user's client, or anonymizes it (see
 // CLERK_USER_DELETE), and tombstones the user.
-func deleteClient(txApp core.App, client *clientRecord, clerkID string, at time.Time) (outcome, error) {
+func deleteClient(txApp core.App, client *clientRecord, clerkID string, at time.Time, config mappingConfig) (outcome, error) {
 	result := outcomeDeleted
 	if client != nil {
 		blocker := ""
-		anonymize := userDeleteModeOf(txApp) == UserDeleteAnonymize
+		anonymize := config.UserDelete == UserDeleteAnonymize
 		if !anonymize {
 			var err error
 			if blocker, err = blockingReference(txApp, client.Record); err != nil {
@@ -48,7 +39,7 @@ func deleteClient(txApp core.App, client *clientRecord, clerkID string, at time.
 			txApp.Logger().Warn("A user deleted in Clerk keeps an anonymized client: a required relation without cascade delete points to it, or to a record its deletion cascades to, so PocketBase would refuse to delete it. Its Clerk data is cleared and deletedAt set; make the relation cascade, or set CLERK_USER_DELETE=anonymize to keep such records always.",
 				"clerkId", clerkID, "relation", blocker)
 		}
-		if err := forgetUser(txApp, client); err != nil {
+		if err := forgetUser(txApp, client, config.scrubber); err != nil {
 			return "", err
 		}
 		if anonymize || blocker != "" {
@@ -61,14 +52,7 @@ func deleteClient(txApp core.App, client *clientRecord, clerkID string, at time.
 			return "", fmt.Errorf("deleting client %s: %w", clerkID, err)
 		}
 	}
-	col, err := txApp.FindCachedCollectionByNameOrId(migrations.TombstonesCollection)
-	if err != nil {
-		return "", err
-	}
-	tomb := core.NewRecord(col)
-	tomb.Set(migrations.FieldClerkID, clerkID)
-	tomb.Set(migrations.FieldDeletedAt, at)
-	return result, txApp.Save(tomb)
+	return result, addTombstone(txApp, clerkID, at)
 }
 
 // anonymizeClient clears every Clerk field but clerkId, which keeps the

@@ -15,8 +15,8 @@ import (
 // what the Clerk page's tables still say of the user beyond the Clerk id:
 // failure reasons and sync runs' errors holding the email (as earlier
 // versions wrote them) and the email and name in sync runs' lists. Once
-// the deletion commits, the logs are scrubbed too (logScrubber).
-func forgetUser(txApp core.App, client *clientRecord) error {
+// the deletion commits, scrubber (when not nil) scrubs the logs too.
+func forgetUser(txApp core.App, client *clientRecord, scrubber *logScrubber) error {
 	email := client.Email()
 	if email != "" {
 		_, err := txApp.DB().NewQuery("DELETE FROM " + migrations.DeliveryFailuresCollection + " WHERE instr(reason, {:email}) > 0").
@@ -34,12 +34,8 @@ func forgetUser(txApp core.App, client *clientRecord) error {
 		"SELECT json_group_array(CASE WHEN json_extract(value, '$.clerkId') = {:clerkId} THEN json_remove(value, '$.email', '$.name') ELSE json(value) END)" +
 		" FROM json_each(pruned)) WHERE json_valid(pruned) AND instr(pruned, {:clerkId}) > 0").
 		Bind(dbx.Params{"clerkId": client.ClerkID()}).Execute()
-	if err != nil || email == "" {
+	if err != nil || email == "" || scrubber == nil {
 		return err
-	}
-	scrubber, _ := txApp.Store().Get(logScrubberKey).(*logScrubber)
-	if scrubber == nil {
-		return nil
 	}
 	if tx := txApp.TxInfo(); tx != nil {
 		tx.OnComplete(func(txErr error) error {
@@ -53,10 +49,6 @@ func forgetUser(txApp core.App, client *clientRecord) error {
 	}
 	return nil
 }
-
-// logScrubberKey holds the app's logScrubber in its store, where a
-// deletion's transaction finds it.
-const logScrubberKey = "pocketclerk.logScrubber"
 
 // logScrubsPerQuery bounds the addresses one DELETE looks for.
 const logScrubsPerQuery = 50

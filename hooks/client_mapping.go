@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
@@ -54,45 +55,59 @@ type userChange struct {
 	// UserJSON is User exactly as Clerk's JSON had it, kept in clerkUser;
 	// nil: User encoded again.
 	UserJSON json.RawMessage
-	// At is when Clerk emitted the change (the envelope timestamp): it dates a deletion.
+	// At is when Clerk emitted the change (the envelope timestamp): it
+	// dates a deletion. Zero: when it is applied.
 	At time.Time
 }
+
+// userObject is the Clerk user, kept as a client.
+var userObject = clerkObject{
+	events: []string{eventUserCreated, eventUserUpdated, eventUserDeleted},
+	decode: decodeUserChange,
+	owned: &clerkOwned{migrations.ClientsCollection, migrations.ClerkFields,
+		"Clients are created by the sync from Clerk's users: create the user in Clerk.",
+		func(changed []string) string {
+			if len(changed) > 1 {
+				return "The fields " + strings.Join(changed, ", ") + " are synced from Clerk and cannot be changed here: change them in Clerk."
+			}
+			return "The field " + changed[0] + " is synced from Clerk and cannot be changed here: change it in Clerk."
+		}},
+}
+
+func decodeUserChange(eventType string, at time.Time, data json.RawMessage) (change, error) {
+	u, err := decodeData(data, "user", func(u *clerk.User) string { return u.ID })
+	if err != nil {
+		return nil, err
+	}
+	return userChange{Type: eventType, User: u, UserJSON: data, At: at}, nil
+}
+
+func (ch userChange) clerkID() string { return ch.User.ID }
 
 // errEmailHeld means that another client holds the email and is newer: the
 // change cannot be applied yet, and a retry will find it applied or stale.
 var errEmailHeld = errors.New("the primary email belongs to another client with newer Clerk data; this change applies once that client's own update has arrived")
 
-// applyUserEvent is the one place that decides how a Clerk user becomes a
-// client. Call it with a transaction's app: it reads and writes several
-// records that must change together.
+// apply is the one place that decides how a Clerk user becomes a client.
+// Call it with a transaction's app: it reads and writes several records
+// that must change together.
 //
 // Deletion wins: a deleted user is tombstoned and never comes back. Otherwise
 // the newest updated_at wins, and equal timestamps apply (Clerk may send the
 // same state twice). Only the fields that the sync owns are written.
-func applyUserEvent(txApp core.App, ch userChange) (outcome, error) {
+func (ch userChange) apply(txApp core.App, config mappingConfig) (outcome, error) {
 	id := ch.User.ID
-	client, err := findClient(txApp, id)
-	if err != nil {
-		return "", err
+	record, gone, err := findMirror(txApp, migrations.ClientsCollection, id)
+	if err != nil || gone {
+		return outcomeGone, err
 	}
-	// A deleted user has a tombstone and no client, so only a user without
-	// a client can be tombstoned.
-	if client == nil {
-		if gone, err := isTombstoned(txApp, id); err != nil || gone {
-			return outcomeGone, err
-		}
-	}
-
-	// An anonymized client is what a deletion left: gone as well.
-	if client != nil && client.Deleted() {
-		return outcomeGone, nil
-	}
+	client := asClient(record)
 
 	if ch.Type == eventUserDeleted {
 		if err := deleteMembershipsOfUser(txApp, id); err != nil {
 			return "", err
 		}
-		return deleteClient(txApp, client, id, ch.At)
+		return deleteClient(txApp, client, id, deletedAt(ch.At), config)
 	}
 
 	if client == nil {

@@ -40,17 +40,16 @@ func addBioAndPosts(app core.App) error {
 }
 
 func TestBuildYourAppOnClients(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	if err := addBioAndPosts(app); err != nil {
 		t.Fatal(err)
 	}
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	for _, u := range []map[string]any{clerkUser(t, userA, "Alice", 1000), clerkUser(t, userB, "Bob", 1000)} {
 		deliver(t, srv.URL, "msg_"+u["id"].(string), userEvent(eventUserCreated, u))
 	}
 	idA, idB := clientOf(t, app, userA).Id, clientOf(t, app, userB).Id
-	alice, bob := "Bearer "+key.token(t, userA), "Bearer "+key.token(t, userB)
+	alice, bob := "Bearer "+srv.key.token(t, userA), "Bearer "+srv.key.token(t, userB)
 	api := srv.URL + "/api/collections/"
 
 	// A user edits their bio.

@@ -45,13 +45,18 @@ func isClient(record *core.Record) bool {
 	return record != nil && record.Collection().Name == migrations.ClientsCollection
 }
 
+// asClient is record's typed view; nil for none.
+func asClient(record *core.Record) *clientRecord {
+	if record == nil {
+		return nil
+	}
+	return &clientRecord{record}
+}
+
 // findClient returns the client of a Clerk user, or nil when it has none.
 func findClient(app core.App, clerkID string) (*clientRecord, error) {
 	record, err := findByClerkID(app, migrations.ClientsCollection, clerkID)
-	if record == nil {
-		return nil, err
-	}
-	return &clientRecord{record}, nil
+	return asClient(record), err
 }
 
 // isTombstoned reports whether a Clerk user was deleted.

@@ -151,7 +151,14 @@ func newSuperuserToken(t testing.TB, app core.App) string {
 	if err := app.Save(su); err != nil {
 		t.Fatal(err)
 	}
-	token, err := su.NewAuthToken()
+	return authToken(t, su)
+}
+
+// authToken is a PocketBase token of record, as the session middleware
+// would authenticate it.
+func authToken(t testing.TB, record *core.Record) string {
+	t.Helper()
+	token, err := record.NewAuthToken()
 	if err != nil {
 		t.Fatal(err)
 	}

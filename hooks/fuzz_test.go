@@ -111,22 +111,23 @@ func FuzzClientMapping(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		d, err := decodeDelivery("msg_fuzz", body)
-		if err != nil || d.User == nil {
+		ch, _ := d.Change.(userChange)
+		if err != nil || ch.User == nil {
 			return
 		}
-		setClientFields(&clientRecord{core.NewRecord(col)}, d.User)
+		setClientFields(&clientRecord{core.NewRecord(col)}, ch.User)
 
 		apply := func() (outcome, error) {
 			var result outcome
 			err := app.RunInTransaction(func(txApp core.App) error {
 				var err error
-				result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, At: d.At})
+				result, err = userChange{Type: ch.Type, User: ch.User, At: ch.At}.apply(txApp, mappingConfig{})
 				return err
 			})
 			return result, err
 		}
 		state := func() string {
-			c, err := app.FindFirstRecordByData(migrations.ClientsCollection, "clerkId", d.User.ID)
+			c, err := app.FindFirstRecordByData(migrations.ClientsCollection, "clerkId", ch.User.ID)
 			if err != nil {
 				return "none"
 			}

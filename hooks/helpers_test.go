@@ -81,6 +81,33 @@ func serve(t testing.TB, app core.App, config Config) *httptest.Server {
 	return srv
 }
 
+// clerkServer is an app served with a webhook secret (testSecret) and a
+// Clerk key (key): the set-up of every test of signed-in connections.
+type clerkServer struct {
+	*httptest.Server
+	app    core.App
+	key    signingKey
+	config Config // as served, secret and key included
+}
+
+// serveWithClerk serves app with config, to which it adds testSecret and
+// the public key of newSigningKey(t, 0, "ins_key1").
+func serveWithClerk(t *testing.T, app core.App, config Config) *clerkServer {
+	t.Helper()
+	key := newSigningKey(t, 0, "ins_key1")
+	config.WebhookSecrets, config.JWTKey = []string{testSecret}, key.publicPEM(t)
+	return &clerkServer{Server: serve(t, app, config), app: app, key: key, config: config}
+}
+
+// signIn opens a realtime connection and subscribes it to topics with a
+// session token of the Clerk user clerkID.
+func (s *clerkServer) signIn(t *testing.T, clerkID string, topics ...string) *realtimeConn {
+	t.Helper()
+	conn := connectRealtime(t, s.URL)
+	conn.subscribe(t, "Bearer "+s.key.token(t, clerkID), topics...)
+	return conn
+}
+
 // routerHandler registers the plugin with config and builds the app's
 // router as serving does, without the middlewares named in unbind.
 func routerHandler(t testing.TB, app core.App, config Config, unbind ...string) http.Handler {

@@ -1,14 +1,21 @@
-// Package hooks keeps Clerk users in a PocketBase "clients" collection.
+// Package hooks keeps Clerk's users, organizations and memberships in
+// PocketBase: users as the auth collection "clients", organizations and
+// memberships in collections of their own, whose rules scope records to a
+// user's organizations.
 //
 // It serves POST /api/webhooks/clerk, which verifies Svix signatures and
-// applies Clerk's user.created, user.updated and user.deleted events
+// applies Clerk's user, organization, membership and session-end events
 // exactly once, newest data winning and deletion winning over all; it logs
 // every delivery in "clerk_events" and prunes that log on PocketBase's cron.
-// A Clerk session token (Authorization: Bearer) authenticates its user's
-// client on every route, REST and realtime, syncing the user on first sight.
-// The commands "clerk sync" (backfill and repair from Clerk's Backend API)
-// and "clerk send" (a signed sample event) join rootCmd. Importing the
-// package registers the migrations of its collections.
+// Each event becomes a change value, applied by the one function of its
+// Clerk object (clerkObjects lists them), as "clerk sync" and first sight
+// apply theirs. A Clerk session token (Authorization: Bearer)
+// authenticates its user's client on every route, REST and realtime,
+// syncing the user, and the token's active organization, on first sight;
+// an ended session's tokens are refused and its realtime connections
+// signed out. The commands "clerk sync" (backfill and repair from Clerk's
+// Backend API) and "clerk send" (a signed sample event) join rootCmd.
+// Importing the package registers the migrations of its collections.
 //
 // Example usage:
 //
@@ -232,8 +239,8 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	if p.config.UserDelete == "" {
 		p.config.UserDelete = UserDeleteDelete
 	}
-	app.Store().Set(userDeleteModeKey, p.config.UserDelete)
-	app.Store().Set(logScrubberKey, &logScrubber{app: app})
+	p.mapping = mappingConfig{UserDelete: p.config.UserDelete, scrubber: &logScrubber{app: app}}
+	p.batcher.mapping = p.mapping
 	if p.config.APIURL == "" {
 		p.config.APIURL = "https://api.clerk.com"
 	}
@@ -269,31 +276,9 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	}
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)
-	bindOrganizationClerkFields(app)
 	bindEditableFields(app)
 
-	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
-		for _, msg := range p.config.warnings {
-			se.App.Logger().Warn(msg)
-			fmt.Fprintln(os.Stderr, "Warning: "+msg)
-		}
-		if len(p.secrets) == 0 {
-			msg := "CLERK_WEBHOOK_SECRET (or CLERK_WEBHOOK_SIGNING_SECRET, as Clerk names it) is not set: " + WebhookPath + " answers 503 until it is. Set it to the endpoint's signing secret from Clerk's dashboard (Webhooks → endpoint → Signing Secret) and restart."
-			se.App.Logger().Warn(msg)
-			fmt.Fprintln(os.Stderr, "Warning: "+msg)
-		}
-		// A delivery that succeeds has its clerk_events row; a request log
-		// row for it too cost about a sixth of the webhook's CPU. Failures
-		// are still logged, at error level.
-		warnOpenSignUp(se.App)
-		if err := p.loadEndedSessions(se.App); err != nil {
-			return fmt.Errorf("loading the ended Clerk sessions, whose tokens are refused: %w", err)
-		}
-		// readDelivery bounds the body itself, without PocketBase's copy.
-		se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog()).Unbind(apis.DefaultBodyLimitMiddlewareId)
-		se.Router.BindFunc(p.pageSecurityHeaders)
-		return se.Next()
-	})
+	app.OnServe().BindFunc(p.onServe)
 
 	return app.Cron().Add("clerkEventsPrune", "17 3 * * *", func() {
 		if err := pruneEvents(app, time.Now().Add(-p.config.EventRetention)); err != nil {
@@ -305,9 +290,35 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	})
 }
 
+// onServe says what the configuration lacks, loads the ended sessions and
+// routes the webhook.
+func (p *plugin) onServe(se *core.ServeEvent) error {
+	for _, msg := range p.config.warnings {
+		se.App.Logger().Warn(msg)
+		fmt.Fprintln(os.Stderr, "Warning: "+msg)
+	}
+	if len(p.secrets) == 0 {
+		msg := "CLERK_WEBHOOK_SECRET (or CLERK_WEBHOOK_SIGNING_SECRET, as Clerk names it) is not set: " + WebhookPath + " answers 503 until it is. Set it to the endpoint's signing secret from Clerk's dashboard (Webhooks → endpoint → Signing Secret) and restart."
+		se.App.Logger().Warn(msg)
+		fmt.Fprintln(os.Stderr, "Warning: "+msg)
+	}
+	warnOpenSignUp(se.App)
+	if err := p.loadEndedSessions(se.App); err != nil {
+		return fmt.Errorf("loading the ended Clerk sessions, whose tokens are refused: %w", err)
+	}
+	// readDelivery bounds the body itself, without PocketBase's copy. A
+	// delivery that succeeds has its clerk_events row; a request log row
+	// for it too cost about a sixth of the webhook's CPU. Failures are
+	// still logged, at error level.
+	se.Router.POST(WebhookPath, p.handleWebhook).Bind(apis.SkipSuccessActivityLog()).Unbind(apis.DefaultBodyLimitMiddlewareId)
+	se.Router.BindFunc(p.pageSecurityHeaders)
+	return se.Next()
+}
+
 type plugin struct {
 	app     core.App
 	config  Config
+	mapping mappingConfig // what config says of the mappings
 	secrets []*svix.Webhook
 	// secretKeys are the secrets' keys, in the same order (see verify).
 	secretKeys [][]byte

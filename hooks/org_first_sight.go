@@ -108,7 +108,7 @@ func (s *orgFirstSight) fetch(ctx context.Context, app core.App, userID string) 
 			if m.Organization == nil || m.Organization.ID == "" || membershipUserID(m) != userID {
 				continue
 			}
-			if _, err := applyMembershipEvent(txApp, membershipChange{Type: eventMembershipUpdated, Membership: m, At: now}); err != nil {
+			if _, err := (membershipChange{Type: eventMembershipUpdated, Membership: m, At: now}).apply(txApp, s.p.mapping); err != nil {
 				return fmt.Errorf("membership %s: %w", m.ID, err)
 			}
 			applied++

@@ -89,17 +89,6 @@ func mustDeliver(t testing.TB, url, svixID string, body []byte, want outcome) {
 	}
 }
 
-// authToken is a PocketBase token of record, as the session middleware
-// would authenticate it.
-func authToken(t testing.TB, record *core.Record) string {
-	t.Helper()
-	token, err := record.NewAuthToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return token
-}
-
 // listAs lists a collection's records with token (empty: anonymous) and
 // returns the values of field.
 func listAs(t testing.TB, url, token, collection, field string) []string {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
@@ -44,26 +45,67 @@ type membershipChange struct {
 	At         time.Time
 }
 
-// applyOrganizationEvent is the one place that decides how a Clerk
-// organization becomes a record. Call it with a transaction's app.
+// organizationObject and membershipObject are Clerk's organizations and
+// their memberships, each kept in a collection of its own.
+var (
+	organizationObject = clerkObject{
+		events: []string{eventOrganizationCreated, eventOrganizationUpdated, eventOrganizationDeleted},
+		decode: decodeOrganizationChange,
+		owned:  &clerkOwned{migrations.OrganizationsCollection, migrations.OrganizationClerkFields, organizationsCreated, organizationsUpdated},
+	}
+	membershipObject = clerkObject{
+		events: []string{eventMembershipCreated, eventMembershipUpdated, eventMembershipDeleted},
+		decode: decodeMembershipChange,
+		owned:  &clerkOwned{migrations.MembershipsCollection, migrations.MembershipClerkFields, organizationsCreated, organizationsUpdated},
+	}
+)
+
+const organizationsCreated = "Organizations and memberships are created by the sync from Clerk: create them in Clerk."
+
+func organizationsUpdated(changed []string) string {
+	return "Synced from Clerk and cannot be changed here: " + strings.Join(changed, ", ") + ". Change it in Clerk."
+}
+
+func decodeOrganizationChange(eventType string, at time.Time, data json.RawMessage) (change, error) {
+	o, err := decodeData(data, "organization", func(o *clerk.Organization) string { return o.ID })
+	if err != nil {
+		return nil, err
+	}
+	return organizationChange{Type: eventType, Organization: o, At: at}, nil
+}
+
+func decodeMembershipChange(eventType string, at time.Time, data json.RawMessage) (change, error) {
+	m, err := decodeData(data, "organization membership", func(m *clerk.OrganizationMembership) string { return m.ID })
+	switch {
+	case err != nil:
+		return nil, err
+	case m.Organization == nil || m.Organization.ID == "":
+		return nil, errors.New("data.organization.id is missing")
+	case membershipUserID(m) == "":
+		return nil, errors.New("data.public_user_data.user_id is missing")
+	}
+	return membershipChange{Type: eventType, Membership: m, At: at}, nil
+}
+
+func (ch organizationChange) clerkID() string { return ch.Organization.ID }
+
+func (ch membershipChange) clerkID() string { return ch.Membership.ID }
+
+// apply is the one place that decides how a Clerk organization becomes a
+// record. Call it with a transaction's app.
 //
 // As for users: deletion wins with a tombstone, and otherwise the newest
 // updated_at wins, equal timestamps applying. Deleting an organization
 // deletes its memberships (the relation cascades).
-func applyOrganizationEvent(txApp core.App, ch organizationChange) (outcome, error) {
+func (ch organizationChange) apply(txApp core.App, _ mappingConfig) (outcome, error) {
 	id := ch.Organization.ID
-	org, err := findOrganization(txApp, id)
-	if err != nil {
-		return "", err
+	record, gone, err := findMirror(txApp, migrations.OrganizationsCollection, id)
+	if err != nil || gone {
+		return outcomeGone, err
 	}
-	if org == nil {
-		if gone, err := isTombstoned(txApp, id); err != nil || gone {
-			return outcomeGone, err
-		}
-	} else if !org.GetDateTime(migrations.FieldDeletedAt).IsZero() {
-		return outcomeGone, nil // deleted, and kept for a relation
-	}
+	org := asOrganization(record)
 	if ch.Type == eventOrganizationDeleted {
+		at := deletedAt(ch.At)
 		result := outcomeDeleted
 		if org != nil {
 			blocker, err := blockingReference(txApp, org.Record)
@@ -71,7 +113,7 @@ func applyOrganizationEvent(txApp core.App, ch organizationChange) (outcome, err
 				return "", err
 			}
 			if blocker != "" {
-				if err := keepDeletedOrganization(txApp, org, ch.At, blocker); err != nil {
+				if err := keepDeletedOrganization(txApp, org, at, blocker); err != nil {
 					return "", err
 				}
 				result = outcomeAnonymized
@@ -79,7 +121,7 @@ func applyOrganizationEvent(txApp core.App, ch organizationChange) (outcome, err
 				return "", fmt.Errorf("deleting organization %s: %w", id, err)
 			}
 		}
-		return result, addTombstone(txApp, id, ch.At)
+		return result, addTombstone(txApp, id, at)
 	}
 	if org != nil && ch.Organization.UpdatedAt < org.ClerkUpdatedAt().UnixMilli() {
 		return outcomeStale, nil
@@ -121,33 +163,28 @@ func keepDeletedOrganization(txApp core.App, org *organizationRecord, at time.Ti
 	return nil
 }
 
-// applyMembershipEvent is the one place that decides how a Clerk
-// organization membership becomes a record. Call it with a transaction's app.
+// apply is the one place that decides how a Clerk organization membership
+// becomes a record. Call it with a transaction's app.
 //
 // A deletion wins by its tombstone, not by its time: Clerk may date a
 // membership's deletion before its last update. A membership of a deleted
 // organization or user is gone. The organization the event embeds is
 // created, or refreshed when the copy is newer. The membership is kept even
 // when its user has no client yet; client links it when there is one.
-func applyMembershipEvent(txApp core.App, ch membershipChange) (outcome, error) {
+func (ch membershipChange) apply(txApp core.App, _ mappingConfig) (outcome, error) {
 	m := ch.Membership
-	member, err := findMembership(txApp, m.ID)
-	if err != nil {
-		return "", err
+	record, gone, err := findMirror(txApp, migrations.MembershipsCollection, m.ID, m.Organization.ID, membershipUserID(m))
+	if err != nil || gone {
+		return outcomeGone, err
 	}
-	if member == nil {
-		gone, err := firstTombstone(txApp, m.ID, m.Organization.ID, membershipUserID(m))
-		if err != nil || gone != "" {
-			return outcomeGone, err
-		}
-	}
+	member := asMembership(record)
 	if ch.Type == eventMembershipDeleted {
 		if member != nil {
 			if err := txApp.Delete(member.Record); err != nil {
 				return "", fmt.Errorf("deleting membership %s: %w", m.ID, err)
 			}
 		}
-		return outcomeDeleted, addTombstone(txApp, m.ID, ch.At)
+		return outcomeDeleted, addTombstone(txApp, m.ID, deletedAt(ch.At))
 	}
 
 	org, err := refreshOrganization(txApp, m.Organization)
@@ -316,40 +353,4 @@ func deleteMembershipsOfUser(txApp core.App, clerkUserID string) error {
 		}
 	}
 	return nil
-}
-
-// decodeOrganizationData reads the data of an organization or membership
-// event into d; other types are left alone (and logged as ignored).
-func decodeOrganizationData(d *delivery, data json.RawMessage) error {
-	switch d.Type {
-	case eventOrganizationCreated, eventOrganizationUpdated, eventOrganizationDeleted:
-		if err := json.Unmarshal(data, &d.Organization); err != nil || d.Organization == nil {
-			return errors.New("data is not a Clerk organization")
-		}
-		if d.Organization.ID == "" {
-			return errors.New("data.id is missing")
-		}
-	case eventMembershipCreated, eventMembershipUpdated, eventMembershipDeleted:
-		if err := json.Unmarshal(data, &d.Membership); err != nil || d.Membership == nil {
-			return errors.New("data is not a Clerk organization membership")
-		}
-		m := d.Membership
-		switch {
-		case m.ID == "":
-			return errors.New("data.id is missing")
-		case m.Organization == nil || m.Organization.ID == "":
-			return errors.New("data.organization.id is missing")
-		case membershipUserID(m) == "":
-			return errors.New("data.public_user_data.user_id is missing")
-		}
-	}
-	return nil
-}
-
-// applyOrganizationDelivery applies an organization or membership delivery.
-func applyOrganizationDelivery(txApp core.App, d delivery) (outcome, error) {
-	if d.Organization != nil {
-		return applyOrganizationEvent(txApp, organizationChange{Type: d.Type, Organization: d.Organization, At: d.At})
-	}
-	return applyMembershipEvent(txApp, membershipChange{Type: d.Type, Membership: d.Membership, At: d.At})
 }

@@ -27,4 +27,9 @@ func TestRealtimeMembersSeeMembershipChanges(t *testing.T) {
 		t.Fatalf("alice's event for the deletion of org_b: %+v", ev)
 	}
 	carol.noEvent(t, 200*time.Millisecond)
+	// Carol's first event is her own membership's: nothing came before it.
+	mustDeliver(t, ten.url, "msg_carol_c", membershipBody(t, eventMembershipCreated, "orgmem_carol_c", "org_c", "user_carol", "org:member", 4000), outcomeCreated)
+	if ev := carol.next(t); ev.Data["action"] != "create" || ev.record()["clerkId"] != "orgmem_carol_c" {
+		t.Fatalf("carol's first event: %+v", ev)
+	}
 }

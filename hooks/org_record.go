@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -31,22 +30,31 @@ func (m *membershipRecord) ClerkUpdatedAt() time.Time {
 	return m.GetDateTime(migrations.FieldClerkUpdatedAt).Time()
 }
 
+// asOrganization and asMembership are record's typed views; nil for none.
+func asOrganization(record *core.Record) *organizationRecord {
+	if record == nil {
+		return nil
+	}
+	return &organizationRecord{record}
+}
+
+func asMembership(record *core.Record) *membershipRecord {
+	if record == nil {
+		return nil
+	}
+	return &membershipRecord{record}
+}
+
 // findOrganization returns the record of a Clerk organization, or nil.
 func findOrganization(app core.App, clerkID string) (*organizationRecord, error) {
 	record, err := findByClerkID(app, migrations.OrganizationsCollection, clerkID)
-	if record == nil {
-		return nil, err
-	}
-	return &organizationRecord{record}, nil
+	return asOrganization(record), err
 }
 
 // findMembership returns the record of a Clerk membership, or nil.
 func findMembership(app core.App, clerkID string) (*membershipRecord, error) {
 	record, err := findByClerkID(app, migrations.MembershipsCollection, clerkID)
-	if record == nil {
-		return nil, err
-	}
-	return &membershipRecord{record}, nil
+	return asMembership(record), err
 }
 
 // membershipsOfUser returns the memberships of a Clerk user.
@@ -57,63 +65,4 @@ func membershipsOfUser(app core.App, clerkUserID string) ([]*core.Record, error)
 		return nil, fmt.Errorf("looking up the memberships of Clerk user %s: %w", clerkUserID, err)
 	}
 	return records, nil
-}
-
-// firstTombstone returns the first of ids that has a tombstone, or "": one
-// query for a membership, its organization and its user.
-func firstTombstone(app core.App, ids ...string) (string, error) {
-	var found []string
-	err := app.DB().Select(migrations.FieldClerkID).From(migrations.TombstonesCollection).
-		Where(dbx.In(migrations.FieldClerkID, toAny(ids)...)).Column(&found)
-	if err != nil || len(found) == 0 {
-		return "", err
-	}
-	return found[0], nil
-}
-
-func toAny(ids []string) []any {
-	out := make([]any, len(ids))
-	for i, id := range ids {
-		out[i] = id
-	}
-	return out
-}
-
-// bindOrganizationClerkFields refuses API requests that would change a
-// field of an organization or membership that the sync writes, as
-// bindClerkOwnedFields does for clients: such a change would be undone by
-// the next event from Clerk. Fields the app's owner adds are left to the
-// owner's rules.
-func bindOrganizationClerkFields(app core.App) {
-	for collection, fields := range map[string][]string{
-		migrations.OrganizationsCollection: migrations.OrganizationClerkFields,
-		migrations.MembershipsCollection:   migrations.MembershipClerkFields,
-	} {
-		app.OnRecordCreateRequest(collection).BindFunc(func(e *core.RecordRequestEvent) error {
-			if changed := changedFields(e.Record, fields); len(changed) > 0 {
-				return clerkOwnedError("Organizations and memberships are created by the sync from Clerk: create them in Clerk.", changed)
-			}
-			return e.Next()
-		})
-		app.OnRecordUpdateRequest(collection).BindFunc(func(e *core.RecordRequestEvent) error {
-			if changed := changedFields(e.Record, fields); len(changed) > 0 {
-				return clerkOwnedError("Synced from Clerk and cannot be changed here: "+strings.Join(changed, ", ")+". Change it in Clerk.", changed)
-			}
-			return e.Next()
-		})
-	}
-}
-
-// changedFields lists the fields whose submitted value differs from the
-// stored one.
-func changedFields(record *core.Record, fields []string) []string {
-	original := record.Original()
-	var changed []string
-	for _, name := range fields {
-		field := record.Collection().Fields.GetByName(name)
-		if field != nil && !sameFieldValue(field, record.GetRaw(name), original.GetRaw(name)) {
-			changed = append(changed, name)
-		}
-	}
-	return changed
 }

@@ -60,12 +60,12 @@ func (o *orgSync) list(ctx context.Context) error {
 			return o.refused(page.err)
 		}
 		counts.Listed += len(page.items)
-		changes := make([]objectChange, len(page.items))
+		changes := make([]change, len(page.items))
 		for i, org := range page.items {
 			o.seenOrgs[org.ID] = struct{}{}
-			changes[i] = organizationUpsert(org)
+			changes[i] = organizationChange{Type: eventOrganizationUpdated, Organization: org}
 		}
-		o.applyObjects(changes, counts, migrations.OrganizationsCollection, time.Time{})
+		o.applyChanges(changes, o.organizations(), time.Time{})
 		bar.update(counts.Listed, page.total)
 	}
 	if err := ctx.Err(); err != nil {
@@ -81,16 +81,16 @@ func (o *orgSync) list(ctx context.Context) error {
 			return o.refused(page.err)
 		}
 		counts.Listed += len(page.items)
-		changes := make([]objectChange, 0, len(page.items))
+		changes := make([]change, 0, len(page.items))
 		for _, m := range page.items {
 			if m.Organization == nil || m.Organization.ID == "" || membershipUserID(m) == "" {
-				o.failObject(counts, migrations.MembershipsCollection, m.ID, errors.New("a membership from Clerk's Backend API has no organization or user"))
+				o.fail(o.memberships(), m.ID, errors.New("a membership from Clerk's Backend API has no organization or user"))
 				continue
 			}
 			o.seenMembers[m.ID] = struct{}{}
-			changes = append(changes, membershipUpsert(m))
+			changes = append(changes, membershipChange{Type: eventMembershipUpdated, Membership: m})
 		}
-		o.applyObjects(changes, counts, migrations.MembershipsCollection, time.Time{})
+		o.applyChanges(changes, o.memberships(), time.Time{})
 		bar.update(counts.Listed, page.total)
 	}
 	if err := ctx.Err(); err != nil {
@@ -195,173 +195,53 @@ func listPages[T any](ctx context.Context, what string, fetch func(ctx context.C
 	return pages
 }
 
-// objectCounts is what a sync did to organizations or to memberships.
-type objectCounts struct {
-	Listed, Created, Updated, Unchanged, Skipped, Deleted, Failed int
-}
-
-func (c *objectCounts) merge(done syncCounts) {
-	c.Created += done.Created
-	c.Updated += done.Updated
-	c.Unchanged += done.Unchanged
-	c.Skipped += done.Skipped
-	c.Deleted += done.Deleted
-}
-
-func (c objectCounts) summary(what string) string {
-	s := fmt.Sprintf("; %d %s listed: %d created, %d updated, %d unchanged, %d skipped, %d deleted",
-		c.Listed, what, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Deleted)
-	if c.Failed > 0 {
-		s += fmt.Sprintf(", %d failed", c.Failed)
-	}
-	return s
-}
-
-// objectChange is one organization or membership change of a sync.
-type objectChange struct {
-	clerkID string
-	apply   func(txApp core.App, at time.Time) (outcome, error)
-}
-
-func organizationUpsert(org *clerk.Organization) objectChange {
-	return objectChange{clerkID: org.ID, apply: func(txApp core.App, at time.Time) (outcome, error) {
-		return applyOrganizationEvent(txApp, organizationChange{Type: eventOrganizationUpdated, Organization: org, At: at})
-	}}
-}
-
-func organizationDeletion(id string) objectChange {
-	return objectChange{clerkID: id, apply: func(txApp core.App, at time.Time) (outcome, error) {
-		return applyOrganizationEvent(txApp, organizationChange{Type: eventOrganizationDeleted, Organization: &clerk.Organization{ID: id}, At: at})
-	}}
-}
-
-func membershipUpsert(m *clerk.OrganizationMembership) objectChange {
-	return objectChange{clerkID: m.ID, apply: func(txApp core.App, at time.Time) (outcome, error) {
-		return applyMembershipEvent(txApp, membershipChange{Type: eventMembershipUpdated, Membership: m, At: at})
-	}}
-}
-
-func membershipDeletion(member *core.Record) objectChange {
-	m := &clerk.OrganizationMembership{
-		ID:             member.GetString(migrations.FieldClerkID),
-		Organization:   &clerk.Organization{ID: member.GetString(migrations.FieldClerkOrganizationID)},
-		PublicUserData: &clerk.OrganizationMembershipPublicUserData{UserID: member.GetString(migrations.FieldClerkUserID)},
-	}
-	return objectChange{clerkID: m.ID, apply: func(txApp core.App, at time.Time) (outcome, error) {
-		return applyMembershipEvent(txApp, membershipChange{Type: eventMembershipDeleted, Membership: m, At: at})
-	}}
-}
-
-// applyObjects applies changes as applyChanges does for users: batches of
-// syncBatchSize, one per transaction, and one at a time when a batch fails.
-// A non-zero pruneBefore marks prunes, which skip records of collection
-// saved since then.
-func (s *syncer) applyObjects(changes []objectChange, counts *objectCounts, collection string, pruneBefore time.Time) {
-	for start := 0; start < len(changes); start += syncBatchSize {
-		batch := changes[start:min(start+syncBatchSize, len(changes))]
-		done, err := s.commitObjects(batch, collection, pruneBefore)
-		if err == nil {
-			counts.merge(done)
-			continue
-		}
-		for i := range batch {
-			done, err := s.commitObjects(batch[i:i+1], collection, pruneBefore)
-			if err != nil {
-				s.failObject(counts, collection, batch[i].clerkID, err)
-				continue
-			}
-			counts.merge(done)
-		}
-	}
-}
-
-func (s *syncer) commitObjects(batch []objectChange, collection string, pruneBefore time.Time) (syncCounts, error) {
-	var done syncCounts
-	now := time.Now()
-	hookErr, err := runInTransaction(s.app, func(txApp core.App) error {
-		for _, ch := range batch {
-			if !pruneBefore.IsZero() {
-				ok, err := savedBefore(txApp, collection, ch.clerkID, pruneBefore)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					continue
-				}
-			}
-			o, err := ch.apply(txApp, now)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", collection, ch.clerkID, err)
-			}
-			done.add(o)
-		}
-		if s.opts.DryRun {
-			return errDryRun
-		}
-		return nil
-	})
-	if errors.Is(err, errDryRun) {
-		err = nil
-	}
-	if hookErr != nil {
-		s.counts.HookFailures++
-		s.app.Logger().Error("Clerk sync stored a batch, but "+hookFailureReason(hookErr), "collection", collection)
-	}
-	return done, err
-}
-
-func (s *syncer) failObject(counts *objectCounts, collection, clerkID string, err error) {
-	counts.Failed++
-	if s.firstFailure == nil {
-		s.firstFailure = err
-	}
-	s.app.Logger().Warn("Clerk sync could not apply a record", "collection", collection, "clerkId", clerkID, "error", err.Error())
-}
-
-// savedBefore reports whether a record may still be pruned inside the
-// transaction that deletes it: a webhook may have saved it since it was read.
-func savedBefore(txApp core.App, collection, clerkID string, cutoff time.Time) (bool, error) {
-	record, err := findByClerkID(txApp, collection, clerkID)
-	if record == nil || err != nil {
-		return false, err // deleted since, by a webhook, a cascade or by hand
-	}
-	return record.GetDateTime("updated").Time().Before(cutoff), nil
-}
-
 // prune deletes and tombstones the organizations, then the memberships,
 // that Clerk no longer has, under the guards of the clients' prune: absent
 // from the listing, saved before cutoff, confirmed gone by a request made
 // after the listing, and no more than the share guard allows.
 func (o *orgSync) prune(ctx context.Context, cutoff time.Time) error {
-	// Organizations: each one confirmed by GET /v1/organizations/{id}.
+	prunedOrgs, err := o.pruneOrganizations(ctx, cutoff)
+	if err != nil {
+		return err
+	}
+	return o.pruneMemberships(ctx, cutoff, prunedOrgs)
+}
+
+// pruneOrganizations prunes the organizations, each one confirmed gone by
+// GET /v1/organizations/{id}, and returns the ids of those pruned.
+func (o *orgSync) pruneOrganizations(ctx context.Context, cutoff time.Time) (map[string]bool, error) {
 	unseen, err := o.unseen(migrations.OrganizationsCollection, o.seenOrgs, cutoff, func(r *core.Record) bool {
 		return !r.GetDateTime(migrations.FieldDeletedAt).IsZero() // deleted already, kept for a relation
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var gone []objectChange
+	var gone []change
 	prunedOrgs := map[string]bool{}
 	for _, record := range unseen {
 		id := record.GetString(migrations.FieldClerkID)
 		org, err := o.orgs.Get(ctx, id)
 		switch {
 		case isClerkNotFound(err):
-			gone = append(gone, organizationDeletion(id))
+			gone = append(gone, organizationChange{Type: eventOrganizationDeleted, Organization: &clerk.Organization{ID: id}})
 			prunedOrgs[id] = true
 		case err != nil:
-			return explainClerkError("checking organization "+id+" before pruning", err)
+			return nil, explainClerkError("checking organization "+id+" before pruning", err)
 		default: // the listing missed it
 			o.counts.Organizations.Listed++
-			o.applyObjects([]objectChange{organizationUpsert(org)}, &o.counts.Organizations, migrations.OrganizationsCollection, time.Time{})
+			o.applyChanges([]change{organizationChange{Type: eventOrganizationUpdated, Organization: org}}, o.organizations(), time.Time{})
 		}
 	}
-	o.applyObjects(gone, &o.counts.Organizations, migrations.OrganizationsCollection, cutoff)
+	o.applyChanges(gone, o.organizations(), cutoff)
+	return prunedOrgs, nil
+}
 
-	// Memberships: checked per organization, by listing its members among
-	// the unseen users. A pruned organization took its memberships along.
-	// (Read again: the deletions cascaded, except in a dry run.)
-	unseen, err = o.unseen(migrations.MembershipsCollection, o.seenMembers, cutoff, func(r *core.Record) bool {
+// pruneMemberships prunes the memberships, checked per organization by
+// listing its members among the unseen users. A pruned organization took
+// its memberships along. (Read again: the deletions cascaded, except in a
+// dry run.)
+func (o *orgSync) pruneMemberships(ctx context.Context, cutoff time.Time, prunedOrgs map[string]bool) error {
+	unseen, err := o.unseen(migrations.MembershipsCollection, o.seenMembers, cutoff, func(r *core.Record) bool {
 		return prunedOrgs[r.GetString(migrations.FieldClerkOrganizationID)]
 	})
 	if err != nil {
@@ -372,7 +252,7 @@ func (o *orgSync) prune(ctx context.Context, cutoff time.Time) error {
 		org := record.GetString(migrations.FieldClerkOrganizationID)
 		byOrg[org] = append(byOrg[org], record)
 	}
-	gone = nil
+	var gone []change
 	for orgID, records := range byOrg {
 		for start := 0; start < len(records); start += pruneCheckSize {
 			chunk := records[start:min(start+pruneCheckSize, len(records))]
@@ -390,15 +270,15 @@ func (o *orgSync) prune(ctx context.Context, cutoff time.Time) error {
 			}
 			exists := map[string]bool{}
 			if err == nil {
-				var listed []objectChange
+				var listed []change
 				for _, m := range found.OrganizationMemberships {
 					exists[m.ID] = true
 					if m.Organization != nil && membershipUserID(m) != "" {
-						listed = append(listed, membershipUpsert(m))
+						listed = append(listed, membershipChange{Type: eventMembershipUpdated, Membership: m})
 					}
 				}
 				o.counts.Memberships.Listed += len(listed)
-				o.applyObjects(listed, &o.counts.Memberships, migrations.MembershipsCollection, time.Time{})
+				o.applyChanges(listed, o.memberships(), time.Time{})
 			}
 			for _, r := range chunk {
 				if !exists[r.GetString(migrations.FieldClerkID)] {
@@ -407,8 +287,17 @@ func (o *orgSync) prune(ctx context.Context, cutoff time.Time) error {
 			}
 		}
 	}
-	o.applyObjects(gone, &o.counts.Memberships, migrations.MembershipsCollection, cutoff)
+	o.applyChanges(gone, o.memberships(), cutoff)
 	return nil
+}
+
+// membershipDeletion is the deletion of a stored membership.
+func membershipDeletion(member *core.Record) change {
+	return membershipChange{Type: eventMembershipDeleted, Membership: &clerk.OrganizationMembership{
+		ID:             member.GetString(migrations.FieldClerkID),
+		Organization:   &clerk.Organization{ID: member.GetString(migrations.FieldClerkOrganizationID)},
+		PublicUserData: &clerk.OrganizationMembershipPublicUserData{UserID: member.GetString(migrations.FieldClerkUserID)},
+	}}
 }
 
 // unseen returns the records of collection saved before cutoff that the

@@ -290,12 +290,11 @@ func TestPruneKeepsAnOrganizationThatARequiredRelationHolds(t *testing.T) {
 // The README's fields of one's own: a user edits the nickname but cannot
 // make themselves "pro", and the profile page learns which is which.
 func TestReadmeOwnerFieldsUsersMayAndMayNotEdit(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
 	app := readmeOwnerApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Ada", 1000)))
 	id := clientOf(t, app, userA).Id
-	ada := "Bearer " + key.token(t, userA)
+	ada := "Bearer " + srv.key.token(t, userA)
 	record := srv.URL + "/api/collections/clients/records/" + id
 
 	if r := send(t, http.MethodPatch, record, ada, `{"nickname":"Countess"}`); r.Status != http.StatusOK || r.Body["nickname"] != "Countess" {

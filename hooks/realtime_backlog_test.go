@@ -52,15 +52,14 @@ func stalledReader(t *testing.T, baseURL string) (net.Conn, string) {
 // the connection is in the index of own-record subscribers or in
 // PocketBase's connection loop.
 func TestARealtimeReaderThatNeverReadsIsEnded(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	addClientField(t, app, &core.TextField{Name: "notes", Max: 10000})
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
 	idA := clientOf(t, app, userA).Id
 	claims := validClaims(userA)
 	claims["exp"] = time.Now().Add(10 * time.Minute).Unix() // 2,500 updates outlast a minute under -race
-	auth := "Bearer " + key.sign(t, claims)
+	auth := "Bearer " + srv.key.sign(t, claims)
 
 	conns := map[string]net.Conn{}
 	for name, topic := range map[string]string{"own record (index)": "clients/" + idA, "clients/* (PocketBase's loop)": "clients/*"} {

@@ -159,14 +159,13 @@ func TestGuestSubscriptionsDoNotSlowTheWebhook(t *testing.T) {
 // other users nothing: the topics of other clients' records are dropped,
 // and the rule of the whole collection's is answered without a query.
 func TestASignedInUsersTopicsOfOtherClientsDoNotSlowTheWebhook(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	for _, u := range []string{userA, userB} {
 		deliver(t, srv.URL, "msg_"+u, userEvent(eventUserCreated, clerkUser(t, u, "Someone", 1000)))
 	}
 	idB := clientOf(t, app, userB).Id
-	auth := "Bearer " + key.token(t, userA)
+	auth := "Bearer " + srv.key.token(t, userA)
 	topics := distinctTopics("clients", MaxRealtimeListTopicsPerCollection)
 	for i := len(topics); i < MaxRealtimeSubscriptionsPerCollection; i++ {
 		topics = append(topics, "clients/"+idB+"?options="+url.QueryEscape(fmt.Sprintf(`{"query":{"n":"%d"}}`, i)))
@@ -180,9 +179,8 @@ func TestASignedInUsersTopicsOfOtherClientsDoNotSlowTheWebhook(t *testing.T) {
 // topics of the shipped collections are dropped, other collections' kept,
 // and so are a client's topics of another client's record.
 func TestRealtimeSubscriptionsAreCapped(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	for _, u := range []string{userA, userB, newcomer} {
 		deliver(t, srv.URL, "msg_"+u, userEvent(eventUserCreated, clerkUser(t, u, "Someone", 1000)))
 	}
@@ -193,7 +191,7 @@ func TestRealtimeSubscriptionsAreCapped(t *testing.T) {
 	if err := app.Save(notes); err != nil {
 		t.Fatal(err)
 	}
-	auth := "Bearer " + key.token(t, userA)
+	auth := "Bearer " + srv.key.token(t, userA)
 	subscribe := func(authorization string, topics []string) (reply, *realtimeConn) {
 		conn := connectRealtime(t, srv.URL)
 		body, _ := json.Marshal(map[string]any{"clientId": conn.clientID, "subscriptions": topics})
@@ -254,7 +252,7 @@ func TestRealtimeSubscriptionsAreCapped(t *testing.T) {
 	}
 
 	// A user's connections holding topics are capped.
-	authC := "Bearer " + key.token(t, newcomer)
+	authC := "Bearer " + srv.key.token(t, newcomer)
 	for i := range MaxRealtimeConnectionsPerClient {
 		if r, _ := subscribe(authC, []string{"notes/*"}); r.Status != http.StatusNoContent {
 			t.Fatalf("connection %d: %+v", i+1, r)

@@ -34,10 +34,7 @@ func BenchmarkReadOwnClient(b *testing.B) {
 	app := newTestApp(b)
 	srv := serve(b, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(b)})
 	deliver(b, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(b, userA, "Alice", 1000)))
-	pbToken, err := clientOf(b, app, userA).NewAuthToken()
-	if err != nil {
-		b.Fatal(err)
-	}
+	pbToken := authToken(b, clientOf(b, app, userA))
 	for name, authorization := range map[string]string{
 		"clerk token":      "Bearer " + key.token(b, userA),
 		"pocketbase token": pbToken,

@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
@@ -76,14 +75,35 @@ func pruneEndedSessions(app core.App, now time.Time) error {
 	return err
 }
 
-func decodeSessionData(d *delivery, data json.RawMessage) error {
-	if err := json.Unmarshal(data, &d.Session); err != nil || d.Session == nil {
-		return errors.New("data is not a Clerk session")
+// sessionEnd is the end of a Clerk session.
+type sessionEnd struct {
+	Session *clerk.Session
+}
+
+// sessionObject is the Clerk session, kept only once it has ended.
+var sessionObject = clerkObject{
+	events: []string{eventSessionEnded, eventSessionRevoked, eventSessionRemoved},
+	decode: decodeSessionEnd,
+}
+
+func decodeSessionEnd(_ string, _ time.Time, data json.RawMessage) (change, error) {
+	s, err := decodeData(data, "session", func(s *clerk.Session) string { return s.ID })
+	if err != nil {
+		return nil, err
 	}
-	if d.Session.ID == "" {
-		return errors.New("data.id is missing")
-	}
-	return nil
+	return sessionEnd{s}, nil
+}
+
+func (ch sessionEnd) clerkID() string { return ch.Session.UserID }
+
+// apply stores the ended session with its delivery; afterCommit then acts
+// on it.
+func (ch sessionEnd) apply(txApp core.App, _ mappingConfig) (outcome, error) {
+	return outcomeSignedOut, keepEndedSession(txApp, ch.Session.ID, time.Now())
+}
+
+func (ch sessionEnd) afterCommit(p *plugin, app core.App) {
+	p.endSession(app, ch.Session)
 }
 
 // endSession signs out the realtime connections opened with the session's

@@ -27,9 +27,8 @@ func sessionEvent(t *testing.T, typ, sid, userID string) []byte {
 }
 
 func TestEndedSessionsSignOutTheirRealtimeConnections(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
 
 	// One user, three sessions (three devices), one connection each, and a
@@ -40,7 +39,7 @@ func TestEndedSessionsSignOutTheirRealtimeConnections(t *testing.T) {
 		c := validClaims(sub)
 		c["sid"] = sid
 		conn := connectRealtime(t, srv.URL)
-		conn.subscribe(t, "Bearer "+key.sign(t, c), topic)
+		conn.subscribe(t, "Bearer "+srv.key.sign(t, c), topic)
 		return conn
 	}
 	conns := map[string]*realtimeConn{}
@@ -85,12 +84,12 @@ func TestEndedSessionsSignOutTheirRealtimeConnections(t *testing.T) {
 	// A token of an ended session, still unexpired, cannot sign in again.
 	c := validClaims(userA)
 	c["sid"] = "sess_revoked"
-	status, reason, _ := sessionHeaders(t, srv.URL, "Bearer "+key.sign(t, c))
+	status, reason, _ := sessionHeaders(t, srv.URL, "Bearer "+srv.key.sign(t, c))
 	if status != "refused" || reason != refusedSignedOut {
 		t.Errorf("a token of a revoked session: %q/%q", status, reason)
 	}
 	again := connectRealtime(t, srv.URL)
-	again.subscribe(t, "Bearer "+key.sign(t, c), "clients/*")
+	again.subscribe(t, "Bearer "+srv.key.sign(t, c), "clients/*")
 	if authOf(app, again.clientID) != nil {
 		t.Error("a token of a revoked session signed a new realtime connection in")
 	}
@@ -104,10 +103,8 @@ func TestEndedSessionsSignOutTheirRealtimeConnections(t *testing.T) {
 // A revoked session's tokens stay refused across a restart, for as long as
 // a token issued before the end may live; the prune forgets them after.
 func TestARevokedSessionStaysRefusedAfterARestart(t *testing.T) {
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	config := Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t), AuthorizedParties: []string{testOrigin}}
-	srv := serve(t, app, config)
+	srv := serveWithClerk(t, app, Config{AuthorizedParties: []string{testOrigin}})
 	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
 	if r := deliver(t, srv.URL, "msg_s", sessionEvent(t, eventSessionRevoked, "sess_revoked", userA)); r.Body["outcome"] != string(outcomeSignedOut) {
 		t.Fatalf("revocation: %+v", r)
@@ -119,18 +116,18 @@ func TestARevokedSessionStaysRefusedAfterARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(restarted.Cleanup)
-	srv2 := serve(t, restarted, config)
+	srv2 := serve(t, restarted, srv.config)
 	revoked, kept := validClaims(userA), validClaims(userA)
 	revoked["sid"], kept["sid"] = "sess_revoked", "sess_kept"
-	if status, reason, _ := sessionHeaders(t, srv2.URL, "Bearer "+key.sign(t, revoked)); status != "refused" || reason != refusedSignedOut {
+	if status, reason, _ := sessionHeaders(t, srv2.URL, "Bearer "+srv.key.sign(t, revoked)); status != "refused" || reason != refusedSignedOut {
 		t.Errorf("a token of a revoked session after a restart: %q/%q", status, reason)
 	}
 	conn := connectRealtime(t, srv2.URL)
-	conn.subscribe(t, "Bearer "+key.sign(t, revoked), "clients/*")
+	conn.subscribe(t, "Bearer "+srv.key.sign(t, revoked), "clients/*")
 	if authOf(restarted, conn.clientID) != nil {
 		t.Error("a token of a revoked session signed a realtime connection in after a restart")
 	}
-	if status, _, _ := sessionHeaders(t, srv2.URL, "Bearer "+key.sign(t, kept)); status != "signed-in" {
+	if status, _, _ := sessionHeaders(t, srv2.URL, "Bearer "+srv.key.sign(t, kept)); status != "signed-in" {
 		t.Errorf("another session's token: %q", status)
 	}
 

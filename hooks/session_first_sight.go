@@ -82,7 +82,7 @@ func (a *sessionAuth) syncOnFirstSight(ctx context.Context, app core.App, clerkI
 	var result outcome
 	hookErr, err := runInTransaction(app, func(txApp core.App) error {
 		var err error
-		result, err = applyUserEvent(txApp, userChange{Type: eventUserUpdated, User: u, UserJSON: rawJSON(u.Response), At: time.Now()})
+		result, err = userChange{Type: eventUserUpdated, User: u, UserJSON: rawJSON(u.Response), At: time.Now()}.apply(txApp, a.p.mapping)
 		return err
 	})
 	if err != nil {

@@ -145,26 +145,24 @@ func tamper(token, sub string) string {
 
 func TestBannedClientAuthenticatesNobody(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	u := clerkUser(t, userA, "Alice", 1000)
 	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
-	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, userA)); len(ids) != 1 {
+	if ids := listClerkIDs(t, srv.URL, "Bearer "+srv.key.token(t, userA)); len(ids) != 1 {
 		t.Fatalf("before the ban: %v", ids)
 	}
 	u["banned"], u["updated_at"] = true, 2000
 	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
-	if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, userA)); len(ids) != 0 {
+	if ids := listClerkIDs(t, srv.URL, "Bearer "+srv.key.token(t, userA)); len(ids) != 0 {
 		t.Fatalf("a banned client still reads %v", ids)
 	}
 }
 
 func TestSuperuserTokensStillWork(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
 	deliver(t, srv.URL, "msg_b", userEvent(eventUserCreated, clerkUser(t, userB, "Bob", 1000)))
 	token := newSuperuserToken(t, app)
@@ -224,11 +222,10 @@ func TestOwnersCannotWriteAndGuestsReadNothing(t *testing.T) {
 // would change them are closed.
 func TestClerkOwnsEmailAndVerification(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
-	url, auth := srv.URL, "Bearer "+key.token(t, userA)
+	url, auth := srv.URL, "Bearer "+srv.key.token(t, userA)
 
 	client := clientOf(t, app, userA)
 	client.SetVerified(false)

@@ -3,11 +3,11 @@ package hooks
 import (
 	"bufio"
 	"encoding/json"
-	jsonv2 "encoding/json/v2"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,9 +53,8 @@ func (c *realtimeConn) ends(t *testing.T, what string) {
 // own record's changes: updates, a new subscription, a ban, a deletion.
 func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 
 	const n = 6
 	users := make([]map[string]any, n)
@@ -65,12 +64,10 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 		if r := deliver(t, srv.URL, fmt.Sprint("msg_c", i), userEvent(eventUserCreated, users[i])); r.Status != 200 {
 			t.Fatalf("creating user %d: %+v", i, r)
 		}
-		conns[i] = connectRealtime(t, srv.URL)
-		conns[i].subscribe(t, "Bearer "+key.token(t, users[i]["id"].(string)), "clients/"+clientOf(t, app, users[i]["id"].(string)).Id)
+		conns[i] = srv.signIn(t, users[i]["id"].(string), "clients/"+clientOf(t, app, users[i]["id"].(string)).Id)
 	}
 	// One more, on the wildcard topic, stays with PocketBase.
-	wild := connectRealtime(t, srv.URL)
-	wild.subscribe(t, "Bearer "+key.token(t, users[0]["id"].(string)), "clients/*")
+	wild := srv.signIn(t, users[0]["id"].(string), "clients/*")
 	if got := app.SubscriptionsBroker().TotalClients(); got != 1 {
 		t.Fatalf("%d connections in PocketBase's broker, want only the wildcard one", got)
 	}
@@ -115,13 +112,16 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	}
 
 	// A new subscription request finds its connection, which is then indexed again.
-	conns[0].subscribe(t, "Bearer "+key.token(t, users[0]["id"].(string)), migrations.ClientsCollection+"/"+clientOf(t, app, users[0]["id"].(string)).Id+
+	conns[0].subscribe(t, "Bearer "+srv.key.token(t, users[0]["id"].(string)), migrations.ClientsCollection+"/"+clientOf(t, app, users[0]["id"].(string)).Id+
 		"?options="+url.QueryEscape(`{"query":{"fields":"firstName"}}`)) // as the JS SDK sends options
 	update(0, 3000, nil)
 	if ev := conns[0].next(t); len(ev.record()) != 1 || ev.record()["firstName"] != "User0@3000" {
 		t.Fatalf("after resubscribing with fields: %+v", ev)
 	}
-	wild.next(t)
+	// The next event bounds the wait for none above: nothing came between.
+	if ev := wild.next(t); ev.record()["firstName"] != "User0@3000" {
+		t.Fatalf("the wildcard connection, after nothing: %+v", ev)
+	}
 	if got := app.SubscriptionsBroker().TotalClients(); got != 1 {
 		t.Fatalf("%d connections in PocketBase's broker after resubscribing", got)
 	}
@@ -145,6 +145,14 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	for i, c := range conns {
 		if i != 0 {
 			c.noEvent(t, 100*time.Millisecond)
+		}
+	}
+	// Each connection still signed in hears next of its own next change,
+	// and of nothing before it.
+	for i := 3; i < n; i++ {
+		update(i, 6000, nil)
+		if ev := conns[i].next(t); ev.record()["firstName"] != fmt.Sprint("User", i, "@6000") {
+			t.Fatalf("connection %d, after nothing: %+v", i, ev)
 		}
 	}
 }
@@ -174,7 +182,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // It ends when the client goes away, and after the idle timeout.
 func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	idle := make(chan time.Duration, 1)
 	idle <- 5 * time.Minute
@@ -187,7 +194,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 		}
 		return e.Next()
 	})
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	owners := ownRecordSubscribersOf(app)
 
 	user := clerkUser(t, "user_2detached0000000000000000", "Detached", 1000)
@@ -234,7 +241,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 		t.Fatalf("first event %q %s", name, data)
 	}
 	sub := &realtimeConn{baseURL: srv.URL, clientID: connect.ClientID}
-	sub.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id)
+	sub.subscribe(t, "Bearer "+srv.key.token(t, user["id"].(string)), "clients/"+client.Id)
 	waitFor(t, "the connection detached", func() bool { return detachedStreams(app) == 1 })
 
 	user["first_name"], user["updated_at"] = "Detached@2000", int64(2000)
@@ -245,7 +252,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 		t.Fatalf("after the detach: %q %s", name, data)
 	}
 	// A new subscription finds the connection, which stays detached.
-	sub.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id+"?options="+url.QueryEscape(`{"query":{"fields":"firstName"}}`))
+	sub.subscribe(t, "Bearer "+srv.key.token(t, user["id"].(string)), "clients/"+client.Id+"?options="+url.QueryEscape(`{"query":{"fields":"firstName"}}`))
 	user["first_name"], user["updated_at"] = "Detached@3000", int64(3000)
 	if r := deliver(t, srv.URL, "msg_u2", userEvent(eventUserUpdated, user)); r.Body["outcome"] != "updated" {
 		t.Fatalf("update: %+v", r)
@@ -269,8 +276,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 
 	// Another connection, with a one-second idle timeout: the stream ends,
 	// as PocketBase's would, and the client sees its end.
-	c := connectRealtime(t, srv.URL)
-	c.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id)
+	c := srv.signIn(t, user["id"].(string), "clients/"+client.Id)
 	waitFor(t, "the second connection detached", func() bool { return detachedStreams(app) == 1 })
 	c.ends(t, "the idle stream")
 	waitFor(t, "the idle connection forgotten", func() bool { return detachedStreams(app) == 0 && len(owners.all()) == 0 })
@@ -278,10 +284,9 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 	// A detached connection that subscribes to more than its own record goes
 	// back to PocketBase's broker, still detached; when it ends (idle again),
 	// it leaves the broker too.
-	back := connectRealtime(t, srv.URL)
-	back.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id)
+	back := srv.signIn(t, user["id"].(string), "clients/"+client.Id)
 	waitFor(t, "the third connection detached", func() bool { return detachedStreams(app) == 1 })
-	back.subscribe(t, "Bearer "+key.token(t, user["id"].(string)), "clients/"+client.Id, "organizations/*")
+	back.subscribe(t, "Bearer "+srv.key.token(t, user["id"].(string)), "clients/"+client.Id, "organizations/*")
 	if got := app.SubscriptionsBroker().TotalClients(); got != 1 || len(owners.all()) != 0 {
 		t.Fatalf("after subscribing to more: broker %d, index %d", got, len(owners.all()))
 	}
@@ -295,19 +300,18 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 // connection stays on the loop and gets its record's changes there.
 func TestRealtimeConnectionThatCannotBeDetachedReconnectsOnce(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	app.OnRealtimeConnectRequest().BindFunc(func(e *core.RealtimeConnectRequestEvent) error {
 		e.Response.Header().Set("Content-Encoding", "identity")
 		return e.Next()
 	})
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	user := clerkUser(t, "user_2undetached00000000000000", "Kept", 1000)
 	if r := deliver(t, srv.URL, "msg_c", userEvent(eventUserCreated, user)); r.Status != 200 {
 		t.Fatalf("creating the user: %+v", r)
 	}
 	client := clientOf(t, app, user["id"].(string))
-	token := "Bearer " + key.token(t, user["id"].(string))
+	token := "Bearer " + srv.key.token(t, user["id"].(string))
 
 	first := connectRealtime(t, srv.URL)
 	first.subscribe(t, token, "clients/"+client.Id)
@@ -375,13 +379,11 @@ func ownRecordSubscribersOf(app core.App) *ownRecordSubscribers {
 // other rule to PocketBase: an owner's rule still decides what is sent.
 func TestRealtimeOwnRecordSubscribersFollowTheOwnersViewRule(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	u := clerkUser(t, userA, "Alice", 1000)
 	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
-	conn := connectRealtime(t, srv.URL)
-	conn.subscribe(t, "Bearer "+key.token(t, userA), "clients/"+clientOf(t, app, userA).Id)
+	conn := srv.signIn(t, userA, "clients/"+clientOf(t, app, userA).Id)
 
 	clients, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
 	if err != nil {
@@ -439,7 +441,6 @@ func TestAdmitsOwnRecordOnlyUnderTheShippedRule(t *testing.T) {
 // connection subscribes again, which refuses another client's token.
 func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	seen := make(chan string, 10)
 	app.OnRealtimeMessageSend().BindFunc(func(e *core.RealtimeMessageEvent) error {
@@ -453,7 +454,7 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 		}
 		return e.Next()
 	})
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	ada := clerkUser(t, "user_2refAda0000000000000000", "Ada", 1000)
 	other := clerkUser(t, "user_2refOther00000000000000", "Other", 1000)
 	for i, u := range []map[string]any{ada, other} {
@@ -462,8 +463,7 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 		}
 	}
 	topic := "clients/" + clientOf(t, app, ada["id"].(string)).Id
-	conn := connectRealtime(t, srv.URL)
-	conn.subscribe(t, "Bearer "+key.token(t, ada["id"].(string)), topic)
+	conn := srv.signIn(t, ada["id"].(string), topic)
 
 	var held *ownRecordConn
 	waitFor(t, "the connection is indexed", func() bool {
@@ -488,10 +488,10 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 	}
 
 	body, _ := json.Marshal(map[string]any{"clientId": conn.clientID, "subscriptions": []string{topic}})
-	if r := send(t, http.MethodPost, srv.URL+"/api/realtime", "Bearer "+key.token(t, other["id"].(string)), string(body)); r.Status != http.StatusForbidden {
+	if r := send(t, http.MethodPost, srv.URL+"/api/realtime", "Bearer "+srv.key.token(t, other["id"].(string)), string(body)); r.Status != http.StatusForbidden {
 		t.Fatalf("another client's token took the connection over: %+v", r)
 	}
-	conn.subscribe(t, "Bearer "+key.token(t, ada["id"].(string)), topic)
+	conn.subscribe(t, "Bearer "+srv.key.token(t, ada["id"].(string)), topic)
 	ada["first_name"], ada["updated_at"] = "Lovelace", int64(3000)
 	if r := deliver(t, srv.URL, "msg_u2", userEvent(eventUserUpdated, ada)); r.Body["outcome"] != "updated" {
 		t.Fatalf("update: %+v", r)
@@ -528,30 +528,59 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 
 // The index's message is PocketBase's, byte for byte, and where PocketBase
 // cannot encode a record (a JSON field with a member named twice, as old
-// data may hold), the index sends nothing either.
+// data may hold), the index sends nothing either. Compared with what
+// PocketBase's broker sends for the same change, so that a change in
+// PocketBase shows here.
 func TestRealtimeMessageIsPocketBases(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
-	collection, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, set := range map[string]map[string]any{
-		"markup":               {"firstName": "Ada & <b>", "lastName": "\u2028"},
-		"invalid UTF-8":        {"firstName": "Ada \xff"},
-		"JSON with spaces":     {"publicMetadata": types.JSONRaw(`{ "role" : "admin" }`)},
-		"a member named twice": {"publicMetadata": types.JSONRaw(`{"role":"a","role":"b"}`)},
+	srv := serveWithClerk(t, app, Config{})
+	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	id := clientOf(t, app, userA).Id
+	pocketBase := srv.signIn(t, userA, "clients/*") // stays in PocketBase's broker
+	index := srv.signIn(t, userA, "clients/"+id)    // taken into the index
+	for i, c := range []struct {
+		name string
+		set  map[string]any
+	}{
+		{"markup", map[string]any{"firstName": "Ada & <b>", "lastName": "\u2028"}},
+		{"invalid UTF-8", map[string]any{"firstName": "Ada \xff"}},
+		{"JSON with spaces", map[string]any{"publicMetadata": types.JSONRaw(`{ "role" : "admin" }`)}},
+		{"a member named twice", map[string]any{"publicMetadata": types.JSONRaw(`{"role":"a","role":"b"}`)}},
 	} {
-		record := core.NewRecord(collection)
-		record.Id = "abcdefghijklmno"
-		for field, value := range set {
-			record.SetRaw(field, value)
+		original := clientOf(t, app, userA)
+		changed := original.Clone()
+		for field, value := range c.set {
+			changed.SetRaw(field, value)
 		}
-		data := recordMessage{Record: record, Action: "update"}
-		want, wantErr := jsonv2.Marshal(&data) // as PocketBase's realtimeBroadcastRecord
-		got, ok := ownPayload{name: "clients/" + record.Id, data: data}.message()
-		if ok != (wantErr == nil) || ok && string(got.Data) != string(want) {
-			t.Errorf("%s: the index sends %q (%v), PocketBase %q (%v)", name, got.Data, ok, want, wantErr)
+		// Unvalidated, as old data may have been written.
+		if err := app.SaveNoValidate(changed); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		// Then a plain change, which both send: whatever either sent for
+		// the case came before it.
+		plain := fmt.Sprint("plain ", i)
+		original.Set("username", plain)
+		if err := app.Save(original); err != nil {
+			t.Fatal(err)
+		}
+		got, want := eventsUntil(t, index, plain), eventsUntil(t, pocketBase, plain)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the index sends %q, PocketBase %q", c.name, got, want)
+		}
+	}
+}
+
+// eventsUntil returns the data of the connection's events up to the first
+// whose record's username is username.
+func eventsUntil(t *testing.T, c *realtimeConn, username string) []string {
+	t.Helper()
+	var raws []string
+	for {
+		ev := c.next(t)
+		raws = append(raws, ev.Raw)
+		if ev.record()["username"] == username {
+			return raws
 		}
 	}
 }

@@ -123,13 +123,11 @@ func TestRealtimeDeliversTheWebhookToItsOwnerOnly(t *testing.T) {
 
 func TestRealtimeWaitsForAClientThatDoesNotExistYet(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	// No secret key: the client comes from the webhook alone.
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 
-	waiting := connectRealtime(t, srv.URL)
-	waiting.subscribe(t, "Bearer "+key.token(t, newcomer), "clients/*")
+	waiting := srv.signIn(t, newcomer, "clients/*")
 	guest := connectRealtime(t, srv.URL)
 	guest.subscribe(t, "", "clients/*")
 
@@ -151,13 +149,11 @@ func TestRealtimeWaitsForAClientThatDoesNotExistYet(t *testing.T) {
 
 func TestRealtimeSignsOutABannedClient(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	u := clerkUser(t, userA, "Alice", 1000)
 	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
-	conn := connectRealtime(t, srv.URL)
-	conn.subscribe(t, "Bearer "+key.token(t, userA), "clients/*")
+	conn := srv.signIn(t, userA, "clients/*")
 	if authOf(app, conn.clientID) == nil {
 		t.Fatal("the subscription is not signed in")
 	}
@@ -177,16 +173,13 @@ func TestRealtimeSignsOutABannedClient(t *testing.T) {
 // stay signed in, and hear of an anonymization before they are signed out.
 func TestRealtimeKeepsAClerkSessionThroughItsClientsChanges(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t), UserDelete: UserDeleteAnonymize})
+	srv := serveWithClerk(t, app, Config{UserDelete: UserDeleteAnonymize})
 	u := clerkUser(t, userA, "Alice", 1000)
 	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
 	client := clientOf(t, app, userA)
-	wild := connectRealtime(t, srv.URL) // stays in PocketBase's broker
-	wild.subscribe(t, "Bearer "+key.token(t, userA), "clients/*")
-	own := connectRealtime(t, srv.URL) // taken into the own-record index
-	own.subscribe(t, "Bearer "+key.token(t, userA), "clients/"+client.Id)
+	wild := srv.signIn(t, userA, "clients/*")         // stays in PocketBase's broker
+	own := srv.signIn(t, userA, "clients/"+client.Id) // taken into the own-record index
 	conns := map[string]*realtimeConn{"clients/*": wild, "clients/<id>": own}
 
 	u["email_addresses"].([]any)[0].(map[string]any)["email_address"] = "alice.new@example.org"
@@ -234,9 +227,8 @@ func authOf(app core.App, clientID string) *core.Record {
 // create event then passes the connection by, which must still be signed in.
 func TestRealtimeSubscriptionRacingTheClientsCreation(t *testing.T) {
 	t.Parallel()
-	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	u := clerkUser(t, newcomer, "Nina", 1000)
 	app.OnRealtimeSubscribeRequest().BindFunc(func(e *core.RealtimeSubscribeRequestEvent) error {
 		raw, _ := json.Marshal(u)
@@ -245,7 +237,7 @@ func TestRealtimeSubscriptionRacingTheClientsCreation(t *testing.T) {
 			return err
 		}
 		err := app.RunInTransaction(func(txApp core.App) error {
-			_, err := applyUserEvent(txApp, userChange{Type: eventUserCreated, User: &user, At: time.Now()})
+			_, err := userChange{Type: eventUserCreated, User: &user, At: time.Now()}.apply(txApp, mappingConfig{})
 			return err
 		})
 		if err != nil {
@@ -254,8 +246,7 @@ func TestRealtimeSubscriptionRacingTheClientsCreation(t *testing.T) {
 		return e.Next()
 	})
 
-	conn := connectRealtime(t, srv.URL)
-	conn.subscribe(t, "Bearer "+key.token(t, newcomer), "clients/*")
+	conn := srv.signIn(t, newcomer, "clients/*")
 	if auth := authOf(app, conn.clientID); auth == nil || auth.GetString("clerkId") != newcomer {
 		t.Fatal("the connection was left as a guest")
 	}

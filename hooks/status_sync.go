@@ -126,6 +126,7 @@ func (r *syncRunner) snapshot() *syncRun {
 func (p *plugin) recordedSync(ctx context.Context, trigger string, opts syncOptions, progress io.Writer) (syncCounts, error) {
 	record := p.startSyncRecord(trigger, opts)
 	var pruned []prunedClient
+	opts.mapping = p.mapping
 	opts.progress = func(counts syncCounts, total int) {
 		p.syncs.update(func(run *syncRun) { run.Counts, run.Total = runCounts(counts), total })
 	}

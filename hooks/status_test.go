@@ -49,13 +49,9 @@ func (d deliveryHours) total(outcome string) int {
 
 func TestStatusIsForSuperusersOnly(t *testing.T) {
 	app := newTestApp(t)
-	key := newSigningKey(t, 0, "ins_key1")
-	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
+	srv := serveWithClerk(t, app, Config{})
 	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
-	clientToken, err := clientOf(t, app, userA).NewAuthToken()
-	if err != nil {
-		t.Fatal(err)
-	}
+	clientToken := authToken(t, clientOf(t, app, userA))
 	superuser := newSuperuserToken(t, app)
 
 	for _, tc := range []struct {
@@ -63,7 +59,7 @@ func TestStatusIsForSuperusersOnly(t *testing.T) {
 		want               int
 	}{
 		{"guest", "", http.StatusUnauthorized},
-		{"client with a Clerk session token", "Bearer " + key.token(t, userA), http.StatusForbidden},
+		{"client with a Clerk session token", "Bearer " + srv.key.token(t, userA), http.StatusForbidden},
 		{"client with its PocketBase token", clientToken, http.StatusForbidden},
 		{"superuser", superuser, http.StatusOK},
 	} {

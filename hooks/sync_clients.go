@@ -11,6 +11,8 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/clerk/clerk-sdk-go/v2/user"
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 const (
@@ -40,22 +42,18 @@ type syncOptions struct {
 	// pruned, when set, is told the clients that each committed batch
 	// deleted by pruning (or, in a dry run, would have).
 	pruned func([]prunedClient)
+	// mapping is the configuration the changes are applied with.
+	mapping mappingConfig
 }
 
-// syncCounts is what a sync did, or would do in a dry run.
+// syncCounts is what a sync did, or would do in a dry run: to clients
+// (the counts it embeds), organizations and memberships.
 type syncCounts struct {
-	Listed    int // users read from Clerk
-	Created   int
-	Updated   int
-	Unchanged int
-	Skipped   int // stale (the client holds newer data) or deleted before
-	Deleted   int // pruned
-	Failed    int // could not be applied; see the error
+	objectCounts
 	// HookFailures counts the transactions whose changes were stored but
 	// whose after-commit hooks (an owner's) failed; the logs say which.
 	HookFailures int
 
-	// Organizations and Memberships count the same for those.
 	Organizations, Memberships objectCounts
 
 	// GuardStop says, in a dry run, on which prune guards the real prune
@@ -68,6 +66,17 @@ type syncCounts struct {
 	NotPruned string
 }
 
+// objectCounts is what a sync did to the records of one Clerk object.
+type objectCounts struct {
+	Listed    int // read from Clerk
+	Created   int
+	Updated   int
+	Unchanged int
+	Skipped   int // stale (the record holds newer data) or deleted before
+	Deleted   int // deleted in Clerk, or pruned
+	Failed    int // could not be applied; see the error
+}
+
 // guardWouldStop adds a guard that the real prune would stop on.
 func (c *syncCounts) guardWouldStop(gone, total int, collection string) {
 	if c.GuardStop != "" {
@@ -76,7 +85,7 @@ func (c *syncCounts) guardWouldStop(gone, total int, collection string) {
 	c.GuardStop += fmt.Sprintf("%d of %d %s are gone from this Clerk instance, more than a prune deletes (a tenth, at least 1, never all)", gone, total, collection)
 }
 
-func (c *syncCounts) add(o outcome) {
+func (c *objectCounts) add(o outcome) {
 	switch o {
 	case outcomeCreated:
 		c.Created++
@@ -91,25 +100,32 @@ func (c *syncCounts) add(o outcome) {
 	}
 }
 
-func (c *syncCounts) merge(o syncCounts) {
+// merge adds what a committed batch did.
+func (c *objectCounts) merge(o objectCounts) {
 	c.Created += o.Created
 	c.Updated += o.Updated
 	c.Unchanged += o.Unchanged
 	c.Skipped += o.Skipped
 	c.Deleted += o.Deleted
-	c.HookFailures += o.HookFailures
 }
 
-func (c syncCounts) summary(dryRun bool) string {
-	s := fmt.Sprintf("%d users listed: %d created, %d updated, %d unchanged, %d skipped (stale or deleted), %d deleted",
-		c.Listed, c.Created, c.Updated, c.Unchanged, c.Skipped, c.Deleted)
+// summary says the counts of what, the records' plural; skipped names what
+// skipped counts.
+func (c objectCounts) summary(what, skipped string) string {
+	s := fmt.Sprintf("%d %s listed: %d created, %d updated, %d unchanged, %d %s, %d deleted",
+		c.Listed, what, c.Created, c.Updated, c.Unchanged, c.Skipped, skipped, c.Deleted)
 	if c.Failed > 0 {
 		s += fmt.Sprintf(", %d failed", c.Failed)
 	}
+	return s
+}
+
+func (c syncCounts) summary(dryRun bool) string {
+	s := c.objectCounts.summary("users", "skipped (stale or deleted)")
 	if c.OrganizationsSkipped != "" {
 		s += "; organizations: " + c.OrganizationsSkipped
 	} else {
-		s += c.Organizations.summary("organizations") + c.Memberships.summary("memberships")
+		s += "; " + c.Organizations.summary("organizations", "skipped") + "; " + c.Memberships.summary("memberships", "skipped")
 	}
 	if c.NotPruned != "" {
 		s += "; " + c.NotPruned
@@ -140,7 +156,7 @@ var errDryRun = errors.New("dry run")
 
 // syncClients brings the clients in line with every user of Clerk's Backend
 // API: it pages through all users (oldest first, so users created during
-// the run land on later pages) and applies each through applyUserEvent in
+// the run land on later pages) and applies each through userChange.apply in
 // short transactions, none of which waits for an API call. With Prune, it
 // then deletes the clients whose user is gone. Progress goes to progress
 // (nil: none). It serves "clerk sync" and the scheduled repair.
@@ -311,70 +327,88 @@ type syncer struct {
 	firstFailure error
 }
 
+// syncTarget is the records of one Clerk object as the sync applies them.
+type syncTarget struct {
+	collection string
+	noun       string // names a record in errors
+	counts     *objectCounts
+}
+
+func (s *syncer) clients() syncTarget {
+	return syncTarget{migrations.ClientsCollection, "client", &s.counts.objectCounts}
+}
+
+func (s *syncer) organizations() syncTarget {
+	return syncTarget{migrations.OrganizationsCollection, migrations.OrganizationsCollection, &s.counts.Organizations}
+}
+
+func (s *syncer) memberships() syncTarget {
+	return syncTarget{migrations.MembershipsCollection, migrations.MembershipsCollection, &s.counts.Memberships}
+}
+
 // apply applies Clerk's current state of users; usersJSON, when not nil,
 // holds each user's JSON as Clerk sent it.
 func (s *syncer) apply(users []*clerk.User, usersJSON []json.RawMessage) {
-	changes := make([]userChange, len(users))
+	changes := make([]change, len(users))
 	for i, u := range users {
-		changes[i] = userChange{Type: eventUserUpdated, User: u}
+		ch := userChange{Type: eventUserUpdated, User: u}
 		if len(usersJSON) == len(users) {
-			changes[i].UserJSON = usersJSON[i]
+			ch.UserJSON = usersJSON[i]
 		}
+		changes[i] = ch
 	}
-	s.applyChanges(changes, time.Time{})
+	s.applyChanges(changes, s.clients(), time.Time{})
 }
 
 // applyChanges applies changes in transactions of syncBatchSize. When a
 // batch fails (an owner's hook rejects one record, an email clash that
 // cannot be resolved yet), its changes are applied one per transaction, so
-// one bad user costs only itself. A non-zero pruneBefore marks deletions
-// made by pruning, which skip clients saved since then.
-func (s *syncer) applyChanges(changes []userChange, pruneBefore time.Time) {
+// one bad record costs only itself. A non-zero pruneBefore marks deletions
+// made by pruning, which skip records saved since then.
+func (s *syncer) applyChanges(changes []change, to syncTarget, pruneBefore time.Time) {
 	for start := 0; start < len(changes); start += syncBatchSize {
 		batch := changes[start:min(start+syncBatchSize, len(changes))]
-		done, err := s.commit(batch, pruneBefore)
+		done, err := s.commit(batch, to, pruneBefore)
 		if err == nil {
-			s.counts.merge(done)
+			to.counts.merge(done)
 			continue
 		}
 		for i := range batch {
-			done, err := s.commit(batch[i:i+1], pruneBefore)
+			done, err := s.commit(batch[i:i+1], to, pruneBefore)
 			if err != nil {
-				s.fail(batch[i].User.ID, err)
+				s.fail(to, batch[i].clerkID(), err)
 				continue
 			}
-			s.counts.merge(done)
+			to.counts.merge(done)
 		}
 	}
 }
 
 // commit applies one batch in one transaction and returns its counts once
 // committed (or rolled back, in a dry run).
-func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, error) {
-	var done syncCounts
+func (s *syncer) commit(batch []change, to syncTarget, pruneBefore time.Time) (objectCounts, error) {
+	var done objectCounts
 	var pruned []prunedClient
-	now := time.Now()
 	hookErr, err := runInTransaction(s.app, func(txApp core.App) error {
-		done, pruned = syncCounts{}, nil
+		done, pruned = objectCounts{}, nil
 		for _, ch := range batch {
-			var client *clientRecord
+			var record *core.Record
 			if !pruneBefore.IsZero() {
 				var err error
-				if client, err = prunableClient(txApp, ch.User.ID, pruneBefore); err != nil {
-					return err
-				}
-				if client == nil {
+				if record, err = prunable(txApp, to.collection, ch.clerkID(), pruneBefore); record == nil || err != nil {
+					if err != nil {
+						return err
+					}
 					continue
 				}
 			}
-			ch.At = now
-			o, err := applyUserEvent(txApp, ch)
+			o, err := ch.apply(txApp, s.opts.mapping)
 			if err != nil {
-				return fmt.Errorf("client %s: %w", ch.User.ID, err)
+				return fmt.Errorf("%s %s: %w", to.noun, ch.clerkID(), err)
 			}
 			done.add(o)
-			if client != nil && o == outcomeDeleted {
-				pruned = append(pruned, describePruned(client))
+			if isClient(record) && o == outcomeDeleted {
+				pruned = append(pruned, describePruned(&clientRecord{record}))
 			}
 		}
 		if s.opts.DryRun {
@@ -386,8 +420,12 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 		err = nil
 	}
 	if hookErr != nil {
-		done.HookFailures++
-		s.hookFailed("clients", batch, hookErr)
+		s.counts.HookFailures++
+		ids := make([]string, len(batch))
+		for i, ch := range batch {
+			ids[i] = ch.clerkID()
+		}
+		s.app.Logger().Error("Clerk sync stored a batch, but "+hookFailureReason(hookErr), "collection", to.collection, "clerkIds", ids)
 	}
 	if err == nil && len(pruned) > 0 && s.opts.pruned != nil {
 		s.opts.pruned(pruned)
@@ -395,19 +433,24 @@ func (s *syncer) commit(batch []userChange, pruneBefore time.Time) (syncCounts, 
 	return done, err
 }
 
-// hookFailed logs an after-commit hook's failure on a committed batch.
-func (s *syncer) hookFailed(collection string, batch []userChange, err error) {
-	ids := make([]string, len(batch))
-	for i, ch := range batch {
-		ids[i] = ch.User.ID
-	}
-	s.app.Logger().Error("Clerk sync stored a batch, but "+hookFailureReason(err), "collection", collection, "clerkIds", ids)
-}
-
-func (s *syncer) fail(clerkID string, err error) {
-	s.counts.Failed++
+func (s *syncer) fail(to syncTarget, clerkID string, err error) {
+	to.counts.Failed++
 	if s.firstFailure == nil {
 		s.firstFailure = err
 	}
-	s.app.Logger().Warn("Clerk sync could not apply a user", "clerkId", clerkID, "error", err.Error())
+	s.app.Logger().Warn("Clerk sync could not apply a record", "collection", to.collection, "clerkId", clerkID, "error", err.Error())
+}
+
+// prunable returns the record of collection that mirrors clerkID if it may
+// still be pruned inside the transaction that deletes it (a webhook may have
+// saved it since it was read), or nil.
+func prunable(txApp core.App, collection, clerkID string, cutoff time.Time) (*core.Record, error) {
+	record, err := findByClerkID(txApp, collection, clerkID)
+	if record == nil || err != nil {
+		return nil, err // deleted since, by a webhook, a cascade or by hand
+	}
+	if !record.GetDateTime("updated").Time().Before(cutoff) {
+		return nil, nil
+	}
+	return record, nil
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/clerk/clerk-sdk-go/v2/user"
 	"github.com/pocketbase/dbx"
-	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pocketclerk/pocketclerk/migrations"
@@ -51,7 +50,7 @@ func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]
 		return fmt.Errorf("not pruning: %s of %d clients have no user in this Clerk instance, more than a prune deletes without --force (a tenth of the clients, at least 1, never all). That more often means that CLERK_SECRET_KEY belongs to another instance than that the users were deleted; check the key, and if the deletions are real, run \"clerk sync --prune --force\"", gone, total)
 	}
 
-	var gone []userChange
+	var gone []change
 	for start := 0; start < len(unseen); start += pruneCheckSize {
 		chunk := unseen[start:min(start+pruneCheckSize, len(unseen))]
 		found, err := users.List(ctx, &user.ListParams{
@@ -86,7 +85,7 @@ func (s *syncer) prune(ctx context.Context, users *user.Client, seen map[string]
 		}
 		s.counts.guardWouldStop(len(gone), int(total), migrations.ClientsCollection)
 	}
-	s.applyChanges(gone, cutoff)
+	s.applyChanges(gone, s.clients(), cutoff)
 	return nil
 }
 
@@ -102,18 +101,4 @@ func pruneAllowed(deletions, clients int) bool {
 // pruneLimit is the most clients a prune deletes without --force.
 func pruneLimit(clients int) int {
 	return max(clients/10, 1)
-}
-
-// prunableClient returns the client of clerkID if it may still be pruned
-// inside the transaction that deletes it (a webhook may have saved it since
-// it was read), or nil.
-func prunableClient(txApp core.App, clerkID string, cutoff time.Time) (*clientRecord, error) {
-	client, err := findClient(txApp, clerkID)
-	if client == nil || err != nil {
-		return nil, err // deleted since, by a webhook or by hand
-	}
-	if !client.GetDateTime("updated").Time().Before(cutoff) {
-		return nil, nil
-	}
-	return client, nil
 }

@@ -58,7 +58,7 @@ func applyLocally(t testing.TB, app core.App, ch userChange) outcome {
 	var o outcome
 	err := app.RunInTransaction(func(txApp core.App) error {
 		var err error
-		o, err = applyUserEvent(txApp, ch)
+		o, err = ch.apply(txApp, mappingConfig{})
 		return err
 	})
 	if err != nil {
@@ -82,7 +82,7 @@ func TestSyncBackfillsThroughPagingAndTransientErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (syncCounts{Listed: 1200, Created: 1200}); counts != want {
+	if want := (syncCounts{objectCounts: objectCounts{Listed: 1200, Created: 1200}}); counts != want {
 		t.Fatalf("counts %+v, want %+v", counts, want)
 	}
 	mustContain(t, progress, "listed 1200 users")
@@ -102,7 +102,7 @@ func TestSyncBackfillsThroughPagingAndTransientErrors(t *testing.T) {
 
 	before := c.GetDateTime("updated")
 	counts = mustSync(t, app, f, syncOptions{Prune: true})
-	if want := (syncCounts{Listed: 1200, Unchanged: 1200}); counts != want {
+	if want := (syncCounts{objectCounts: objectCounts{Listed: 1200, Unchanged: 1200}}); counts != want {
 		t.Fatalf("second sync: counts %+v, want %+v", counts, want)
 	}
 	if after := clientOf(t, app, "user_fake000777").GetDateTime("updated"); after != before {
@@ -147,7 +147,7 @@ func TestSyncRepairsDrift(t *testing.T) {
 	}
 
 	counts := mustSync(t, app, f, syncOptions{Prune: true})
-	want := syncCounts{Listed: 1004, Created: 5, Updated: 1, Skipped: 2, Deleted: 1, Unchanged: 1004 - 8}
+	want := syncCounts{objectCounts: objectCounts{Listed: 1004, Created: 5, Updated: 1, Skipped: 2, Deleted: 1, Unchanged: 1004 - 8}}
 	if counts != want {
 		t.Fatalf("counts %+v, want %+v", counts, want)
 	}

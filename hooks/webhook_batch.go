@@ -31,6 +31,8 @@ type batcher struct {
 	// (an owner's onRecordAfterCreateSuccess, say) for the deliveries
 	// named: they are committed, and answered as applied.
 	hookFailed func(svixIDs []string, err error)
+	// mapping is the configuration every delivery is applied with.
+	mapping mappingConfig
 }
 
 // errStopping answers a delivery that arrives as the server stops; Svix
@@ -157,7 +159,7 @@ func (b *batcher) commitBatch(batch []*pendingDelivery) {
 			hookErr, err = runInTransaction(b.app, func(txApp core.App) error {
 				for _, p := range batch {
 					var err error
-					if p.result, err = applyDelivery(txApp, p.delivery); err != nil {
+					if p.result, err = applyDelivery(txApp, p.delivery, b.mapping); err != nil {
 						return err
 					}
 				}
@@ -193,7 +195,7 @@ func (b *batcher) commitBatch(batch []*pendingDelivery) {
 		}
 		var hookErr error
 		p.err = routine.SafeWrap(func() (err error) {
-			p.result, p.duplicate, hookErr, err = commitDelivery(b.app, p.delivery)
+			p.result, p.duplicate, hookErr, err = commitDelivery(b.app, p.delivery, b.mapping)
 			return err
 		})()
 		if p.err == nil && hookErr != nil {

@@ -80,7 +80,7 @@ func BenchmarkRESTPatchBaseline(b *testing.B) {
 	if err := app.Save(su); err != nil {
 		b.Fatal(err)
 	}
-	token := must(su.NewAuthToken())
+	token := authToken(b, su)
 	var n atomic.Int64
 	b.SetParallelism(8)
 	b.ResetTimer()

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/router"
 	svix "github.com/svix/svix-webhooks/go"
@@ -38,14 +37,9 @@ type delivery struct {
 	SvixID string
 	Type   string
 	At     time.Time
-	// User is set for user events only, and UserJSON is its JSON.
-	User     *clerk.User
-	UserJSON json.RawMessage
-	// Organization and Membership are set for their own events only.
-	Organization *clerk.Organization
-	Membership   *clerk.OrganizationMembership
-	// Session is set for the events that end a session.
-	Session *clerk.Session
+	// Change is what the event changes; nil for a type the app does not
+	// keep, which is logged as ignored.
+	Change change
 }
 
 // envelope is the part of Clerk's webhook body that the sync reads.
@@ -92,8 +86,8 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 	}
 	// clerk_events records every applied delivery, so success is logged at
 	// debug level only (Settings → Logs → minimum level shows it).
-	if d.Session != nil {
-		p.endSession(e.App, d.Session)
+	if step, ok := d.Change.(afterCommitter); ok {
+		step.afterCommit(p, e.App)
 	}
 	if duplicate {
 		e.App.Logger().Debug("Clerk webhook already applied", attrs...)
@@ -191,21 +185,9 @@ func decodeDelivery(svixID string, body []byte) (delivery, error) {
 		return delivery{}, errors.New("the event has no type")
 	}
 	d := delivery{SvixID: svixID, Type: env.Type, At: time.UnixMilli(env.Timestamp)}
-	switch env.Type {
-	case eventUserCreated, eventUserUpdated, eventUserDeleted:
-		if err := json.Unmarshal(env.Data, &d.User); err != nil || d.User == nil {
-			return delivery{}, errors.New("data is not a Clerk user")
-		}
-		if d.User.ID == "" {
-			return delivery{}, errors.New("data.id is missing")
-		}
-		d.UserJSON = env.Data
-	case eventSessionEnded, eventSessionRevoked, eventSessionRemoved:
-		if err := decodeSessionData(&d, env.Data); err != nil {
-			return delivery{}, err
-		}
-	default:
-		if err := decodeOrganizationData(&d, env.Data); err != nil {
+	if decode := decoders[env.Type]; decode != nil {
+		var err error
+		if d.Change, err = decode(env.Type, d.At, env.Data); err != nil {
 			return delivery{}, err
 		}
 	}
@@ -213,17 +195,10 @@ func decodeDelivery(svixID string, body []byte) (delivery, error) {
 }
 
 func (d delivery) clerkID() string {
-	switch {
-	case d.User != nil:
-		return d.User.ID
-	case d.Organization != nil:
-		return d.Organization.ID
-	case d.Membership != nil:
-		return d.Membership.ID
-	case d.Session != nil:
-		return d.Session.UserID
+	if d.Change == nil {
+		return ""
 	}
-	return ""
+	return d.Change.clerkID()
 }
 
 // commitDelivery applies a delivery and logs it in one transaction: a log
@@ -231,9 +206,9 @@ func (d delivery) clerkID() string {
 // index recognises a redelivery, even one racing its twin: the second
 // insert fails, and its transaction, effect included, is rolled back.
 // hookErr is the error of an after-commit hook: the delivery is applied.
-func commitDelivery(app core.App, d delivery) (result outcome, duplicate bool, hookErr, err error) {
+func commitDelivery(app core.App, d delivery, config mappingConfig) (result outcome, duplicate bool, hookErr, err error) {
 	hookErr, err = runInTransaction(app, func(txApp core.App) error {
-		result, err = applyDelivery(txApp, d)
+		result, err = applyDelivery(txApp, d, config)
 		return err
 	})
 	if errors.Is(err, errDuplicate) {
@@ -243,20 +218,13 @@ func commitDelivery(app core.App, d delivery) (result outcome, duplicate bool, h
 }
 
 // applyDelivery applies and logs d inside a transaction.
-func applyDelivery(txApp core.App, d delivery) (outcome, error) {
+func applyDelivery(txApp core.App, d delivery, config mappingConfig) (outcome, error) {
 	result := outcomeIgnored
-	var err error
-	switch {
-	case d.User != nil:
-		result, err = applyUserEvent(txApp, userChange{Type: d.Type, User: d.User, UserJSON: d.UserJSON, At: d.At})
-	case d.Organization != nil, d.Membership != nil:
-		result, err = applyOrganizationDelivery(txApp, d)
-	case d.Session != nil:
-		result = outcomeSignedOut // endSession acts once this is logged
-		err = keepEndedSession(txApp, d.Session.ID, time.Now())
-	}
-	if err != nil {
-		return "", err
+	if d.Change != nil {
+		var err error
+		if result, err = d.Change.apply(txApp, config); err != nil {
+			return "", err
+		}
 	}
 	return result, logDelivery(txApp, d, result)
 }

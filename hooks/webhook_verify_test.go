@@ -35,16 +35,36 @@ func TestSignatureFilterAgreesWithSvix(t *testing.T) {
 		"no signature":            {"msg_1", itoa(ts), "", body},
 		"a timestamp not numeric": {"msg_1", "x", sig, body},
 	} {
-		h := http.Header{}
-		h.Set("webhook-id", c.id)
-		h.Set("webhook-timestamp", c.ts)
-		h.Set("webhook-signature", c.sigs)
-		id, tsHeader, sigs := signedHeaders(h)
-		filter := signedWith(key, id, tsHeader, c.body, sigs)
-		if svixOK := wh.Verify(c.body, h) == nil; filter != svixOK {
-			t.Errorf("%s: filter %v, svix %v", name, filter, svixOK)
+		// Each header set, and each beside a valid decoy in the other set:
+		// the filter must check the set svix checks.
+		for set, h := range map[string]http.Header{
+			"webhook-*":                            signatureHeaders("webhook-", c.id, c.ts, c.sigs),
+			"svix-*":                               signatureHeaders("svix-", c.id, c.ts, c.sigs),
+			"svix-* over a valid webhook-*":        join(signatureHeaders("svix-", c.id, c.ts, c.sigs), signatureHeaders("webhook-", "msg_1", itoa(ts), sig)),
+			"webhook-* after an incomplete svix-*": join(signatureHeaders("webhook-", c.id, c.ts, c.sigs), http.Header{"Svix-Id": {"msg_1"}, "Svix-Timestamp": {itoa(ts)}}),
+		} {
+			id, tsHeader, sigs := signedHeaders(h)
+			filter := signedWith(key, id, tsHeader, c.body, sigs)
+			if svixOK := wh.Verify(c.body, h) == nil; filter != svixOK {
+				t.Errorf("%s, %s: filter %v, svix %v", name, set, filter, svixOK)
+			}
 		}
 	}
+}
+
+func signatureHeaders(prefix, id, timestamp, signatures string) http.Header {
+	h := http.Header{}
+	h.Set(prefix+"id", id)
+	h.Set(prefix+"timestamp", timestamp)
+	h.Set(prefix+"signature", signatures)
+	return h
+}
+
+func join(a, b http.Header) http.Header {
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

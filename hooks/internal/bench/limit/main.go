@@ -208,7 +208,7 @@ func (s *server) commit(batch []*pending) error {
 	return tx.Commit()
 }
 
-// apply is the app's applyUserEvent for created and updated users, and its log row.
+// apply is the app's userChange.apply for created and updated users, and its log row.
 func (s *server) apply(tx *sql.Tx, p *pending) (string, error) {
 	now := date(time.Now().UnixMilli())
 	u := p.user
