@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
@@ -96,6 +97,10 @@ type Config struct {
 	// UserDeleteDelete (the default) or UserDeleteAnonymize.
 	UserDelete string
 
+	// ReplicaURL, when set, is where the server replicates pb_data/data.db
+	// with Litestream: s3://bucket/path or file:///path. Empty: off.
+	ReplicaURL string
+
 	// warnings are said at start: what ConfigFromEnv read but did not use.
 	warnings []string
 }
@@ -112,6 +117,7 @@ type Config struct {
 //	CLERK_PUBLISHABLE_KEY      publishable key for the profile page
 //	CLERK_SYNC_SCHEDULE        cron expression for a scheduled repair
 //	CLERK_USER_DELETE          delete (default) or anonymize
+//	REPLICA_URL                s3://bucket/path or file:///path: replicate data.db
 //
 // An error names the variable that cannot be read; Register checks the
 // values themselves.
@@ -128,6 +134,7 @@ func configFrom(getenv func(string) string) (Config, error) {
 		PublishableKey:    strings.TrimSpace(getenv("CLERK_PUBLISHABLE_KEY")),
 		SyncSchedule:      strings.TrimSpace(getenv("CLERK_SYNC_SCHEDULE")),
 		UserDelete:        strings.TrimSpace(getenv("CLERK_USER_DELETE")),
+		ReplicaURL:        strings.TrimSpace(getenv("REPLICA_URL")),
 	}
 	c.WebhookSecrets, c.warnings = webhookSecretsFrom(getenv)
 	if days := strings.TrimSpace(getenv("CLERK_EVENT_RETENTION_DAYS")); days != "" {
@@ -184,6 +191,11 @@ func (c Config) validate() error {
 		}
 		if c.SecretKey == "" {
 			errs = append(errs, errors.New("CLERK_SYNC_SCHEDULE is set but CLERK_SECRET_KEY is not: the scheduled sync needs the Backend API secret key (sk_...) from Clerk's dashboard, API keys; set it or unset CLERK_SYNC_SCHEDULE"))
+		}
+	}
+	if c.ReplicaURL != "" {
+		if err := checkReplicaURL(c.ReplicaURL); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -246,6 +258,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		p.batcher.stop()
 		return e.Next()
 	})
+	p.registerReplication()
 
 	bindLeanClientSaves(app)
 	bindUnchangedUpdates(app)
@@ -305,6 +318,8 @@ type plugin struct {
 	endedSessions *endedSessions
 	// bodyReaders holds a token per webhook body being read and verified.
 	bodyReaders chan struct{}
+	// replication is data.db's replication while serving with REPLICA_URL.
+	replication atomic.Pointer[replication]
 }
 
 // clerkConfig is the Backend API client configuration shared by every call
