@@ -45,10 +45,11 @@ var replicaSchemes = []string{"file", "s3"}
 const (
 	replicaMonitorInterval = 250 * time.Millisecond
 	replicaSyncInterval    = time.Second
-	// replicaShutdownSync bounds the last sync when the server stops: a
-	// store that is down must not hold the stop for long.
-	replicaShutdownSync = 10 * time.Second
 )
+
+// replicaShutdownSync bounds the last sync when the server stops: a store
+// that is down must not hold the stop for long.
+var replicaShutdownSync = 10 * time.Second
 
 // checkReplicaURL says what is wrong with a replica URL, in the operator's
 // terms.
@@ -142,6 +143,9 @@ func startReplication(app core.App, rawURL string) (*replication, error) {
 	store.Logger = logger
 	db.SetLogger(logger)
 	if err := store.Open(context.Background()); err != nil {
+		if strings.Contains(err.Error(), "RootCAs") {
+			err = fmt.Errorf("%w (AWS_CA_BUNDLE is set, and Litestream's S3 client cannot use it: unset it; the system's certificate store is used)", err)
+		}
 		return nil, fmt.Errorf("starting the replication of pb_data/data.db to %s failed: %w. Check REPLICA_URL and, for S3, the AWS_* credentials and that the bucket exists; or unset REPLICA_URL to serve without replication", r.display, err)
 	}
 	r.store, r.db, r.replica = store, db, replica

@@ -1,0 +1,243 @@
+package hooks
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
+	"github.com/pocketclerk/pocketclerk/hooks/internal/fakes3"
+	"github.com/pocketclerk/pocketclerk/migrations"
+)
+
+// replicatedServer serves a new app replicating to replicaURL, with a
+// superuser's token for the status.
+func replicatedServer(t *testing.T, config Config) (core.App, string, string) {
+	t.Helper()
+	app := newTestApp(t)
+	srv := serve(t, app, config)
+	return app, srv.URL, newSuperuserToken(t, app)
+}
+
+// waitShipped waits until the replica holds everything Litestream has read
+// from the log, and what was committed before the call with it.
+func waitShipped(t *testing.T, baseURL, token string) replicationStatus {
+	t.Helper()
+	time.Sleep(2 * replicaMonitorInterval) // Litestream reads the log
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s := statusOf(t, baseURL, token).Replication
+		if s.Position != "" && s.Position == s.Local && s.LagSeconds == 0 {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replica did not catch up in 15 s: %+v", s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// restoredApp restores replicaURL (at to, unless zero) into a new data
+// folder and opens it.
+func restoredApp(t *testing.T, replicaURL string, to time.Time) core.App {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "pb_data")
+	res, err := restoreDataDir(context.Background(), restoreOptions{From: replicaURL, To: to, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Path != filepath.Join(dir, "data.db") {
+		t.Fatalf("restored to %s", res.Path)
+	}
+	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: dir, EncryptionEnv: "pb_test_env", DBConnect: DBConnect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Cleanup)
+	return app
+}
+
+func clerkIDs(t *testing.T, app core.App) map[string]bool {
+	t.Helper()
+	records, err := app.FindAllRecords(migrations.ClientsCollection)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, r := range records {
+		ids[r.GetString("clerkId")] = true
+	}
+	return ids
+}
+
+func deliverUsers(t *testing.T, url string, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		u := fakeUser(i)
+		body := userEvent(eventUserCreated, clerkUser(t, u.ID, fmt.Sprintf("User %d", i), u.UpdatedAt))
+		if r := deliver(t, url, fmt.Sprintf("msg_repl_%d", i), body); r.Status != http.StatusOK {
+			t.Fatalf("delivery %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+}
+
+func TestFileReplicaRestoresLatestAndPointInTimeThenSyncCatchesUp(t *testing.T) {
+	replicaURL := "file://" + filepath.Join(t.TempDir(), "replica")
+	fake := newFakeClerk(t, 12)
+	config := fake.config()
+	config.ReplicaURL = replicaURL
+	_, url, token := replicatedServer(t, config)
+
+	if s := statusOf(t, url, token).Replication; !s.Enabled || s.Replica != replicaURL {
+		t.Fatalf("status: %+v, want replication on to %s", s, replicaURL)
+	}
+	deliverUsers(t, url, 0, 5)
+	first := waitShipped(t, url, token)
+	// Litestream stamps each shipped file with the time it read it from
+	// the log, to the millisecond.
+	time.Sleep(50 * time.Millisecond)
+	middle := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	deliverUsers(t, url, 5, 10)
+	last := waitShipped(t, url, token)
+	if last.Position <= first.Position || last.ShippedAt == "" || last.LastError != "" {
+		t.Fatalf("status after the second batch: %+v (first %+v)", last, first)
+	}
+
+	// The latest state holds every acknowledged delivery.
+	latest := restoredApp(t, replicaURL, time.Time{})
+	if ids := clerkIDs(t, latest); len(ids) != 10 {
+		t.Fatalf("the latest restore holds %d clients, want 10: %v", len(ids), ids)
+	}
+	if n := count(t, latest, migrations.EventsCollection, ""); n != 10 {
+		t.Fatalf("the latest restore's delivery log holds %d rows, want 10", n)
+	}
+
+	// The state in the middle holds the first five, nothing newer.
+	before := restoredApp(t, replicaURL, middle)
+	ids := clerkIDs(t, before)
+	for i := range 10 {
+		if ids[fakeUser(i).ID] != (i < 5) {
+			t.Errorf("restore --to the middle: user %d present %v", i, ids[fakeUser(i).ID])
+		}
+	}
+
+	// Clerk's data comes back in full with the sync: Clerk has users 0..11,
+	// so 5..11 come back, and a user deleted in Clerk since goes.
+	fake.Edit(func(api *clerkfake.BackendAPI) { api.RemoveUser(fakeUser(0).ID) })
+	ageClients(t, before, time.Hour)
+	mustSync(t, before, fake, syncOptions{Prune: true})
+	ids = clerkIDs(t, before)
+	want := map[string]bool{}
+	for _, u := range fake.Users {
+		want[u.ID] = true
+	}
+	if len(ids) != len(want) {
+		t.Errorf("after the sync: %d clients, Clerk has %d users", len(ids), len(want))
+	}
+	for id := range want {
+		if !ids[id] {
+			t.Errorf("after the sync: Clerk's %s has no client", id)
+		}
+	}
+}
+
+func TestRestoreRefusesAFolderWithADatabaseUnlessForced(t *testing.T) {
+	replicaURL := "file://" + filepath.Join(t.TempDir(), "replica")
+	_, url, token := replicatedServer(t, Config{WebhookSecrets: []string{testSecret}, ReplicaURL: replicaURL})
+	deliverUsers(t, url, 0, 1)
+	waitShipped(t, url, token)
+
+	dir := filepath.Join(t.TempDir(), "pb_data")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data.db"), []byte("the database in use"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := restoreDataDir(context.Background(), restoreOptions{From: replicaURL, Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("restore into a folder with a data.db: %v, want a refusal naming --force", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "data.db")); string(b) != "the database in use" {
+		t.Fatal("the refused restore touched the existing data.db")
+	}
+
+	res, err := restoreDataDir(context.Background(), restoreOptions{From: replicaURL, Dir: dir, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(res.SetAside, "data.db")); string(b) != "the database in use" {
+		t.Fatalf("--force: the existing folder is not at %s", res.SetAside)
+	}
+	if err := integrityCheck(context.Background(), res.Path); err != nil {
+		t.Fatal(err)
+	}
+
+	// A replica that holds nothing is said so, and nothing is written.
+	empty := filepath.Join(t.TempDir(), "pb_data")
+	_, err = restoreDataDir(context.Background(), restoreOptions{From: "file://" + t.TempDir(), Dir: empty})
+	if err == nil || !strings.Contains(err.Error(), "holds no database") {
+		t.Fatalf("restore from an empty replica: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(empty, "data.db")); !os.IsNotExist(err) {
+		t.Fatalf("a failed restore left %s/data.db", empty)
+	}
+}
+
+func TestS3ReplicaDownNeitherBlocksTheWebhookNorGoesUnseen(t *testing.T) {
+	// The stop at the end tries the store that is down for a second, not 10.
+	saved := replicaShutdownSync
+	t.Cleanup(func() { replicaShutdownSync = saved })
+	replicaShutdownSync = time.Second
+	store, err := fakes3.New("backups")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for _, kv := range fakes3.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	replicaURL := store.ReplicaURL("pocketclerk")
+	app, url, token := replicatedServer(t, Config{WebhookSecrets: []string{testSecret}, ReplicaURL: replicaURL})
+	if s := statusOf(t, url, token).Replication; strings.Contains(s.Replica, "secret") || !strings.HasPrefix(s.Replica, "s3://backups/pocketclerk") {
+		t.Fatalf("status shows the replica as %q", s.Replica)
+	}
+	deliverUsers(t, url, 0, 3)
+	waitShipped(t, url, token)
+	if ids := clerkIDs(t, restoredApp(t, replicaURL, time.Time{})); len(ids) != 3 {
+		t.Fatalf("restored from S3: %d clients, want 3", len(ids))
+	}
+
+	// The store goes down: deliveries are answered as fast as before.
+	store.Close()
+	start := time.Now()
+	deliverUsers(t, url, 3, 23)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("20 deliveries took %v with the store down", took)
+	}
+	if n := count(t, app, migrations.ClientsCollection, ""); n != 23 {
+		t.Fatalf("%d clients, want 23", n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := statusOf(t, url, token).Replication
+		if s.LastError != "" && s.LagSeconds > 0 {
+			t.Logf("the status shows the error after %v", time.Since(start))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with the store down, after %v the status says %+v, want the last error and a lag", time.Since(start), s)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
