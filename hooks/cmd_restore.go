@@ -240,7 +240,8 @@ func runSyncAfterRestore(cmd *cobra.Command, dir string) error {
 		}
 	})
 	sync := exec.CommandContext(cmd.Context(), self, args...)
-	sync.Stdout, sync.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+	// The terminal itself, so that the sync draws its progress bar there.
+	sync.Stdout, sync.Stderr = os.Stdout, os.Stderr
 	// The sync is not the server: it must not replicate.
 	sync.Env = append(os.Environ(), "REPLICA_URL=")
 	return sync.Run()
