@@ -196,15 +196,8 @@ func replicaAfterKill(t *testing.T, bin string, tmpl *loadgen.Template, replicaU
 	if !strings.Contains(out, "integrity check: ok") {
 		t.Fatalf("restore says:\n%s", out)
 	}
-	srv2, err := loadgen.Start(bin, restored, logPath, env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv2, token2 := serveAsSuperuser(t, bin, restored, logPath, env, client)
 	defer srv2.Stop()
-	token2, err := loadgen.SuperuserToken(client, srv2.URL, adminEmail, adminPass)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := readState(t, client, srv2.URL, token2)
 	for _, id := range mustHave {
 		if !st.logged[id] {
@@ -238,15 +231,8 @@ func replicaAfterKill(t *testing.T, bin string, tmpl *loadgen.Template, replicaU
 	at := time.Unix(0, middle.Load()).UTC()
 	pit := filepath.Join(tmp, "middle")
 	restore(t, bin, env, "--from", replicaURL, "--dir", pit, "--no-sync", "--to", at.Format(time.RFC3339Nano))
-	srv3, err := loadgen.Start(bin, pit, logPath, env)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv3, token3 := serveAsSuperuser(t, bin, pit, logPath, env, client)
 	defer srv3.Stop()
-	token3, err := loadgen.SuperuserToken(client, srv3.URL, adminEmail, adminPass)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, r := range list(t, client, srv3.URL, token3, "clerk_events", "svixId,created") {
 		created, err := time.Parse(types.DefaultDateLayout, r["created"].(string))
 		if err != nil {
@@ -329,16 +315,24 @@ type syncedState struct {
 // readSynced serves dir for as long as it takes to read its state.
 func readSynced(t *testing.T, bin, dir, logPath string, env []string, client *http.Client) syncedState {
 	t.Helper()
+	srv, token := serveAsSuperuser(t, bin, dir, logPath, env, client)
+	defer srv.Stop()
+	return syncedState{state: readState(t, client, srv.URL, token), organizations: len(list(t, client, srv.URL, token, "organizations", "id"))}
+}
+
+// serveAsSuperuser serves dir and signs in as its superuser.
+func serveAsSuperuser(t *testing.T, bin, dir, logPath string, env []string, client *http.Client) (*loadgen.Server, string) {
+	t.Helper()
 	srv, err := loadgen.Start(bin, dir, logPath, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
 	token, err := loadgen.SuperuserToken(client, srv.URL, adminEmail, adminPass)
 	if err != nil {
+		srv.Stop()
 		t.Fatal(err)
 	}
-	return syncedState{state: readState(t, client, srv.URL, token), organizations: len(list(t, client, srv.URL, token, "organizations", "id"))}
+	return srv, token
 }
 
 // ageClients makes every client look saved d ago. Test set-up only: the
