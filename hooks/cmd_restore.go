@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/benbjohnson/litestream"
@@ -23,6 +25,9 @@ type restoreOptions struct {
 	To    time.Time // zero: the latest state
 	Dir   string    // the data folder to restore into
 	Force bool      // set an existing data folder aside
+	// Follow keeps applying the replica's new changes until ctx ends (a
+	// warm standby), then checks the database.
+	Follow bool
 }
 
 // restoreResult says what a restore brought back.
@@ -55,9 +60,16 @@ them (the prune guard applies: see "clerk sync --help"); --no-sync skips it.
 What comes back: the app's own records up to the replica's lag (about a
 second or two behind the server), Clerk's data in full after the sync.
 Uploaded files (pb_data/storage) and the logs (auxiliary.db) are not in the
-replica.`,
+replica.
+
+--follow makes a warm standby: after the restore it keeps applying the
+replica's new changes, every second, until it is stopped (Ctrl-C, SIGTERM);
+then it checks the database and runs the sync, and the folder is ready to
+serve. Started again on the folder it followed into, it resumes. Serve the
+folder only once the follower has stopped.`,
 		Example: `  pocketclerk restore --from s3://my-bucket/pocketclerk
-  pocketclerk restore --from file:///var/backups/pocketclerk --to 2026-12-06T10:00:00Z --dir /srv/pocketclerk/pb_data`,
+  pocketclerk restore --from file:///var/backups/pocketclerk --to 2026-12-06T10:00:00Z --dir /srv/pocketclerk/pb_data
+  pocketclerk restore --from s3://my-bucket/pocketclerk --follow   # a warm standby, until stopped`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		Annotations:  map[string]string{noDatabaseAnnotation: "true"},
@@ -82,10 +94,20 @@ replica.`,
 			if dir, err := cmd.Flags().GetString("dir"); err == nil && dir != "" {
 				opts.Dir = dir
 			}
+			if opts.Follow && !opts.To.IsZero() {
+				return errors.New("--follow follows the replica's latest state: leave out --to")
+			}
 			out := cmd.OutOrStdout()
 			// Litestream's routine messages are not the operator's.
 			slog.SetDefault(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})))
-			res, err := restoreDataDir(cmd.Context(), opts)
+			ctx := cmd.Context()
+			if opts.Follow {
+				var stop context.CancelFunc
+				ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				fmt.Fprintf(out, "Following %s into %s until stopped (Ctrl-C or SIGTERM)...\n", redactReplicaURL(opts.From), opts.Dir)
+			}
+			res, err := restoreDataDir(ctx, opts)
 			if err != nil {
 				return err
 			}
@@ -93,7 +115,9 @@ replica.`,
 				fmt.Fprintf(out, "The data folder that was there is now %s.\n", res.SetAside)
 			}
 			state := "its latest state"
-			if !opts.To.IsZero() {
+			if opts.Follow {
+				state = "followed until stopped"
+			} else if !opts.To.IsZero() {
 				state = "its state at " + opts.To.UTC().Format(time.RFC3339)
 			} else if !res.UpdatedAt.IsZero() {
 				state += " (written " + res.UpdatedAt.UTC().Format(time.RFC3339) + ")"
@@ -118,6 +142,7 @@ replica.`,
 	cmd.Flags().StringVar(&to, "to", "", "restore the state at this time (RFC 3339, e.g. 2026-12-06T10:00:00Z) instead of the latest")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "move an existing data folder aside (to <dir>.before-restore-<time>) instead of refusing")
 	cmd.Flags().BoolVar(&noSync, "no-sync", false, "do not run clerk sync --prune after the restore")
+	cmd.Flags().BoolVar(&opts.Follow, "follow", false, "a warm standby: keep applying the replica's new changes until stopped, then check and sync")
 	return cmd
 }
 
@@ -130,9 +155,11 @@ func restoreDataDir(ctx context.Context, opts restoreOptions) (restoreResult, er
 	if err != nil {
 		return res, err
 	}
+	final := filepath.Join(dir, "data.db")
+	resuming := opts.Follow && fileExists(final) && fileExists(litestream.TXIDPath(final))
 	if used, err := dataDirInUse(dir); err != nil {
 		return res, err
-	} else if used {
+	} else if used && !resuming {
 		if !opts.Force {
 			return res, fmt.Errorf("%s already holds a database: restore into an empty data folder (--dir), or add --force to move this one aside first (stop the server on it before)", dir)
 		}
@@ -165,21 +192,38 @@ func restoreDataDir(ctx context.Context, opts restoreOptions) (restoreResult, er
 		}
 	}
 
-	final := filepath.Join(dir, "data.db")
 	partial := final + ".restoring"
 	_ = os.Remove(partial)
 	ro := litestream.NewRestoreOptions()
 	ro.OutputPath = partial
 	ro.IntegrityCheck = litestream.IntegrityCheckFull
+	if opts.Follow {
+		// Litestream follows into the database's own place, and resumes
+		// there from the position in data.db-txid.
+		ro.OutputPath, ro.Follow, partial = final, true, final
+	}
 	if !opts.To.IsZero() && opts.To.Before(time.Now()) {
 		ro.Timestamp = opts.To
 	}
 	if err := replica.Restore(ctx, ro); err != nil {
-		_ = os.Remove(partial)
+		if !resuming {
+			_ = os.Remove(partial)
+		}
 		if errors.Is(err, litestream.ErrNoSnapshots) || errors.Is(err, litestream.ErrTxNotAvailable) {
 			return res, fmt.Errorf("the replica %s holds no database to restore (%v): check the URL (the server writes it with REPLICA_URL)", redactReplicaURL(opts.From), err)
 		}
 		return res, fmt.Errorf("restoring from %s failed: %w. Check the URL and, for S3, the AWS_* credentials; nothing was written to %s", redactReplicaURL(opts.From), err, final)
+	}
+	if opts.Follow {
+		// Stopped: the folder is to be served, and no longer followed.
+		if err := integrityCheck(context.WithoutCancel(ctx), final); err != nil {
+			return res, err
+		}
+		if err := os.Remove(litestream.TXIDPath(final)); err != nil && !os.IsNotExist(err) {
+			return res, err
+		}
+		res.Path = final
+		return res, nil
 	}
 	if err := integrityCheck(ctx, partial); err != nil {
 		_ = os.Remove(partial)
@@ -190,6 +234,11 @@ func restoreDataDir(ctx context.Context, opts restoreOptions) (restoreResult, er
 	}
 	res.Path = final
 	return res, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // dataDirInUse tells whether dir holds anything a restore would replace.

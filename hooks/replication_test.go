@@ -241,3 +241,54 @@ func TestS3ReplicaDownNeitherBlocksTheWebhookNorGoesUnseen(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+func TestFollowingReplicaIsAWarmStandbyReadyToServeWhenStopped(t *testing.T) {
+	replicaURL := "file://" + filepath.Join(t.TempDir(), "replica")
+	_, url, token := replicatedServer(t, Config{WebhookSecrets: []string{testSecret}, ReplicaURL: replicaURL})
+	deliverUsers(t, url, 0, 2)
+	waitShipped(t, url, token)
+
+	dir := filepath.Join(t.TempDir(), "pb_data")
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		_, err := restoreDataDir(ctx, restoreOptions{From: replicaURL, Dir: dir, Follow: true})
+		done <- err
+	}()
+	// The standby has restored once it records its position.
+	txid := filepath.Join(dir, "data.db-txid")
+	for deadline := time.Now().Add(10 * time.Second); !fileExists(txid); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the follower wrote no data.db-txid in 10 s")
+		}
+	}
+	// The primary goes on; the standby follows.
+	deliverUsers(t, url, 2, 5)
+	shipped := waitShipped(t, url, token)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		b, _ := os.ReadFile(txid)
+		if strings.TrimSpace(string(b)) == shipped.Position {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower is at %q, the replica at %s", b, shipped.Position)
+		}
+	}
+	// Promotion: the follower stops, checks the database and leaves it to serve.
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if fileExists(txid) {
+		t.Fatal("the stopped follower left data.db-txid: it would resume following a served database")
+	}
+	app, err := tests.NewTestAppWithConfig(core.BaseAppConfig{DataDir: dir, EncryptionEnv: "pb_test_env", DBConnect: DBConnect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Cleanup()
+	if ids := clerkIDs(t, app); len(ids) != 5 {
+		t.Fatalf("the promoted standby holds %d clients, want 5", len(ids))
+	}
+}
