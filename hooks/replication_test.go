@@ -292,3 +292,34 @@ func TestFollowingReplicaIsAWarmStandbyReadyToServeWhenStopped(t *testing.T) {
 		t.Fatalf("the promoted standby holds %d clients, want 5", len(ids))
 	}
 }
+
+func TestClerkPageShowsReplication(t *testing.T) {
+	browser := startBrowser(t)
+	app := newTestApp(t)
+	replicaURL := "file://" + filepath.Join(t.TempDir(), "replica")
+	srv := serveDashboard(t, app, Config{WebhookSecrets: []string{testSecret}, ReplicaURL: replicaURL})
+	signIn := superuserSignIn(t, app)
+	token, err := app.FindAuthRecordByEmail(core.CollectionNameSuperusers, "admin@pocketclerk.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer, err := token.NewAuthToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliverUsers(t, srv.URL, 0, 1)
+	shipped := waitShipped(t, srv.URL, bearer)
+
+	tab := openDashboard(t, browser, srv.URL+"/_/#/clerk", signIn, 1440, 900)
+	tab.waitFor(`document.getElementById("clerk-replication-state")?.dataset.state === "ok"`)
+	for selector, want := range map[string]string{
+		"#clerk-replication-state":    "on to",
+		"#clerk-replica":              replicaURL,
+		"#clerk-replication-lag":      "0.0 s",
+		"#clerk-replication-position": shipped.Position,
+	} {
+		if got := tab.text(selector); !strings.Contains(got, want) {
+			t.Errorf("%s: %q, want %q", selector, got, want)
+		}
+	}
+}
