@@ -109,6 +109,7 @@ type replication struct {
 	mu        sync.Mutex
 	lastErr   string
 	lastErrAt time.Time
+	answerAt  time.Time // the store's last answer that was no error
 	shippedAt time.Time // the last file the store accepted
 	// unshipped are the local positions Litestream has read from the log
 	// and not yet shipped, oldest first, with when each was first seen.
@@ -211,9 +212,11 @@ type replicationStatus struct {
 	// not yet on the replica; 0 when the replica holds everything read.
 	LagSeconds float64 `json:"lagSeconds"`
 	// Position is the last transaction on the replica (Litestream's TXID).
-	Position    string `json:"position,omitempty"`
-	Local       string `json:"local,omitempty"`
-	ShippedAt   string `json:"shippedAt,omitempty"`
+	Position  string `json:"position,omitempty"`
+	Local     string `json:"local,omitempty"`
+	ShippedAt string `json:"shippedAt,omitempty"`
+	// Failing: the store's last answer was an error (LastError).
+	Failing     bool   `json:"failing"`
 	LastError   string `json:"lastError,omitempty"`
 	LastErrorAt string `json:"lastErrorAt,omitempty"`
 }
@@ -239,13 +242,13 @@ func (r *replication) status(now time.Time) replicationStatus {
 	}
 	if r.lastErr != "" {
 		s.LastError, s.LastErrorAt = r.lastErr, r.lastErrAt.UTC().Format(time.RFC3339Nano)
+		s.Failing = !r.answerAt.After(r.lastErrAt)
 	}
 	return s
 }
 
-// noted records the outcome of a request to the store. A success after
-// a failure keeps the failure on the status page, with its time, until
-// the store has accepted files for a minute.
+// noted records the outcome of a request to the store. The last error
+// stays on the status page, with its time, after the store answers again.
 func (r *replication) noted(err error, shipped bool) {
 	now := time.Now()
 	r.mu.Lock()
@@ -253,10 +256,10 @@ func (r *replication) noted(err error, shipped bool) {
 	switch {
 	case err != nil && !errors.Is(err, context.Canceled):
 		r.lastErr, r.lastErrAt = err.Error(), now
-	case shipped:
-		r.shippedAt = now
-		if r.lastErr != "" && now.Sub(r.lastErrAt) > time.Minute {
-			r.lastErr = ""
+	case err == nil:
+		r.answerAt = now
+		if shipped {
+			r.shippedAt = now
 		}
 	}
 }

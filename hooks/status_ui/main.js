@@ -296,7 +296,7 @@ function replicationCard(r) {
             ),
         );
     }
-    const failing = !!rep.lastError;
+    const failing = !!rep.failing;
     return card(
         "clerk-replication",
         "Replication",
@@ -315,8 +315,13 @@ function replicationCard(r) {
         failing
             ? t.div(
                 { className: "alert danger", id: "clerk-replication-error" },
-                `Since ${parseDate(rep.lastErrorAt).toLocaleString()}: ${rep.lastError}. `
+                `The store's last answer, ${parseDate(rep.lastErrorAt).toLocaleString()}: ${rep.lastError}. `
                     + "The webhook and the app keep working; the replica catches up once the store answers again.",
+            )
+            : rep.lastError
+            ? t.p(
+                { className: "txt-hint txt-sm", id: "clerk-replication-error" },
+                `Last error, ${parseDate(rep.lastErrorAt).toLocaleString()} (the store has answered since): ${rep.lastError}`,
             )
             : null,
     );
