@@ -109,7 +109,6 @@ type replication struct {
 	mu        sync.Mutex
 	lastErr   string
 	lastErrAt time.Time
-	answerAt  time.Time // the store's last answer that was no error
 	shippedAt time.Time // the last file the store accepted
 	// unshipped are the local positions Litestream has read from the log
 	// and not yet shipped, oldest first, with when each was first seen.
@@ -215,7 +214,8 @@ type replicationStatus struct {
 	Position  string `json:"position,omitempty"`
 	Local     string `json:"local,omitempty"`
 	ShippedAt string `json:"shippedAt,omitempty"`
-	// Failing: the store's last answer was an error (LastError).
+	// Failing: the store's last answer was an error (LastError), and it
+	// has accepted no file since.
 	Failing     bool   `json:"failing"`
 	LastError   string `json:"lastError,omitempty"`
 	LastErrorAt string `json:"lastErrorAt,omitempty"`
@@ -242,13 +242,15 @@ func (r *replication) status(now time.Time) replicationStatus {
 	}
 	if r.lastErr != "" {
 		s.LastError, s.LastErrorAt = r.lastErr, r.lastErrAt.UTC().Format(time.RFC3339Nano)
-		s.Failing = !r.answerAt.After(r.lastErrAt)
+		s.Failing = !r.shippedAt.After(r.lastErrAt)
 	}
 	return s
 }
 
 // noted records the outcome of a request to the store. The last error
 // stays on the status page, with its time, after the store answers again.
+// A listing that returns no error proves nothing (S3's fails as it is
+// read), so only an accepted file counts as the store's answer.
 func (r *replication) noted(err error, shipped bool) {
 	now := time.Now()
 	r.mu.Lock()
@@ -256,11 +258,8 @@ func (r *replication) noted(err error, shipped bool) {
 	switch {
 	case err != nil && !errors.Is(err, context.Canceled):
 		r.lastErr, r.lastErrAt = err.Error(), now
-	case err == nil:
-		r.answerAt = now
-		if shipped {
-			r.shippedAt = now
-		}
+	case shipped:
+		r.shippedAt = now
 	}
 }
 

@@ -18,6 +18,9 @@ const (
 	kindUpdatedOn  = "webhook user.updated, replication on"
 	kindCreatedOff = "webhook user.created, replication off"
 	kindCreatedOn  = "webhook user.created, replication on"
+	// With the store stopped (s3 only).
+	kindUpdatedDown    = "webhook user.updated, replication on, store down"
+	kindUpdatedDownOff = "webhook user.updated, replication off (beside the store down)"
 )
 
 // compareReplication serves a copy of the data with replication on (to an
@@ -27,17 +30,18 @@ const (
 func (b *bench) compareReplication(store string, rounds, per int) error {
 	dir := filepath.Join(filepath.Dir(b.dataDir), "pb_data_replicated")
 	b.srv.Stop()
-	if err := copyData(b.dataDir, dir); err != nil {
+	var err error
+	if err = copyData(b.dataDir, dir); err != nil {
 		return err
 	}
 	if err := b.start(); err != nil {
 		return err
 	}
 	env := []string{"CLERK_WEBHOOK_SECRET=" + secret, "CLERK_JWT_KEY=" + b.session.publicPEM}
+	var s3 *fakes3.Server
 	switch store {
 	case "s3":
-		s3, err := fakes3.New("bench")
-		if err != nil {
+		if s3, err = fakes3.New("bench"); err != nil {
 			return err
 		}
 		defer s3.Close()
@@ -108,6 +112,40 @@ func (b *bench) compareReplication(store string, rounds, per int) error {
 		rate(kindUpdatedOn), rate(kindUpdatedOff), rate(kindUpdatedOn)/rate(kindUpdatedOff), verdict(rate(kindUpdatedOn) >= 0.8*rate(kindUpdatedOff)),
 		rate(kindCreatedOn), rate(kindCreatedOff), rate(kindCreatedOn)/rate(kindCreatedOff),
 		median, worst, len(lags))
+	if s3 == nil {
+		return nil
+	}
+
+	// The store goes down: the webhook must not notice. Unmeasured batches
+	// until the status says so (the S3 client retries for some seconds).
+	s3.Close()
+	var status struct {
+		Failing    bool    `json:"failing"`
+		LastError  string  `json:"lastError"`
+		LagSeconds float64 `json:"lagSeconds"`
+	}
+	for deadline := time.Now().Add(30 * time.Second); !status.Failing && time.Now().Before(deadline); {
+		on(kindUpdatedDown, per, b.updates)
+		_ = loadgen.Call(b.client, http.MethodGet, srv.URL+hooks.ReplicationPath, token, nil, &status)
+	}
+	down := &report{}
+	for i := range rounds {
+		if i%2 == 0 {
+			down.add(on(kindUpdatedDown, per, b.updates))
+			down.add(off(kindUpdatedDownOff, per, b.updates))
+		} else {
+			down.add(off(kindUpdatedDownOff, per, b.updates))
+			down.add(on(kindUpdatedDown, per, b.updates))
+		}
+	}
+	_ = loadgen.Call(b.client, http.MethodGet, srv.URL+hooks.ReplicationPath, token, nil, &status)
+	fmt.Printf("\n### The store stopped (the S3 server closed), same alternation\n\n")
+	down.printRows()
+	fmt.Printf("\nRate with the store down vs replication off: user.updated %.0f/s vs %.0f/s (%.2fx, target >= 0.8x: %s); the status says failing=%v, lag %.0f s: %.100s\n",
+		down.get(kindUpdatedDown).res.Rate(), down.get(kindUpdatedDownOff).res.Rate(),
+		down.get(kindUpdatedDown).res.Rate()/down.get(kindUpdatedDownOff).res.Rate(),
+		verdict(down.get(kindUpdatedDown).res.Rate() >= 0.8*down.get(kindUpdatedDownOff).res.Rate()),
+		status.Failing, status.LagSeconds, status.LastError)
 	return nil
 }
 
