@@ -313,7 +313,7 @@ func TestClerkPageShowsReplication(t *testing.T) {
 	tab := openDashboard(t, browser, srv.URL+"/_/#/clerk", signIn, 1440, 900)
 	tab.waitFor(`document.getElementById("clerk-replication-state")?.dataset.state === "ok"`)
 	for selector, want := range map[string]string{
-		"#clerk-replication-state":    "on to",
+		"#clerk-replication-state":    "on Lag",
 		"#clerk-replica":              replicaURL,
 		"#clerk-replication-lag":      "0.0 s",
 		"#clerk-replication-position": shipped.Position,
@@ -321,5 +321,15 @@ func TestClerkPageShowsReplication(t *testing.T) {
 		if got := tab.text(selector); !strings.Contains(got, want) {
 			t.Errorf("%s: %q, want %q", selector, got, want)
 		}
+	}
+	tab.eval(`document.getElementById("clerk-replication").scrollIntoView(), true`)
+	saveScreenshot(t, tab, "clerk-replication-1440")
+
+	// A long replica URL wraps on a phone.
+	phone := openDashboard(t, browser, srv.URL+"/_/#/clerk", signIn, 390, 844)
+	phone.waitFor(`document.getElementById("clerk-replication-state")?.dataset.state === "ok"`)
+	overflow := phone.number(`(() => { const c = document.querySelector(".page-clerk .page-content"); return c.scrollWidth - c.clientWidth; })()`)
+	if overflow > 0 {
+		t.Fatalf("the page is %d px wider than a 390 px screen", overflow)
 	}
 }

@@ -303,14 +303,17 @@ function replicationCard(r) {
         t.p(
             { className: "clerk-summary", id: "clerk-replication-state", "html-data-state": failing ? "error" : "ok" },
             t.span({ className: `label sm ${failing ? "danger" : "success"}` }, failing ? "failing" : "on"),
-            " to ",
-            t.code({ id: "clerk-replica" }, rep.replica),
-            ". Lag ",
+            " Lag ",
             t.strong({ id: "clerk-replication-lag" }, rep.lagSeconds < 10 ? rep.lagSeconds.toFixed(1) + " s" : duration(rep.lagSeconds)),
             ", last position shipped ",
             t.code({ id: "clerk-replication-position" }, rep.position || "none yet"),
             rep.shippedAt ? ` (${ago((Date.now() - parseDate(rep.shippedAt)) / 1000)})` : "",
             ".",
+        ),
+        t.p(
+            { className: "txt-hint txt-sm" },
+            "Replica: ",
+            t.code({ id: "clerk-replica", style: "word-break: break-all" }, rep.replica),
         ),
         failing
             ? t.div(
