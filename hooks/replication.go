@@ -281,7 +281,10 @@ func (c *watchedClient) WriteLTXFile(ctx context.Context, level int, minTXID, ma
 	return info, err
 }
 
-// minLevelHandler passes on records at min or above.
+// minLevelHandler passes on records at min or above, each attribute that
+// is not a string, number, bool or time as its text: PocketBase stores a
+// log's attributes as JSON, which refuses a time.Duration (Litestream's
+// "backoff"), and drops the whole record when it cannot encode one.
 type minLevelHandler struct {
 	slog.Handler
 	min slog.Level
@@ -291,8 +294,38 @@ func (h *minLevelHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
+func (h *minLevelHandler) Handle(ctx context.Context, r slog.Record) error {
+	plain := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		plain.AddAttrs(plainAttr(a))
+		return true
+	})
+	return h.Handler.Handle(ctx, plain)
+}
+
 func (h *minLevelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &minLevelHandler{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+	plain := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		plain[i] = plainAttr(a)
+	}
+	return &minLevelHandler{Handler: h.Handler.WithAttrs(plain), min: h.min}
+}
+
+func plainAttr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString, slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool, slog.KindTime:
+		return slog.Attr{Key: a.Key, Value: v}
+	case slog.KindGroup:
+		group := v.Group()
+		plain := make([]any, len(group))
+		for i, g := range group {
+			plain[i] = plainAttr(g)
+		}
+		return slog.Group(a.Key, plain...)
+	default: // durations, errors, structs
+		return slog.String(a.Key, fmt.Sprint(v.Any()))
+	}
 }
 
 func (h *minLevelHandler) WithGroup(name string) slog.Handler {

@@ -2,7 +2,9 @@ package hooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
+	"github.com/pocketbase/pocketbase/tools/logger"
 
 	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/hooks/internal/fakes3"
@@ -331,5 +334,32 @@ func TestClerkPageShowsReplication(t *testing.T) {
 	overflow := phone.number(`(() => { const c = document.querySelector(".page-clerk .page-content"); return c.scrollWidth - c.clientWidth; })()`)
 	if overflow > 0 {
 		t.Fatalf("the page is %d px wider than a 390 px screen", overflow)
+	}
+}
+
+func TestLitestreamsLogsReachPocketBasesLogs(t *testing.T) {
+	app := newTestApp(t)
+	app.Settings().Logs.MaxDays = 1 // the test app keeps no logs otherwise
+	lg := slog.New(&minLevelHandler{Handler: app.Logger().Handler(), min: slog.LevelWarn}).With("component", "replication")
+	lg.Info("routine")
+	lg.Error("monitor error", "error", errors.New("s3: put object: connection refused"), "backoff", 2*time.Second,
+		slog.Group("db", "path", "data.db", "wait", time.Second))
+	if err := app.Logger().Handler().(*logger.BatchHandler).WriteAll(context.WithValue(context.Background(), logger.BlockKey, true)); err != nil {
+		t.Fatal(err)
+	}
+	var rows []struct {
+		Message string `db:"message"`
+		Data    string `db:"data"`
+	}
+	if err := app.AuxDB().Select("message", "data").From("_logs").All(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Message != "monitor error" {
+		t.Fatalf("logs: %+v, want the error alone", rows)
+	}
+	for _, want := range []string{`"backoff":"2s"`, `"error":"s3: put object: connection refused"`, `"component":"replication"`, `"wait":"1s"`} {
+		if !strings.Contains(rows[0].Data, want) {
+			t.Errorf("log data %s lacks %s", rows[0].Data, want)
+		}
 	}
 }
