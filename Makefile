@@ -55,7 +55,7 @@ lint:
 	go vet ./...
 	go run $(STATICCHECK) ./...
 
-# Load figures against the stack's limit and PocketBase's own write path, as in docs/benchmarks.md (about 1 min).
+# Load figures against the stack's limit and PocketBase's own write path, and with replication on and off, as in docs/benchmarks.md (about 1.5 min).
 bench:
 	go run ./hooks/internal/bench
 

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"slices"
 
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
@@ -49,7 +50,15 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	app := pocketbase.NewWithConfig(pocketbase.Config{DBConnect: hooks.DBConnect})
+	// replicating: this is "serve" with a replica (REPLICA_URL or --replica),
+	// known once the flags are read, before the databases are opened.
+	var replicating bool
+	app := pocketbase.NewWithConfig(pocketbase.Config{DBConnect: func(dbPath string) (*dbx.DB, error) {
+		if replicating {
+			return hooks.ReplicatedDBConnect(dbPath)
+		}
+		return hooks.DBConnect(dbPath)
+	}})
 	app.RootCmd.Version = versionString()
 	app.RootCmd.Short = "PocketClerk: PocketBase with your Clerk users, organizations and memberships kept in sync"
 	app.RootCmd.Long = app.RootCmd.Short + `.
@@ -62,6 +71,7 @@ Start it with "serve" (http://127.0.0.1:8090, dashboard at /_/, data in ./pb_dat
 	// pb_migrations and pb_public work as PocketBase's documentation says.
 	var hooksDir, migrationsDir, publicDir string
 	var hooksWatch, automigrate bool
+	var replicaURL string
 	var hooksPool int
 	flags := app.RootCmd.PersistentFlags()
 	flags.StringVar(&hooksDir, "hooksDir", "", "the directory with the JS app hooks (default pb_data/../pb_hooks)")
@@ -70,6 +80,7 @@ Start it with "serve" (http://127.0.0.1:8090, dashboard at /_/, data in ./pb_dat
 	flags.StringVar(&migrationsDir, "migrationsDir", "", "the directory with the user defined JS migrations (default pb_data/../pb_migrations)")
 	flags.BoolVar(&automigrate, "automigrate", true, "enable/disable writing dashboard schema changes as JS migrations")
 	flags.StringVar(&publicDir, "publicDir", "", "the directory to serve static files from instead of the embedded profile page")
+	flags.StringVar(&replicaURL, "replica", "", "serve: replicate pb_data/data.db to this URL (s3://bucket/path or file:///path), as REPLICA_URL does")
 	_ = app.RootCmd.ParseFlags(os.Args[1:]) // errors are reported when the command runs
 
 	// jsvm watches pb_hooks only if it exists at start: "serve" creates it,
@@ -101,6 +112,10 @@ Start it with "serve" (http://127.0.0.1:8090, dashboard at /_/, data in ./pb_dat
 	if err != nil {
 		exit(err)
 	}
+	if replicaURL != "" {
+		config.ReplicaURL = replicaURL
+	}
+	replicating = config.ReplicaURL != "" && slices.Contains(os.Args[1:], "serve")
 	if err := hooks.Register(app, app.RootCmd, config); err != nil {
 		exit(err)
 	}

@@ -16,7 +16,7 @@ func TestCommandErrorsArePlainLines(t *testing.T) {
 	dir := t.TempDir()
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CLERK_") {
+		if !strings.HasPrefix(kv, "CLERK_") && !strings.HasPrefix(kv, "REPLICA_URL=") {
 			env = append(env, kv)
 		}
 	}
@@ -28,6 +28,9 @@ func TestCommandErrorsArePlainLines(t *testing.T) {
 		{[]string{"clerk", "send"}, "Error: name one event type to send: user.created, user.updated, user.deleted"},
 		{[]string{"clerk", "sync", "--dir", filepath.Join(dir, "pb_data"), "--dev=false"}, "Error: CLERK_SECRET_KEY is not set"},
 		{[]string{"clerk", "snyc", "--dir", filepath.Join(dir, "pb_data")}, `Error: unknown command "snyc" for "pocketclerk clerk"; did you mean pocketclerk clerk sync?`},
+		{[]string{"serve", "--replica", "ftp://backups/pb", "--dir", filepath.Join(dir, "pb_data")}, `Error: REPLICA_URL "ftp://backups/pb": this binary replicates to file:// and s3:// only, not ftp://`},
+		{[]string{"restore", "--dir", filepath.Join(dir, "restored")}, "Error: restore needs the replica: --from s3://bucket/path (or file:///path), or REPLICA_URL set as the server has it"},
+		{[]string{"restore", "--from", "file://" + filepath.Join(dir, "no-replica"), "--dir", filepath.Join(dir, "restored")}, "Error: the replica file://" + filepath.Join(dir, "no-replica") + " holds no database"},
 	} {
 		cmd := exec.Command(bin, c.args...)
 		cmd.Env = env

@@ -27,7 +27,7 @@ func (p *plugin) registerOps(rootCmd *cobra.Command) error {
 		return err
 	}
 	if rootCmd != nil {
-		rootCmd.AddCommand(p.clerkCommand())
+		rootCmd.AddCommand(p.clerkCommand(), p.restoreCommand())
 	}
 	return nil
 }
@@ -77,7 +77,9 @@ const EnvironmentHelp = `Environment (see the README, "Configuration"):
   CLERK_SYNC_SCHEDULE          cron expression (UTC) for a scheduled clerk sync --prune
   CLERK_USER_DELETE            delete (default) or anonymize a deleted user's client
   CLERK_REALTIME_INDEX         on (default) or off: realtime served by PocketBase's own loop
-  CLERK_EVENT_RETENTION_DAYS   days the delivery log keeps a row (default 30)`
+  CLERK_EVENT_RETENTION_DAYS   days the delivery log keeps a row (default 30)
+  REPLICA_URL                  replicate pb_data/data.db while serving (s3://bucket/path,
+                               file:///path; AWS_* credentials); see "restore"`
 
 func (p *plugin) syncCommand() *cobra.Command {
 	var opts syncOptions

@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"database/sql"
+	"path/filepath"
 
 	"github.com/pocketbase/dbx"
 )
@@ -20,8 +21,22 @@ import (
 //   - each connection keeps the statements it runs compiled
 //     (cachedSQLiteDriver).
 func DBConnect(dbPath string) (*dbx.DB, error) {
+	return dbConnect(dbPath, "")
+}
+
+// ReplicatedDBConnect is DBConnect for a server that replicates data.db
+// (REPLICA_URL): SQLite's automatic checkpoints are off on data.db, since
+// Litestream runs them, outside the commits (replication.go).
+func ReplicatedDBConnect(dbPath string) (*dbx.DB, error) {
+	if filepath.Base(dbPath) != "data.db" {
+		return DBConnect(dbPath)
+	}
+	return dbConnect(dbPath, "&_pragma=wal_autocheckpoint(0)")
+}
+
+func dbConnect(dbPath, pragmas string) (*dbx.DB, error) {
 	// busy_timeout first: a connection must wait on a busy database before it sets WAL mode.
-	db, err := sql.Open(cachedSQLiteDriver, dbPath+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=journal_size_limit(200000000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-2000)&_defensive=1&_txlock=immediate")
+	db, err := sql.Open(cachedSQLiteDriver, dbPath+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=journal_size_limit(200000000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-2000)&_defensive=1&_txlock=immediate"+pragmas)
 	if err != nil {
 		return nil, err
 	}

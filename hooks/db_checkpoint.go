@@ -17,6 +17,10 @@ import (
 // afresh, but finds little left to copy. Other writers (the dashboard, the
 // REST API, clerk sync) are left to SQLite's automatic checkpoints, as
 // before.
+//
+// With replication on (REPLICA_URL), Litestream runs the checkpoints
+// (replication.go), and there is no checkpointer: startCheckpointer
+// returns nil, whose methods do nothing.
 
 // checkpointAfter: a Clerk event writes 4 to 12 pages (the record, its
 // indexes, the delivery log), so 64 deliveries stay under 1,000.
@@ -31,6 +35,9 @@ type checkpointer struct {
 }
 
 func startCheckpointer(app core.App) *checkpointer {
+	if replicating(app) {
+		return nil
+	}
 	c := &checkpointer{
 		app:  app,
 		wake: make(chan struct{}, 1),
@@ -44,6 +51,9 @@ func startCheckpointer(app core.App) *checkpointer {
 // committed counts n deliveries committed, and asks for a checkpoint when
 // enough have been since the last request.
 func (c *checkpointer) committed(n int) {
+	if c == nil {
+		return
+	}
 	c.written += n
 	if c.written < checkpointAfter {
 		return
@@ -57,6 +67,9 @@ func (c *checkpointer) committed(n int) {
 
 // stop waits for a checkpoint under way.
 func (c *checkpointer) stop() {
+	if c == nil {
+		return
+	}
 	close(c.quit)
 	<-c.done
 }

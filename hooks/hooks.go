@@ -36,6 +36,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
@@ -107,6 +108,9 @@ type Config struct {
 	// connection loop and broker, as PocketBase serves them: no own-record
 	// index, no detach (docs/upgrading.md lists what those lean on).
 	RealtimeIndexOff bool
+	// ReplicaURL, when set, is where the server replicates pb_data/data.db
+	// with Litestream: s3://bucket/path or file:///path. Empty: off.
+	ReplicaURL string
 
 	// warnings are said at start: what ConfigFromEnv read but did not use.
 	warnings []string
@@ -125,6 +129,7 @@ type Config struct {
 //	CLERK_SYNC_SCHEDULE        cron expression for a scheduled repair
 //	CLERK_USER_DELETE          delete (default) or anonymize
 //	CLERK_REALTIME_INDEX       on (default) or off
+//	REPLICA_URL                s3://bucket/path or file:///path: replicate data.db
 //
 // An error names the variable that cannot be read; Register checks the
 // values themselves.
@@ -141,6 +146,7 @@ func configFrom(getenv func(string) string) (Config, error) {
 		PublishableKey:    strings.TrimSpace(getenv("CLERK_PUBLISHABLE_KEY")),
 		SyncSchedule:      strings.TrimSpace(getenv("CLERK_SYNC_SCHEDULE")),
 		UserDelete:        strings.TrimSpace(getenv("CLERK_USER_DELETE")),
+		ReplicaURL:        strings.TrimSpace(getenv("REPLICA_URL")),
 	}
 	c.WebhookSecrets, c.warnings = webhookSecretsFrom(getenv)
 	switch index := strings.TrimSpace(getenv("CLERK_REALTIME_INDEX")); index {
@@ -206,6 +212,11 @@ func (c Config) validate() error {
 			errs = append(errs, errors.New("CLERK_SYNC_SCHEDULE is set but CLERK_SECRET_KEY is not: the scheduled sync needs the Backend API secret key (sk_...) from Clerk's dashboard, API keys; set it or unset CLERK_SYNC_SCHEDULE"))
 		}
 	}
+	if c.ReplicaURL != "" {
+		if err := checkReplicaURL(c.ReplicaURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -266,6 +277,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 		p.batcher.stop()
 		return e.Next()
 	})
+	p.registerReplication()
 
 	bindLeanClientSaves(app)
 	bindUnchangedUpdates(app)
@@ -332,6 +344,8 @@ type plugin struct {
 	endedSessions *endedSessions
 	// bodyReaders holds a token per webhook body being read and verified.
 	bodyReaders chan struct{}
+	// replication is data.db's replication while serving with REPLICA_URL.
+	replication atomic.Pointer[replication]
 }
 
 // clerkConfig is the Backend API client configuration shared by every call

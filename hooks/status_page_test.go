@@ -62,6 +62,7 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 		"#clerk-organizations .clerk-count-value":       "0",
 		"#clerk-tombstones .clerk-count-value":          "0",
 		`#clerk-config li[data-state="ok"]:first-child`: "1 secret(s)",
+		`#clerk-replication-state[data-state="off"]`:    "REPLICA_URL",
 	} {
 		if got := tab.text(selector); !strings.Contains(got, want) {
 			t.Errorf("%s: %q, want %q", selector, got, want)

@@ -28,6 +28,9 @@ type statusReport struct {
 	Failures      []failedDelivery `json:"failures"`
 	Counts        recordCounts     `json:"counts"`
 	LastSync      *syncRun         `json:"lastSync"`
+	// Replication is data.db's replication (REPLICA_URL): off, or where to,
+	// how far behind, the last position shipped and the last error.
+	Replication replicationStatus `json:"replication"`
 }
 
 // configPart says whether one part of the configuration is in effect.
@@ -95,7 +98,8 @@ func (p *plugin) handleStatus(e *core.RequestEvent) error {
 
 func (p *plugin) statusReport(now time.Time) (*statusReport, error) {
 	now = now.UTC()
-	r := &statusReport{Now: dateString(now), Configuration: p.configParts(now), Failures: []failedDelivery{}}
+	r := &statusReport{Now: dateString(now), Configuration: p.configParts(now), Failures: []failedDelivery{},
+		Replication: p.replication.Load().status(now)}
 	var err error
 	if r.Deliveries, err = deliveriesByHour(p.app, now, &p.applied); err != nil {
 		return nil, fmt.Errorf("counting deliveries: %w", err)

@@ -136,6 +136,7 @@ function clerkPage() {
                         configurationCard(r),
                         syncCard(r, data, startSync),
                         recordsCard(r),
+                        replicationCard(r),
                         failuresCard(r),
                     ];
                 },
@@ -301,6 +302,56 @@ function recordsCard(r) {
             item("clerk-organizations", "organizations", c.organizations == null ? "–" : String(c.organizations)),
             item("clerk-tombstones", "tombstones", String(c.tombstones)),
         ),
+    );
+}
+
+// Replication of data.db (REPLICA_URL): off, or the replica, its lag, the
+// last position shipped and the last error.
+function replicationCard(r) {
+    const rep = r.replication || {};
+    if (!rep.enabled) {
+        return card(
+            "clerk-replication",
+            "Replication",
+            t.p(
+                { className: "txt-hint", id: "clerk-replication-state", "html-data-state": "off" },
+                "Off: a lost disk loses every change since the last backup. Set ",
+                t.code(null, "REPLICA_URL"),
+                " (s3://bucket/path or file:///path) and restart to replicate pb_data/data.db continuously.",
+            ),
+        );
+    }
+    const failing = !!rep.failing;
+    return card(
+        "clerk-replication",
+        "Replication",
+        t.p(
+            { className: "clerk-summary", id: "clerk-replication-state", "html-data-state": failing ? "error" : "ok" },
+            t.span({ className: `label sm ${failing ? "danger" : "success"}` }, failing ? "failing" : "on"),
+            " Lag ",
+            t.strong({ id: "clerk-replication-lag" }, rep.lagSeconds < 10 ? rep.lagSeconds.toFixed(1) + " s" : duration(rep.lagSeconds)),
+            ", last position shipped ",
+            t.code({ id: "clerk-replication-position" }, rep.position || "none yet"),
+            rep.shippedAt ? ` (${ago((Date.now() - parseDate(rep.shippedAt)) / 1000)})` : "",
+            ".",
+        ),
+        t.p(
+            { className: "txt-hint txt-sm" },
+            "Replica: ",
+            t.code({ id: "clerk-replica", style: "word-break: break-all" }, rep.replica),
+        ),
+        failing
+            ? t.div(
+                { className: "alert danger", id: "clerk-replication-error" },
+                `The store's last answer, ${parseDate(rep.lastErrorAt).toLocaleString()}: ${rep.lastError}. `
+                    + "The webhook and the app keep working; the replica catches up once the store answers again.",
+            )
+            : rep.lastError
+            ? t.p(
+                { className: "txt-hint txt-sm", id: "clerk-replication-error" },
+                `Last error, ${parseDate(rep.lastErrorAt).toLocaleString()} (the store has answered since): ${rep.lastError}`,
+            )
+            : null,
     );
 }
 

@@ -40,23 +40,25 @@ const (
 
 func main() {
 	var (
-		binPath = flag.String("bin", "bin/pocketclerk", "the app binary, relative to the module root")
-		build   = flag.Bool("build", true, "build the app binary first")
-		events  = flag.Int("events", 6000, "webhook events per run, half user.updated and half user.created")
-		rounds  = flag.Int("rounds", 6, "alternations of the webhook and its PocketBase baseline")
-		senders = flag.Int("senders", 16, "concurrent senders")
-		clients = flag.Int("clients", 1000, "existing clients before the run")
-		grow    = flag.Int("grow", 0, "when set, seed up to this many clients afterwards and run the webhook again")
-		rtConns = flag.Int("realtime", 1000, "realtime connections held for the realtime rows (0: none)")
-		soak    = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
-		cpuProf = flag.String("cpuprofile", "", "with -soak: write a CPU profile of the soak (server and load) to this file")
-		keep    = flag.Bool("keep", false, "keep the data directory and server log")
-		flood   = flag.Bool("flood", false, "only run the unsigned flood (with -build=false -bin, against any binary)")
-		verbose = flag.Bool("v", false, "print every batch as it ends")
-		rtOnly  = flag.Bool("realtime-only", false, "only set up and run the realtime rows")
-		pprof   = flag.String("pprof", "", "serve a build of the app with net/http/pprof (bin/pocketclerk-pprof, not the product) and write its heap and goroutine profiles during the realtime rows to this directory")
-		srvEnv  = flag.String("server-env", "", "comma-separated NAME=value pairs for the served app only (e.g. GOGC=200,GOMEMLIMIT=80MiB)")
-		memRate = flag.Int("memprofilerate", 0, "with -pprof: the served app's runtime.MemProfileRate (1: every allocation; slows the app); 0 keeps Go's default")
+		binPath  = flag.String("bin", "bin/pocketclerk", "the app binary, relative to the module root")
+		build    = flag.Bool("build", true, "build the app binary first")
+		events   = flag.Int("events", 6000, "webhook events per run, half user.updated and half user.created")
+		rounds   = flag.Int("rounds", 6, "alternations of the webhook and its PocketBase baseline")
+		senders  = flag.Int("senders", 16, "concurrent senders")
+		clients  = flag.Int("clients", 1000, "existing clients before the run")
+		grow     = flag.Int("grow", 0, "when set, seed up to this many clients afterwards and run the webhook again")
+		rtConns  = flag.Int("realtime", 1000, "realtime connections held for the realtime rows (0: none)")
+		soak     = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
+		cpuProf  = flag.String("cpuprofile", "", "with -soak: write a CPU profile of the soak (server and load) to this file")
+		keep     = flag.Bool("keep", false, "keep the data directory and server log")
+		flood    = flag.Bool("flood", false, "only run the unsigned flood (with -build=false -bin, against any binary)")
+		verbose  = flag.Bool("v", false, "print every batch as it ends")
+		rtOnly   = flag.Bool("realtime-only", false, "only set up and run the realtime rows")
+		pprof    = flag.String("pprof", "", "serve a build of the app with net/http/pprof (bin/pocketclerk-pprof, not the product) and write its heap and goroutine profiles during the realtime rows to this directory")
+		srvEnv   = flag.String("server-env", "", "comma-separated NAME=value pairs for the served app only (e.g. GOGC=200,GOMEMLIMIT=80MiB)")
+		replica  = flag.String("replica", "s3", "the store of the replication rows: s3 (gofakes3 in this process) or file; empty: no replication rows")
+		replOnly = flag.Bool("replication-only", false, "only set up and run the replication rows")
+		memRate  = flag.Int("memprofilerate", 0, "with -pprof: the served app's runtime.MemProfileRate (1: every allocation; slows the app); 0 keeps Go's default")
 	)
 	flag.Parse()
 	log.SetFlags(0)
@@ -64,6 +66,7 @@ func main() {
 		binPath: *binPath, build: *build, events: *events, rounds: *rounds, senders: *senders, clients: *clients,
 		grow: *grow, realtime: *rtConns, soak: *soak, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose, floodOnly: *flood,
 		realtimeOnly: *rtOnly, pprofDir: *pprof, memProfileRate: *memRate, serverEnv: *srvEnv,
+		replica: *replica, replicationOnly: *replOnly,
 	})
 	if err != nil {
 		log.Fatal("bench: ", err)
@@ -73,7 +76,8 @@ func main() {
 type options struct {
 	binPath                                string
 	build, keep, verbose, floodOnly        bool
-	realtimeOnly                           bool
+	realtimeOnly, replicationOnly          bool
+	replica                                string
 	pprofDir                               string
 	memProfileRate                         int
 	serverEnv                              string
@@ -181,6 +185,9 @@ func run(o options) error {
 	if o.realtimeOnly {
 		return b.runRealtime(o.rounds, per, o.realtime)
 	}
+	if o.replicationOnly {
+		return b.compareReplication(o.replica, o.rounds, per)
+	}
 	fmt.Printf("\n## %d clients, %d senders, %d rounds of %d events per kind\n\n", b.clients, b.senders, o.rounds, per)
 	small := b.runRounds(o.rounds, per)
 	small.print()
@@ -188,6 +195,11 @@ func run(o options) error {
 	b.runSync(tmpl, small.get(kindCreated).res.Rate())
 	b.runRefusals(per)
 	b.runFlood()
+	if o.replica != "" {
+		if err := b.compareReplication(o.replica, o.rounds, per); err != nil {
+			return err
+		}
+	}
 	if o.realtime > 0 {
 		// Rows three times longer: the rate with connections varies more
 		// from row to row than the others.
