@@ -21,6 +21,7 @@ type realtimeConn struct {
 	baseURL  string
 	clientID string
 	events   chan sseEvent
+	proto    int // the HTTP version's major number
 }
 
 type sseEvent struct {
@@ -31,14 +32,19 @@ type sseEvent struct {
 
 func connectRealtime(t *testing.T, baseURL string) *realtimeConn {
 	t.Helper()
+	return connectRealtimeWith(t, http.DefaultClient, baseURL)
+}
+
+func connectRealtimeWith(t *testing.T, client *http.Client, baseURL string) *realtimeConn {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // before the server closes, which waits for open requests
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/api/realtime", nil)
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &realtimeConn{baseURL: baseURL, events: make(chan sseEvent, 16)}
+	c := &realtimeConn{baseURL: baseURL, events: make(chan sseEvent, 16), proto: res.ProtoMajor}
 	go func() {
 		defer res.Body.Close()
 		defer close(c.events)
