@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/pocketbase/pocketbase/core"
 )
 
 // A TLS server negotiates HTTP/2, where a connection cannot be detached
@@ -98,5 +100,27 @@ func TestANewTokenSecretSignsEveryRealtimeConnectionOut(t *testing.T) {
 		if authOf(app, c.clientID) != nil {
 			t.Errorf("%s: still signed in after the token secret changed", name)
 		}
+	}
+}
+
+// As the app stops, the connections it detached end (net/http no longer
+// knows of them), and none stays in PocketBase's broker.
+func TestStoppingTheAppEndsTheDetachedConnections(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	srv := serveWithClerk(t, app, Config{})
+	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	topics := ProfilePageTopics(clientOf(t, app, userA).Id)
+	own, orgs := srv.signIn(t, userA, topics[0]...), srv.signIn(t, userA, topics[1]...)
+	mustBeDetached(t, app, own.clientID, false)
+	mustBeDetached(t, app, orgs.clientID, true)
+
+	if err := app.OnTerminate().Trigger(&core.TerminateEvent{App: app}, func(e *core.TerminateEvent) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	own.ends(t, "the own-record connection")
+	orgs.ends(t, "the memberships and organizations connection")
+	if _, err := app.SubscriptionsBroker().ClientById(orgs.clientID); err == nil {
+		t.Error("an ended connection is still in PocketBase's broker")
 	}
 }
