@@ -47,8 +47,8 @@ func TestADeletedUsersEmailAndNameAreNotKept(t *testing.T) {
 			f.edit(func(f *fakeClerk) { f.RemoveUser(victim) })
 			ageClients(t, app, 10*time.Minute)
 			send(t, http.MethodPost, srv.URL+SyncPath, token, `{"prune":true,"dryRun":true}`)
-			// (A prune that would anonymize lists nothing yet.)
-			if run := waitForSync(t, srv.URL, token); mode == UserDeleteDelete && (len(run.Pruned) != 1 || run.Pruned[0].ClerkID != victim) {
+			// A prune that anonymizes lists its client as one that deletes does.
+			if run := waitForSync(t, srv.URL, token); len(run.Pruned) != 1 || run.Pruned[0].ClerkID != victim || run.Counts.Deleted != 1 {
 				t.Fatalf("dry run: %+v", run)
 			}
 			// A superuser's search by email: the request's URL is logged.

@@ -407,7 +407,7 @@ func (s *syncer) commit(batch []change, to syncTarget, pruneBefore time.Time) (o
 				return fmt.Errorf("%s %s: %w", to.noun, ch.clerkID(), err)
 			}
 			done.add(o)
-			if isClient(record) && o == outcomeDeleted {
+			if isClient(record) && (o == outcomeDeleted || o == outcomeAnonymized) {
 				pruned = append(pruned, describePruned(&clientRecord{record}))
 			}
 		}
