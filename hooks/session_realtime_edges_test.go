@@ -77,11 +77,7 @@ func TestANewTokenSecretSignsEveryRealtimeConnectionOut(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
-	topics := ProfilePageTopics(clientOf(t, app, userA).Id)
-	own, orgs := srv.signIn(t, userA, topics[0]...), srv.signIn(t, userA, topics[1]...)
-	mustBeDetached(t, app, own.clientID, false)
-	mustBeDetached(t, app, orgs.clientID, true)
+	own, orgs := openProfilePage(t, srv)
 	for _, c := range []*realtimeConn{own, orgs} {
 		if authOf(app, c.clientID) == nil {
 			t.Fatal("not signed in to begin with")
@@ -109,11 +105,7 @@ func TestStoppingTheAppEndsTheDetachedConnections(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
-	topics := ProfilePageTopics(clientOf(t, app, userA).Id)
-	own, orgs := srv.signIn(t, userA, topics[0]...), srv.signIn(t, userA, topics[1]...)
-	mustBeDetached(t, app, own.clientID, false)
-	mustBeDetached(t, app, orgs.clientID, true)
+	own, orgs := openProfilePage(t, srv)
 
 	if err := app.OnTerminate().Trigger(&core.TerminateEvent{App: app}, func(e *core.TerminateEvent) error { return nil }); err != nil {
 		t.Fatal(err)
@@ -123,4 +115,16 @@ func TestStoppingTheAppEndsTheDetachedConnections(t *testing.T) {
 	if _, err := app.SubscriptionsBroker().ClientById(orgs.clientID); err == nil {
 		t.Error("an ended connection is still in PocketBase's broker")
 	}
+}
+
+// openProfilePage signs userA's client in as the profile page does, on its
+// two connections, once both have left PocketBase's loop.
+func openProfilePage(t *testing.T, srv *clerkServer) (own, orgs *realtimeConn) {
+	t.Helper()
+	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	topics := ProfilePageTopics(clientOf(t, srv.app, userA).Id)
+	own, orgs = srv.signIn(t, userA, topics[0]...), srv.signIn(t, userA, topics[1]...)
+	mustBeDetached(t, srv.app, own.clientID, false)
+	mustBeDetached(t, srv.app, orgs.clientID, true)
+	return own, orgs
 }

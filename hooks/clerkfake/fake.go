@@ -78,7 +78,7 @@ func New(key string) *BackendAPI {
 	f.mux.HandleFunc("GET /v1/users/{id}", f.getUser)
 	f.mux.HandleFunc("GET /v1/users/{id}/organization_memberships", func(w http.ResponseWriter, r *http.Request) {
 		f.MemberHits.Add(1)
-		time.Sleep(f.MemberDelay)
+		time.Sleep(f.knobs().memberDelay)
 		f.organizationsOnly(f.listUserMemberships)(w, r)
 	})
 	f.mux.HandleFunc("GET /v1/organizations", f.organizationsOnly(f.listOrganizations))
@@ -182,6 +182,18 @@ func (f *BackendAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// knobs reads what tests set to shape the answers, under the lock: a test
+// may change them (under Edit) while requests are answered.
+func (f *BackendAPI) knobs() (k struct {
+	onList                 func(int)
+	userDelay, memberDelay time.Duration
+}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k.onList, k.userDelay, k.memberDelay = f.OnList, f.UserDelay, f.MemberDelay
+	return k
+}
+
 func (f *BackendAPI) organizationsOnly(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -199,9 +211,9 @@ func (f *BackendAPI) listUsers(w http.ResponseWriter, r *http.Request) {
 	if !supportedOrder(w, r) {
 		return
 	}
-	if f.OnList != nil {
+	if onList := f.knobs().onList; onList != nil {
 		offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
-		f.OnList(offset)
+		onList(offset)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -217,7 +229,7 @@ func (f *BackendAPI) countUsers(w http.ResponseWriter, r *http.Request) {
 
 func (f *BackendAPI) getUser(w http.ResponseWriter, r *http.Request) {
 	f.UserHits.Add(1)
-	time.Sleep(f.UserDelay)
+	time.Sleep(f.knobs().userDelay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if u := f.User(r.PathValue("id")); u != nil {
