@@ -334,7 +334,7 @@ func TestProfilePageInABrowser(t *testing.T) {
 		// The page's connection moves to the record's own topic, which the
 		// server serves from its index.
 		own := app.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers)
-		for deadline := time.Now().Add(10 * time.Second); len(own.connsOf(clientOf(t, app, newcomer).Id)) == 0; time.Sleep(50 * time.Millisecond) {
+		for deadline := time.Now().Add(10 * time.Second); indexedUnder(own, "clients/"+clientOf(t, app, newcomer).Id) == 0; time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("the page's connection did not move to its record's own topic")
 			}

@@ -85,10 +85,8 @@ func keepClerkSubscribersSignedIn(e *core.ModelEvent) error {
 		return e.Next()
 	}
 	if s, _ := e.App.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers); s != nil {
-		// Every connection is an ownRecordConn: those in PocketBase's
-		// broker are the ones not indexed.
-		for _, conn := range s.signedIn.of(record) {
-			if !conn.indexed.Load() && signedInByClerkAs(conn, record) {
+		for _, conn := range s.signedIn.of(record) { // every connection is an ownRecordConn
+			if signedInByClerkAs(conn, record) {
 				conn.Set(apis.RealtimeClientAuthKey, record)
 			}
 		}

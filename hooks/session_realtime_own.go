@@ -1,8 +1,6 @@
 package hooks
 
 import (
-	"encoding/json/jsontext"
-	"encoding/json/v2"
 	"errors"
 	"net/http"
 	"strings"
@@ -10,35 +8,32 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
-	"github.com/pocketbase/pocketbase/tools/picker"
-	"github.com/pocketbase/pocketbase/tools/routine"
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
-
-	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
-// PocketBase's realtime walks every connection for every record change:
-// once to refresh the auth of connections signed in as the record, and once
-// per topic form to find the subscribers (apis/realtime.go,
-// realtimeUpdateClientsAuth and realtimeBroadcastRecord). With a connection
-// per signed-in user that is work per event that grows with the users, and
-// Clerk sends user.updated at every sign-in.
+// PocketBase's realtime walks every connection of its broker for every
+// record change: once to refresh the auth of the connections signed in as
+// the record, and once per topic form to find the subscribers
+// (apis/realtime.go, realtimeUpdateClientsAuth and realtimeBroadcastRecord).
+// With a connection or two per signed-in user, that is work per event that
+// grows with the users, and Clerk sends user.updated at every sign-in.
 //
-// Most connections of this app are a client listening to its own record
-// (clients/<its id>). ownRecordSubscribers takes exactly those out of
-// PocketBase's broker and indexes them by record id: a change of a client
-// record reaches the connections signed in as it, with PocketBase's view
-// rule check, enrich hooks and field visibility, and costs nothing per other
-// connection. Any other connection (another topic, an expand or a filter, a
-// guest, a superuser) stays with PocketBase. A connection that sends a new
-// subscription goes back to PocketBase first, and is taken out again when
-// it still qualifies.
+// ownRecordSubscribers takes the connections whose topics are all record
+// topics ("<collection>/<id>", "<collection>/*") out of PocketBase's broker
+// and indexes them by topic. For each record change, PocketBase's own
+// realtime handlers run on a broker that holds the connections left in its
+// broker and those of the index that can hear of the record: subscribed to
+// one of its topics, or signed in as it (brokerView). The messages, rule
+// checks, filters, expands, enrich hooks and dry caches are PocketBase's
+// own; what the index saves is the walk over everyone else. A connection
+// with any other topic (an owner's custom topic) stays in the broker, where
+// the owner's code finds it. A connection that sends a new subscription goes
+// back to the broker first, and is taken out again when it still qualifies.
 //
-// An indexed connection also leaves PocketBase's connection loop (detach):
-// a request in progress holds a goroutine with a deep stack, net/http's
+// Every connection also leaves PocketBase's connection loop (detach): a
+// request in progress holds a goroutine with a deep stack, net/http's
 // buffers and PocketBase's request state, about 45 KB per connection, which
 // a detached connection does without. Its messages still go through
 // OnRealtimeMessageSend, with PocketBase's idle timeout and lifetime.
@@ -47,8 +42,8 @@ type ownRecordSubscribers struct {
 
 	mu       sync.Mutex
 	changed  *sync.Cond // signalled when no delivery is in progress
-	inflight int        // client record deliveries in progress
-	byRecord map[string]map[*ownRecordConn]struct{}
+	inflight int        // record changes in progress (see enter)
+	byTopic  map[string]map[*ownRecordConn]struct{}
 	byID     map[string]*ownRecordConn
 
 	streamsMu sync.Mutex
@@ -70,10 +65,10 @@ type ownRecordSubscribers struct {
 // is detached; then Send writes to the connection itself (sseStream).
 type ownRecordConn struct {
 	subscriptions.Client
-	app      core.App
-	recordID string      // set while indexed (guarded by ownRecordSubscribers.mu)
-	leaving  atomic.Bool // the broker is letting go of it: its Discard must not close it
-	indexed  atomic.Bool
+	app       core.App
+	indexedAs []string    // its topics, while indexed (guarded by ownRecordSubscribers.mu)
+	leaving   atomic.Bool // the broker is letting go of it: its Discard must not close it
+	indexed   atomic.Bool
 	// loopLetGo is set while PocketBase's loop returns to let go of the
 	// connection for a detach: see loopView.
 	loopLetGo atomic.Bool
@@ -117,9 +112,7 @@ func newOwnRecordConn(app core.App, client subscriptions.Client) *ownRecordConn 
 	return &ownRecordConn{Client: client, app: app, ch: make(chan subscriptions.Message), settled: make(chan struct{})}
 }
 
-// Subscriptions hides an indexed connection's topics from PocketBase's
-// walks, which may still hold it from just before it was indexed: its
-// messages come from the index alone.
+// Subscriptions answers PocketBase's broadcast.
 //
 // PocketBase's broadcast asks each connection for the topics of a record in
 // six forms ("<collection>/<id>?", "<collection>/*?", …), and its client
@@ -127,9 +120,6 @@ func newOwnRecordConn(app core.App, client subscriptions.Client) *ownRecordConn 
 // hundred topics on each of many connections, that was most of a change's
 // cost. A form of one topic is answered from byTopic instead.
 func (c *ownRecordConn) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
-	if c.indexed.Load() {
-		return nil
-	}
 	if len(prefixes) == 1 {
 		if topic, ok := strings.CutSuffix(prefixes[0], "?"); ok && !strings.Contains(topic, "?") {
 			c.topicsMu.RLock()
@@ -170,7 +160,7 @@ func (c *ownRecordConn) indexTopics() {
 
 func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 	s := &ownRecordSubscribers{
-		app: app, byRecord: map[string]map[*ownRecordConn]struct{}{}, byID: map[string]*ownRecordConn{},
+		app: app, byTopic: map[string]map[*ownRecordConn]struct{}{}, byID: map[string]*ownRecordConn{},
 		streams: map[*sseStream]struct{}{}, signedIn: signedInConns{conns: map[string]map[*ownRecordConn]struct{}{}},
 	}
 	s.changed = sync.NewCond(&s.mu)
@@ -258,7 +248,7 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 				return err
 			}
 			if conn, ok := e.Client.(*ownRecordConn); ok {
-				s.takeIfOwnRecordOnly(conn)
+				s.takeIfIndexable(conn)
 			}
 			if conn, ok := e.Client.(*ownRecordConn); ok && !conn.indexed.Load() && len(e.Subscriptions) > 0 {
 				// Its messages stay PocketBase's to make: the connection
@@ -269,100 +259,7 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 		},
 	})
 
-	app.OnModelAfterUpdateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
-		Priority: -100, // before PocketBase's own realtime handlers (-99)
-		Func: func(e *core.ModelEvent) error {
-			record, _ := e.Model.(*core.Record)
-			if !isClient(record) {
-				return e.Next()
-			}
-			s.enter()
-			defer s.leave()
-			for _, conn := range s.connsOf(record.Id) {
-				refreshAuth(conn, record)
-				// Encoded and sent off the committing goroutine: each payload is
-				// the connection's own copy of the record, checked and enriched here.
-				for _, p := range ownRecordPayloads(e.App, e.App, conn, "update", record) {
-					routine.FireAndForget(func() {
-						if msg, ok := p.message(); ok {
-							conn.Send(msg)
-						}
-					})
-				}
-			}
-			return e.Next()
-		},
-	})
-	// A deletion's messages are made while the record still exists, and
-	// sent once the deletion is committed, as PocketBase does.
-	pending := newPendingDeletes()
-	app.OnModelDelete().Bind(&hook.Handler[*core.ModelEvent]{
-		Priority: 98, // just before PocketBase's (99)
-		Func: func(e *core.ModelEvent) error {
-			if record, _ := e.Model.(*core.Record); isClient(record) {
-				for _, conn := range s.connsOf(record.Id) {
-					// The outer app: the rule is checked outside the deleting transaction.
-					pending.add(record.Id, conn, ownRecordMessages(e.App, app, conn, "delete", record))
-				}
-			}
-			return e.Next()
-		},
-	})
-	app.OnModelAfterDeleteSuccess().Bind(&hook.Handler[*core.ModelEvent]{
-		Priority: -100,
-		Func: func(e *core.ModelEvent) error {
-			record, _ := e.Model.(*core.Record)
-			if !isClient(record) {
-				return e.Next()
-			}
-			out := pending.take(record.Id)
-			for _, conn := range s.connsOf(record.Id) {
-				if _, ok := out[conn]; !ok {
-					out[conn] = nil
-				}
-			}
-			key := "delete/" + record.Collection().Name + "/" + record.Id // PocketBase's dry cache key
-			for conn, msgs := range out {
-				// PocketBase's own message, when it made one before the
-				// connection was indexed, waits in the connection's store.
-				if cached, ok := conn.Get(key).([]subscriptions.Message); ok {
-					conn.Unset(key)
-					msgs = append(cached, msgs...)
-				}
-				if conn.indexed.Load() {
-					conn.Unset(apis.RealtimeClientAuthKey) // its record is gone
-				}
-				routine.FireAndForget(func() {
-					for _, msg := range msgs {
-						conn.Send(msg)
-					}
-				})
-			}
-			return e.Next()
-		},
-	})
-	app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
-		Func: func(e *core.ModelErrorEvent) error {
-			if record, _ := e.Model.(*core.Record); isClient(record) {
-				pending.take(record.Id)
-			}
-			return e.Next()
-		},
-	})
-	// As PocketBase does for its connections: a new token secret signs
-	// every connection of the collection out.
-	app.OnCollectionUpdate(migrations.ClientsCollection).BindFunc(func(e *core.CollectionEvent) error {
-		cached, _ := e.App.FindCachedCollectionByNameOrId(e.Collection.Id)
-		if err := e.Next(); err != nil {
-			return err
-		}
-		if cached != nil && cached.AuthToken.Secret != e.Collection.AuthToken.Secret {
-			for _, conn := range s.all() {
-				conn.Unset(apis.RealtimeClientAuthKey)
-			}
-		}
-		return nil
-	})
+	s.bindBrokerViews(app)
 	app.Store().Set(ownRecordSubscribersKey, s)
 	return s
 }
@@ -416,16 +313,6 @@ func (s *ownRecordSubscribers) between(f func()) {
 	s.mu.Unlock()
 }
 
-func (s *ownRecordSubscribers) connsOf(recordID string) []*ownRecordConn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	conns := make([]*ownRecordConn, 0, len(s.byRecord[recordID]))
-	for c := range s.byRecord[recordID] {
-		conns = append(conns, c)
-	}
-	return conns
-}
-
 func (s *ownRecordSubscribers) all() []*ownRecordConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -436,23 +323,31 @@ func (s *ownRecordSubscribers) all() []*ownRecordConn {
 	return conns
 }
 
-// takeIfOwnRecordOnly indexes conn when it is signed in as a client and
-// subscribed to nothing but that client's record, without expand or filter.
-func (s *ownRecordSubscribers) takeIfOwnRecordOnly(conn *ownRecordConn) {
-	auth, _ := conn.Get(apis.RealtimeClientAuthKey).(*core.Record)
-	if !isClient(auth) || conn.IsDiscarded() {
+// takeIfIndexable indexes conn when all its topics are record topics (of
+// a collection, by name or id), and it does not wait for its client to
+// appear (adoptWaitingSubscribers looks for those in the broker).
+func (s *ownRecordSubscribers) takeIfIndexable(conn *ownRecordConn) {
+	if conn.IsDiscarded() {
 		return
 	}
-	subs := conn.Client.Subscriptions()
-	if len(subs) == 0 {
+	if waiting, _ := conn.Get(waitingClerkUserKey).(string); waiting != "" {
 		return
 	}
-	for sub, options := range subs {
-		topic, _, _ := strings.Cut(sub, "?")
-		if topic != migrations.ClientsCollection+"/"+auth.Id && topic != auth.Collection().Id+"/"+auth.Id {
+	conn.topicsMu.RLock()
+	topics := make([]string, 0, len(conn.byTopic))
+	for topic := range conn.byTopic {
+		topics = append(topics, topic)
+	}
+	conn.topicsMu.RUnlock()
+	if len(topics) == 0 {
+		return
+	}
+	for _, topic := range topics {
+		collection, id, _ := strings.Cut(topic, "/")
+		if strings.Contains(id, "/") {
 			return
 		}
-		if options.Query["expand"] != "" || options.Query["filter"] != "" {
+		if _, err := s.app.FindCachedCollectionByNameOrId(collection); err != nil {
 			return
 		}
 	}
@@ -460,11 +355,13 @@ func (s *ownRecordSubscribers) takeIfOwnRecordOnly(conn *ownRecordConn) {
 		if conn.indexed.Load() || conn.IsDiscarded() {
 			return
 		}
-		conn.recordID = auth.Id
-		if s.byRecord[auth.Id] == nil {
-			s.byRecord[auth.Id] = map[*ownRecordConn]struct{}{}
+		conn.indexedAs = topics
+		for _, topic := range topics {
+			if s.byTopic[topic] == nil {
+				s.byTopic[topic] = map[*ownRecordConn]struct{}{}
+			}
+			s.byTopic[topic][conn] = struct{}{}
 		}
-		s.byRecord[auth.Id][conn] = struct{}{}
 		s.byID[conn.Client.Id()] = conn
 		conn.indexed.Store(true)
 		conn.holdAuthAsRef()
@@ -518,136 +415,13 @@ func (s *ownRecordSubscribers) unindex(conn *ownRecordConn) {
 	if !conn.indexed.Load() {
 		return
 	}
-	delete(s.byRecord[conn.recordID], conn)
-	if len(s.byRecord[conn.recordID]) == 0 {
-		delete(s.byRecord, conn.recordID)
+	for _, topic := range conn.indexedAs {
+		delete(s.byTopic[topic], conn)
+		if len(s.byTopic[topic]) == 0 {
+			delete(s.byTopic, topic)
+		}
 	}
+	conn.indexedAs = nil
 	delete(s.byID, conn.Client.Id())
 	conn.indexed.Store(false)
-}
-
-// ownRecordMessages is what PocketBase's realtimeBroadcastRecord sends one
-// connection for its record topics: the view rule checked with the
-// connection's auth and subscription options, the record enrich hooks run,
-// hidden fields left out, the email shown to its owner, fields picked.
-func ownRecordMessages(app, accessApp core.App, conn *ownRecordConn, action string, record *core.Record) []subscriptions.Message {
-	var msgs []subscriptions.Message
-	for _, p := range ownRecordPayloads(app, accessApp, conn, action, record) {
-		if msg, ok := p.message(); ok {
-			msgs = append(msgs, msg)
-		}
-	}
-	return msgs
-}
-
-// ownPayload is one message before its JSON encoding.
-type ownPayload struct {
-	name string
-	data recordMessage
-}
-
-// message encodes the payload as PocketBase does (encoding/json/v2), to the
-// same bytes. A record goes in as its PublicExport: encoded once, where the
-// encoder would check the output of Record.MarshalJSON by reading it again.
-// The options are MarshalJSON's, less the duplicate names that the outer
-// encoding refuses.
-func (p ownPayload) message() (subscriptions.Message, bool) {
-	data := p.data
-	if record, ok := data.Record.(*core.Record); ok {
-		data.Record = record.PublicExport()
-	}
-	raw, err := json.Marshal(&data, recordJSONOptions)
-	return subscriptions.Message{Name: p.name, Data: raw}, err == nil
-}
-
-var recordJSONOptions = json.JoinOptions(json.Deterministic(true), jsontext.AllowInvalidUTF8(true))
-
-// ownRecordPayloads is ownRecordMessages before encoding: the access checks
-// and enrich hooks run now, on the record's state of this change.
-func ownRecordPayloads(app, accessApp core.App, conn *ownRecordConn, action string, record *core.Record) []ownPayload {
-	collection := record.Collection()
-	auth := conn.authFor(record)
-	var payloads []ownPayload
-	for sub, options := range conn.Client.Subscriptions(collection.Name+"/"+record.Id+"?", collection.Id+"/"+record.Id+"?") {
-		info := &core.RequestInfo{
-			Context: core.RequestInfoContextRealtime,
-			Method:  http.MethodGet,
-			Query:   options.Query,
-			Headers: options.Headers,
-			Auth:    auth,
-		}
-		if !admitsOwnRecord(collection.ViewRule, auth, record) {
-			if ok, _ := accessApp.CanAccessRecord(record, info, collection.ViewRule); !ok {
-				continue
-			}
-		}
-		clean := record.Fresh()
-		enrich := &core.RecordEnrichEvent{App: app, RequestInfo: info}
-		enrich.Record = clean
-		err := app.OnRecordEnrich().Trigger(enrich, func(e *core.RecordEnrichEvent) error {
-			if auth != nil && auth.Id == clean.Id && auth.Collection().Id == collection.Id {
-				clean.IgnoreEmailVisibility(true)
-			} else if ok, _ := accessApp.CanAccessRecord(clean, info, collection.ManageRule); ok {
-				clean.IgnoreEmailVisibility(true)
-			}
-			return nil
-		})
-		if err != nil {
-			app.Logger().Debug("Realtime: a record enrich hook failed; the change is not sent to this connection", "id", clean.Id, "sub", sub, "error", err.Error())
-			continue
-		}
-		var data any = clean
-		if fields := options.Query["fields"]; fields != "" {
-			if picked, err := picker.Pick(clean, fields); err == nil {
-				data = picked
-			}
-		}
-		payloads = append(payloads, ownPayload{name: sub, data: recordMessage{Record: data, Action: action}})
-	}
-	return payloads
-}
-
-// admitsOwnRecord answers CanAccessRecord without its query where the answer
-// is certain: the rule is the one clients ship with, which admits a client
-// to its own record, and auth is that client. That query was most of an
-// event's cost per connection; any other rule is PocketBase's to check.
-func admitsOwnRecord(rule *string, auth, record *core.Record) bool {
-	return rule != nil && *rule == migrations.OwnRecordRule && isClient(auth) && isClient(record) && auth.Id == record.Id
-}
-
-// recordMessage is the data of a record event, as PocketBase sends it
-// (recordData in apis/realtime.go).
-type recordMessage struct {
-	Record any    `json:"record"`
-	Action string `json:"action"`
-}
-
-// pendingDeletes holds a deletion's messages until it is committed.
-type pendingDeletes struct {
-	mu   sync.Mutex
-	msgs map[string]map[*ownRecordConn][]subscriptions.Message
-}
-
-func newPendingDeletes() *pendingDeletes {
-	return &pendingDeletes{msgs: map[string]map[*ownRecordConn][]subscriptions.Message{}}
-}
-
-func (p *pendingDeletes) add(recordID string, conn *ownRecordConn, msgs []subscriptions.Message) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.msgs[recordID] == nil {
-		p.msgs[recordID] = map[*ownRecordConn][]subscriptions.Message{}
-	}
-	p.msgs[recordID][conn] = append(p.msgs[recordID][conn], msgs...)
-}
-
-func (p *pendingDeletes) take(recordID string) map[*ownRecordConn][]subscriptions.Message {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	m := p.msgs[recordID]
-	delete(p.msgs, recordID)
-	if m == nil {
-		m = map[*ownRecordConn][]subscriptions.Message{}
-	}
-	return m
 }

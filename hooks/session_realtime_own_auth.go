@@ -65,7 +65,7 @@ func (c *ownRecordConn) Get(key string) any {
 		}
 		record, loaded, ok := ref.record.Value(), false, true
 		if record == nil {
-			// Read without the lock, which a delivery's refreshAuth takes.
+			// Read without the lock.
 			record, ok = c.loadAuth(ref)
 			loaded = true
 		}
@@ -99,7 +99,8 @@ func (c *ownRecordConn) keepAuth(ref *authRef, record *core.Record, loaded bool)
 }
 
 // loadAuth reads the record of ref, or nil if it no longer signs the
-// connection in (deleted, or a new token key, as in refreshAuth). When the
+// connection in (deleted, or a new token key, as PocketBase decides in
+// realtimeUpdateClientsAuth). When the
 // database cannot answer, it is a stand-in with the record's id and token
 // key, which still refuses another user's token on this connection, and ok
 // is false: nothing is concluded from it.
@@ -164,16 +165,6 @@ func (c *ownRecordConn) signedInByClerk() bool {
 	return sid != ""
 }
 
-// authFor is the connection's auth for a delivery of record: record itself
-// when the connection is signed in as it, without loading it again.
-func (c *ownRecordConn) authFor(record *core.Record) *core.Record {
-	if ref := c.currentAuthRef(); ref != nil && ref.is(record) {
-		return record
-	}
-	auth, _ := c.Get(apis.RealtimeClientAuthKey).(*core.Record)
-	return auth
-}
-
 // signedInAs tells whether sub is signed in as record, without loading the
 // auth of an indexed connection.
 func signedInAs(sub subscriptions.Client, record *core.Record) bool {
@@ -184,22 +175,4 @@ func signedInAs(sub subscriptions.Client, record *core.Record) bool {
 	}
 	auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record)
 	return auth != nil && auth.Id == record.Id && auth.Collection().Id == record.Collection().Id
-}
-
-// refreshAuth is PocketBase's realtimeUpdateClientsAuth for one indexed
-// connection: a new token key signs it out, unless a Clerk session signed
-// it in (see keepClerkSubscribersSignedIn); otherwise its reference follows
-// the saved record.
-func refreshAuth(conn *ownRecordConn, record *core.Record) {
-	conn.authMu.Lock()
-	defer conn.authMu.Unlock()
-	ref := conn.authRef
-	if ref == nil || !ref.is(record) {
-		return
-	}
-	if ref.tokenKey != record.TokenKey() && !conn.signedInByClerk() {
-		conn.authRef = nil
-		return
-	}
-	conn.authRef = newAuthRef(record)
 }

@@ -79,7 +79,7 @@ func profilePagesReceive(t *testing.T, indexOff bool) map[string][]string {
 		}
 	}
 	if !indexOff {
-		mustBeDetached(t, app, conns["alice orgs"].clientID, true)
+		mustBeDetached(t, app, conns["alice orgs"].clientID, false)
 		mustBeDetached(t, app, conns["alice own"].clientID, false)
 	}
 

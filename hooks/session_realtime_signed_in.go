@@ -60,9 +60,14 @@ func (s *signedInConns) forget(conn *ownRecordConn) {
 
 // of is the connections signed in as record.
 func (s *signedInConns) of(record *core.Record) []*ownRecordConn {
+	return s.ofKey(signedInKey(record))
+}
+
+// ofKey is the connections signed in as the record "<collection id>/<id>".
+func (s *signedInConns) ofKey(key string) []*ownRecordConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	set := s.conns[signedInKey(record)]
+	set := s.conns[key]
 	out := make([]*ownRecordConn, 0, len(set))
 	for conn := range set {
 		out = append(out, conn)
