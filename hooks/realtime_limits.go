@@ -66,7 +66,7 @@ func bindRealtimeLimits(app core.App) {
 				return e.Next()
 			}
 			open := 0
-			for _, c := range realtimeClients(e.App) {
+			for _, c := range realtimeClientsSignedInAs(e.App, e.Auth) {
 				if c.Id() != e.Client.Id() && c.Get(subscribedAsKey) == e.Auth.Id && !c.IsDiscarded() {
 					open++
 				}

@@ -285,9 +285,28 @@ func realtimeClients(app core.App) []subscriptions.Client {
 	return out
 }
 
-// enter and leave bracket a delivery: a connection is indexed or given back
-// only between deliveries, so each change reaches it exactly once, from
-// PocketBase or from the index. Deliveries never wait for each other.
+// realtimeClientsSignedInAs is every realtime connection signed in as
+// auth, found without a walk of every connection when the index is on.
+func realtimeClientsSignedInAs(app core.App, auth *core.Record) []subscriptions.Client {
+	var out []subscriptions.Client
+	if s, _ := app.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers); s != nil {
+		for _, c := range s.signedIn.of(auth) {
+			out = append(out, c)
+		}
+		return out
+	}
+	for _, c := range app.SubscriptionsBroker().Clients() {
+		if signedInAs(c, auth) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// enter and leave bracket a record change (see setView): a connection is
+// indexed or given back only between changes, so each change finds it
+// exactly once, in PocketBase's broker or in the view. Changes never wait
+// for each other.
 func (s *ownRecordSubscribers) enter() {
 	s.mu.Lock()
 	s.inflight++
