@@ -173,7 +173,7 @@ func (a ruleShortcutApp) CanAccessRecord(record *core.Record, info *core.Request
 // messages are checked with the app PocketBase bound them with.)
 func bindRuleShortcuts(app core.App) {
 	shortcut := &hook.Handler[*core.ModelEvent]{
-		Priority: pocketBaseRealtimePriority - 1,
+		Priority: ruleShortcutPriority,
 		Func: func(e *core.ModelEvent) error {
 			original := e.App
 			e.App = ruleShortcutApp{original}

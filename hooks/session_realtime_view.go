@@ -28,30 +28,28 @@ func (v *brokerView) SubscriptionsBroker() *subscriptions.Broker {
 	return v.broker
 }
 
-// Where PocketBase's realtime model handlers run: its dry cache of a
-// deletion at 99 (as late as possible), everything else at -99.
-const pocketBaseDryCachePriority = 99
-
 // bindBrokerViews sets the view around each of PocketBase's realtime model
 // handlers.
 func (s *ownRecordSubscribers) bindBrokerViews(app core.App) {
 	type binder interface {
 		Bind(*hook.Handler[*core.ModelEvent]) string
 	}
-	around := func(h binder, pocketBase int) {
-		h.Bind(&hook.Handler[*core.ModelEvent]{Priority: pocketBase - 1, Func: s.setView})
-		h.Bind(&hook.Handler[*core.ModelEvent]{Priority: pocketBase + 1, Func: s.takeView})
+	around := func(h binder, set, take int) {
+		h.Bind(&hook.Handler[*core.ModelEvent]{Priority: set, Func: s.setView})
+		h.Bind(&hook.Handler[*core.ModelEvent]{Priority: take, Func: s.takeView})
 	}
-	around(app.OnModelAfterCreateSuccess(), pocketBaseRealtimePriority)
-	around(app.OnModelAfterUpdateSuccess(), pocketBaseRealtimePriority)
-	around(app.OnModelAfterDeleteSuccess(), pocketBaseRealtimePriority)
-	around(app.OnModelDelete(), pocketBaseDryCachePriority)
-	for i, f := range []func(*core.ModelEvent) error{s.setView, s.takeView} {
-		app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
-			Priority: pocketBaseRealtimePriority - 1 + 2*i,
-			Func:     func(e *core.ModelErrorEvent) error { return f(&e.ModelEvent) },
-		})
-	}
+	around(app.OnModelAfterCreateSuccess(), setViewPriority, takeViewPriority)
+	around(app.OnModelAfterUpdateSuccess(), setViewPriority, takeViewPriority)
+	around(app.OnModelAfterDeleteSuccess(), setViewPriority, takeViewPriority)
+	around(app.OnModelDelete(), pocketBaseDryCachePriority-1, pocketBaseDryCachePriority+1)
+	app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
+		Priority: setViewPriority,
+		Func:     func(e *core.ModelErrorEvent) error { return s.setView(&e.ModelEvent) },
+	})
+	app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
+		Priority: takeViewPriority,
+		Func:     func(e *core.ModelErrorEvent) error { return s.takeView(&e.ModelEvent) },
+	})
 	// PocketBase signs out the connections of an auth collection whose token
 	// secret changes, or that is deleted, by walking its broker after the
 	// change is saved; the indexed connections are signed out here.
