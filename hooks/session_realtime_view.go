@@ -14,7 +14,11 @@ import (
 // handlers read the broker from the event's app (apis/realtime.go:
 // realtimeBroadcastRecord, realtimeUpdateClientsAuth, the delete's dry
 // cache); the view is set on the event just before them and taken off just
-// after, so that no other hook sees it.
+// after. PocketBase's record hooks (OnRecordAfter*Success) run nested in a
+// model handler of the same priority, and see it too: it holds every
+// connection of PocketBase's broker, and a connection with an owner's own
+// topic is never indexed, so an owner's broadcast on that topic reaches the
+// connections it would reach without the index.
 type brokerView struct {
 	core.App
 	broker *subscriptions.Broker // nil: PocketBase's, no indexed connection can hear of the record
