@@ -93,8 +93,8 @@ func keepClerkSubscribersSignedIn(e *core.ModelEvent) error {
 	if !isClient(record) {
 		return e.Next()
 	}
-	if s, _ := e.App.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers); s != nil {
-		for _, conn := range s.signedIn.of(record) { // every connection is an ownRecordConn
+	if s, _ := e.App.Store().Get(realtimeIndexKey).(*realtimeIndex); s != nil {
+		for _, conn := range s.signedIn.of(record) { // every connection is an realtimeClient
 			if signedInByClerkAs(conn, record) {
 				conn.Set(apis.RealtimeClientAuthKey, record)
 			}

@@ -34,7 +34,7 @@ func (v *brokerView) SubscriptionsBroker() *subscriptions.Broker {
 
 // bindBrokerViews sets the view around each of PocketBase's realtime model
 // handlers.
-func (s *ownRecordSubscribers) bindBrokerViews(app core.App) {
+func (s *realtimeIndex) bindBrokerViews(app core.App) {
 	type binder interface {
 		Bind(*hook.Handler[*core.ModelEvent]) string
 	}
@@ -79,7 +79,7 @@ func (s *ownRecordSubscribers) bindBrokerViews(app core.App) {
 // change: no connection is indexed or given back until PocketBase's handler
 // has walked the view, so that each connection is in the view or in
 // PocketBase's broker as it walks it, never in neither.
-func (s *ownRecordSubscribers) setView(e *core.ModelEvent) error {
+func (s *realtimeIndex) setView(e *core.ModelEvent) error {
 	collection, id := s.recordOf(e.Model)
 	if collection == nil {
 		return e.Next()
@@ -105,7 +105,7 @@ func (s *ownRecordSubscribers) setView(e *core.ModelEvent) error {
 }
 
 // takeView takes the view off the event once PocketBase's handler ran.
-func (s *ownRecordSubscribers) takeView(e *core.ModelEvent) error {
+func (s *realtimeIndex) takeView(e *core.ModelEvent) error {
 	if view, ok := e.App.(*brokerView); ok {
 		e.App = view.App
 		s.closeView(view)
@@ -113,7 +113,7 @@ func (s *ownRecordSubscribers) takeView(e *core.ModelEvent) error {
 	return e.Next()
 }
 
-func (s *ownRecordSubscribers) closeView(view *brokerView) {
+func (s *realtimeIndex) closeView(view *brokerView) {
 	if !view.left {
 		view.left = true
 		s.leave()
@@ -121,7 +121,7 @@ func (s *ownRecordSubscribers) closeView(view *brokerView) {
 }
 
 // recordOf is the collection and id of a record model (nil for any other).
-func (s *ownRecordSubscribers) recordOf(model core.Model) (*core.Collection, string) {
+func (s *realtimeIndex) recordOf(model core.Model) (*core.Collection, string) {
 	switch m := model.(type) {
 	case *core.Record:
 		return m.Collection(), m.Id
@@ -140,10 +140,10 @@ func (s *ownRecordSubscribers) recordOf(model core.Model) (*core.Collection, str
 // listenersOf is the indexed connections that can hear of a change of the
 // record: subscribed to one of the topics PocketBase's broadcast looks for,
 // or signed in as it (PocketBase refreshes their auth). s.mu is taken.
-func (s *ownRecordSubscribers) listenersOf(collection *core.Collection, id string) []*ownRecordConn {
-	seen := map[*ownRecordConn]struct{}{}
-	var out []*ownRecordConn
-	add := func(c *ownRecordConn) {
+func (s *realtimeIndex) listenersOf(collection *core.Collection, id string) []*realtimeClient {
+	seen := map[*realtimeClient]struct{}{}
+	var out []*realtimeClient
+	add := func(c *realtimeClient) {
 		if _, dup := seen[c]; !dup {
 			seen[c] = struct{}{}
 			out = append(out, c)
@@ -170,7 +170,7 @@ func (s *ownRecordSubscribers) listenersOf(collection *core.Collection, id strin
 
 // signOutCollection signs out the indexed connections signed in as a record
 // of the collection.
-func (s *ownRecordSubscribers) signOutCollection(collectionID string) {
+func (s *realtimeIndex) signOutCollection(collectionID string) {
 	for _, conn := range s.all() {
 		if ref := conn.currentAuthRef(); ref != nil && ref.collectionID == collectionID {
 			conn.Unset(apis.RealtimeClientAuthKey)

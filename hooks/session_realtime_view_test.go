@@ -23,7 +23,7 @@ func TestRealtimeDeletionCachedBeforeTheConnectionMovesReachesIt(t *testing.T) {
 	client := clientOf(t, app, userA)
 	topic := "clients/" + client.Id
 	conn := srv.signIn(t, userA, topic, "announcements") // an owner's topic: in PocketBase's broker
-	if indexedUnder(ownRecordSubscribersOf(app), topic) != 0 {
+	if indexedUnder(realtimeIndexOf(app), topic) != 0 {
 		t.Fatal("indexed with an owner's topic")
 	}
 	err := app.RunInTransaction(func(txApp core.App) error {
@@ -32,7 +32,7 @@ func TestRealtimeDeletionCachedBeforeTheConnectionMovesReachesIt(t *testing.T) {
 		}
 		// Cached, not yet committed: the connection drops the owner's topic.
 		conn.subscribe(t, "Bearer "+srv.key.token(t, userA), topic)
-		if indexedUnder(ownRecordSubscribersOf(app), topic) != 1 {
+		if indexedUnder(realtimeIndexOf(app), topic) != 1 {
 			t.Error("the connection was not indexed before the deletion committed: this test tests nothing")
 		}
 		return nil
@@ -66,7 +66,7 @@ func TestRealtimeDetachedConnectionEndsAtItsMaximumLifetime(t *testing.T) {
 		t.Fatalf("ended %s after it was detached, past its lifetime", waited)
 	}
 	waitFor(t, "the ended connection forgotten", func() bool {
-		return detachedStreams(app) == 0 && len(ownRecordSubscribersOf(app).all()) == 0
+		return detachedStreams(app) == 0 && len(realtimeIndexOf(app).all()) == 0
 	})
 }
 

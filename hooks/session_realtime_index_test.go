@@ -68,7 +68,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	}
 	// One more, on the wildcard topic, indexed under it.
 	wild := srv.signIn(t, users[0]["id"].(string), "clients/*")
-	if got, indexed := app.SubscriptionsBroker().TotalClients(), len(ownRecordSubscribersOf(app).all()); got != 0 || indexed != n+1 {
+	if got, indexed := app.SubscriptionsBroker().TotalClients(), len(realtimeIndexOf(app).all()); got != 0 || indexed != n+1 {
 		t.Fatalf("%d connections in PocketBase's broker and %d in the index, want all %d in the index", got, indexed, n+1)
 	}
 
@@ -122,7 +122,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	if ev := wild.next(t); ev.record()["firstName"] != "User0@3000" {
 		t.Fatalf("the wildcard connection, after nothing: %+v", ev)
 	}
-	if got, indexed := app.SubscriptionsBroker().TotalClients(), indexedUnder(ownRecordSubscribersOf(app), "clients/"+clientOf(t, app, users[0]["id"].(string)).Id); got != 0 || indexed != 1 {
+	if got, indexed := app.SubscriptionsBroker().TotalClients(), indexedUnder(realtimeIndexOf(app), "clients/"+clientOf(t, app, users[0]["id"].(string)).Id); got != 0 || indexed != 1 {
 		t.Fatalf("after resubscribing: %d connections in PocketBase's broker, %d indexed under the record's topic", got, indexed)
 	}
 
@@ -160,7 +160,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 // detachedStreams is how many realtime connections run detached from
 // PocketBase's connection loop.
 func detachedStreams(app core.App) int {
-	s := ownRecordSubscribersOf(app)
+	s := realtimeIndexOf(app)
 	s.streamsMu.Lock()
 	defer s.streamsMu.Unlock()
 	return len(s.streams)
@@ -195,7 +195,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 		return e.Next()
 	})
 	srv := serveWithClerk(t, app, Config{})
-	owners := ownRecordSubscribersOf(app)
+	owners := realtimeIndexOf(app)
 
 	user := clerkUser(t, "user_2detached0000000000000000", "Detached", 1000)
 	if r := deliver(t, srv.URL, "msg_c", userEvent(eventUserCreated, user)); r.Status != 200 {
@@ -342,8 +342,8 @@ func TestRealtimeResubscribingWhileDetachingKeepsTheConnection(t *testing.T) {
 	if err := Register(app, nil, Config{}); err != nil {
 		t.Fatal(err)
 	}
-	s := ownRecordSubscribersOf(app)
-	conn := newOwnRecordConn(app, subscriptions.NewDefaultClient())
+	s := realtimeIndexOf(app)
+	conn := newRealtimeClient(app, subscriptions.NewDefaultClient())
 	conn.canDetach = true
 	s.between(func() { // indexed, as takeIfIndexable does
 		s.byID[conn.Id()] = conn
@@ -372,12 +372,12 @@ func TestRealtimeResubscribingWhileDetachingKeepsTheConnection(t *testing.T) {
 	}
 }
 
-func ownRecordSubscribersOf(app core.App) *ownRecordSubscribers {
-	return app.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers)
+func realtimeIndexOf(app core.App) *realtimeIndex {
+	return app.Store().Get(realtimeIndexKey).(*realtimeIndex)
 }
 
 // indexedUnder is how many connections the index holds under topic.
-func indexedUnder(s *ownRecordSubscribers, topic string) int {
+func indexedUnder(s *realtimeIndex, topic string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.byTopic[topic])
@@ -443,9 +443,9 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 	topic := "clients/" + clientOf(t, app, ada["id"].(string)).Id
 	conn := srv.signIn(t, ada["id"].(string), topic)
 
-	var held *ownRecordConn
+	var held *realtimeClient
 	waitFor(t, "the connection is indexed", func() bool {
-		for _, c := range ownRecordSubscribersOf(app).all() {
+		for _, c := range realtimeIndexOf(app).all() {
 			held = c
 		}
 		return held != nil
@@ -520,7 +520,7 @@ func TestRealtimeMessageIsPocketBases(t *testing.T) {
 	pocketBase := srv.signIn(t, userA, append(topics, "announcements")...)
 	index := srv.signIn(t, userA, topics...)
 	waitFor(t, "one connection indexed, the other in the broker", func() bool {
-		return indexedUnder(ownRecordSubscribersOf(app), "clients/"+id) == 1 && app.SubscriptionsBroker().TotalClients() == 1
+		return indexedUnder(realtimeIndexOf(app), "clients/"+id) == 1 && app.SubscriptionsBroker().TotalClients() == 1
 	})
 	// A change's messages by topic, the record of the one with fields
 	// decoded: PocketBase encodes the picked fields from a map, whose order

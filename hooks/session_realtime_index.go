@@ -20,7 +20,7 @@ import (
 // With a connection or two per signed-in user, that is work per event that
 // grows with the users, and Clerk sends user.updated at every sign-in.
 //
-// ownRecordSubscribers takes the connections whose topics are all record
+// realtimeIndex takes the connections whose topics are all record
 // topics ("<collection>/<id>", "<collection>/*") out of PocketBase's broker
 // and indexes them by topic. For each record change, PocketBase's own
 // realtime handlers run on a broker that holds the connections left in its
@@ -37,14 +37,14 @@ import (
 // buffers and PocketBase's request state, about 45 KB per connection, which
 // a detached connection does without. Its messages still go through
 // OnRealtimeMessageSend, with PocketBase's idle timeout and lifetime.
-type ownRecordSubscribers struct {
+type realtimeIndex struct {
 	app core.App
 
 	mu       sync.Mutex
 	changed  *sync.Cond // signalled when no delivery is in progress
 	inflight int        // record changes in progress (see enter)
-	byTopic  map[string]map[*ownRecordConn]struct{}
-	byID     map[string]*ownRecordConn
+	byTopic  map[string]map[*realtimeClient]struct{}
+	byID     map[string]*realtimeClient
 
 	streamsMu sync.Mutex
 	streams   map[*sseStream]struct{} // detached connections
@@ -57,16 +57,16 @@ type ownRecordSubscribers struct {
 	noDetach atomic.Bool
 }
 
-// ownRecordConn is a realtime connection that can leave PocketBase's
+// realtimeClient is a realtime connection that can leave PocketBase's
 // broker without ending, and PocketBase's connection loop too (detach).
 //
 // It keeps PocketBase's client for its id, store and subscriptions, and
 // replaces its channel: PocketBase's loop reads Channel until the connection
 // is detached; then Send writes to the connection itself (sseStream).
-type ownRecordConn struct {
+type realtimeClient struct {
 	subscriptions.Client
 	app       core.App
-	indexedAs []string    // its topics, while indexed (guarded by ownRecordSubscribers.mu)
+	indexedAs []string    // its topics, while indexed (guarded by realtimeIndex.mu)
 	leaving   atomic.Bool // the broker is letting go of it: its Discard must not close it
 	indexed   atomic.Bool
 	// loopLetGo is set while PocketBase's loop returns to let go of the
@@ -90,7 +90,7 @@ type ownRecordConn struct {
 	settledClosed bool
 
 	authMu  sync.Mutex
-	authRef *authRef // the auth, while indexed (session_realtime_own_auth.go)
+	authRef *authRef // the auth, while indexed (session_realtime_index_auth.go)
 
 	// signedIn indexes the connection by its auth; signedInAs is its key
 	// there, and signedInForgotten says it ended (both guarded by signedIn.mu).
@@ -108,8 +108,8 @@ type ownRecordConn struct {
 	byTopic  map[string]map[string]subscriptions.SubscriptionOptions // see Subscriptions
 }
 
-func newOwnRecordConn(app core.App, client subscriptions.Client) *ownRecordConn {
-	return &ownRecordConn{Client: client, app: app, ch: make(chan subscriptions.Message), settled: make(chan struct{})}
+func newRealtimeClient(app core.App, client subscriptions.Client) *realtimeClient {
+	return &realtimeClient{Client: client, app: app, ch: make(chan subscriptions.Message), settled: make(chan struct{})}
 }
 
 // Subscriptions answers PocketBase's broadcast.
@@ -119,7 +119,7 @@ func newOwnRecordConn(app core.App, client subscriptions.Client) *ownRecordConn 
 // answers by writing every topic it holds out again with a "?": with a
 // hundred topics on each of many connections, that was most of a change's
 // cost. A form of one topic is answered from byTopic instead.
-func (c *ownRecordConn) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
+func (c *realtimeClient) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
 	if len(prefixes) == 1 {
 		if topic, ok := strings.CutSuffix(prefixes[0], "?"); ok && !strings.Contains(topic, "?") {
 			c.topicsMu.RLock()
@@ -130,14 +130,14 @@ func (c *ownRecordConn) Subscriptions(prefixes ...string) map[string]subscriptio
 	return c.Client.Subscriptions(prefixes...)
 }
 
-func (c *ownRecordConn) Subscribe(subs ...string) {
+func (c *realtimeClient) Subscribe(subs ...string) {
 	c.topicsMu.Lock()
 	defer c.topicsMu.Unlock()
 	c.Client.Subscribe(subs...)
 	c.indexTopics()
 }
 
-func (c *ownRecordConn) Unsubscribe(subs ...string) {
+func (c *realtimeClient) Unsubscribe(subs ...string) {
 	c.topicsMu.Lock()
 	defer c.topicsMu.Unlock()
 	c.Client.Unsubscribe(subs...)
@@ -146,7 +146,7 @@ func (c *ownRecordConn) Unsubscribe(subs ...string) {
 
 // indexTopics groups the connection's subscriptions by topic, the part
 // before "?" (c.topicsMu held).
-func (c *ownRecordConn) indexTopics() {
+func (c *realtimeClient) indexTopics() {
 	byTopic := map[string]map[string]subscriptions.SubscriptionOptions{}
 	for sub, options := range c.Client.Subscriptions() {
 		topic, _, _ := strings.Cut(sub, "?")
@@ -158,10 +158,10 @@ func (c *ownRecordConn) indexTopics() {
 	c.byTopic = byTopic
 }
 
-func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
-	s := &ownRecordSubscribers{
-		app: app, byTopic: map[string]map[*ownRecordConn]struct{}{}, byID: map[string]*ownRecordConn{},
-		streams: map[*sseStream]struct{}{}, signedIn: signedInConns{conns: map[string]map[*ownRecordConn]struct{}{}},
+func bindRealtimeIndex(app core.App) *realtimeIndex {
+	s := &realtimeIndex{
+		app: app, byTopic: map[string]map[*realtimeClient]struct{}{}, byID: map[string]*realtimeClient{},
+		streams: map[*sseStream]struct{}{}, signedIn: signedInConns{conns: map[string]map[*realtimeClient]struct{}{}},
 	}
 	s.changed = sync.NewCond(&s.mu)
 
@@ -169,7 +169,7 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 		Priority: -100,
 		Func: func(e *core.RealtimeConnectRequestEvent) error {
 			connected := time.Now()
-			conn := newOwnRecordConn(e.App, e.Client)
+			conn := newRealtimeClient(e.App, e.Client)
 			conn.signedIn = &s.signedIn
 			conn.canDetach = canDetach(e) && !s.noDetach.Load()
 			e.Client = &loopView{conn}
@@ -206,12 +206,12 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 		Priority: -100,
 		Func: func(e *core.RealtimeMessageEvent) error {
 			if view, ok := e.Client.(*loopView); ok && e.Message.Name == "PB_CONNECT" {
-				e.App.SubscriptionsBroker().Register(view.ownRecordConn) // see loopView
+				e.App.SubscriptionsBroker().Register(view.realtimeClient) // see loopView
 			}
 			if _, detached := e.Response.(*sseStream); !detached {
-				conn, _ := e.Client.(*ownRecordConn)
+				conn, _ := e.Client.(*realtimeClient)
 				if view, ok := e.Client.(*loopView); ok {
-					conn = view.ownRecordConn
+					conn = view.realtimeClient
 				}
 				if conn != nil && conn.IsDiscarded() {
 					return errConnectionEnded
@@ -247,10 +247,10 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 			if err := e.Next(); err != nil {
 				return err
 			}
-			if conn, ok := e.Client.(*ownRecordConn); ok {
+			if conn, ok := e.Client.(*realtimeClient); ok {
 				s.takeIfIndexable(conn)
 			}
-			if conn, ok := e.Client.(*ownRecordConn); ok && !conn.indexed.Load() && len(e.Subscriptions) > 0 {
+			if conn, ok := e.Client.(*realtimeClient); ok && !conn.indexed.Load() && len(e.Subscriptions) > 0 {
 				// Its messages stay PocketBase's to make: the connection
 				// stays in the broker, and only leaves the loop.
 				conn.requestDetach()
@@ -260,11 +260,11 @@ func bindOwnRecordSubscribers(app core.App) *ownRecordSubscribers {
 	})
 
 	s.bindBrokerViews(app)
-	app.Store().Set(ownRecordSubscribersKey, s)
+	app.Store().Set(realtimeIndexKey, s)
 	return s
 }
 
-const ownRecordSubscribersKey = "pocketclerkOwnRecordSubscribers"
+const realtimeIndexKey = "pocketclerkOwnRecordSubscribers"
 
 // errConnectionEnded stops PocketBase's loop from writing to a connection
 // that was ended meanwhile.
@@ -277,7 +277,7 @@ func realtimeClients(app core.App) []subscriptions.Client {
 	for _, c := range app.SubscriptionsBroker().Clients() {
 		out = append(out, c)
 	}
-	if s, _ := app.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers); s != nil {
+	if s, _ := app.Store().Get(realtimeIndexKey).(*realtimeIndex); s != nil {
 		for _, c := range s.all() {
 			out = append(out, c)
 		}
@@ -289,7 +289,7 @@ func realtimeClients(app core.App) []subscriptions.Client {
 // auth, found without a walk of every connection when the index is on.
 func realtimeClientsSignedInAs(app core.App, auth *core.Record) []subscriptions.Client {
 	var out []subscriptions.Client
-	if s, _ := app.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers); s != nil {
+	if s, _ := app.Store().Get(realtimeIndexKey).(*realtimeIndex); s != nil {
 		for _, c := range s.signedIn.of(auth) {
 			out = append(out, c)
 		}
@@ -307,13 +307,13 @@ func realtimeClientsSignedInAs(app core.App, auth *core.Record) []subscriptions.
 // indexed or given back only between changes, so each change finds it
 // exactly once, in PocketBase's broker or in the view. Changes never wait
 // for each other.
-func (s *ownRecordSubscribers) enter() {
+func (s *realtimeIndex) enter() {
 	s.mu.Lock()
 	s.inflight++
 	s.mu.Unlock()
 }
 
-func (s *ownRecordSubscribers) leave() {
+func (s *realtimeIndex) leave() {
 	s.mu.Lock()
 	s.inflight--
 	if s.inflight == 0 {
@@ -323,7 +323,7 @@ func (s *ownRecordSubscribers) leave() {
 }
 
 // between runs f with s.mu held and no delivery in progress.
-func (s *ownRecordSubscribers) between(f func()) {
+func (s *realtimeIndex) between(f func()) {
 	s.mu.Lock()
 	for s.inflight > 0 {
 		s.changed.Wait()
@@ -332,10 +332,10 @@ func (s *ownRecordSubscribers) between(f func()) {
 	s.mu.Unlock()
 }
 
-func (s *ownRecordSubscribers) all() []*ownRecordConn {
+func (s *realtimeIndex) all() []*realtimeClient {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	conns := make([]*ownRecordConn, 0, len(s.byID))
+	conns := make([]*realtimeClient, 0, len(s.byID))
 	for _, c := range s.byID {
 		conns = append(conns, c)
 	}
@@ -345,7 +345,7 @@ func (s *ownRecordSubscribers) all() []*ownRecordConn {
 // takeIfIndexable indexes conn when all its topics are record topics (of
 // a collection, by name or id), and it does not wait for its client to
 // appear (adoptWaitingSubscribers looks for those in the broker).
-func (s *ownRecordSubscribers) takeIfIndexable(conn *ownRecordConn) {
+func (s *realtimeIndex) takeIfIndexable(conn *realtimeClient) {
 	if conn.IsDiscarded() {
 		return
 	}
@@ -377,7 +377,7 @@ func (s *ownRecordSubscribers) takeIfIndexable(conn *ownRecordConn) {
 		conn.indexedAs = topics
 		for _, topic := range topics {
 			if s.byTopic[topic] == nil {
-				s.byTopic[topic] = map[*ownRecordConn]struct{}{}
+				s.byTopic[topic] = map[*realtimeClient]struct{}{}
 			}
 			s.byTopic[topic][conn] = struct{}{}
 		}
@@ -396,7 +396,7 @@ func (s *ownRecordSubscribers) takeIfIndexable(conn *ownRecordConn) {
 // Registered while PocketBase's loop lets go of it, the connection would be
 // discarded by the Unregister the loop makes as it returns: it is given back
 // once the detach is over.
-func (s *ownRecordSubscribers) giveBack(clientID string) {
+func (s *realtimeIndex) giveBack(clientID string) {
 	for tries := 1; ; tries++ {
 		s.mu.Lock()
 		conn := s.byID[clientID]
@@ -424,13 +424,13 @@ func (s *ownRecordSubscribers) giveBack(clientID string) {
 }
 
 // remove forgets a connection that ended.
-func (s *ownRecordSubscribers) remove(conn *ownRecordConn) {
+func (s *realtimeIndex) remove(conn *realtimeClient) {
 	if conn.indexed.Load() {
 		s.between(func() { s.unindex(conn) })
 	}
 }
 
-func (s *ownRecordSubscribers) unindex(conn *ownRecordConn) {
+func (s *realtimeIndex) unindex(conn *realtimeClient) {
 	if !conn.indexed.Load() {
 		return
 	}
