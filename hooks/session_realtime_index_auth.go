@@ -120,7 +120,7 @@ func (c *realtimeClient) loadAuth(ref *authRef) (record *core.Record, ok bool) {
 		standIn.Id = ref.id
 		standIn.SetTokenKey(ref.tokenKey)
 		return standIn, false
-	case record.TokenKey() != ref.tokenKey && !c.signedInByClerk():
+	case record.TokenKey() != ref.tokenKey: // a Clerk session's ref follows the key (keepClerkSubscribersSignedIn)
 		return nil, true
 	}
 	return record, true
@@ -158,11 +158,6 @@ func (c *realtimeClient) noteSignedIn(auth *core.Record) {
 	if c.signedIn != nil {
 		c.signedIn.note(c, auth)
 	}
-}
-
-func (c *realtimeClient) signedInByClerk() bool {
-	sid, _ := c.Client.Get(clerkSessionIDKey).(string)
-	return sid != ""
 }
 
 // signedInAs tells whether sub is signed in as record, without loading the
