@@ -1,6 +1,9 @@
 package hooks
 
 import (
+	"cmp"
+	"sync"
+
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
@@ -21,15 +24,54 @@ import (
 // connections it would reach without the index.
 type brokerView struct {
 	core.App
-	broker *subscriptions.Broker // nil: PocketBase's, no indexed connection can hear of the record
-	left   bool                  // the index's bracket is closed (see enter)
+	index      *realtimeIndex
+	collection *core.Collection
+	id         string
+
+	mu     sync.Mutex
+	broker *subscriptions.Broker // built at the first call, see SubscriptionsBroker
+	open   bool                  // the index's bracket is open (see enter)
+	closed bool
 }
 
+// SubscriptionsBroker is built when PocketBase's realtime handlers first
+// ask for it, and opens the index's bracket for the change: no connection is
+// indexed or given back until the view is taken off, so that each
+// connection is in the view or in PocketBase's broker as they walk it,
+// never in neither. Built at the first call rather than as the view is set,
+// the bracket leaves out the owners' record hooks that PocketBase runs
+// before its realtime handlers, at the same priority.
 func (v *brokerView) SubscriptionsBroker() *subscriptions.Broker {
-	if v.broker == nil {
-		return v.App.SubscriptionsBroker()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.broker != nil || v.closed {
+		return cmp.Or(v.broker, v.App.SubscriptionsBroker())
+	}
+	v.index.enter()
+	v.open = true
+	v.broker = v.App.SubscriptionsBroker()
+	if listeners := v.index.listenersOf(v.collection, v.id); len(listeners) > 0 {
+		v.broker = subscriptions.NewBroker()
+		for _, c := range v.index.app.SubscriptionsBroker().Clients() {
+			v.broker.Register(c)
+		}
+		for _, c := range listeners {
+			v.broker.Register(c)
+		}
 	}
 	return v.broker
+}
+
+// close takes the view's bracket off; the view then answers PocketBase's
+// own broker.
+func (v *brokerView) close() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.open {
+		v.index.leave()
+		v.open = false
+	}
+	v.closed, v.broker = true, nil
 }
 
 // bindBrokerViews sets the view around each of PocketBase's realtime model
@@ -75,49 +117,29 @@ func (s *realtimeIndex) bindBrokerViews(app core.App) {
 	})
 }
 
-// setView sets the view on the event, and opens the index's bracket for the
-// change: no connection is indexed or given back until PocketBase's handler
-// has walked the view, so that each connection is in the view or in
-// PocketBase's broker as it walks it, never in neither.
+// setView sets the view on the event; takeView takes it off once
+// PocketBase's handlers ran.
 func (s *realtimeIndex) setView(e *core.ModelEvent) error {
 	collection, id := s.recordOf(e.Model)
 	if collection == nil {
 		return e.Next()
 	}
-	s.enter()
-	view := &brokerView{App: e.App}
-	if listeners := s.listenersOf(collection, id); len(listeners) > 0 {
-		view.broker = subscriptions.NewBroker()
-		for _, c := range s.app.SubscriptionsBroker().Clients() {
-			view.broker.Register(c)
-		}
-		for _, c := range listeners {
-			view.broker.Register(c)
-		}
-	}
+	view := &brokerView{App: e.App, index: s, collection: collection, id: id}
 	e.App = view
+	defer view.close() // when takeView did not run
 	err := e.Next()
 	if e.App == view {
 		e.App = view.App
 	}
-	s.closeView(view)
 	return err
 }
 
-// takeView takes the view off the event once PocketBase's handler ran.
 func (s *realtimeIndex) takeView(e *core.ModelEvent) error {
 	if view, ok := e.App.(*brokerView); ok {
 		e.App = view.App
-		s.closeView(view)
+		view.close()
 	}
 	return e.Next()
-}
-
-func (s *realtimeIndex) closeView(view *brokerView) {
-	if !view.left {
-		view.left = true
-		s.leave()
-	}
 }
 
 // recordOf is the collection and id of a record model (nil for any other).

@@ -111,3 +111,56 @@ func TestRealtimeOwnersBroadcastReachesTheirTopic(t *testing.T) {
 	}
 	page.noEvent(t, 200*time.Millisecond)
 }
+
+// An owner's record hook that takes its time (a mail sent in
+// OnRecordAfterUpdateSuccess) holds no realtime subscription up: the index
+// waits for PocketBase's realtime handlers of a change, not for the hooks
+// that PocketBase runs beside them.
+func TestRealtimeSubscriptionsDoNotWaitForAnOwnersSlowHook(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	inHook, release := make(chan struct{}), make(chan struct{})
+	app.OnRecordAfterUpdateSuccess(migrations.ClientsCollection).BindFunc(func(e *core.RecordEvent) error {
+		if e.Record.GetString("firstName") == "Slow" {
+			close(inHook)
+			<-release
+		}
+		return e.Next()
+	})
+	srv := serveWithClerk(t, app, Config{})
+	u := clerkUser(t, userA, "Alice", 1000)
+	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
+	id := clientOf(t, app, userA).Id
+	first := srv.signIn(t, userA, "clients/"+id)
+
+	u["first_name"], u["updated_at"] = "Slow", 2000
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	}()
+	<-inHook
+	subscribed := make(chan *realtimeConn)
+	go func() { subscribed <- srv.signIn(t, userA, "clients/"+id) }()
+	var second *realtimeConn
+	select {
+	case second = <-subscribed:
+	case <-time.After(5 * time.Second):
+		close(release)
+		t.Fatal("a subscription waited for an owner's hook")
+	}
+	close(release)
+	<-delivered
+	// Both hear of the change: the first was indexed before it, the second
+	// may have been indexed before PocketBase's handlers ran or after.
+	if ev := first.next(t); ev.record()["firstName"] != "Slow" {
+		t.Fatalf("the first connection: %+v", ev)
+	}
+	u["first_name"], u["updated_at"] = "Next", 3000
+	deliver(t, srv.URL, "msg_3", userEvent(eventUserUpdated, u))
+	for ev := second.next(t); ev.record()["firstName"] != "Next"; ev = second.next(t) {
+		if ev.record()["firstName"] != "Slow" {
+			t.Fatalf("the second connection: %+v", ev)
+		}
+	}
+}
