@@ -44,18 +44,6 @@ func membershipBody(t testing.TB, typ, id, orgID, userID, role string, updated i
 	})
 }
 
-// userBody is a user event of a user with only an id and a name.
-func userBody(t testing.TB, typ, id string, updated int64) []byte {
-	t.Helper()
-	return userEventBody(t, typ, func(u map[string]any) {
-		u["id"] = id
-		u["updated_at"] = updated
-		u["email_addresses"] = []any{}
-		u["primary_email_address_id"] = nil
-		u["phone_numbers"] = []any{}
-	})
-}
-
 func orgOf(t testing.TB, app core.App, clerkID string) *core.Record {
 	t.Helper()
 	org, err := findOrganization(app, clerkID)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -71,7 +72,7 @@ func TestMembershipBeforeItsOrganizationAndItsClient(t *testing.T) {
 		t.Fatalf("membership not mapped: %v", m)
 	}
 
-	mustDeliver(t, srv.URL, "msg_user", userBody(t, eventUserCreated, fixtureMemberUserID, 1000), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_user", clerkfake.Event(eventUserCreated, clerkfake.NewUser(fixtureMemberUserID, "Example", 1000)), outcomeCreated)
 	client := clientOf(t, app, fixtureMemberUserID)
 	if got := membershipOf(t, app, fixtureMembershipID).GetString("client"); got != client.Id {
 		t.Fatalf("membership client %q, want %q", got, client.Id)
@@ -141,7 +142,7 @@ func TestUserDeletionRemovesMemberships(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
-	mustDeliver(t, srv.URL, "msg_u1", userBody(t, eventUserCreated, "user_with_client", 1000), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_u1", clerkfake.Event(eventUserCreated, clerkfake.NewUser("user_with_client", "Example", 1000)), outcomeCreated)
 	mustDeliver(t, srv.URL, "msg_m1", membershipBody(t, eventMembershipCreated, "orgmem_1", "org_a", "user_with_client", "org:member", 1000), outcomeCreated)
 	mustDeliver(t, srv.URL, "msg_m2", membershipBody(t, eventMembershipCreated, "orgmem_2", "org_a", "user_without_client", "org:member", 1000), outcomeCreated)
 

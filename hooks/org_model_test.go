@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -74,7 +75,7 @@ func TestOrganizationsConvergeUnderSvixDelivery(t *testing.T) {
 	for i := range 12 {
 		id := fmt.Sprintf("user_%d", i)
 		users[id] = false
-		emit(userBody(t, eventUserCreated, id, tick()))
+		emit(clerkfake.Event(eventUserCreated, clerkfake.NewUser(id, "Example", tick())))
 	}
 	roles := []string{"org:member", "org:admin"}
 	for step := 0; step < 120; step++ {

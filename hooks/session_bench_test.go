@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // BenchmarkVerifySessionToken is the cost that a Clerk session token adds
@@ -33,7 +35,7 @@ func BenchmarkReadOwnClient(b *testing.B) {
 	key := newSigningKey(b, 0, "ins_key1")
 	app := newTestApp(b)
 	srv := serve(b, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(b)})
-	deliver(b, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(b, userA, "Alice", 1000)))
+	deliver(b, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	pbToken := authToken(b, clientOf(b, app, userA))
 	for name, authorization := range map[string]string{
 		"clerk token":      "Bearer " + key.token(b, userA),
@@ -55,7 +57,7 @@ func BenchmarkReadOwnClient(b *testing.B) {
 func BenchmarkRealtimeMessage(b *testing.B) {
 	app := newTestApp(b)
 	srv := serve(b, app, Config{WebhookSecrets: []string{testSecret}})
-	deliver(b, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(b, userA, "Alice", 1000)))
+	deliver(b, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	record := clientOf(b, app, userA).Fresh()
 	record.IgnoreEmailVisibility(true)
 	payload := ownPayload{name: "clients/" + record.Id, data: recordMessage{Record: record, Action: "update"}}
