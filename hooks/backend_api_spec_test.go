@@ -35,7 +35,7 @@ func TestEveryBackendAPIRequestIsInClerksSpec(t *testing.T) {
 	// First sight: the signing keys, a new user, their memberships.
 	f.addUser(clerkfake.NewUser(newcomer, "Nina", 2000))
 	f.edit(func(f *fakeClerk) {
-		f.Members = append(f.Members, fakeMember("orgmem_new", "org_fake000", newcomer, "org:admin", 3000))
+		f.Members = append(f.Members, clerkfake.NewMembership("orgmem_new", "org_fake000", newcomer, "org:admin", 3000).Served())
 	})
 	cfg := f.config()
 	cfg.JWTKey = ""

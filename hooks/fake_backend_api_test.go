@@ -1,10 +1,8 @@
 package hooks
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
@@ -66,28 +64,6 @@ func fakeUser(i int) *clerk.User {
 	// No phone: syncs of thousands of users stay as light as Clerk's lean users.
 	u["phone_numbers"], u["primary_phone_number_id"] = []any{}, nil
 	return u.Served()
-}
-
-// fakeOrg is an organization created at ms.
-func fakeOrg(id string, ms int64) *clerk.Organization {
-	return &clerk.Organization{
-		Object: "organization", ID: id, Name: "Org " + id, Slug: strings.ReplaceAll(id, "_", "-"),
-		ImageURL:              clerk.String("https://img.clerk.com/" + id),
-		MaxAllowedMemberships: 5, PublicMetadata: json.RawMessage(`{}`), PrivateMetadata: json.RawMessage(`{}`),
-		CreatedBy: "user_fake000000", CreatedAt: ms, UpdatedAt: ms,
-	}
-}
-
-// fakeMember is a membership of userID in orgID with role, created at ms.
-func fakeMember(id, orgID, userID, role string, ms int64) *clerk.OrganizationMembership {
-	return &clerk.OrganizationMembership{
-		Object: "organization_membership", ID: id, Role: role, RoleName: strings.TrimPrefix(role, "org:"),
-		Permissions: []string{}, PublicMetadata: json.RawMessage(`{}`), PrivateMetadata: json.RawMessage(`{}`),
-		Organization: &clerk.Organization{ID: orgID},
-		PublicUserData: &clerk.OrganizationMembershipPublicUserData{UserID: userID, Identifier: userID + "@example.com",
-			ImageURL: clerk.String("https://img.clerk.com/" + userID)},
-		CreatedAt: ms, UpdatedAt: ms,
-	}
 }
 
 // edit changes the fake's state under its lock.

@@ -31,19 +31,6 @@ func orgEventBody(t testing.TB, typ string, edit func(data map[string]any)) []by
 	return b
 }
 
-// membershipBody is a membership event of user in org with role, dated updated.
-func membershipBody(t testing.TB, typ, id, orgID, userID, role string, updated int64) []byte {
-	t.Helper()
-	return orgEventBody(t, typ, func(m map[string]any) {
-		m["id"] = id
-		m["role"] = role
-		m["updated_at"] = updated
-		m["organization"].(map[string]any)["id"] = orgID
-		m["organization"].(map[string]any)["slug"] = orgID
-		m["public_user_data"].(map[string]any)["user_id"] = userID
-	})
-}
-
 func orgOf(t testing.TB, app core.App, clerkID string) *core.Record {
 	t.Helper()
 	org, err := findOrganization(app, clerkID)

@@ -47,7 +47,7 @@ func newTenancy(t *testing.T) *tenancy {
 		{"orgmem_alice_b", "org_b", "user_alice", "org:admin"},
 		{"orgmem_bob_a", "org_a", "user_bob", "org:admin"},
 	} {
-		mustDeliver(t, srv.URL, "msg_"+m.id, membershipBody(t, eventMembershipCreated, m.id, m.org, m.user, m.role, 1000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_"+m.id, clerkfake.Event(eventMembershipCreated, clerkfake.NewMembership(m.id, m.org, m.user, m.role, 1000)), outcomeCreated)
 	}
 	return &tenancy{
 		app: app, url: srv.URL,

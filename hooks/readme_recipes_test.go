@@ -240,7 +240,7 @@ func TestReadmeProjectsRecipeWhenAnOrganizationIsDeleted(t *testing.T) {
 	// Deleted for good: later events are gone.
 	updated := orgEventBody(t, eventOrganizationUpdated, func(data map[string]any) { data["id"] = "org_a"; data["updated_at"] = 9e12 })
 	mustDeliver(t, ten.url, "msg_org_a_updated", updated, outcomeGone)
-	mustDeliver(t, ten.url, "msg_org_a_join", membershipBody(t, eventMembershipCreated, "orgmem_carol_a", "org_a", "user_carol", "org:member", 9e12), outcomeGone)
+	mustDeliver(t, ten.url, "msg_org_a_join", clerkfake.Event(eventMembershipCreated, clerkfake.NewMembership("orgmem_carol_a", "org_a", "user_carol", "org:member", 9e12)), outcomeGone)
 	mustDeliver(t, ten.url, "msg_org_a_deleted_again", orgEventBody(t, eventOrganizationDeleted, func(data map[string]any) { data["id"] = "org_a" }), outcomeGone)
 }
 
