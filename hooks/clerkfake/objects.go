@@ -88,11 +88,7 @@ func NewOrganization(id string, at int64) Organization {
 
 // Served is the organization as the Backend API serves it.
 func (o Organization) Served() *clerk.Organization {
-	var served clerk.Organization
-	if err := json.Unmarshal(mustJSON(o), &served); err != nil {
-		panic(fmt.Sprintf("organization %v: %v", o["id"], err))
-	}
-	return &served
+	return served[clerk.Organization](o)
 }
 
 // ExampleMembership is the membership of Clerk's example
@@ -117,11 +113,16 @@ func NewMembership(id, orgID, userID, role string, at int64) Membership {
 
 // Served is the membership as the Backend API serves it.
 func (m Membership) Served() *clerk.OrganizationMembership {
-	var served clerk.OrganizationMembership
-	if err := json.Unmarshal(mustJSON(m), &served); err != nil {
-		panic(fmt.Sprintf("membership %v: %v", m["id"], err))
+	return served[clerk.OrganizationMembership](m)
+}
+
+// served decodes data as clerk-sdk-go's T.
+func served[T any](data map[string]any) *T {
+	var out T
+	if err := json.Unmarshal(mustJSON(data), &out); err != nil {
+		panic(fmt.Sprintf("%v %v: %v", data["object"], data["id"], err))
 	}
-	return &served
+	return &out
 }
 
 // Event is the body of Clerk's webhook of type typ carrying data (a User,
