@@ -140,7 +140,7 @@ func TestProfilePageInABrowser(t *testing.T) {
 		deliver(t, srv.URL, "msg_grace", clerkfake.Event(eventUserCreated, grace))
 		id := grace["id"].(string)
 		longName := "The " + strings.Repeat("Extraordinarily", 4) + " Long Organization Name Foundation"
-		mustDeliver(t, srv.URL, "msg_m_grace", pageMembership(t, eventMembershipCreated, "orgmem_grace_long", "org_page_long", longName, id, "org:admin", "Administrator of everything", 1000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_grace", pageMembership(eventMembershipCreated, "orgmem_grace_long", "org_page_long", longName, id, "org:admin", "Administrator of everything", 1000), outcomeCreated)
 		tab := openPage(t, browser, srv.URL, standInClerk(id, token(id)))
 		for _, width := range []int64{390, 1440} {
 			tab.run(chromedp.EmulateViewport(width, 844))
@@ -212,11 +212,11 @@ func TestProfilePageInABrowser(t *testing.T) {
 		const carol, dave = "user_2pagecarolxxxxxxxxxxxxxxxx", "user_2pagedavexxxxxxxxxxxxxxxxx"
 		deliver(t, srv.URL, "msg_carol", clerkfake.Event(eventUserCreated, seed(carol, "Carol", 1000)))
 		deliver(t, srv.URL, "msg_dave", clerkfake.Event(eventUserCreated, seed(dave, "Dave", 1000)))
-		mustDeliver(t, srv.URL, "msg_m_carol_acme", pageMembership(t, eventMembershipCreated, "orgmem_carol_acme", "org_page_acme", "Acme Corp", carol, "org:admin", "", 1000), outcomeCreated)
-		globex := pageMembership(t, eventMembershipCreated, "orgmem_carol_globex", "org_page_globex", "Globex", carol, "org:member", "Member", 1000)
+		mustDeliver(t, srv.URL, "msg_m_carol_acme", pageMembership(eventMembershipCreated, "orgmem_carol_acme", "org_page_acme", "Acme Corp", carol, "org:admin", "", 1000), outcomeCreated)
+		globex := pageMembership(eventMembershipCreated, "orgmem_carol_globex", "org_page_globex", "Globex", carol, "org:member", "Member", 1000)
 		globex = withOrgImage(t, globex, "https://img.clerk.com/globex") // out of reach here: the image fails
 		mustDeliver(t, srv.URL, "msg_m_carol_globex", globex, outcomeCreated)
-		mustDeliver(t, srv.URL, "msg_m_dave_acme", pageMembership(t, eventMembershipCreated, "orgmem_dave_acme", "org_page_acme", "Acme Corp", dave, "org:member", "Member", 1000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_dave_acme", pageMembership(eventMembershipCreated, "orgmem_dave_acme", "org_page_acme", "Acme Corp", dave, "org:member", "Member", 1000), outcomeCreated)
 
 		tab := openPage(t, browser, srv.URL, standInClerk(carol, token(carol)))
 		tab.waitFor(`document.body.dataset.state === "profile"`)
@@ -228,18 +228,18 @@ func TestProfilePageInABrowser(t *testing.T) {
 		}
 
 		// A new membership, with a role that has no name, shows up highlighted.
-		mustDeliver(t, srv.URL, "msg_m_carol_initech", pageMembership(t, eventMembershipCreated, "orgmem_carol_initech", "org_page_initech", "Initech", carol, "org:billing_manager", "", 1000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_carol_initech", pageMembership(eventMembershipCreated, "orgmem_carol_initech", "org_page_initech", "Initech", carol, "org:billing_manager", "", 1000), outcomeCreated)
 		tab.waitOrgs("Acme Corp · Admin", "Globex · Member", "Initech · Billing manager")
 		tab.waitFor(orgRow("Initech") + `.classList.contains("changed")`)
 
 		// So does a role change.
-		mustDeliver(t, srv.URL, "msg_m_carol_globex2", pageMembership(t, eventMembershipUpdated, "orgmem_carol_globex", "org_page_globex", "Globex", carol, "org:admin", "", 2000), outcomeUpdated)
+		mustDeliver(t, srv.URL, "msg_m_carol_globex2", pageMembership(eventMembershipUpdated, "orgmem_carol_globex", "org_page_globex", "Globex", carol, "org:admin", "", 2000), outcomeUpdated)
 		tab.waitOrgs("Acme Corp · Admin", "Globex · Admin", "Initech · Billing manager")
 		tab.waitFor(orgRow("Globex") + `.classList.contains("changed")`)
 
 		// Another member joins one of the user's organizations, then that
 		// organization is renamed: the rename shows, the other member does not.
-		mustDeliver(t, srv.URL, "msg_m_dave_globex", pageMembership(t, eventMembershipCreated, "orgmem_dave_globex", "org_page_globex", "Globex", dave, "org:member", "Member", 2000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_dave_globex", pageMembership(eventMembershipCreated, "orgmem_dave_globex", "org_page_globex", "Globex", dave, "org:member", "Member", 2000), outcomeCreated)
 		rename := orgEventBody(t, eventOrganizationUpdated, func(o map[string]any) {
 			o["id"], o["slug"], o["name"], o["image_url"], o["updated_at"] = "org_page_acme", "org_page_acme", "Acme Corporation", "", 3000
 		})
@@ -250,7 +250,7 @@ func TestProfilePageInABrowser(t *testing.T) {
 		tab.waitOrgs("Acme Corporation · Admin", "Globex · Admin", "Initech · Billing manager")
 
 		// Leaving an organization takes it off the list.
-		mustDeliver(t, srv.URL, "msg_m_carol_initech_gone", pageMembership(t, eventMembershipDeleted, "orgmem_carol_initech", "org_page_initech", "Initech", carol, "org:billing_manager", "", 3000), outcomeDeleted)
+		mustDeliver(t, srv.URL, "msg_m_carol_initech_gone", pageMembership(eventMembershipDeleted, "orgmem_carol_initech", "org_page_initech", "Initech", carol, "org:billing_manager", "", 3000), outcomeDeleted)
 		tab.waitOrgs("Acme Corporation · Admin", "Globex · Admin")
 	})
 
@@ -259,7 +259,7 @@ func TestProfilePageInABrowser(t *testing.T) {
 		deliver(t, srv.URL, "msg_erin", clerkfake.Event(eventUserCreated, seed(erin, "Erin", 1000)))
 		tab := openPage(t, browser, srv.URL, standInClerk(erin, token(erin)))
 		tab.waitFor(`document.querySelector("#section-organizations .card-body")?.textContent === "You are not a member of any organization."`)
-		mustDeliver(t, srv.URL, "msg_m_erin", pageMembership(t, eventMembershipCreated, "orgmem_erin_acme", "org_page_acme", "Acme Corp", erin, "org:member", "Member", 4000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_erin", pageMembership(eventMembershipCreated, "orgmem_erin_acme", "org_page_acme", "Acme Corp", erin, "org:member", "Member", 4000), outcomeCreated)
 		tab.waitOrgs("Acme Corp · Member")
 		tab.waitFor(orgRow("Acme Corp") + `.classList.contains("changed")`)
 	})
@@ -290,7 +290,7 @@ func TestProfilePageInABrowser(t *testing.T) {
 		const frank = "user_2pagefrankxxxxxxxxxxxxxxxx"
 		u := seed(frank, "Frank", 1000)
 		deliver(t, srv.URL, "msg_frank", clerkfake.Event(eventUserCreated, u))
-		mustDeliver(t, srv.URL, "msg_m_frank", pageMembership(t, eventMembershipCreated, "orgmem_frank_acme", "org_page_acme", "Acme Corp", frank, "org:member", "Member", 5000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_frank", pageMembership(eventMembershipCreated, "orgmem_frank_acme", "org_page_acme", "Acme Corp", frank, "org:member", "Member", 5000), outcomeCreated)
 		tab := openPage(t, browser, srv.URL, standInClerk(frank, token(frank)))
 		tab.waitFor(`document.body.dataset.state === "profile"`)
 		tab.waitOrgs("Acme Corp · Member")
@@ -425,15 +425,13 @@ func TestProfilePageInABrowser(t *testing.T) {
 // pageMembership is an organizationMembership event of user in the
 // organization orgID named orgName, with role and roleName (empty: none),
 // both dated updated.
-func pageMembership(t *testing.T, typ, id, orgID, orgName, userID, role, roleName string, updated int64) []byte {
-	t.Helper()
-	return orgEventBody(t, typ, func(m map[string]any) {
-		m["id"], m["role"], m["role_name"], m["updated_at"] = id, role, roleName, updated
-		org := m["organization"].(map[string]any)
-		org["id"], org["slug"], org["name"], org["updated_at"] = orgID, orgID, orgName, updated
-		org["image_url"], org["has_image"] = "", false // the browser must not leave loopback
-		m["public_user_data"].(map[string]any)["user_id"] = userID
-	})
+func pageMembership(typ, id, orgID, orgName, userID, role, roleName string, updated int64) []byte {
+	m := clerkfake.NewMembership(id, orgID, userID, role, updated)
+	m["role_name"] = roleName
+	org := m["organization"].(map[string]any)
+	org["name"], org["updated_at"] = orgName, updated
+	org["image_url"], org["has_image"] = "", false // the browser must not leave loopback
+	return clerkfake.Event(typ, m)
 }
 
 // withOrgImage is a membership event whose organization has image url.
@@ -639,8 +637,8 @@ func TestProfilePageScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two organizations, one with a name long enough to wrap on a phone.
-	mustDeliver(t, srv.URL, "msg_m_grace_eckert", pageMembership(t, eventMembershipCreated, "orgmem_grace_eckert", "org_eckert", "Eckert–Mauchly Computer Corporation", graceID, "org:admin", "", 1000), outcomeCreated)
-	mustDeliver(t, srv.URL, "msg_m_grace_codasyl", pageMembership(t, eventMembershipCreated, "orgmem_grace_codasyl", "org_codasyl", "Conference on Data Systems Languages, Short Range Committee for a Common Business Language", graceID, "org:member", "Member", 1000), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_m_grace_eckert", pageMembership(eventMembershipCreated, "orgmem_grace_eckert", "org_eckert", "Eckert–Mauchly Computer Corporation", graceID, "org:admin", "", 1000), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_m_grace_codasyl", pageMembership(eventMembershipCreated, "orgmem_grace_codasyl", "org_codasyl", "Conference on Data Systems Languages, Short Range Committee for a Common Business Language", graceID, "org:member", "Member", 1000), outcomeCreated)
 
 	// Ada is banned while her page is open, and let back in after each shot.
 	const ada = "user_2shotadaxxxxxxxxxxxxxxxxxx"
