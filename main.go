@@ -3,14 +3,15 @@
 package main
 
 import (
+	"context"
 	"embed"
 	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
+	"time"
 
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase"
@@ -21,34 +22,25 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 
 	"github.com/pocketclerk/pocketclerk/hooks"
+	"github.com/pocketclerk/pocketclerk/hooks/gcheadroom"
 )
 
 //go:embed pb_public
 var publicFiles embed.FS
 
-// gcPercent is the default GOGC: the live heap is a few MiB (SQLite's page
-// caches, outside it, make up most of the memory), so letting it grow 4×
-// before a collection costs little memory and spares a sixth of the
-// webhook's CPU (docs/benchmarks.md). memoryLimit (GOMEMLIMIT) caps what
-// that growth may take once the live heap is large, as it is with many
-// realtime connections, or when garbage arrives fast (each unsigned 1 MiB
-// webhook body costs svix's Verify two copies; docs/benchmarks.md, the
-// unsigned flood). It bounds the Go runtime's memory only: SQLite's page
-// caches and the binary's own pages come on top (about 55 MiB of the
-// server's RSS under the bench's load), so 72 MiB keeps a server holding
-// 1,000 realtime connections within 128 MiB. The GOGC and GOMEMLIMIT
-// variables override both.
-const (
-	gcPercent   = 400
-	memoryLimit = 72 << 20
-)
+// gcHeadroom is the garbage collector's default: GOGC 400 while the live
+// heap is small, as it is for the webhook (SQLite's page caches, outside it,
+// make up most of the memory), which spares a sixth of its CPU
+// (docs/benchmarks.md); and at most 32 MiB of garbage beyond the live heap
+// once it is large, as with thousands of realtime connections, down to Go's
+// default of 100. Unlike a soft memory limit (GOMEMLIMIT), it never makes
+// the collector run back to back under a load whose live heap is large.
+// GOGC set in the environment replaces it; GOMEMLIMIT, if set, applies too.
+var gcHeadroom = gcheadroom.Config{Bytes: 32 << 20, Min: 100, Max: 400, Every: time.Second}
 
 func main() {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryLimit)
+		gcheadroom.Start(context.Background(), gcHeadroom)
 	}
 	// replicating: this is "serve" with a replica (REPLICA_URL or --replica),
 	// known once the flags are read, before the databases are opened.

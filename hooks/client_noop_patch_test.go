@@ -14,7 +14,7 @@ func TestAPatchThatChangesNothingSavesAndBroadcastsNothing(t *testing.T) {
 	record := url + "/api/collections/clients/records/" + idA
 	auth := "Bearer " + key.token(t, userA)
 
-	own := connectRealtime(t, url) // the index of own-record subscriptions
+	own := connectRealtime(t, url) // the realtime index
 	own.subscribe(t, auth, "clients/"+idA)
 	all := connectRealtime(t, url) // PocketBase's own loop
 	all.subscribe(t, auth, "clients/*")

@@ -105,7 +105,7 @@ type Config struct {
 	UserDelete string
 
 	// RealtimeIndexOff leaves every realtime connection in PocketBase's own
-	// connection loop and broker, as PocketBase serves them: no own-record
+	// connection loop and broker, as PocketBase serves them: no realtime
 	// index, no detach (docs/upgrading.md lists what those lean on).
 	RealtimeIndexOff bool
 	// ReplicaURL, when set, is where the server replicates pb_data/data.db
@@ -284,7 +284,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	bindRealtimeLimits(app)
 	bindRuleShortcuts(app)
 	if !p.config.RealtimeIndexOff {
-		bindOwnRecordSubscribers(app)
+		bindRealtimeIndex(app)
 	}
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)

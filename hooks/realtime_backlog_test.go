@@ -51,8 +51,8 @@ func stalledReader(t *testing.T, baseURL string) (net.Conn, string) {
 
 // M1: a client that never reads what it subscribed to holds a bounded
 // backlog: once it falls behind, the server ends its connection, whether
-// the connection is in the index of own-record subscribers or in
-// PocketBase's connection loop.
+// the connection is in the realtime index or in PocketBase's connection
+// loop.
 func TestARealtimeReaderThatNeverReadsIsEnded(t *testing.T) {
 	app := newTestApp(t)
 	addClientField(t, app, &core.TextField{Name: "notes", Max: 10000})

@@ -66,7 +66,7 @@ func bindRealtimeLimits(app core.App) {
 				return e.Next()
 			}
 			open := 0
-			for _, c := range realtimeClients(e.App) {
+			for _, c := range realtimeClientsSignedInAs(e.App, e.Auth) {
 				if c.Id() != e.Client.Id() && c.Get(subscribedAsKey) == e.Auth.Id && !c.IsDiscarded() {
 					open++
 				}
@@ -173,7 +173,7 @@ func (a ruleShortcutApp) CanAccessRecord(record *core.Record, info *core.Request
 // messages are checked with the app PocketBase bound them with.)
 func bindRuleShortcuts(app core.App) {
 	shortcut := &hook.Handler[*core.ModelEvent]{
-		Priority: pocketBaseRealtimePriority - 1,
+		Priority: ruleShortcutPriority,
 		Func: func(e *core.ModelEvent) error {
 			original := e.App
 			e.App = ruleShortcutApp{original}

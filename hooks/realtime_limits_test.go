@@ -271,7 +271,7 @@ func TestRealtimeSubscriptionsAreCapped(t *testing.T) {
 func realtimeSubscriptions(app core.App, clientID string) []string {
 	var out []string
 	for _, c := range realtimeClients(app) {
-		if own, ok := c.(*ownRecordConn); ok {
+		if own, ok := c.(*realtimeClient); ok {
 			c = own.Client // an indexed connection hides its topics from PocketBase
 		}
 		if c.Id() == clientID {

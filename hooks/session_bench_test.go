@@ -1,9 +1,7 @@
 package hooks
 
 import (
-	"bytes"
 	"context"
-	"encoding/json/v2"
 	"net/http"
 	"testing"
 	"time"
@@ -49,30 +47,4 @@ func BenchmarkReadOwnClient(b *testing.B) {
 			}
 		})
 	}
-}
-
-// BenchmarkRealtimeMessage encodes a client's realtime message as the
-// own-record index does and, for comparison, as PocketBase's broadcast does
-// (encoding/json/v2 of the record, whose MarshalJSON output it reads again).
-func BenchmarkRealtimeMessage(b *testing.B) {
-	app := newTestApp(b)
-	srv := serve(b, app, Config{WebhookSecrets: []string{testSecret}})
-	deliver(b, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
-	record := clientOf(b, app, userA).Fresh()
-	record.IgnoreEmailVisibility(true)
-	payload := ownPayload{name: "clients/" + record.Id, data: recordMessage{Record: record, Action: "update"}}
-	pocketbase, _ := json.Marshal(&recordMessage{Record: record, Action: "update"})
-	if msg, ok := payload.message(); !ok || !bytes.Equal(msg.Data, pocketbase) {
-		b.Fatalf("the index's message is not PocketBase's:\n%s\n%s", msg.Data, pocketbase)
-	}
-	b.Run("index", func(b *testing.B) {
-		for b.Loop() {
-			payload.message()
-		}
-	})
-	b.Run("pocketbase", func(b *testing.B) {
-		for b.Loop() {
-			_, _ = json.Marshal(&recordMessage{Record: record, Action: "update"})
-		}
-	})
 }

@@ -21,6 +21,15 @@ const (
 	// dropBannedSubscribers runs after PocketBase refreshed the
 	// subscribers' auth with the updated client.
 	dropAfterAuthRefreshPriority = pocketBaseRealtimePriority + 1
+	// The realtime index sets its broker view on the event right before
+	// PocketBase's handlers, and takes it off right after (setView,
+	// takeView); the rule shortcuts wrap the event's app around it, so that
+	// the view is what takeView finds.
+	ruleShortcutPriority = pocketBaseRealtimePriority - 2
+	setViewPriority      = pocketBaseRealtimePriority - 1
+	takeViewPriority     = pocketBaseRealtimePriority + 1
+	// PocketBase dry-caches a deletion's messages at 99, as late as possible.
+	pocketBaseDryCachePriority = 99
 )
 
 // rememberWaitingSubscriber marks a realtime connection subscribed with a
@@ -84,11 +93,9 @@ func keepClerkSubscribersSignedIn(e *core.ModelEvent) error {
 	if !isClient(record) {
 		return e.Next()
 	}
-	if s, _ := e.App.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers); s != nil {
-		// Every connection is an ownRecordConn: those in PocketBase's
-		// broker are the ones not indexed.
-		for _, conn := range s.signedIn.of(record) {
-			if !conn.indexed.Load() && signedInByClerkAs(conn, record) {
+	if s, _ := e.App.Store().Get(realtimeIndexKey).(*realtimeIndex); s != nil {
+		for _, conn := range s.signedIn.of(record) { // every connection is an realtimeClient
+			if signedInByClerkAs(conn, record) {
 				conn.Set(apis.RealtimeClientAuthKey, record)
 			}
 		}

@@ -21,12 +21,12 @@ import (
 // (about 45 KB of a connection's 57). Its server-sent events are then written
 // to the hijacked connection (sseStream), through PocketBase's
 // OnRealtimeMessageSend hooks, with PocketBase's idle timeout and lifetime.
-// ownRecordConn replaces the channel of PocketBase's client so that its loop
+// realtimeClient replaces the channel of PocketBase's client so that its loop
 // can be asked to return without ending the connection.
 
 // Channel is what PocketBase's connection loop reads; it is closed when the
 // connection is discarded or detached.
-func (c *ownRecordConn) Channel() chan subscriptions.Message {
+func (c *realtimeClient) Channel() chan subscriptions.Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.ch
@@ -47,7 +47,7 @@ const (
 // Send is PocketBase's client Send: it waits for the connection loop to take
 // the message, or, once detached, writes it to the connection. A connection
 // that has fallen maxQueuedRealtimeMessages behind is ended.
-func (c *ownRecordConn) Send(m subscriptions.Message) {
+func (c *realtimeClient) Send(m subscriptions.Message) {
 	c.mu.Lock()
 	switch {
 	case c.discarded:
@@ -82,7 +82,7 @@ func (c *ownRecordConn) Send(m subscriptions.Message) {
 
 // closeChannelIfDetaching ends PocketBase's loop once a requested detach has
 // no Send left waiting on the channel (c.mu held).
-func (c *ownRecordConn) closeChannelIfDetaching() {
+func (c *realtimeClient) closeChannelIfDetaching() {
 	if c.detach && c.sending == 0 && !c.chClosed {
 		c.loopLetGo.Store(true)
 		close(c.ch)
@@ -97,16 +97,16 @@ func (c *ownRecordConn) closeChannelIfDetaching() {
 // it. To the loop alone, the connection it lets go of has no id, which
 // unregisters nothing; the broker holds the connection itself from its
 // first message on (PB_CONNECT), and everyone else sees its id.
-type loopView struct{ *ownRecordConn }
+type loopView struct{ *realtimeClient }
 
 func (v *loopView) Id() string {
 	if v.loopLetGo.Load() {
 		return ""
 	}
-	return v.ownRecordConn.Id()
+	return v.realtimeClient.Id()
 }
 
-func (c *ownRecordConn) Discard() {
+func (c *realtimeClient) Discard() {
 	if c.leaving.Load() {
 		return
 	}
@@ -125,7 +125,7 @@ func (c *ownRecordConn) Discard() {
 
 // markDiscarded stops every further Send and ends PocketBase's loop, if it
 // still runs.
-func (c *ownRecordConn) markDiscarded() {
+func (c *realtimeClient) markDiscarded() {
 	c.mu.Lock()
 	if c.discarded {
 		c.mu.Unlock()
@@ -147,7 +147,7 @@ func (c *ownRecordConn) markDiscarded() {
 
 // fallBehind ends a connection that does not take its messages: it is
 // discarded, and a write of PocketBase's loop stuck on it fails now.
-func (c *ownRecordConn) fallBehind() {
+func (c *realtimeClient) fallBehind() {
 	c.markDiscarded()
 	if stop := c.stopLoopWrites.Load(); stop != nil {
 		(*stop)()
@@ -155,7 +155,7 @@ func (c *ownRecordConn) fallBehind() {
 	c.app.Logger().Debug("Realtime connection ended: it fell too far behind its messages", "clientId", c.Id(), "queued", maxQueuedRealtimeMessages)
 }
 
-func (c *ownRecordConn) IsDiscarded() bool {
+func (c *realtimeClient) IsDiscarded() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.discarded
@@ -164,7 +164,7 @@ func (c *ownRecordConn) IsDiscarded() bool {
 // requestDetach asks PocketBase's loop to let go of the connection, which
 // then goes on without the goroutine and the buffers that net/http and
 // PocketBase hold for a request in progress (see detach).
-func (c *ownRecordConn) requestDetach() {
+func (c *realtimeClient) requestDetach() {
 	if !c.canDetach {
 		return
 	}
@@ -178,7 +178,7 @@ func (c *ownRecordConn) requestDetach() {
 }
 
 // settle marks the connection done with PocketBase's loop (c.mu held).
-func (c *ownRecordConn) settle() {
+func (c *realtimeClient) settle() {
 	if !c.settledClosed {
 		close(c.settled)
 		c.settledClosed = true
@@ -187,7 +187,7 @@ func (c *ownRecordConn) settle() {
 
 // waitDetached waits, while PocketBase's loop lets go of the connection,
 // until it has (a second at most: the loop returns as soon as it runs).
-func (c *ownRecordConn) waitDetached() {
+func (c *realtimeClient) waitDetached() {
 	if !c.detachRequested() {
 		return
 	}
@@ -201,7 +201,7 @@ func (c *ownRecordConn) waitDetached() {
 
 // detachRequested reports whether PocketBase's loop is letting go of the
 // connection: asked to, and the stream not attached yet (attach clears it).
-func (c *ownRecordConn) detachRequested() bool {
+func (c *realtimeClient) detachRequested() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.detach && !c.discarded
@@ -209,7 +209,7 @@ func (c *ownRecordConn) detachRequested() bool {
 
 // attach hands the connection to its stream, with the messages sent while
 // it was being detached first.
-func (c *ownRecordConn) attach(stream *sseStream) bool {
+func (c *realtimeClient) attach(stream *sseStream) bool {
 	stream.mu.Lock()
 	defer stream.mu.Unlock()
 	c.mu.Lock()
@@ -238,7 +238,7 @@ func (c *ownRecordConn) attach(stream *sseStream) bool {
 type sseStream struct {
 	app     core.App
 	conn    net.Conn
-	client  *ownRecordConn
+	client  *realtimeClient
 	chunked bool // net/http had started a chunked body: each message is a chunk
 	event   *core.RequestEvent
 	idleFor time.Duration
@@ -379,7 +379,7 @@ func canDetach(e *core.RealtimeConnectRequestEvent) bool {
 // PocketBase's request state; what remains is the connection, the client,
 // a small read goroutine and two timers. It answers an error when the
 // connection could not be taken over (it then ends).
-func (s *ownRecordSubscribers) detach(conn *ownRecordConn, e *core.RealtimeConnectRequestEvent, connected time.Time) error {
+func (s *realtimeIndex) detach(conn *realtimeClient, e *core.RealtimeConnectRequestEvent, connected time.Time) error {
 	header := e.Response.Header()
 	chunked := e.Request.ProtoAtLeast(1, 1) && header.Get("Content-Length") == "" && header.Get("Transfer-Encoding") != "identity"
 	if encoding := header.Get("Content-Encoding"); encoding != "" {
@@ -418,13 +418,13 @@ func (s *ownRecordSubscribers) detach(conn *ownRecordConn, e *core.RealtimeConne
 	return nil
 }
 
-func (s *ownRecordSubscribers) keep(stream *sseStream) {
+func (s *realtimeIndex) keep(stream *sseStream) {
 	s.streamsMu.Lock()
 	s.streams[stream] = struct{}{}
 	s.streamsMu.Unlock()
 }
 
-func (s *ownRecordSubscribers) forget(stream *sseStream) {
+func (s *realtimeIndex) forget(stream *sseStream) {
 	s.streamsMu.Lock()
 	delete(s.streams, stream)
 	s.streamsMu.Unlock()
@@ -432,7 +432,7 @@ func (s *ownRecordSubscribers) forget(stream *sseStream) {
 
 // endStreams closes every detached connection (the app is stopping: net/http
 // no longer knows of them).
-func (s *ownRecordSubscribers) endStreams() {
+func (s *realtimeIndex) endStreams() {
 	s.streamsMu.Lock()
 	streams := make([]*sseStream, 0, len(s.streams))
 	for stream := range s.streams {

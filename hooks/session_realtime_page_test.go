@@ -81,7 +81,7 @@ func profilePagesReceive(t *testing.T, indexOff bool) map[string][]string {
 		}
 	}
 	if !indexOff {
-		mustBeDetached(t, app, conns["alice orgs"].clientID, true)
+		mustBeDetached(t, app, conns["alice orgs"].clientID, false)
 		mustBeDetached(t, app, conns["alice own"].clientID, false)
 	}
 
@@ -127,10 +127,10 @@ func profilePagesReceive(t *testing.T, indexOff bool) map[string][]string {
 func mustBeDetached(t *testing.T, app core.App, clientID string, inBroker bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var conn *ownRecordConn
+		var conn *realtimeClient
 		if c, err := app.SubscriptionsBroker().ClientById(clientID); err == nil {
-			conn, _ = c.(*ownRecordConn)
-		} else if s := ownRecordSubscribersOf(app); s != nil {
+			conn, _ = c.(*realtimeClient)
+		} else if s := realtimeIndexOf(app); s != nil {
 			s.mu.Lock()
 			conn = s.byID[clientID]
 			s.mu.Unlock()

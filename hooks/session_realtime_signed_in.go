@@ -13,7 +13,7 @@ import (
 // open that walk was a third of a user.updated's CPU.
 type signedInConns struct {
 	mu    sync.Mutex
-	conns map[string]map[*ownRecordConn]struct{} // by the auth record's collection id and id
+	conns map[string]map[*realtimeClient]struct{} // by the auth record's collection id and id
 }
 
 func signedInKey(record *core.Record) string {
@@ -21,7 +21,7 @@ func signedInKey(record *core.Record) string {
 }
 
 // note records that conn is signed in as auth (nil: as no one).
-func (s *signedInConns) note(conn *ownRecordConn, auth *core.Record) {
+func (s *signedInConns) note(conn *realtimeClient, auth *core.Record) {
 	key := ""
 	if auth != nil {
 		key = signedInKey(auth)
@@ -45,13 +45,13 @@ func (s *signedInConns) note(conn *ownRecordConn, auth *core.Record) {
 		return
 	}
 	if s.conns[key] == nil {
-		s.conns[key] = map[*ownRecordConn]struct{}{}
+		s.conns[key] = map[*realtimeClient]struct{}{}
 	}
 	s.conns[key][conn] = struct{}{}
 }
 
 // forget removes a connection that ended, for good.
-func (s *signedInConns) forget(conn *ownRecordConn) {
+func (s *signedInConns) forget(conn *realtimeClient) {
 	s.mu.Lock()
 	conn.signedInForgotten = true
 	s.mu.Unlock()
@@ -59,11 +59,16 @@ func (s *signedInConns) forget(conn *ownRecordConn) {
 }
 
 // of is the connections signed in as record.
-func (s *signedInConns) of(record *core.Record) []*ownRecordConn {
+func (s *signedInConns) of(record *core.Record) []*realtimeClient {
+	return s.ofKey(signedInKey(record))
+}
+
+// ofKey is the connections signed in as the record "<collection id>/<id>".
+func (s *signedInConns) ofKey(key string) []*realtimeClient {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	set := s.conns[signedInKey(record)]
-	out := make([]*ownRecordConn, 0, len(set))
+	set := s.conns[key]
+	out := make([]*realtimeClient, 0, len(set))
 	for conn := range set {
 		out = append(out, conn)
 	}

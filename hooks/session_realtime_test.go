@@ -186,8 +186,8 @@ func TestRealtimeKeepsAClerkSessionThroughItsClientsChanges(t *testing.T) {
 	u := clerkfake.NewUser(userA, "Alice", 1000)
 	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, u))
 	client := clientOf(t, app, userA)
-	wild := srv.signIn(t, userA, "clients/*")         // stays in PocketBase's broker
-	own := srv.signIn(t, userA, "clients/"+client.Id) // taken into the own-record index
+	wild := srv.signIn(t, userA, "clients/*", "announcements") // an owner's topic: stays in PocketBase's broker
+	own := srv.signIn(t, userA, "clients/"+client.Id)          // taken into the index
 	conns := map[string]*realtimeConn{"clients/*": wild, "clients/<id>": own}
 
 	u["email_addresses"].([]any)[0].(map[string]any)["email_address"] = "alice.new@example.org"

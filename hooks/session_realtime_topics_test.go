@@ -8,7 +8,7 @@ import (
 )
 
 // A connection answers PocketBase's walks from its own index of topics
-// (ownRecordConn.Subscriptions): it must answer what PocketBase's client
+// (realtimeClient.Subscriptions): it must answer what PocketBase's client
 // answers, for every form of prefix PocketBase asks with.
 func TestConnectionTopicsAnswerAsPocketBasesClient(t *testing.T) {
 	topics := []string{
@@ -22,7 +22,7 @@ func TestConnectionTopicsAnswerAsPocketBasesClient(t *testing.T) {
 		{"clients/abc?", "clients/*?"}, {"c"}, {""}, {"?"}, {},
 	}
 	pb := subscriptions.NewDefaultClient()
-	conn := newOwnRecordConn(nil, subscriptions.NewDefaultClient())
+	conn := newRealtimeClient(nil, subscriptions.NewDefaultClient())
 	pb.Subscribe(topics...)
 	conn.Subscribe(topics...)
 	for _, p := range prefixes {

@@ -2,10 +2,10 @@
 // A card of app.js's profileSections; it shares app.js's globals (classic
 // scripts, loaded in order).
 
-// The user's memberships and their organizations come over a second
-// realtime connection, so that the first one listens to the user's own
-// record and nothing else: the kind of connection that the server can
-// serve from its own-record index (hooks/session_realtime_own.go).
+// The user's memberships and their organizations come over a realtime
+// connection of their own: the card subscribes, reads and reconnects apart
+// from the profile's record. The server serves both of the page's
+// connections from its realtime index (hooks/session_realtime_index.go).
 let orgsRealtime = null;
 let memberships = null; // the user's memberships by id; null until read
 let organizations = new Map(); // their organizations by id, the newest copy of each

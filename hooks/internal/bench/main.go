@@ -47,7 +47,8 @@ func main() {
 		senders  = flag.Int("senders", 16, "concurrent senders")
 		clients  = flag.Int("clients", 1000, "existing clients before the run")
 		grow     = flag.Int("grow", 0, "when set, seed up to this many clients afterwards and run the webhook again")
-		rtConns  = flag.Int("realtime", 1000, "realtime connections held for the realtime rows (0: none)")
+		rtConns  = flag.Int("realtime", 1000, "profile pages held open for the first realtime row (0: no realtime rows)")
+		rtLarge  = flag.Int("realtime-large", 5000, "profile pages held open for the second realtime row (two connections each; 0: no such row)")
 		soak     = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
 		cpuProf  = flag.String("cpuprofile", "", "with -soak: write a CPU profile of the soak (server and load) to this file")
 		keep     = flag.Bool("keep", false, "keep the data directory and server log")
@@ -64,7 +65,7 @@ func main() {
 	log.SetFlags(0)
 	err := run(options{
 		binPath: *binPath, build: *build, events: *events, rounds: *rounds, senders: *senders, clients: *clients,
-		grow: *grow, realtime: *rtConns, soak: *soak, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose, floodOnly: *flood,
+		grow: *grow, realtime: *rtConns, realtimeLarge: *rtLarge, soak: *soak, cpuProfile: *cpuProf, keep: *keep, verbose: *verbose, floodOnly: *flood,
 		realtimeOnly: *rtOnly, pprofDir: *pprof, memProfileRate: *memRate, serverEnv: *srvEnv,
 		replica: *replica, replicationOnly: *replOnly,
 	})
@@ -82,7 +83,7 @@ type options struct {
 	memProfileRate                         int
 	serverEnv                              string
 	events, rounds, senders, clients, grow int
-	realtime                               int
+	realtime, realtimeLarge                int
 	soak                                   time.Duration
 	cpuProfile                             string
 }
@@ -183,7 +184,10 @@ func run(o options) error {
 	per := max(1, o.events/2/o.rounds)
 	fmt.Print(machine())
 	if o.realtimeOnly {
-		return b.runRealtime(o.rounds, per, o.realtime)
+		if err := b.runRealtime(o.rounds, per, o.realtime, smallPages); err != nil {
+			return err
+		}
+		return b.runLargeRealtime(o.rounds, per, o.realtimeLarge)
 	}
 	if o.replicationOnly {
 		return b.compareReplication(o.replica, o.rounds, per)
@@ -203,7 +207,7 @@ func run(o options) error {
 	if o.realtime > 0 {
 		// Rows three times longer: the rate with connections varies more
 		// from row to row than the others.
-		if err := b.runRealtime(o.rounds, 3*per, o.realtime); err != nil {
+		if err := b.runRealtime(o.rounds, 3*per, o.realtime, smallPages); err != nil {
 			return err
 		}
 	}
@@ -233,6 +237,9 @@ func run(o options) error {
 			return err
 		}
 		printSizeComparison(sizes, smallClients, b.clients)
+	}
+	if o.realtime > 0 {
+		return b.runLargeRealtime(o.rounds, 3*per, o.realtimeLarge)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -66,10 +67,10 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 		}
 		conns[i] = srv.signIn(t, users[i]["id"].(string), "clients/"+clientOf(t, app, users[i]["id"].(string)).Id)
 	}
-	// One more, on the wildcard topic, stays with PocketBase.
+	// One more, on the wildcard topic, indexed under it.
 	wild := srv.signIn(t, users[0]["id"].(string), "clients/*")
-	if got := app.SubscriptionsBroker().TotalClients(); got != 1 {
-		t.Fatalf("%d connections in PocketBase's broker, want only the wildcard one", got)
+	if got, indexed := app.SubscriptionsBroker().TotalClients(), len(realtimeIndexOf(app).all()); got != 0 || indexed != n+1 {
+		t.Fatalf("%d connections in PocketBase's broker and %d in the index, want all %d in the index", got, indexed, n+1)
 	}
 
 	update := func(i int, at int64, edit func(u map[string]any)) {
@@ -122,8 +123,8 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	if ev := wild.next(t); ev.record()["firstName"] != "User0@3000" {
 		t.Fatalf("the wildcard connection, after nothing: %+v", ev)
 	}
-	if got := app.SubscriptionsBroker().TotalClients(); got != 1 {
-		t.Fatalf("%d connections in PocketBase's broker after resubscribing", got)
+	if got, indexed := app.SubscriptionsBroker().TotalClients(), indexedUnder(realtimeIndexOf(app), "clients/"+clientOf(t, app, users[0]["id"].(string)).Id); got != 0 || indexed != 1 {
+		t.Fatalf("after resubscribing: %d connections in PocketBase's broker, %d indexed under the record's topic", got, indexed)
 	}
 
 	// A banned client hears of its ban, then nothing more.
@@ -160,7 +161,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 // detachedStreams is how many realtime connections run detached from
 // PocketBase's connection loop.
 func detachedStreams(app core.App) int {
-	s := ownRecordSubscribersOf(app)
+	s := realtimeIndexOf(app)
 	s.streamsMu.Lock()
 	defer s.streamsMu.Unlock()
 	return len(s.streams)
@@ -195,7 +196,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 		return e.Next()
 	})
 	srv := serveWithClerk(t, app, Config{})
-	owners := ownRecordSubscribersOf(app)
+	owners := realtimeIndexOf(app)
 
 	user := clerkfake.NewUser("user_2detached0000000000000000", "Detached", 1000)
 	if r := deliver(t, srv.URL, "msg_c", clerkfake.Event(eventUserCreated, user)); r.Status != 200 {
@@ -281,12 +282,13 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 	c.ends(t, "the idle stream")
 	waitFor(t, "the idle connection forgotten", func() bool { return detachedStreams(app) == 0 && len(owners.all()) == 0 })
 
-	// A detached connection that subscribes to more than its own record goes
-	// back to PocketBase's broker, still detached; when it ends (idle again),
-	// it leaves the broker too.
+	// A detached connection that subscribes to a topic other than a
+	// record's (an owner's own topic) goes back to PocketBase's broker, where
+	// the owner's code looks for it, still detached; when it ends (idle
+	// again), it leaves the broker too.
 	back := srv.signIn(t, user["id"].(string), "clients/"+client.Id)
 	waitFor(t, "the third connection detached", func() bool { return detachedStreams(app) == 1 })
-	back.subscribe(t, "Bearer "+srv.key.token(t, user["id"].(string)), "clients/"+client.Id, "organizations/*")
+	back.subscribe(t, "Bearer "+srv.key.token(t, user["id"].(string)), "clients/"+client.Id, "announcements")
 	if got := app.SubscriptionsBroker().TotalClients(); got != 1 || len(owners.all()) != 0 {
 		t.Fatalf("after subscribing to more: broker %d, index %d", got, len(owners.all()))
 	}
@@ -341,10 +343,10 @@ func TestRealtimeResubscribingWhileDetachingKeepsTheConnection(t *testing.T) {
 	if err := Register(app, nil, Config{}); err != nil {
 		t.Fatal(err)
 	}
-	s := ownRecordSubscribersOf(app)
-	conn := newOwnRecordConn(app, subscriptions.NewDefaultClient())
+	s := realtimeIndexOf(app)
+	conn := newRealtimeClient(app, subscriptions.NewDefaultClient())
 	conn.canDetach = true
-	s.between(func() { // indexed, as takeIfOwnRecordOnly does
+	s.between(func() { // indexed, as takeIfIndexable does
 		s.byID[conn.Id()] = conn
 		conn.indexed.Store(true)
 	})
@@ -371,8 +373,15 @@ func TestRealtimeResubscribingWhileDetachingKeepsTheConnection(t *testing.T) {
 	}
 }
 
-func ownRecordSubscribersOf(app core.App) *ownRecordSubscribers {
-	return app.Store().Get(ownRecordSubscribersKey).(*ownRecordSubscribers)
+func realtimeIndexOf(app core.App) *realtimeIndex {
+	return app.Store().Get(realtimeIndexKey).(*realtimeIndex)
+}
+
+// indexedUnder is how many connections the index holds under topic.
+func indexedUnder(s *realtimeIndex, topic string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byTopic[topic])
 }
 
 // The index answers the shipped view rule without a query, and leaves any
@@ -401,36 +410,6 @@ func TestRealtimeOwnRecordSubscribersFollowTheOwnersViewRule(t *testing.T) {
 	deliver(t, srv.URL, "msg_3", clerkfake.Event(eventUserUpdated, u))
 	if ev := conn.next(t); ev.record()["firstName"] != "Shown" {
 		t.Fatalf("after the owner's rule admits the record again: %+v", ev)
-	}
-}
-
-func TestAdmitsOwnRecordOnlyUnderTheShippedRule(t *testing.T) {
-	t.Parallel()
-	app := newTestApp(t)
-	clients, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := core.NewAuthCollection("members")
-	a, b, stranger := core.NewRecord(clients), core.NewRecord(clients), core.NewRecord(other)
-	a.Id, b.Id, stranger.Id = "aaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbb", "aaaaaaaaaaaaaaa"
-	shipped, legacy := migrations.OwnRecordRule, "id = @request.auth.id"
-	for _, tc := range []struct {
-		name         string
-		rule         *string
-		auth, record *core.Record
-		want         bool
-	}{
-		{"its own record", &shipped, a, a, true},
-		{"another client's record", &shipped, a, b, false},
-		{"a guest", &shipped, nil, a, false},
-		{"another collection's record with the same id", &shipped, stranger, a, false},
-		{"another rule", &legacy, a, a, false},
-		{"superusers only", nil, a, a, false},
-	} {
-		if got := admitsOwnRecord(tc.rule, tc.auth, tc.record); got != tc.want {
-			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
-		}
 	}
 }
 
@@ -465,9 +444,9 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 	topic := "clients/" + clientOf(t, app, ada["id"].(string)).Id
 	conn := srv.signIn(t, ada["id"].(string), topic)
 
-	var held *ownRecordConn
+	var held *realtimeClient
 	waitFor(t, "the connection is indexed", func() bool {
-		for _, c := range ownRecordSubscribersOf(app).all() {
+		for _, c := range realtimeIndexOf(app).all() {
 			held = c
 		}
 		return held != nil
@@ -526,28 +505,48 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 	}
 }
 
-// The index's message is PocketBase's, byte for byte, and where PocketBase
-// cannot encode a record (a JSON field with a member named twice, as old
-// data may hold), the index sends nothing either. Compared with what
-// PocketBase's broker sends for the same change, so that a change in
-// PocketBase shows here.
+// An indexed connection's messages are those PocketBase's broker sends, byte
+// for byte (the record of a subscription with fields, as PocketBase encodes
+// it in no set order, compared decoded), for records as old data may hold
+// them, including one that PocketBase cannot encode whole.
 func TestRealtimeMessageIsPocketBases(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
 	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	id := clientOf(t, app, userA).Id
-	pocketBase := srv.signIn(t, userA, "clients/*") // stays in PocketBase's broker
-	index := srv.signIn(t, userA, "clients/"+id)    // taken into the index
+	// The same record topics, one with options, on two connections: one
+	// with an owner's topic besides, which keeps it in PocketBase's broker.
+	topics := []string{"clients/" + id, "clients/" + id + "?options=" + url.QueryEscape(`{"query":{"fields":"id,firstName,publicMetadata"}}`)}
+	pocketBase := srv.signIn(t, userA, append(topics, "announcements")...)
+	index := srv.signIn(t, userA, topics...)
+	waitFor(t, "one connection indexed, the other in the broker", func() bool {
+		return indexedUnder(realtimeIndexOf(app), "clients/"+id) == 1 && app.SubscriptionsBroker().TotalClients() == 1
+	})
+	// A change's messages by topic, the record of the one with fields
+	// decoded: PocketBase encodes the picked fields from a map, whose order
+	// it does not keep (encoding/json/v2).
+	messages := func(c *realtimeConn, n int) map[string]string {
+		out := map[string]string{}
+		for range n {
+			ev := c.next(t)
+			if strings.Contains(ev.Name, "?options=") {
+				out[ev.Name] = fmt.Sprint(ev.Data)
+			} else {
+				out[ev.Name] = ev.Raw
+			}
+		}
+		return out
+	}
 	for _, c := range []struct {
-		name   string
-		set    map[string]any
-		silent bool // PocketBase cannot encode the record
+		name string
+		set  map[string]any
+		sent int // a member named twice: PocketBase cannot encode the whole record, only its picked fields
 	}{
-		{"markup", map[string]any{"firstName": "Ada & <b>", "lastName": "\u2028"}, false},
-		{"invalid UTF-8", map[string]any{"firstName": "Ada \xff"}, false},
-		{"JSON with spaces", map[string]any{"publicMetadata": types.JSONRaw(`{ "role" : "admin" }`)}, false},
-		{"a member named twice", map[string]any{"publicMetadata": types.JSONRaw(`{"role":"a","role":"b"}`)}, true},
+		{"markup", map[string]any{"firstName": "Ada & <b>", "lastName": "\u2028"}, 2},
+		{"invalid UTF-8", map[string]any{"firstName": "Ada \xff"}, 2},
+		{"JSON with spaces", map[string]any{"publicMetadata": types.JSONRaw(`{ "role" : "admin" }`)}, 2},
+		{"a member named twice", map[string]any{"publicMetadata": types.JSONRaw(`{"role":"a","role":"b"}`)}, 1},
 	} {
 		changed := clientOf(t, app, userA)
 		for field, value := range c.set {
@@ -557,26 +556,23 @@ func TestRealtimeMessageIsPocketBases(t *testing.T) {
 		if err := app.SaveNoValidate(changed); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		// One change at a time: PocketBase sends each message from a
-		// goroutine of its own, so two changes may arrive in either order.
-		if c.silent {
-			continue // the last change below shows that neither sent anything
-		}
-		if got, want := index.next(t).Raw, pocketBase.next(t).Raw; got != want {
+		// One change at a time: two changes' messages may arrive in either order.
+		if got, want := messages(index, c.sent), messages(pocketBase, c.sent); !maps.Equal(got, want) {
 			t.Errorf("%s: the index sends %q, PocketBase %q", c.name, got, want)
 		}
 	}
-	// Neither sent more than one message per change, nor one for a record
-	// that PocketBase cannot encode.
+	// Neither sent more than that.
 	last := clientOf(t, app, userA)
-	last.Set("username", "last")
+	last.Set("firstName", "last")
 	last.Set("publicMetadata", map[string]any{"role": "member"})
 	if err := app.Save(last); err != nil {
 		t.Fatal(err)
 	}
 	for name, c := range map[string]*realtimeConn{"the index": index, "PocketBase": pocketBase} {
-		if got := c.next(t).record()["username"]; got != "last" {
-			t.Errorf("%s sent an extra message (username %v) before the last change", name, got)
+		for _, ev := range []sseEvent{c.next(t), c.next(t)} {
+			if got := ev.record()["firstName"]; got != "last" {
+				t.Errorf("%s sent an extra message (firstName %v) before the last change", name, got)
+			}
 		}
 	}
 }

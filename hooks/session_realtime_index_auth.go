@@ -34,7 +34,7 @@ func (r *authRef) is(record *core.Record) bool {
 	return record != nil && r.id == record.Id && r.collectionID == record.Collection().Id
 }
 
-func (c *ownRecordConn) currentAuthRef() *authRef {
+func (c *realtimeClient) currentAuthRef() *authRef {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
 	return c.authRef
@@ -42,7 +42,7 @@ func (c *ownRecordConn) currentAuthRef() *authRef {
 
 // holdAuthAsRef replaces the auth record that conn holds by its reference.
 // It is called as conn is indexed.
-func (c *ownRecordConn) holdAuthAsRef() {
+func (c *realtimeClient) holdAuthAsRef() {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
 	if record, _ := c.Client.Get(apis.RealtimeClientAuthKey).(*core.Record); record != nil {
@@ -54,7 +54,7 @@ func (c *ownRecordConn) holdAuthAsRef() {
 // Get is the client's store, where an indexed connection's auth comes from
 // its reference. Once the connection is back in PocketBase's broker, which
 // reads the auth for every record change, the record is kept again.
-func (c *ownRecordConn) Get(key string) any {
+func (c *realtimeClient) Get(key string) any {
 	if key != apis.RealtimeClientAuthKey {
 		return c.Client.Get(key)
 	}
@@ -65,7 +65,7 @@ func (c *ownRecordConn) Get(key string) any {
 		}
 		record, loaded, ok := ref.record.Value(), false, true
 		if record == nil {
-			// Read without the lock, which a delivery's refreshAuth takes.
+			// Read without the lock.
 			record, ok = c.loadAuth(ref)
 			loaded = true
 		}
@@ -79,7 +79,7 @@ func (c *ownRecordConn) Get(key string) any {
 // keepAuth keeps what Get found for ref, unless the reference changed
 // meanwhile: nil signs the connection out; a record is held again once
 // the connection is back in the broker.
-func (c *ownRecordConn) keepAuth(ref *authRef, record *core.Record, loaded bool) bool {
+func (c *realtimeClient) keepAuth(ref *authRef, record *core.Record, loaded bool) bool {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
 	if c.authRef != ref {
@@ -99,11 +99,12 @@ func (c *ownRecordConn) keepAuth(ref *authRef, record *core.Record, loaded bool)
 }
 
 // loadAuth reads the record of ref, or nil if it no longer signs the
-// connection in (deleted, or a new token key, as in refreshAuth). When the
+// connection in (deleted, or a new token key, as PocketBase decides in
+// realtimeUpdateClientsAuth). When the
 // database cannot answer, it is a stand-in with the record's id and token
 // key, which still refuses another user's token on this connection, and ok
 // is false: nothing is concluded from it.
-func (c *ownRecordConn) loadAuth(ref *authRef) (record *core.Record, ok bool) {
+func (c *realtimeClient) loadAuth(ref *authRef) (record *core.Record, ok bool) {
 	record, err := c.app.FindRecordById(ref.collectionID, ref.id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -119,13 +120,13 @@ func (c *ownRecordConn) loadAuth(ref *authRef) (record *core.Record, ok bool) {
 		standIn.Id = ref.id
 		standIn.SetTokenKey(ref.tokenKey)
 		return standIn, false
-	case record.TokenKey() != ref.tokenKey && !c.signedInByClerk():
+	case record.TokenKey() != ref.tokenKey: // a Clerk session's ref follows the key (keepClerkSubscribersSignedIn)
 		return nil, true
 	}
 	return record, true
 }
 
-func (c *ownRecordConn) Set(key string, value any) {
+func (c *realtimeClient) Set(key string, value any) {
 	if key == apis.RealtimeClientAuthKey {
 		c.authMu.Lock()
 		defer c.authMu.Unlock()
@@ -141,7 +142,7 @@ func (c *ownRecordConn) Set(key string, value any) {
 	c.Client.Set(key, value)
 }
 
-func (c *ownRecordConn) Unset(key string) {
+func (c *realtimeClient) Unset(key string) {
 	if key == apis.RealtimeClientAuthKey {
 		c.authMu.Lock()
 		defer c.authMu.Unlock()
@@ -153,53 +154,20 @@ func (c *ownRecordConn) Unset(key string) {
 
 // noteSignedIn keeps the connection's entry in signedInConns; call with
 // authMu held, as the auth changes.
-func (c *ownRecordConn) noteSignedIn(auth *core.Record) {
+func (c *realtimeClient) noteSignedIn(auth *core.Record) {
 	if c.signedIn != nil {
 		c.signedIn.note(c, auth)
 	}
 }
 
-func (c *ownRecordConn) signedInByClerk() bool {
-	sid, _ := c.Client.Get(clerkSessionIDKey).(string)
-	return sid != ""
-}
-
-// authFor is the connection's auth for a delivery of record: record itself
-// when the connection is signed in as it, without loading it again.
-func (c *ownRecordConn) authFor(record *core.Record) *core.Record {
-	if ref := c.currentAuthRef(); ref != nil && ref.is(record) {
-		return record
-	}
-	auth, _ := c.Get(apis.RealtimeClientAuthKey).(*core.Record)
-	return auth
-}
-
 // signedInAs tells whether sub is signed in as record, without loading the
 // auth of an indexed connection.
 func signedInAs(sub subscriptions.Client, record *core.Record) bool {
-	if conn, ok := sub.(*ownRecordConn); ok {
+	if conn, ok := sub.(*realtimeClient); ok {
 		if ref := conn.currentAuthRef(); ref != nil {
 			return ref.is(record)
 		}
 	}
 	auth, _ := sub.Get(apis.RealtimeClientAuthKey).(*core.Record)
 	return auth != nil && auth.Id == record.Id && auth.Collection().Id == record.Collection().Id
-}
-
-// refreshAuth is PocketBase's realtimeUpdateClientsAuth for one indexed
-// connection: a new token key signs it out, unless a Clerk session signed
-// it in (see keepClerkSubscribersSignedIn); otherwise its reference follows
-// the saved record.
-func refreshAuth(conn *ownRecordConn, record *core.Record) {
-	conn.authMu.Lock()
-	defer conn.authMu.Unlock()
-	ref := conn.authRef
-	if ref == nil || !ref.is(record) {
-		return
-	}
-	if ref.tokenKey != record.TokenKey() && !conn.signedInByClerk() {
-		conn.authRef = nil
-		return
-	}
-	conn.authRef = newAuthRef(record)
 }

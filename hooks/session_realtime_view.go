@@ -1,0 +1,179 @@
+package hooks
+
+import (
+	"github.com/pocketbase/pocketbase/apis"
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
+	"github.com/spf13/cast"
+)
+
+// brokerView is the app as PocketBase's realtime handlers see it during one
+// record change: its broker holds the connections left in PocketBase's
+// broker and those of the index that can hear of the record. PocketBase's
+// handlers read the broker from the event's app (apis/realtime.go:
+// realtimeBroadcastRecord, realtimeUpdateClientsAuth, the delete's dry
+// cache); the view is set on the event just before them and taken off just
+// after. PocketBase's record hooks (OnRecordAfter*Success) run nested in a
+// model handler of the same priority, and see it too: it holds every
+// connection of PocketBase's broker, and a connection with an owner's own
+// topic is never indexed, so an owner's broadcast on that topic reaches the
+// connections it would reach without the index.
+type brokerView struct {
+	core.App
+	broker *subscriptions.Broker // nil: PocketBase's, no indexed connection can hear of the record
+	left   bool                  // the index's bracket is closed (see enter)
+}
+
+func (v *brokerView) SubscriptionsBroker() *subscriptions.Broker {
+	if v.broker == nil {
+		return v.App.SubscriptionsBroker()
+	}
+	return v.broker
+}
+
+// bindBrokerViews sets the view around each of PocketBase's realtime model
+// handlers.
+func (s *realtimeIndex) bindBrokerViews(app core.App) {
+	type binder interface {
+		Bind(*hook.Handler[*core.ModelEvent]) string
+	}
+	around := func(h binder, set, take int) {
+		h.Bind(&hook.Handler[*core.ModelEvent]{Priority: set, Func: s.setView})
+		h.Bind(&hook.Handler[*core.ModelEvent]{Priority: take, Func: s.takeView})
+	}
+	around(app.OnModelAfterCreateSuccess(), setViewPriority, takeViewPriority)
+	around(app.OnModelAfterUpdateSuccess(), setViewPriority, takeViewPriority)
+	around(app.OnModelAfterDeleteSuccess(), setViewPriority, takeViewPriority)
+	around(app.OnModelDelete(), pocketBaseDryCachePriority-1, pocketBaseDryCachePriority+1)
+	app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
+		Priority: setViewPriority,
+		Func:     func(e *core.ModelErrorEvent) error { return s.setView(&e.ModelEvent) },
+	})
+	app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
+		Priority: takeViewPriority,
+		Func:     func(e *core.ModelErrorEvent) error { return s.takeView(&e.ModelEvent) },
+	})
+	// PocketBase signs out the connections of an auth collection whose token
+	// secret changes, or that is deleted, by walking its broker after the
+	// change is saved; the indexed connections are signed out here.
+	app.OnCollectionUpdate().BindFunc(func(e *core.CollectionEvent) error {
+		cached, _ := e.App.FindCachedCollectionByNameOrId(e.Collection.Id)
+		if err := e.Next(); err != nil {
+			return err
+		}
+		if cached != nil && e.Collection.IsAuth() && cached.AuthToken.Secret != e.Collection.AuthToken.Secret {
+			s.signOutCollection(e.Collection.Id)
+		}
+		return nil
+	})
+	app.OnCollectionAfterDeleteSuccess().BindFunc(func(e *core.CollectionEvent) error {
+		if e.Collection.IsAuth() {
+			s.signOutCollection(e.Collection.Id)
+		}
+		return e.Next()
+	})
+}
+
+// setView sets the view on the event, and opens the index's bracket for the
+// change: no connection is indexed or given back until PocketBase's handler
+// has walked the view, so that each connection is in the view or in
+// PocketBase's broker as it walks it, never in neither.
+func (s *realtimeIndex) setView(e *core.ModelEvent) error {
+	collection, id := s.recordOf(e.Model)
+	if collection == nil {
+		return e.Next()
+	}
+	s.enter()
+	view := &brokerView{App: e.App}
+	if listeners := s.listenersOf(collection, id); len(listeners) > 0 {
+		view.broker = subscriptions.NewBroker()
+		for _, c := range s.app.SubscriptionsBroker().Clients() {
+			view.broker.Register(c)
+		}
+		for _, c := range listeners {
+			view.broker.Register(c)
+		}
+	}
+	e.App = view
+	err := e.Next()
+	if e.App == view {
+		e.App = view.App
+	}
+	s.closeView(view)
+	return err
+}
+
+// takeView takes the view off the event once PocketBase's handler ran.
+func (s *realtimeIndex) takeView(e *core.ModelEvent) error {
+	if view, ok := e.App.(*brokerView); ok {
+		e.App = view.App
+		s.closeView(view)
+	}
+	return e.Next()
+}
+
+func (s *realtimeIndex) closeView(view *brokerView) {
+	if !view.left {
+		view.left = true
+		s.leave()
+	}
+}
+
+// recordOf is the collection and id of a record model (nil for any other).
+func (s *realtimeIndex) recordOf(model core.Model) (*core.Collection, string) {
+	switch m := model.(type) {
+	case *core.Record:
+		return m.Collection(), m.Id
+	case core.RecordProxy:
+		if r := m.ProxyRecord(); r != nil {
+			return r.Collection(), r.Id
+		}
+	}
+	collection, err := s.app.FindCachedCollectionByNameOrId(model.TableName())
+	if err != nil {
+		return nil, ""
+	}
+	return collection, cast.ToString(model.PK())
+}
+
+// listenersOf is the indexed connections that can hear of a change of the
+// record: subscribed to one of the topics PocketBase's broadcast looks for,
+// or signed in as it (PocketBase refreshes their auth). s.mu is taken.
+func (s *realtimeIndex) listenersOf(collection *core.Collection, id string) []*realtimeClient {
+	seen := map[*realtimeClient]struct{}{}
+	var out []*realtimeClient
+	add := func(c *realtimeClient) {
+		if _, dup := seen[c]; !dup {
+			seen[c] = struct{}{}
+			out = append(out, c)
+		}
+	}
+	s.mu.Lock()
+	for _, name := range [2]string{collection.Name, collection.Id} {
+		for _, topic := range [3]string{name + "/" + id, name + "/*", name} {
+			for c := range s.byTopic[topic] {
+				add(c)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if collection.IsAuth() {
+		for _, c := range s.signedIn.ofKey(collection.Id + "/" + id) {
+			if c.indexed.Load() {
+				add(c)
+			}
+		}
+	}
+	return out
+}
+
+// signOutCollection signs out the indexed connections signed in as a record
+// of the collection.
+func (s *realtimeIndex) signOutCollection(collectionID string) {
+	for _, conn := range s.all() {
+		if ref := conn.currentAuthRef(); ref != nil && ref.collectionID == collectionID {
+			conn.Unset(apis.RealtimeClientAuthKey)
+		}
+	}
+}
