@@ -1,12 +1,17 @@
 package hooks
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/router"
 	svix "github.com/svix/svix-webhooks/go"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // TestSignatureFilterAgreesWithSvix: the copy-free check that runs before
@@ -68,3 +73,35 @@ func join(a, b http.Header) http.Header {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// PocketBase wraps every request body to keep a copy of what is read
+// (router.RereadableReadCloser); the webhook reads past it (rawBody), so a
+// 1 MiB unsigned body is not copied once more. If PocketBase stops wrapping,
+// or wraps otherwise, rawBody's unwrapping is dead and this fails.
+func TestWebhookReadsTheBodyPastPocketBasesCopy(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	bodies := make(chan io.Reader, 1)
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		se.Router.BindFunc(func(e *core.RequestEvent) error {
+			if e.Request.URL.Path == WebhookPath {
+				_, wrapped := e.Request.Body.(*router.RereadableReadCloser)
+				if !wrapped {
+					t.Errorf("the webhook's body is a %T, not PocketBase's RereadableReadCloser", e.Request.Body)
+				}
+				bodies <- rawBody(e.Request)
+			}
+			return e.Next()
+		})
+		return se.Next()
+	})
+	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
+	if r := deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000))); r.Status != http.StatusOK {
+		t.Fatalf("delivery: %+v", r)
+	}
+	if raw := <-bodies; raw == nil {
+		t.Fatal("no body")
+	} else if _, still := raw.(*router.RereadableReadCloser); still {
+		t.Fatal("rawBody returned PocketBase's wrapper")
+	}
+}
