@@ -369,26 +369,11 @@ func TestJSHooksMigrationsAndPublicDir(t *testing.T) {
 // fakeUsers is the Backend API stand-in holding one user, changed after
 // its creation, checked against Clerk's spec as the hooks' tests are.
 func fakeUsers(t *testing.T, key, id string) http.Handler {
-	raw, err := os.ReadFile("testdata/user.created.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var event struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(raw, &event); err != nil {
-		t.Fatal(err)
-	}
-	user, err := clerkfake.UserFromWebhook(event.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	user.ID = id
-	user.LastName = clerk.String("Synced")
-	user.UpdatedAt = time.Now().Add(time.Minute).UnixMilli()
-	user.EmailAddresses[0].EmailAddress = id + "@example.com"
+	user := clerkfake.ExampleUser()
+	user["id"], user["last_name"], user["updated_at"] = id, "Synced", time.Now().Add(time.Minute).UnixMilli()
+	user.SetEmail(id + "@example.com")
 	api := clerkfake.New(key)
-	api.Users = []*clerk.User{user}
+	api.Users = []*clerk.User{user.Served()}
 	spec, err := clerkfake.LoadSpec(clerkfake.SpecFile)
 	if err != nil {
 		t.Fatal(err)

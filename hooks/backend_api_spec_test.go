@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -32,9 +33,9 @@ func TestEveryBackendAPIRequestIsInClerksSpec(t *testing.T) {
 	mustSync(t, app, f, syncOptions{Prune: true, Force: true})
 
 	// First sight: the signing keys, a new user, their memberships.
-	f.addUser(t, clerkUser(t, newcomer, "Nina", 2000))
+	f.addUser(clerkfake.NewUser(newcomer, "Nina", 2000))
 	f.edit(func(f *fakeClerk) {
-		f.Members = append(f.Members, fakeMember("orgmem_new", "org_fake000", newcomer, "org:admin", 3000))
+		f.Members = append(f.Members, clerkfake.NewMembership("orgmem_new", "org_fake000", newcomer, "org:admin", 3000).Served())
 	})
 	cfg := f.config()
 	cfg.JWTKey = ""

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -62,7 +63,7 @@ func TestOrganizationsWithoutMembershipsInSyncAndFirstSight(t *testing.T) {
 	}
 
 	app, srv, clerkAPI, key, _ := newcomerInClerk(t)
-	clerkAPI.edit(func(f *fakeClerk) { f.Orgs = append(f.Orgs, fakeOrg("org_empty", 3000)) })
+	clerkAPI.edit(func(f *fakeClerk) { f.Orgs = append(f.Orgs, clerkfake.NewOrganization("org_empty", 3000).Served()) })
 	token := orgToken(t, key, newcomer, "org_empty", "org:member")
 	for range 2 {
 		if got := listAs(t, srv.URL, token, migrations.OrganizationsCollection, "clerkId"); len(got) != 0 {

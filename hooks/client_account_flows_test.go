@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"reflect"
 	"testing"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // TestAccountFlowsDoNotTellWhichEmailsAreClients asks every account flow of
@@ -13,8 +15,8 @@ import (
 func TestAccountFlowsDoNotTellWhichEmailsAreClients(t *testing.T) {
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
-	deliver(t, srv.URL, "msg_b", userEvent(eventUserCreated, clerkUser(t, userB, "Bob", 1000)))
+	deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_b", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userB, "Bob", 1000)))
 	known := clientOf(t, app, userB).Email()
 	if known == "" {
 		t.Fatal("the client has no email")

@@ -11,6 +11,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -21,8 +22,8 @@ func ownerApp(t *testing.T, key signingKey) (*tests.TestApp, string) {
 	app := newTestApp(t)
 	addBioField(t, app)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
-	for _, u := range []map[string]any{clerkUser(t, userA, "Alice", 1000), clerkUser(t, userB, "Bob", 1000)} {
-		if r := deliver(t, srv.URL, "msg_"+u["id"].(string), userEvent(eventUserCreated, u)); r.Status != http.StatusOK {
+	for _, u := range []map[string]any{clerkfake.NewUser(userA, "Alice", 1000), clerkfake.NewUser(userB, "Bob", 1000)} {
+		if r := deliver(t, srv.URL, "msg_"+u["id"].(string), clerkfake.Event(eventUserCreated, u)); r.Status != http.StatusOK {
 			t.Fatalf("seeding %s: %+v", u["id"], r)
 		}
 	}
@@ -173,13 +174,13 @@ func TestAnOpenUpdateRuleDoesNotHandClerkFieldsToUsers(t *testing.T) {
 		t.Fatalf("the client changed: %v", client.PublicExport())
 	}
 	// A ban still lands, and the user Clerk has not synced yet still gets their own client.
-	banned := clerkUser(t, userA, "Alice", 2000)
+	banned := clerkfake.NewUser(userA, "Alice", 2000)
 	banned["banned"] = true
-	if r := deliver(t, url, "msg_ban", userEvent(eventUserUpdated, banned)); r.Body["outcome"] != "updated" {
+	if r := deliver(t, url, "msg_ban", clerkfake.Event(eventUserUpdated, banned)); r.Body["outcome"] != "updated" {
 		t.Fatalf("ban: %+v", r)
 	}
-	newUser := clerkUser(t, "user_2ccccccccccccccccccccccccccc", "Carol", 1000)
-	if r := deliver(t, url, "msg_carol", userEvent(eventUserCreated, newUser)); r.Body["outcome"] != "created" {
+	newUser := clerkfake.NewUser("user_2ccccccccccccccccccccccccccc", "Carol", 1000)
+	if r := deliver(t, url, "msg_carol", clerkfake.Event(eventUserCreated, newUser)); r.Body["outcome"] != "created" {
 		t.Fatalf("the other user's creation: %+v", r)
 	}
 }
@@ -205,8 +206,8 @@ func TestOwnerFieldsAreTheUsersToEdit(t *testing.T) {
 	}
 
 	// Clerk's next event leaves the owner's field alone.
-	alice := clerkUser(t, userA, "Alicia", 2000)
-	if r := deliver(t, url, "msg_a2", userEvent(eventUserUpdated, alice)); r.Body["outcome"] != "updated" {
+	alice := clerkfake.NewUser(userA, "Alicia", 2000)
+	if r := deliver(t, url, "msg_a2", clerkfake.Event(eventUserUpdated, alice)); r.Body["outcome"] != "updated" {
 		t.Fatalf("update: %+v", r)
 	}
 	client := clientOf(t, app, userA)
@@ -257,9 +258,9 @@ func TestClerkFieldsCompareLargeNumbersExactly(t *testing.T) {
 	app := newTestApp(t)
 	addBioField(t, app)
 	srv := serveWithClerk(t, app, Config{})
-	alice := clerkUser(t, userA, "Alice", 1000)
+	alice := clerkfake.NewUser(userA, "Alice", 1000)
 	alice["public_metadata"] = json.RawMessage(`{"discordId": 1152921504606846976, "score": 1.5}`)
-	if r := deliver(t, srv.URL, "msg_a1", userEvent(eventUserCreated, alice)); r.Status != http.StatusOK {
+	if r := deliver(t, srv.URL, "msg_a1", clerkfake.Event(eventUserCreated, alice)); r.Status != http.StatusOK {
 		t.Fatalf("seeding: %+v", r)
 	}
 	record := srv.URL + "/api/collections/clients/records/" + clientOf(t, app, userA).Id

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // The clients collection in PocketBase's dashboard, as an admin first sees
@@ -23,12 +25,12 @@ func TestClientsInTheDashboard(t *testing.T) {
 	grace := userFixture(t, "oauth-several-emails")
 	grace["first_name"], grace["last_name"] = "Grace", "Hopper"
 	for i, u := range []map[string]any{
-		clerkUser(t, userA, "Alice", 1000),
-		clerkUser(t, userB, "Bob", 1000),
+		clerkfake.NewUser(userA, "Alice", 1000),
+		clerkfake.NewUser(userB, "Bob", 1000),
 		userFixture(t, "phone-only"),
 		grace,
 	} {
-		deliver(t, srv.URL, fmt.Sprintf("msg_%d", i), userEvent(eventUserCreated, u))
+		deliver(t, srv.URL, fmt.Sprintf("msg_%d", i), clerkfake.Event(eventUserCreated, u))
 	}
 	addPosts(t, app, clientOf(t, app, userA))
 

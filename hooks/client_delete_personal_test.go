@@ -34,7 +34,7 @@ func TestADeletedUsersEmailAndNameAreNotKept(t *testing.T) {
 				t.Fatalf("the victim's client: %v", c)
 			}
 			// An older event of another user claiming the address: refused, Svix retries.
-			claim := userEventBody(t, eventUserUpdated, func(u map[string]any) {
+			claim := userEventBody(eventUserUpdated, func(u map[string]any) {
 				u["id"], u["updated_at"] = "user_claimer", 100
 				u["phone_numbers"] = []any{}
 				u["email_addresses"] = []any{map[string]any{"id": "idn_claim", "email_address": email}}

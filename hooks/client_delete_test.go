@@ -7,6 +7,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -41,8 +42,8 @@ func deletionApp(t *testing.T, mode string, blocking bool) (*tests.TestApp, stri
 	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t), UserDelete: mode})
-	for _, u := range []map[string]any{clerkUser(t, userA, "Alice", 1000), clerkUser(t, userB, "Bob", 1000)} {
-		if r := deliver(t, srv.URL, "msg_"+u["id"].(string), userEvent(eventUserCreated, u)); r.Status != http.StatusOK {
+	for _, u := range []map[string]any{clerkfake.NewUser(userA, "Alice", 1000), clerkfake.NewUser(userB, "Bob", 1000)} {
+		if r := deliver(t, srv.URL, "msg_"+u["id"].(string), clerkfake.Event(eventUserCreated, u)); r.Status != http.StatusOK {
 			t.Fatalf("seeding: %+v", r)
 		}
 	}
@@ -54,7 +55,7 @@ func deletionApp(t *testing.T, mode string, blocking bool) (*tests.TestApp, stri
 
 func deleteUserA(t *testing.T, url string) reply {
 	t.Helper()
-	return deliver(t, url, "msg_delete_a", userEvent(eventUserDeleted, map[string]any{"id": userA, "object": "user", "deleted": true, "updated_at": 3000}))
+	return deliver(t, url, "msg_delete_a", clerkfake.Event(eventUserDeleted, map[string]any{"id": userA, "object": "user", "deleted": true, "updated_at": 3000}))
 }
 
 func TestUserDeletion(t *testing.T) {
@@ -118,16 +119,16 @@ func TestUserDeletion(t *testing.T) {
 			}
 
 			// The email is free for a new sign-up, and the user's late events are gone.
-			newcomer := clerkUser(t, "user_2nnnnnnnnnnnnnnnnnnnnnnnnnn", "Nina", 4000)
+			newcomer := clerkfake.NewUser("user_2nnnnnnnnnnnnnnnnnnnnnnnnnn", "Nina", 4000)
 			newcomer["email_addresses"].([]any)[0].(map[string]any)["email_address"] = before.Email()
-			if r := deliver(t, url, "msg_newcomer", userEvent(eventUserCreated, newcomer)); r.Body["outcome"] != "created" {
+			if r := deliver(t, url, "msg_newcomer", clerkfake.Event(eventUserCreated, newcomer)); r.Body["outcome"] != "created" {
 				t.Fatalf("a new user with the freed email: %v", r.Body)
 			}
-			late := clerkUser(t, userA, "Alice", 5000)
-			if r := deliver(t, url, "msg_late", userEvent(eventUserUpdated, late)); r.Body["outcome"] != "gone" {
+			late := clerkfake.NewUser(userA, "Alice", 5000)
+			if r := deliver(t, url, "msg_late", clerkfake.Event(eventUserUpdated, late)); r.Body["outcome"] != "gone" {
 				t.Fatalf("a late update: %v", r.Body)
 			}
-			if r := deliver(t, url, "msg_delete_again", userEvent(eventUserDeleted, map[string]any{"id": userA, "deleted": true})); r.Body["outcome"] != "gone" {
+			if r := deliver(t, url, "msg_delete_again", clerkfake.Event(eventUserDeleted, map[string]any{"id": userA, "deleted": true})); r.Body["outcome"] != "gone" {
 				t.Fatalf("a second deletion: %v", r.Body)
 			}
 		})

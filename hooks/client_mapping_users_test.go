@@ -10,6 +10,7 @@ import (
 	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -88,7 +89,7 @@ func TestRealClerkUsersMap(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.fixture, func(t *testing.T) {
 			u := userFixture(t, tc.fixture)
-			body := userEvent(eventUserCreated, u)
+			body := clerkfake.Event(eventUserCreated, u)
 			if r := deliver(t, srv.URL, "msg_fixture_"+tc.fixture, body); r.Status != http.StatusOK || r.Body["outcome"] != "created" {
 				t.Fatalf("case %d: %d %v", i, r.Status, r.Body)
 			}
@@ -112,7 +113,7 @@ func TestSyncFillsTheWholeUserAfterAnUpgrade(t *testing.T) {
 	app := newTestApp(t)
 	f := newFakeClerk(t, 0)
 	grace := userFixture(t, "oauth-several-emails")
-	f.addUser(t, grace)
+	f.addUser(grace)
 	if counts := mustSync(t, app, f, syncOptions{}); counts.Created != 1 {
 		t.Fatalf("first sync: %+v", counts)
 	}
@@ -152,11 +153,11 @@ func TestValuesPocketBaseRefusesDoNotStopTheUser(t *testing.T) {
 	app := newTestApp(t)
 	app.Settings().Logs.MaxDays = 7 // PocketBase's test app keeps no logs
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
-	u := clerkUser(t, userA, strings.Repeat("A", 6000), 1000)
+	u := clerkfake.NewUser(userA, strings.Repeat("A", 6000), 1000)
 	// A quoted local part: valid by RFC 5322, refused by PocketBase.
 	u["email_addresses"].([]any)[0].(map[string]any)["email_address"] = `"jo doe"@example.org`
 
-	r := deliver(t, srv.URL, "msg_refused", userEvent(eventUserCreated, u))
+	r := deliver(t, srv.URL, "msg_refused", clerkfake.Event(eventUserCreated, u))
 	if r.Status != http.StatusOK || r.Body["outcome"] != "created" {
 		t.Fatalf("delivery: %d %v", r.Status, r.Body)
 	}
@@ -168,12 +169,12 @@ func TestValuesPocketBaseRefusesDoNotStopTheUser(t *testing.T) {
 	mustContain(t, c.GetString("clerkUser"), `\"jo doe\"@example.org`)
 
 	// The same data again changes nothing; a fixed email in Clerk lands.
-	if r := deliver(t, srv.URL, "msg_refused_again", userEvent(eventUserUpdated, u)); r.Body["outcome"] != "unchanged" {
+	if r := deliver(t, srv.URL, "msg_refused_again", clerkfake.Event(eventUserUpdated, u)); r.Body["outcome"] != "unchanged" {
 		t.Fatalf("the same data again: %v", r.Body)
 	}
 	u["email_addresses"].([]any)[0].(map[string]any)["email_address"] = "jo.doe@example.org"
 	u["first_name"], u["updated_at"] = "Jörg", 2000
-	if r := deliver(t, srv.URL, "msg_fixed", userEvent(eventUserUpdated, u)); r.Body["outcome"] != "updated" {
+	if r := deliver(t, srv.URL, "msg_fixed", clerkfake.Event(eventUserUpdated, u)); r.Body["outcome"] != "updated" {
 		t.Fatalf("the fixed data: %v", r.Body)
 	}
 	if c := clientOf(t, app, userA); c.Email() != "jo.doe@example.org" || c.GetString("firstName") != "Jörg" {

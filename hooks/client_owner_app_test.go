@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // addBioAndPosts is the owner's migration of the README's "Build your app
@@ -45,8 +47,8 @@ func TestBuildYourAppOnClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := serveWithClerk(t, app, Config{})
-	for _, u := range []map[string]any{clerkUser(t, userA, "Alice", 1000), clerkUser(t, userB, "Bob", 1000)} {
-		deliver(t, srv.URL, "msg_"+u["id"].(string), userEvent(eventUserCreated, u))
+	for _, u := range []map[string]any{clerkfake.NewUser(userA, "Alice", 1000), clerkfake.NewUser(userB, "Bob", 1000)} {
+		deliver(t, srv.URL, "msg_"+u["id"].(string), clerkfake.Event(eventUserCreated, u))
 	}
 	idA, idB := clientOf(t, app, userA).Id, clientOf(t, app, userB).Id
 	alice, bob := "Bearer "+srv.key.token(t, userA), "Bearer "+srv.key.token(t, userB)

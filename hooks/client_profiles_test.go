@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"testing"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // publicProfileIDs lists client_profiles as authorization may.
@@ -75,9 +77,9 @@ func TestClientsSeeEachOthersPublicProfilesOnly(t *testing.T) {
 	}
 
 	// A banned user leaves the list.
-	banned := clerkUser(t, userB, "Bob", 2000)
+	banned := clerkfake.NewUser(userB, "Bob", 2000)
 	banned["banned"] = true
-	deliver(t, base, "msg_ban_b", userEvent(eventUserUpdated, banned))
+	deliver(t, base, "msg_ban_b", clerkfake.Event(eventUserUpdated, banned))
 	if ids := publicProfileIDs(t, base, authA); slices.Contains(ids, idB) {
 		t.Fatal("a banned user is listed")
 	}

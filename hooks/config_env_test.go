@@ -3,6 +3,8 @@ package hooks
 import (
 	"net/http"
 	"testing"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // Clerk's guide names the signing secret CLERK_WEBHOOK_SIGNING_SECRET: a
@@ -20,7 +22,7 @@ func TestClerksNameForTheSigningSecret(t *testing.T) {
 		t.Fatalf("secrets %q, warnings %q: want Clerk's variable read, no warning", c.WebhookSecrets, c.warnings)
 	}
 	srv := serve(t, newTestApp(t), c)
-	if r := deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, clerkUser(t, userA, "Ada", 1000))); r.Status != http.StatusOK {
+	if r := deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Ada", 1000))); r.Status != http.StatusOK {
 		t.Fatalf("a delivery signed with CLERK_WEBHOOK_SIGNING_SECRET's secret: %d %v", r.Status, r.Body)
 	}
 

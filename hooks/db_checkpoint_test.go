@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // The webhook copies SQLite's write-ahead log into the database file while
@@ -29,7 +31,7 @@ func TestWebhookCheckpointsWhileDeliveriesArrive(t *testing.T) {
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	for i := range 300 {
 		id := fmt.Sprintf("user_wal%d", i)
-		if r := deliver(t, srv.URL, "msg_"+id, userEvent(eventUserCreated, clerkUser(t, id, "Ada", 1654012591514))); r.Status != 200 {
+		if r := deliver(t, srv.URL, "msg_"+id, clerkfake.Event(eventUserCreated, clerkfake.NewUser(id, "Ada", 1654012591514))); r.Status != 200 {
 			t.Fatalf("delivery %d: %+v", i, r)
 		}
 	}

@@ -171,7 +171,7 @@ func TestSchemaChangesWhileDeliveriesArrive(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; !stop.Load(); i++ {
-				body := userEventBody(t, eventUserCreated, func(u map[string]any) {
+				body := userEventBody(eventUserCreated, func(u map[string]any) {
 					u["id"] = fmt.Sprintf("user_%d_%d", s, i)
 					u["email_addresses"], u["primary_email_address_id"] = []any{}, nil
 				})
@@ -232,7 +232,7 @@ func TestSchemaChangesWhileDeliveriesArrive(t *testing.T) {
 	if err := app.Save(client); err != nil {
 		t.Fatal(err)
 	}
-	rename := userEventBody(t, eventUserUpdated, func(u map[string]any) {
+	rename := userEventBody(eventUserUpdated, func(u map[string]any) {
 		u["id"], u["updated_at"], u["first_name"] = "user_0_0", 1754012591900, "Renamed"
 		u["email_addresses"], u["primary_email_address_id"] = []any{}, nil
 	})

@@ -1,10 +1,8 @@
 package hooks
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
@@ -59,53 +57,13 @@ func newFakeClerk(t testing.TB, n int, keys ...signingKey) *fakeClerk {
 // fakeUser is the i-th user, created i seconds after a fixed instant.
 func fakeUser(i int) *clerk.User {
 	created := int64(1700000000000 + i*1000)
-	emailID := fmt.Sprintf("idn_email_%06d", i)
-	return &clerk.User{
-		ID:                    fmt.Sprintf("user_fake%06d", i),
-		FirstName:             clerk.String(fmt.Sprintf("First%d", i)),
-		LastName:              clerk.String("Last"),
-		PrimaryEmailAddressID: clerk.String(emailID),
-		EmailAddresses: []*clerk.EmailAddress{{
-			ID:           emailID,
-			Object:       "email_address",
-			EmailAddress: fmt.Sprintf("user%06d@example.com", i),
-			Verification: &clerk.Verification{Object: "verification_otp", Status: "verified", Strategy: "email_code"},
-			LinkedTo:     []*clerk.LinkedIdentification{},
-		}},
-		PhoneNumbers:       []*clerk.PhoneNumber{},
-		Web3Wallets:        []*clerk.Web3Wallet{},
-		Passkeys:           []*clerk.Passkey{},
-		ExternalAccounts:   []*clerk.ExternalAccount{},
-		SAMLAccounts:       []*clerk.SAMLAccount{},
-		EnterpriseAccounts: []*clerk.EnterpriseAccount{},
-		PublicMetadata:     json.RawMessage(`{"plan":"free"}`),
-		PrivateMetadata:    json.RawMessage(`{}`),
-		Object:             "user",
-		CreatedAt:          created,
-		UpdatedAt:          created,
-	}
-}
-
-// fakeOrg is an organization created at ms.
-func fakeOrg(id string, ms int64) *clerk.Organization {
-	return &clerk.Organization{
-		Object: "organization", ID: id, Name: "Org " + id, Slug: strings.ReplaceAll(id, "_", "-"),
-		ImageURL:              clerk.String("https://img.clerk.com/" + id),
-		MaxAllowedMemberships: 5, PublicMetadata: json.RawMessage(`{}`), PrivateMetadata: json.RawMessage(`{}`),
-		CreatedBy: "user_fake000000", CreatedAt: ms, UpdatedAt: ms,
-	}
-}
-
-// fakeMember is a membership of userID in orgID with role, created at ms.
-func fakeMember(id, orgID, userID, role string, ms int64) *clerk.OrganizationMembership {
-	return &clerk.OrganizationMembership{
-		Object: "organization_membership", ID: id, Role: role, RoleName: strings.TrimPrefix(role, "org:"),
-		Permissions: []string{}, PublicMetadata: json.RawMessage(`{}`), PrivateMetadata: json.RawMessage(`{}`),
-		Organization: &clerk.Organization{ID: orgID},
-		PublicUserData: &clerk.OrganizationMembershipPublicUserData{UserID: userID, Identifier: userID + "@example.com",
-			ImageURL: clerk.String("https://img.clerk.com/" + userID)},
-		CreatedAt: ms, UpdatedAt: ms,
-	}
+	u := clerkfake.NewUser(fmt.Sprintf("user_fake%06d", i), fmt.Sprintf("First%d", i), created)
+	u["last_name"], u["created_at"] = "Last", created
+	u.SetEmail(fmt.Sprintf("user%06d@example.com", i))
+	u["public_metadata"], u["private_metadata"] = map[string]any{"plan": "free"}, map[string]any{}
+	// No phone: syncs of thousands of users stay as light as Clerk's lean users.
+	u["phone_numbers"], u["primary_phone_number_id"] = []any{}, nil
+	return u.Served()
 }
 
 // edit changes the fake's state under its lock.
@@ -117,18 +75,9 @@ func (f *fakeClerk) addKey(k signingKey) {
 	f.Edit(func(api *clerkfake.BackendAPI) { api.Keys = append(api.Keys, k.jwk()) })
 }
 
-// addUser adds or replaces a user given as the JSON of Clerk's webhook.
-func (f *fakeClerk) addUser(t testing.TB, user map[string]any) {
-	t.Helper()
-	b, err := json.Marshal(user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := clerkfake.UserFromWebhook(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Edit(func(api *clerkfake.BackendAPI) { api.PutUser(u) })
+// addUser adds or replaces a user.
+func (f *fakeClerk) addUser(u clerkfake.User) {
+	f.Edit(func(api *clerkfake.BackendAPI) { api.PutUser(u.Served()) })
 }
 
 // config is the plugin configuration that talks to this fake.

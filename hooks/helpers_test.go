@@ -19,6 +19,7 @@ import (
 	"github.com/pocketbase/pocketbase/tests"
 	svix "github.com/svix/svix-webhooks/go"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	_ "github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -187,48 +188,14 @@ func deliver(t testing.TB, url, svixID string, body []byte) reply {
 	return do(t, signedRequest(t, url, testSecret, svixID, time.Now(), body))
 }
 
-// fixtureUser is the user of testdata/user.created.json, as Clerk sends
-// it: the one Clerk user the tests build on.
-func fixtureUser(t testing.TB) map[string]any {
-	t.Helper()
-	var env struct{ Data map[string]any }
-	if err := json.Unmarshal(readFixture(t, "user.created.json"), &env); err != nil {
-		t.Fatal(err)
-	}
-	return env.Data
-}
-
-// clerkUser is the fixture user as another user: its own id, first name,
-// updated_at, email (emails are unique among clients) and private metadata.
-func clerkUser(t testing.TB, id, firstName string, updatedAt int64) map[string]any {
-	t.Helper()
-	u := fixtureUser(t)
-	u["id"] = id
-	u["first_name"] = firstName
-	u["updated_at"] = updatedAt
-	u["email_addresses"].([]any)[0].(map[string]any)["email_address"] = strings.ToLower(id) + "@example.org"
-	u["private_metadata"] = map[string]any{"secret": "private-of-" + id}
-	return u
-}
-
-// userEvent is a Clerk webhook body of type typ carrying user, emitted at
-// its updated_at.
-func userEvent(typ string, user map[string]any) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"type": typ, "object": "event", "data": user, "timestamp": user["updated_at"],
-	})
-	return b
-}
-
-// userEventBody is a Clerk webhook body of type typ carrying the fixture
-// user, changed by edit.
-func userEventBody(t testing.TB, typ string, edit func(user map[string]any)) []byte {
-	t.Helper()
-	u := fixtureUser(t)
+// userEventBody is a Clerk webhook body of type typ carrying Clerk's
+// example user, changed by edit.
+func userEventBody(typ string, edit func(user map[string]any)) []byte {
+	u := clerkfake.ExampleUser()
 	if edit != nil {
 		edit(u)
 	}
-	return userEvent(typ, u)
+	return clerkfake.Event(typ, u)
 }
 
 // userDeletedEvent is Clerk's user.deleted event for id, emitted at the

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -20,8 +21,8 @@ func orgToken(t testing.TB, key signingKey, sub, orgID, role string) string {
 // newcomerJoins makes Clerk hold org_new, with newcomer as its admin.
 func newcomerJoins(f *fakeClerk) {
 	f.edit(func(f *fakeClerk) {
-		f.Orgs = append(f.Orgs, fakeOrg("org_new", 3000))
-		f.Members = append(f.Members, fakeMember("orgmem_new", "org_new", newcomer, "org:admin", 3000))
+		f.Orgs = append(f.Orgs, clerkfake.NewOrganization("org_new", 3000).Served())
+		f.Members = append(f.Members, clerkfake.NewMembership("orgmem_new", "org_new", newcomer, "org:admin", 3000).Served())
 	})
 }
 
@@ -45,7 +46,7 @@ func TestFirstSightStoresTheActiveOrganization(t *testing.T) {
 	}
 
 	// The webhook that lands afterwards finds it and creates no second one.
-	body := membershipBody(t, eventMembershipCreated, "orgmem_new", "org_new", newcomer, "org:admin", 3000)
+	body := clerkfake.Event(eventMembershipCreated, clerkfake.NewMembership("orgmem_new", "org_new", newcomer, "org:admin", 3000))
 	if r := deliver(t, srv.URL, "msg_late", body); r.Status != 200 || r.Body["outcome"] == string(outcomeCreated) {
 		t.Fatalf("late webhook: %d %v", r.Status, r.Body)
 	}
@@ -85,7 +86,7 @@ func TestConcurrentFirstRequestsFetchMembershipsOnce(t *testing.T) {
 func TestFirstSightOfAnOrganizationTheUserLeft(t *testing.T) {
 	t.Parallel()
 	app, srv, clerkAPI, key, _ := newcomerInClerk(t)
-	clerkAPI.edit(func(f *fakeClerk) { f.Orgs = append(f.Orgs, fakeOrg("org_left", 3000)) })
+	clerkAPI.edit(func(f *fakeClerk) { f.Orgs = append(f.Orgs, clerkfake.NewOrganization("org_left", 3000).Served()) })
 	token := orgToken(t, key, newcomer, "org_left", "member")
 	for range 3 {
 		if got := listAs(t, srv.URL, token, migrations.OrganizationsCollection, "clerkId"); len(got) != 0 {

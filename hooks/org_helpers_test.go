@@ -31,31 +31,6 @@ func orgEventBody(t testing.TB, typ string, edit func(data map[string]any)) []by
 	return b
 }
 
-// membershipBody is a membership event of user in org with role, dated updated.
-func membershipBody(t testing.TB, typ, id, orgID, userID, role string, updated int64) []byte {
-	t.Helper()
-	return orgEventBody(t, typ, func(m map[string]any) {
-		m["id"] = id
-		m["role"] = role
-		m["updated_at"] = updated
-		m["organization"].(map[string]any)["id"] = orgID
-		m["organization"].(map[string]any)["slug"] = orgID
-		m["public_user_data"].(map[string]any)["user_id"] = userID
-	})
-}
-
-// userBody is a user event of a user with only an id and a name.
-func userBody(t testing.TB, typ, id string, updated int64) []byte {
-	t.Helper()
-	return userEventBody(t, typ, func(u map[string]any) {
-		u["id"] = id
-		u["updated_at"] = updated
-		u["email_addresses"] = []any{}
-		u["primary_email_address_id"] = nil
-		u["phone_numbers"] = []any{}
-	})
-}
-
 func orgOf(t testing.TB, app core.App, clerkID string) *core.Record {
 	t.Helper()
 	org, err := findOrganization(app, clerkID)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -71,14 +72,14 @@ func TestMembershipBeforeItsOrganizationAndItsClient(t *testing.T) {
 		t.Fatalf("membership not mapped: %v", m)
 	}
 
-	mustDeliver(t, srv.URL, "msg_user", userBody(t, eventUserCreated, fixtureMemberUserID, 1000), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_user", clerkfake.Event(eventUserCreated, clerkfake.NewUser(fixtureMemberUserID, "Example", 1000)), outcomeCreated)
 	client := clientOf(t, app, fixtureMemberUserID)
 	if got := membershipOf(t, app, fixtureMembershipID).GetString("client"); got != client.Id {
 		t.Fatalf("membership client %q, want %q", got, client.Id)
 	}
 
 	// A membership of a user who already has a client is linked at once.
-	mustDeliver(t, srv.URL, "msg_member2", membershipBody(t, eventMembershipCreated, "orgmem_2", "org_other", fixtureMemberUserID, "org:admin", 1000), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_member2", clerkfake.Event(eventMembershipCreated, clerkfake.NewMembership("orgmem_2", "org_other", fixtureMemberUserID, "org:admin", 1000)), outcomeCreated)
 	if got := membershipOf(t, app, "orgmem_2").GetString("client"); got != client.Id {
 		t.Fatalf("second membership client %q, want %q", got, client.Id)
 	}
@@ -141,9 +142,9 @@ func TestUserDeletionRemovesMemberships(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
-	mustDeliver(t, srv.URL, "msg_u1", userBody(t, eventUserCreated, "user_with_client", 1000), outcomeCreated)
-	mustDeliver(t, srv.URL, "msg_m1", membershipBody(t, eventMembershipCreated, "orgmem_1", "org_a", "user_with_client", "org:member", 1000), outcomeCreated)
-	mustDeliver(t, srv.URL, "msg_m2", membershipBody(t, eventMembershipCreated, "orgmem_2", "org_a", "user_without_client", "org:member", 1000), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_u1", clerkfake.Event(eventUserCreated, clerkfake.NewUser("user_with_client", "Example", 1000)), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_m1", clerkfake.Event(eventMembershipCreated, clerkfake.NewMembership("orgmem_1", "org_a", "user_with_client", "org:member", 1000)), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_m2", clerkfake.Event(eventMembershipCreated, clerkfake.NewMembership("orgmem_2", "org_a", "user_without_client", "org:member", 1000)), outcomeCreated)
 
 	for i, id := range []string{"user_with_client", "user_without_client"} {
 		del := userDeletedEvent(id, 2000)
@@ -152,7 +153,7 @@ func TestUserDeletionRemovesMemberships(t *testing.T) {
 			t.Fatalf("after deleting %s: %d memberships, want %d", id, n, 1-i)
 		}
 	}
-	mustDeliver(t, srv.URL, "msg_m3", membershipBody(t, eventMembershipCreated, "orgmem_3", "org_a", "user_with_client", "org:member", 3000), outcomeGone)
+	mustDeliver(t, srv.URL, "msg_m3", clerkfake.Event(eventMembershipCreated, clerkfake.NewMembership("orgmem_3", "org_a", "user_with_client", "org:member", 3000)), outcomeGone)
 	if orgOf(t, app, "org_a") == nil {
 		t.Fatal("the organization went with its members")
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -53,28 +54,23 @@ func TestOrganizationsConvergeUnderSvixDelivery(t *testing.T) {
 		return b
 	}
 	memberEvent := func(typ string, m *member, created int64) []byte {
-		return orgEvent(typ, map[string]any{
-			"object": "organization_membership", "id": m.id, "role": m.role, "role_name": m.role,
-			"permissions": []string{"org:" + m.role + ":read"}, "public_metadata": map[string]any{}, "private_metadata": map[string]any{},
-			"organization":     orgs[m.org].data,
-			"public_user_data": map[string]any{"user_id": m.user, "identifier": m.user + "@example.org"},
-			"created_at":       created, "updated_at": clock,
-		})
+		data := clerkfake.NewMembership(m.id, m.org, m.user, m.role, created)
+		data["organization"], data["updated_at"] = orgs[m.org].data, clock
+		return orgEvent(typ, data)
 	}
 	live := func(m *member) bool { return !m.deleted && !orgs[m.org].deleted && !users[m.user] }
 
 	for i := range 6 {
 		id := fmt.Sprintf("org_%d", i)
 		at := tick()
-		orgs[id] = &org{data: map[string]any{"object": "organization", "id": id, "name": id + " v0", "slug": id,
-			"max_allowed_memberships": 5, "admin_delete_enabled": true, "public_metadata": map[string]any{},
-			"private_metadata": map[string]any{}, "created_by": "user_0", "created_at": at, "updated_at": at}}
+		orgs[id] = &org{data: clerkfake.NewOrganization(id, at)}
+		orgs[id].data["name"] = id + " v0"
 		emit(orgEvent(eventOrganizationCreated, orgs[id].data))
 	}
 	for i := range 12 {
 		id := fmt.Sprintf("user_%d", i)
 		users[id] = false
-		emit(userBody(t, eventUserCreated, id, tick()))
+		emit(clerkfake.Event(eventUserCreated, clerkfake.NewUser(id, "Example", tick())))
 	}
 	roles := []string{"org:member", "org:admin"}
 	for step := 0; step < 120; step++ {

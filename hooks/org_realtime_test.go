@@ -3,6 +3,8 @@ package hooks
 import (
 	"testing"
 	"time"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // Realtime subscribers to memberships see every change the webhook makes to
@@ -14,7 +16,7 @@ func TestRealtimeMembersSeeMembershipChanges(t *testing.T) {
 	carol := connectRealtime(t, ten.url)
 	carol.subscribe(t, authToken(t, ten.carol), "memberships/*")
 
-	mustDeliver(t, ten.url, "msg_promote", membershipBody(t, eventMembershipUpdated, "orgmem_bob_a", "org_a", "user_bob", "org:member", 2000), outcomeUpdated)
+	mustDeliver(t, ten.url, "msg_promote", clerkfake.Event(eventMembershipUpdated, clerkfake.NewMembership("orgmem_bob_a", "org_a", "user_bob", "org:member", 2000)), outcomeUpdated)
 	ev := alice.next(t)
 	if ev.Data["action"] != "update" || ev.record()["clerkId"] != "orgmem_bob_a" || ev.record()["role"] != "org:member" {
 		t.Fatalf("alice's event: %+v", ev)
@@ -28,7 +30,7 @@ func TestRealtimeMembersSeeMembershipChanges(t *testing.T) {
 	}
 	carol.noEvent(t, 200*time.Millisecond)
 	// Carol's first event is her own membership's: nothing came before it.
-	mustDeliver(t, ten.url, "msg_carol_c", membershipBody(t, eventMembershipCreated, "orgmem_carol_c", "org_c", "user_carol", "org:member", 4000), outcomeCreated)
+	mustDeliver(t, ten.url, "msg_carol_c", clerkfake.Event(eventMembershipCreated, clerkfake.NewMembership("orgmem_carol_c", "org_c", "user_carol", "org:member", 4000)), outcomeCreated)
 	if ev := carol.next(t); ev.Data["action"] != "create" || ev.record()["clerkId"] != "orgmem_carol_c" {
 		t.Fatalf("carol's first event: %+v", ev)
 	}

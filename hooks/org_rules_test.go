@@ -10,6 +10,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -39,14 +40,14 @@ func newTenancy(t *testing.T) *tenancy {
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	for i, id := range []string{"user_alice", "user_bob", "user_carol"} {
-		mustDeliver(t, srv.URL, "msg_user"+id, userBody(t, eventUserCreated, id, int64(1000+i)), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_user"+id, clerkfake.Event(eventUserCreated, clerkfake.NewUser(id, "Example", int64(1000+i))), outcomeCreated)
 	}
 	for _, m := range []struct{ id, org, user, role string }{
 		{"orgmem_alice_a", "org_a", "user_alice", "org:member"},
 		{"orgmem_alice_b", "org_b", "user_alice", "org:admin"},
 		{"orgmem_bob_a", "org_a", "user_bob", "org:admin"},
 	} {
-		mustDeliver(t, srv.URL, "msg_"+m.id, membershipBody(t, eventMembershipCreated, m.id, m.org, m.user, m.role, 1000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_"+m.id, clerkfake.Event(eventMembershipCreated, clerkfake.NewMembership(m.id, m.org, m.user, m.role, 1000)), outcomeCreated)
 	}
 	return &tenancy{
 		app: app, url: srv.URL,

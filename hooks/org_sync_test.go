@@ -10,6 +10,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -20,11 +21,10 @@ func newFakeClerkWithOrgs(t testing.TB, users, orgs, members int) *fakeClerk {
 	t.Helper()
 	f := newFakeClerk(t, users)
 	for i := range orgs {
-		f.Orgs = append(f.Orgs, fakeOrg(fmt.Sprintf("org_fake%03d", i), int64(1700000000000+i)))
+		f.Orgs = append(f.Orgs, clerkfake.NewOrganization(fmt.Sprintf("org_fake%03d", i), int64(1700000000000+i)).Served())
 	}
 	for i := range members {
-		f.Members = append(f.Members, fakeMember(fmt.Sprintf("orgmem_fake%06d", i), fmt.Sprintf("org_fake%03d", i%orgs),
-			fmt.Sprintf("user_fake%06d", i), "org:member", int64(1700000000000+i)))
+		f.Members = append(f.Members, clerkfake.NewMembership(fmt.Sprintf("orgmem_fake%06d", i), fmt.Sprintf("org_fake%03d", i%orgs), fmt.Sprintf("user_fake%06d", i), "org:member", int64(1700000000000+i)).Served())
 	}
 	return f
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -39,13 +40,13 @@ func TestProfilePageInABrowser(t *testing.T) {
 	addBioField(t, app)
 	srv := servePageOf(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
 	seed := func(id, name string, updatedAt int64) map[string]any {
-		u := clerkUser(t, id, name, updatedAt)
+		u := clerkfake.NewUser(id, name, updatedAt)
 		u["image_url"] = "" // the browser must not leave loopback
 		return u
 	}
 	alice, bob := seed(userA, "Alice", 1000), seed(userB, "Bob", 1000)
-	deliver(t, srv.URL, "msg_a1", userEvent(eventUserCreated, alice))
-	deliver(t, srv.URL, "msg_b1", userEvent(eventUserCreated, bob))
+	deliver(t, srv.URL, "msg_a1", clerkfake.Event(eventUserCreated, alice))
+	deliver(t, srv.URL, "msg_b1", clerkfake.Event(eventUserCreated, bob))
 
 	// A token that outlives the test on a slow machine.
 	token := func(sub string) string {
@@ -76,7 +77,7 @@ func TestProfilePageInABrowser(t *testing.T) {
 		}
 
 		alice["first_name"], alice["updated_at"] = "Alicia", 2000
-		deliver(t, srv.URL, "msg_a2", userEvent(eventUserUpdated, alice))
+		deliver(t, srv.URL, "msg_a2", clerkfake.Event(eventUserUpdated, alice))
 		tab.waitFor(`document.getElementById("name").textContent === "Alicia Example"`)
 		// The change is highlighted.
 		tab.waitFor(`document.getElementById("name").classList.contains("changed")`)
@@ -121,7 +122,7 @@ func TestProfilePageInABrowser(t *testing.T) {
 
 	t.Run("a user without a name is shown by phone, and a failed avatar by initials", func(t *testing.T) {
 		phoneOnly := userFixture(t, "phone-only")
-		deliver(t, srv.URL, "msg_phone_only", userEvent(eventUserCreated, phoneOnly))
+		deliver(t, srv.URL, "msg_phone_only", clerkfake.Event(eventUserCreated, phoneOnly))
 		id := phoneOnly["id"].(string)
 		tab := openPage(t, browser, srv.URL, standInClerk(id, token(id)))
 		tab.waitFor(`document.body.dataset.state === "profile"`)
@@ -136,10 +137,10 @@ func TestProfilePageInABrowser(t *testing.T) {
 		grace := userFixture(t, "oauth-several-emails")
 		grace["email_addresses"].([]any)[0].(map[string]any)["email_address"] = "a.very.long.address.that.would.overflow.a.phone@subdomain.example.com"
 		grace["public_metadata"] = map[string]any{"favouriteUrl": "https://example.com/" + strings.Repeat("long-path-segment/", 8)}
-		deliver(t, srv.URL, "msg_grace", userEvent(eventUserCreated, grace))
+		deliver(t, srv.URL, "msg_grace", clerkfake.Event(eventUserCreated, grace))
 		id := grace["id"].(string)
 		longName := "The " + strings.Repeat("Extraordinarily", 4) + " Long Organization Name Foundation"
-		mustDeliver(t, srv.URL, "msg_m_grace", pageMembership(t, eventMembershipCreated, "orgmem_grace_long", "org_page_long", longName, id, "org:admin", "Administrator of everything", 1000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_grace", pageMembership(eventMembershipCreated, "orgmem_grace_long", "org_page_long", longName, id, "org:admin", "Administrator of everything", 1000), outcomeCreated)
 		tab := openPage(t, browser, srv.URL, standInClerk(id, token(id)))
 		for _, width := range []int64{390, 1440} {
 			tab.run(chromedp.EmulateViewport(width, 844))
@@ -209,13 +210,13 @@ func TestProfilePageInABrowser(t *testing.T) {
 
 	t.Run("the user's organizations and roles, live, without the other members'", func(t *testing.T) {
 		const carol, dave = "user_2pagecarolxxxxxxxxxxxxxxxx", "user_2pagedavexxxxxxxxxxxxxxxxx"
-		deliver(t, srv.URL, "msg_carol", userEvent(eventUserCreated, seed(carol, "Carol", 1000)))
-		deliver(t, srv.URL, "msg_dave", userEvent(eventUserCreated, seed(dave, "Dave", 1000)))
-		mustDeliver(t, srv.URL, "msg_m_carol_acme", pageMembership(t, eventMembershipCreated, "orgmem_carol_acme", "org_page_acme", "Acme Corp", carol, "org:admin", "", 1000), outcomeCreated)
-		globex := pageMembership(t, eventMembershipCreated, "orgmem_carol_globex", "org_page_globex", "Globex", carol, "org:member", "Member", 1000)
+		deliver(t, srv.URL, "msg_carol", clerkfake.Event(eventUserCreated, seed(carol, "Carol", 1000)))
+		deliver(t, srv.URL, "msg_dave", clerkfake.Event(eventUserCreated, seed(dave, "Dave", 1000)))
+		mustDeliver(t, srv.URL, "msg_m_carol_acme", pageMembership(eventMembershipCreated, "orgmem_carol_acme", "org_page_acme", "Acme Corp", carol, "org:admin", "", 1000), outcomeCreated)
+		globex := pageMembership(eventMembershipCreated, "orgmem_carol_globex", "org_page_globex", "Globex", carol, "org:member", "Member", 1000)
 		globex = withOrgImage(t, globex, "https://img.clerk.com/globex") // out of reach here: the image fails
 		mustDeliver(t, srv.URL, "msg_m_carol_globex", globex, outcomeCreated)
-		mustDeliver(t, srv.URL, "msg_m_dave_acme", pageMembership(t, eventMembershipCreated, "orgmem_dave_acme", "org_page_acme", "Acme Corp", dave, "org:member", "Member", 1000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_dave_acme", pageMembership(eventMembershipCreated, "orgmem_dave_acme", "org_page_acme", "Acme Corp", dave, "org:member", "Member", 1000), outcomeCreated)
 
 		tab := openPage(t, browser, srv.URL, standInClerk(carol, token(carol)))
 		tab.waitFor(`document.body.dataset.state === "profile"`)
@@ -227,18 +228,18 @@ func TestProfilePageInABrowser(t *testing.T) {
 		}
 
 		// A new membership, with a role that has no name, shows up highlighted.
-		mustDeliver(t, srv.URL, "msg_m_carol_initech", pageMembership(t, eventMembershipCreated, "orgmem_carol_initech", "org_page_initech", "Initech", carol, "org:billing_manager", "", 1000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_carol_initech", pageMembership(eventMembershipCreated, "orgmem_carol_initech", "org_page_initech", "Initech", carol, "org:billing_manager", "", 1000), outcomeCreated)
 		tab.waitOrgs("Acme Corp · Admin", "Globex · Member", "Initech · Billing manager")
 		tab.waitFor(orgRow("Initech") + `.classList.contains("changed")`)
 
 		// So does a role change.
-		mustDeliver(t, srv.URL, "msg_m_carol_globex2", pageMembership(t, eventMembershipUpdated, "orgmem_carol_globex", "org_page_globex", "Globex", carol, "org:admin", "", 2000), outcomeUpdated)
+		mustDeliver(t, srv.URL, "msg_m_carol_globex2", pageMembership(eventMembershipUpdated, "orgmem_carol_globex", "org_page_globex", "Globex", carol, "org:admin", "", 2000), outcomeUpdated)
 		tab.waitOrgs("Acme Corp · Admin", "Globex · Admin", "Initech · Billing manager")
 		tab.waitFor(orgRow("Globex") + `.classList.contains("changed")`)
 
 		// Another member joins one of the user's organizations, then that
 		// organization is renamed: the rename shows, the other member does not.
-		mustDeliver(t, srv.URL, "msg_m_dave_globex", pageMembership(t, eventMembershipCreated, "orgmem_dave_globex", "org_page_globex", "Globex", dave, "org:member", "Member", 2000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_dave_globex", pageMembership(eventMembershipCreated, "orgmem_dave_globex", "org_page_globex", "Globex", dave, "org:member", "Member", 2000), outcomeCreated)
 		rename := orgEventBody(t, eventOrganizationUpdated, func(o map[string]any) {
 			o["id"], o["slug"], o["name"], o["image_url"], o["updated_at"] = "org_page_acme", "org_page_acme", "Acme Corporation", "", 3000
 		})
@@ -249,16 +250,16 @@ func TestProfilePageInABrowser(t *testing.T) {
 		tab.waitOrgs("Acme Corporation · Admin", "Globex · Admin", "Initech · Billing manager")
 
 		// Leaving an organization takes it off the list.
-		mustDeliver(t, srv.URL, "msg_m_carol_initech_gone", pageMembership(t, eventMembershipDeleted, "orgmem_carol_initech", "org_page_initech", "Initech", carol, "org:billing_manager", "", 3000), outcomeDeleted)
+		mustDeliver(t, srv.URL, "msg_m_carol_initech_gone", pageMembership(eventMembershipDeleted, "orgmem_carol_initech", "org_page_initech", "Initech", carol, "org:billing_manager", "", 3000), outcomeDeleted)
 		tab.waitOrgs("Acme Corporation · Admin", "Globex · Admin")
 	})
 
 	t.Run("no organization, then one, live", func(t *testing.T) {
 		const erin = "user_2pageerinxxxxxxxxxxxxxxxxx"
-		deliver(t, srv.URL, "msg_erin", userEvent(eventUserCreated, seed(erin, "Erin", 1000)))
+		deliver(t, srv.URL, "msg_erin", clerkfake.Event(eventUserCreated, seed(erin, "Erin", 1000)))
 		tab := openPage(t, browser, srv.URL, standInClerk(erin, token(erin)))
 		tab.waitFor(`document.querySelector("#section-organizations .card-body")?.textContent === "You are not a member of any organization."`)
-		mustDeliver(t, srv.URL, "msg_m_erin", pageMembership(t, eventMembershipCreated, "orgmem_erin_acme", "org_page_acme", "Acme Corp", erin, "org:member", "Member", 4000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_erin", pageMembership(eventMembershipCreated, "orgmem_erin_acme", "org_page_acme", "Acme Corp", erin, "org:member", "Member", 4000), outcomeCreated)
 		tab.waitOrgs("Acme Corp · Member")
 		tab.waitFor(orgRow("Acme Corp") + `.classList.contains("changed")`)
 	})
@@ -288,19 +289,19 @@ func TestProfilePageInABrowser(t *testing.T) {
 	t.Run("a ban while the page is open ends it", func(t *testing.T) {
 		const frank = "user_2pagefrankxxxxxxxxxxxxxxxx"
 		u := seed(frank, "Frank", 1000)
-		deliver(t, srv.URL, "msg_frank", userEvent(eventUserCreated, u))
-		mustDeliver(t, srv.URL, "msg_m_frank", pageMembership(t, eventMembershipCreated, "orgmem_frank_acme", "org_page_acme", "Acme Corp", frank, "org:member", "Member", 5000), outcomeCreated)
+		deliver(t, srv.URL, "msg_frank", clerkfake.Event(eventUserCreated, u))
+		mustDeliver(t, srv.URL, "msg_m_frank", pageMembership(eventMembershipCreated, "orgmem_frank_acme", "org_page_acme", "Acme Corp", frank, "org:member", "Member", 5000), outcomeCreated)
 		tab := openPage(t, browser, srv.URL, standInClerk(frank, token(frank)))
 		tab.waitFor(`document.body.dataset.state === "profile"`)
 		tab.waitOrgs("Acme Corp · Member")
 		u["banned"], u["updated_at"] = true, 2000
-		mustDeliver(t, srv.URL, "msg_frank_banned", userEvent(eventUserUpdated, u), outcomeUpdated)
+		mustDeliver(t, srv.URL, "msg_frank_banned", clerkfake.Event(eventUserUpdated, u), outcomeUpdated)
 		endedLive(t, tab, "banned", "suspended")
 	})
 
 	t.Run("a deletion while the page is open ends it", func(t *testing.T) {
 		const grete = "user_2pagegretexxxxxxxxxxxxxxxx"
-		deliver(t, srv.URL, "msg_grete", userEvent(eventUserCreated, seed(grete, "Grete", 1000)))
+		deliver(t, srv.URL, "msg_grete", clerkfake.Event(eventUserCreated, seed(grete, "Grete", 1000)))
 		tab := openPage(t, browser, srv.URL, standInClerk(grete, token(grete)))
 		tab.waitFor(`document.body.dataset.state === "profile"`)
 		mustDeliver(t, srv.URL, "msg_grete_deleted", userDeletedEvent(grete, 2000), outcomeDeleted)
@@ -309,7 +310,7 @@ func TestProfilePageInABrowser(t *testing.T) {
 
 	t.Run("an anonymization while the page is open ends it", func(t *testing.T) {
 		const hal = "user_2pagehalxxxxxxxxxxxxxxxxxx"
-		deliver(t, srv.URL, "msg_hal", userEvent(eventUserCreated, seed(hal, "Hal", 1000)))
+		deliver(t, srv.URL, "msg_hal", clerkfake.Event(eventUserCreated, seed(hal, "Hal", 1000)))
 		tab := openPage(t, browser, srv.URL, standInClerk(hal, token(hal)))
 		tab.waitFor(`document.body.dataset.state === "profile"`)
 		// A post of Hal's holds the client: its deletion anonymizes it.
@@ -329,7 +330,7 @@ func TestProfilePageInABrowser(t *testing.T) {
 		tab.waitFor(`!document.getElementById("actions").hidden && document.getElementById("status").textContent.includes("longer than usual")`)
 
 		nina := seed(newcomer, "Nina", 1000)
-		deliver(t, srv.URL, "msg_n1", userEvent(eventUserCreated, nina))
+		deliver(t, srv.URL, "msg_n1", clerkfake.Event(eventUserCreated, nina))
 		tab.waitFor(`document.body.dataset.state === "profile" && document.getElementById("name").textContent === "Nina Example"`)
 		// The page's connection moves to the record's own topic, which the
 		// server serves from its index.
@@ -341,7 +342,7 @@ func TestProfilePageInABrowser(t *testing.T) {
 		}
 
 		nina["first_name"], nina["updated_at"] = "Nina Live", 2000
-		deliver(t, srv.URL, "msg_n2", userEvent(eventUserUpdated, nina))
+		deliver(t, srv.URL, "msg_n2", clerkfake.Event(eventUserUpdated, nina))
 		tab.waitFor(`document.getElementById("name").textContent === "Nina Live Example"`)
 	})
 
@@ -400,7 +401,7 @@ func TestProfilePageInABrowser(t *testing.T) {
 		const lin = "user_2pagelinxxxxxxxxxxxxxxxxxx"
 		u := seed(lin, "Ada", 1000)
 		u["last_name"] = "Lovelace"
-		deliver(t, srv.URL, "msg_lin", userEvent(eventUserCreated, u))
+		deliver(t, srv.URL, "msg_lin", clerkfake.Event(eventUserCreated, u))
 		tab := openPage(t, browser, srv.URL, standInClerk(lin, token(lin)))
 		tab.waitFor(`document.body.dataset.state === "profile"`)
 		if got := tab.text("#initials"); got != "AL" {
@@ -424,15 +425,13 @@ func TestProfilePageInABrowser(t *testing.T) {
 // pageMembership is an organizationMembership event of user in the
 // organization orgID named orgName, with role and roleName (empty: none),
 // both dated updated.
-func pageMembership(t *testing.T, typ, id, orgID, orgName, userID, role, roleName string, updated int64) []byte {
-	t.Helper()
-	return orgEventBody(t, typ, func(m map[string]any) {
-		m["id"], m["role"], m["role_name"], m["updated_at"] = id, role, roleName, updated
-		org := m["organization"].(map[string]any)
-		org["id"], org["slug"], org["name"], org["updated_at"] = orgID, orgID, orgName, updated
-		org["image_url"], org["has_image"] = "", false // the browser must not leave loopback
-		m["public_user_data"].(map[string]any)["user_id"] = userID
-	})
+func pageMembership(typ, id, orgID, orgName, userID, role, roleName string, updated int64) []byte {
+	m := clerkfake.NewMembership(id, orgID, userID, role, updated)
+	m["role_name"] = roleName
+	org := m["organization"].(map[string]any)
+	org["name"], org["updated_at"] = orgName, updated
+	org["image_url"], org["has_image"] = "", false // the browser must not leave loopback
+	return clerkfake.Event(typ, m)
 }
 
 // withOrgImage is a membership event whose organization has image url.
@@ -627,7 +626,7 @@ func TestProfilePageScreenshots(t *testing.T) {
 	graceID := grace["id"].(string)
 	grace["first_name"], grace["last_name"], grace["image_url"] = "Grace", "Hopper", ""
 	grace["public_metadata"] = map[string]any{"plan": "team", "role": "editor"}
-	deliver(t, srv.URL, "msg_grace", userEvent(eventUserCreated, grace))
+	deliver(t, srv.URL, "msg_grace", clerkfake.Event(eventUserCreated, grace))
 	// The README's fields of the owner's: a nickname Grace edits, a plan she cannot.
 	runJSMigration(t, app, readmeBlock(t, "// pb_migrations/1764900000_client_fields.js"))
 	client := clientOf(t, app, graceID)
@@ -638,17 +637,17 @@ func TestProfilePageScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two organizations, one with a name long enough to wrap on a phone.
-	mustDeliver(t, srv.URL, "msg_m_grace_eckert", pageMembership(t, eventMembershipCreated, "orgmem_grace_eckert", "org_eckert", "Eckert–Mauchly Computer Corporation", graceID, "org:admin", "", 1000), outcomeCreated)
-	mustDeliver(t, srv.URL, "msg_m_grace_codasyl", pageMembership(t, eventMembershipCreated, "orgmem_grace_codasyl", "org_codasyl", "Conference on Data Systems Languages, Short Range Committee for a Common Business Language", graceID, "org:member", "Member", 1000), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_m_grace_eckert", pageMembership(eventMembershipCreated, "orgmem_grace_eckert", "org_eckert", "Eckert–Mauchly Computer Corporation", graceID, "org:admin", "", 1000), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_m_grace_codasyl", pageMembership(eventMembershipCreated, "orgmem_grace_codasyl", "org_codasyl", "Conference on Data Systems Languages, Short Range Committee for a Common Business Language", graceID, "org:member", "Member", 1000), outcomeCreated)
 
 	// Ada is banned while her page is open, and let back in after each shot.
 	const ada = "user_2shotadaxxxxxxxxxxxxxxxxxx"
-	adaUser := clerkUser(t, ada, "Ada", 1000)
+	adaUser := clerkfake.NewUser(ada, "Ada", 1000)
 	adaUser["last_name"], adaUser["image_url"] = "Lovelace", ""
-	deliver(t, srv.URL, "msg_ada", userEvent(eventUserCreated, adaUser))
+	deliver(t, srv.URL, "msg_ada", clerkfake.Event(eventUserCreated, adaUser))
 	setBanned := func(t *testing.T, banned bool) {
 		adaUser["banned"], adaUser["updated_at"] = banned, adaUser["updated_at"].(int64)+1000
-		mustDeliver(t, srv.URL, fmt.Sprint("msg_ada_", adaUser["updated_at"]), userEvent(eventUserUpdated, adaUser), outcomeUpdated)
+		mustDeliver(t, srv.URL, fmt.Sprint("msg_ada_", adaUser["updated_at"]), clerkfake.Event(eventUserUpdated, adaUser), outcomeUpdated)
 	}
 
 	token := func(sub string) string {

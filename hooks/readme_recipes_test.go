@@ -20,6 +20,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"github.com/pocketbase/pocketbase/tools/mailer"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/hooks/readme"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
@@ -111,7 +112,7 @@ func TestReadmeWelcomeHookFailingAfterTheCommit(t *testing.T) {
 	restore := mailServerDown(t, app)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 
-	r := deliver(t, srv.URL, "msg_welcome", userEvent(eventUserCreated, clerkUser(t, userA, "Ada", 1000)))
+	r := deliver(t, srv.URL, "msg_welcome", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Ada", 1000)))
 	if r.Status != http.StatusOK || r.Body["outcome"] != string(outcomeCreated) {
 		t.Fatalf("a delivery whose after-commit hook failed: %d %v, want 200 created", r.Status, r.Body)
 	}
@@ -119,7 +120,7 @@ func TestReadmeWelcomeHookFailingAfterTheCommit(t *testing.T) {
 	if client.GetString("plan") != "free" || !client.GetDateTime("welcomedAt").IsZero() {
 		t.Fatalf("plan %q, welcomedAt %v: want free and not welcomed yet", client.GetString("plan"), client.GetDateTime("welcomedAt"))
 	}
-	if r := deliver(t, srv.URL, "msg_welcome", userEvent(eventUserCreated, clerkUser(t, userA, "Ada", 1000))); r.Body["duplicate"] != true {
+	if r := deliver(t, srv.URL, "msg_welcome", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Ada", 1000))); r.Body["duplicate"] != true {
 		t.Fatalf("Svix's retry: %d %v, want a duplicate", r.Status, r.Body)
 	}
 
@@ -239,7 +240,7 @@ func TestReadmeProjectsRecipeWhenAnOrganizationIsDeleted(t *testing.T) {
 	// Deleted for good: later events are gone.
 	updated := orgEventBody(t, eventOrganizationUpdated, func(data map[string]any) { data["id"] = "org_a"; data["updated_at"] = 9e12 })
 	mustDeliver(t, ten.url, "msg_org_a_updated", updated, outcomeGone)
-	mustDeliver(t, ten.url, "msg_org_a_join", membershipBody(t, eventMembershipCreated, "orgmem_carol_a", "org_a", "user_carol", "org:member", 9e12), outcomeGone)
+	mustDeliver(t, ten.url, "msg_org_a_join", clerkfake.Event(eventMembershipCreated, clerkfake.NewMembership("orgmem_carol_a", "org_a", "user_carol", "org:member", 9e12)), outcomeGone)
 	mustDeliver(t, ten.url, "msg_org_a_deleted_again", orgEventBody(t, eventOrganizationDeleted, func(data map[string]any) { data["id"] = "org_a" }), outcomeGone)
 }
 
@@ -292,7 +293,7 @@ func TestPruneKeepsAnOrganizationThatARequiredRelationHolds(t *testing.T) {
 func TestReadmeOwnerFieldsUsersMayAndMayNotEdit(t *testing.T) {
 	app := readmeOwnerApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Ada", 1000)))
+	deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Ada", 1000)))
 	id := clientOf(t, app, userA).Id
 	ada := "Bearer " + srv.key.token(t, userA)
 	record := srv.URL + "/api/collections/clients/records/" + id
@@ -335,7 +336,7 @@ func TestConcurrentDeliveriesWithAFailingAfterCommitHook(t *testing.T) {
 	for i := range replies {
 		wg.Go(func() {
 			id := fmt.Sprintf("user_2concurrent%014d", i)
-			replies[i] = deliver(t, srv.URL, "msg_"+id, userEvent(eventUserCreated, clerkUser(t, id, "Ada", 1000)))
+			replies[i] = deliver(t, srv.URL, "msg_"+id, clerkfake.Event(eventUserCreated, clerkfake.NewUser(id, "Ada", 1000)))
 		})
 	}
 	wg.Wait()

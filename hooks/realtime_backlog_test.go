@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // stalledReader opens a realtime connection with a 4 KB receive buffer,
@@ -55,7 +57,7 @@ func TestARealtimeReaderThatNeverReadsIsEnded(t *testing.T) {
 	app := newTestApp(t)
 	addClientField(t, app, &core.TextField{Name: "notes", Max: 10000})
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	idA := clientOf(t, app, userA).Id
 	claims := validClaims(userA)
 	claims["exp"] = time.Now().Add(10 * time.Minute).Unix() // 2,500 updates outlast a minute under -race

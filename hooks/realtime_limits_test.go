@@ -15,6 +15,8 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/types"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // subscriber opens a realtime connection, subscribes it to topics with
@@ -90,7 +92,7 @@ func deliveryRate(t *testing.T, baseURL string, senders int, d time.Duration, ro
 			id := fmt.Sprintf("user_rate%02d", s)
 			for time.Since(start) < d && !t.Failed() {
 				n := round.Add(1)
-				body := userEvent(eventUserUpdated, clerkUser(t, id, fmt.Sprint("Name", n), 1000+n))
+				body := clerkfake.Event(eventUserUpdated, clerkfake.NewUser(id, fmt.Sprint("Name", n), 1000+n))
 				req := signedRequest(t, baseURL, testSecret, fmt.Sprintf("msg_rate_%d", n), time.Now(), body)
 				res, err := client.Do(req)
 				if err != nil {
@@ -162,7 +164,7 @@ func TestASignedInUsersTopicsOfOtherClientsDoNotSlowTheWebhook(t *testing.T) {
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
 	for _, u := range []string{userA, userB} {
-		deliver(t, srv.URL, "msg_"+u, userEvent(eventUserCreated, clerkUser(t, u, "Someone", 1000)))
+		deliver(t, srv.URL, "msg_"+u, clerkfake.Event(eventUserCreated, clerkfake.NewUser(u, "Someone", 1000)))
 	}
 	idB := clientOf(t, app, userB).Id
 	auth := "Bearer " + srv.key.token(t, userA)
@@ -182,7 +184,7 @@ func TestRealtimeSubscriptionsAreCapped(t *testing.T) {
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
 	for _, u := range []string{userA, userB, newcomer} {
-		deliver(t, srv.URL, "msg_"+u, userEvent(eventUserCreated, clerkUser(t, u, "Someone", 1000)))
+		deliver(t, srv.URL, "msg_"+u, clerkfake.Event(eventUserCreated, clerkfake.NewUser(u, "Someone", 1000)))
 	}
 	idA, idB := clientOf(t, app, userA).Id, clientOf(t, app, userB).Id
 	notes := core.NewBaseCollection("notes")

@@ -85,7 +85,7 @@ func deliverUsers(t *testing.T, url string, from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
 		u := fakeUser(i)
-		body := userEvent(eventUserCreated, clerkUser(t, u.ID, fmt.Sprintf("User %d", i), u.UpdatedAt))
+		body := clerkfake.Event(eventUserCreated, clerkfake.NewUser(u.ID, fmt.Sprintf("User %d", i), u.UpdatedAt))
 		if r := deliver(t, url, fmt.Sprintf("msg_repl_%d", i), body); r.Status != http.StatusOK {
 			t.Fatalf("delivery %d: %d %s", i, r.Status, r.Body)
 		}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // BenchmarkVerifySessionToken is the cost that a Clerk session token adds
@@ -31,7 +33,7 @@ func BenchmarkReadOwnClient(b *testing.B) {
 	key := newSigningKey(b, 0, "ins_key1")
 	app := newTestApp(b)
 	srv := serve(b, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(b)})
-	deliver(b, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(b, userA, "Alice", 1000)))
+	deliver(b, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	pbToken := authToken(b, clientOf(b, app, userA))
 	for name, authorization := range map[string]string{
 		"clerk token":      "Bearer " + key.token(b, userA),

@@ -9,6 +9,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -29,7 +30,7 @@ func sessionEvent(t *testing.T, typ, sid, userID string) []byte {
 func TestEndedSessionsSignOutTheirRealtimeConnections(t *testing.T) {
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 
 	// One user, three sessions (three devices), one connection each, and a
 	// fourth session still waiting for a user that has no client yet.
@@ -76,7 +77,7 @@ func TestEndedSessionsSignOutTheirRealtimeConnections(t *testing.T) {
 	}
 
 	// The waiting connection is not signed in when its client appears.
-	deliver(t, srv.URL, "msg_n", userEvent(eventUserCreated, clerkUser(t, newcomer, "Nina", 1000)))
+	deliver(t, srv.URL, "msg_n", clerkfake.Event(eventUserCreated, clerkfake.NewUser(newcomer, "Nina", 1000)))
 	if authOf(app, waiting.clientID) != nil {
 		t.Error("an ended session's waiting connection was signed in")
 	}
@@ -105,7 +106,7 @@ func TestEndedSessionsSignOutTheirRealtimeConnections(t *testing.T) {
 func TestARevokedSessionStaysRefusedAfterARestart(t *testing.T) {
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{AuthorizedParties: []string{testOrigin}})
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	if r := deliver(t, srv.URL, "msg_s", sessionEvent(t, eventSessionRevoked, "sess_revoked", userA)); r.Body["outcome"] != string(outcomeSignedOut) {
 		t.Fatalf("revocation: %+v", r)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/tests"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -22,8 +23,8 @@ func newcomerInClerk(t *testing.T) (*tests.TestApp, *httptest.Server, *fakeClerk
 	t.Helper()
 	key := newSigningKey(t, 0, "ins_key1")
 	clerkAPI := newFakeClerk(t, 0, key)
-	u := clerkUser(t, newcomer, "Nina", 2000)
-	clerkAPI.addUser(t, u)
+	u := clerkfake.NewUser(newcomer, "Nina", 2000)
+	clerkAPI.addUser(u)
 	app := newTestApp(t)
 	return app, serve(t, app, clerkAPI.config()), clerkAPI, key, u
 }
@@ -53,7 +54,7 @@ func TestFirstSightSyncsAUserBeforeTheWebhook(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(tc.typ, " at ", tc.updatedAt), func(t *testing.T) {
 			u["updated_at"] = tc.updatedAt
-			r := deliver(t, srv.URL, "msg_late_"+string(rune('a'+i)), userEvent(tc.typ, u))
+			r := deliver(t, srv.URL, "msg_late_"+string(rune('a'+i)), clerkfake.Event(tc.typ, u))
 			if r.Status != http.StatusOK || r.Body["outcome"] != tc.outcome {
 				t.Fatalf("%+v, want %s", r, tc.outcome)
 			}
@@ -94,7 +95,7 @@ func TestFirstSightNeedsTheSecretKey(t *testing.T) {
 	t.Parallel()
 	key := newSigningKey(t, 0, "ins_key1")
 	clerkAPI := newFakeClerk(t, 0, key)
-	clerkAPI.addUser(t, clerkUser(t, newcomer, "Nina", 2000))
+	clerkAPI.addUser(clerkfake.NewUser(newcomer, "Nina", 2000))
 	app := newTestApp(t)
 	srv := serve(t, app, Config{JWTKey: key.publicPEM(t), APIURL: clerkAPI.URL})
 
@@ -143,7 +144,7 @@ func TestConcurrentFirstRequestsCreateOneClient(t *testing.T) {
 	if n := clerkAPI.UserHits.Load(); n != 1 {
 		t.Fatalf("user fetched %d times for 16 concurrent requests, want 1", n)
 	}
-	if r := deliver(t, srv.URL, "msg_created", userEvent(eventUserCreated, u)); r.Body["outcome"] != "unchanged" {
+	if r := deliver(t, srv.URL, "msg_created", clerkfake.Event(eventUserCreated, u)); r.Body["outcome"] != "unchanged" {
 		t.Fatalf("the webhook after first sight: %+v", r)
 	}
 	if n := count(t, app, migrations.ClientsCollection, ""); n != 1 {

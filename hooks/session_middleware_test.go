@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 const (
@@ -27,8 +29,8 @@ func twoClients(t *testing.T, key signingKey, edit func(*Config)) (url string, i
 		edit(&cfg)
 	}
 	srv := serve(t, app, cfg)
-	for _, u := range []map[string]any{clerkUser(t, userA, "Alice", 1000), clerkUser(t, userB, "Bob", 1000)} {
-		if r := deliver(t, srv.URL, "msg_"+u["id"].(string), userEvent(eventUserCreated, u)); r.Status != http.StatusOK {
+	for _, u := range []map[string]any{clerkfake.NewUser(userA, "Alice", 1000), clerkfake.NewUser(userB, "Bob", 1000)} {
+		if r := deliver(t, srv.URL, "msg_"+u["id"].(string), clerkfake.Event(eventUserCreated, u)); r.Status != http.StatusOK {
 			t.Fatalf("seeding %s: %+v", u["id"], r)
 		}
 	}
@@ -147,13 +149,13 @@ func TestBannedClientAuthenticatesNobody(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	u := clerkUser(t, userA, "Alice", 1000)
-	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
+	u := clerkfake.NewUser(userA, "Alice", 1000)
+	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, u))
 	if ids := listClerkIDs(t, srv.URL, "Bearer "+srv.key.token(t, userA)); len(ids) != 1 {
 		t.Fatalf("before the ban: %v", ids)
 	}
 	u["banned"], u["updated_at"] = true, 2000
-	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	deliver(t, srv.URL, "msg_2", clerkfake.Event(eventUserUpdated, u))
 	if ids := listClerkIDs(t, srv.URL, "Bearer "+srv.key.token(t, userA)); len(ids) != 0 {
 		t.Fatalf("a banned client still reads %v", ids)
 	}
@@ -163,8 +165,8 @@ func TestSuperuserTokensStillWork(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
-	deliver(t, srv.URL, "msg_b", userEvent(eventUserCreated, clerkUser(t, userB, "Bob", 1000)))
+	deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_b", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userB, "Bob", 1000)))
 	token := newSuperuserToken(t, app)
 
 	r := get(t, srv.URL+"/api/collections/clients/records?sort=clerkId", token)
@@ -224,7 +226,7 @@ func TestClerkOwnsEmailAndVerification(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	url, auth := srv.URL, "Bearer "+srv.key.token(t, userA)
 
 	client := clientOf(t, app, userA)
@@ -294,7 +296,7 @@ func TestJWKSFetchedOnceForManyRequests(t *testing.T) {
 	clerkAPI := newFakeClerk(t, 0, key)
 	app := newTestApp(t)
 	srv := serve(t, app, clerkAPI.config())
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 
 	for range 10 {
 		if ids := listClerkIDs(t, srv.URL, "Bearer "+key.token(t, userA)); !slices.Equal(ids, []string{userA}) {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // A TLS server negotiates HTTP/2, where a connection cannot be detached
@@ -37,8 +39,8 @@ func TestRealtimeOverHTTP2GetsExactlyItsMessages(t *testing.T) {
 			t.Fatalf("delivery %d: %d", n, res.StatusCode)
 		}
 	}
-	send(userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
-	send(userEvent(eventUserCreated, clerkUser(t, userB, "Bob", 1000)))
+	send(clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
+	send(clerkfake.Event(eventUserCreated, clerkfake.NewUser(userB, "Bob", 1000)))
 
 	var conns []*realtimeConn
 	for _, topics := range ProfilePageTopics(clientOf(t, app, userA).Id) {
@@ -62,8 +64,8 @@ func TestRealtimeOverHTTP2GetsExactlyItsMessages(t *testing.T) {
 	}
 	own, orgs := conns[0], conns[1]
 
-	send(userEvent(eventUserUpdated, clerkUser(t, userB, "Robert", 2000)))
-	send(userEvent(eventUserUpdated, clerkUser(t, userA, "Alicia", 2000)))
+	send(clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userB, "Robert", 2000)))
+	send(clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userA, "Alicia", 2000)))
 	if ev := own.next(t); ev.record()["clerkId"] != userA || ev.record()["firstName"] != "Alicia" {
 		t.Fatalf("the own connection's first event: %+v", ev)
 	}
@@ -122,7 +124,7 @@ func TestStoppingTheAppEndsTheDetachedConnections(t *testing.T) {
 // two connections, once both have left PocketBase's loop.
 func openProfilePage(t *testing.T, srv *clerkServer) (own, orgs *realtimeConn) {
 	t.Helper()
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	topics := ProfilePageTopics(clientOf(t, srv.app, userA).Id)
 	own, orgs = srv.signIn(t, userA, topics[0]...), srv.signIn(t, userA, topics[1]...)
 	mustBeDetached(t, srv.app, own.clientID, false)

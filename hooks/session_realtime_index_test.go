@@ -19,6 +19,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
 	"github.com/pocketbase/pocketbase/tools/types"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -60,8 +61,8 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	users := make([]map[string]any, n)
 	conns := make([]*realtimeConn, n)
 	for i := range n {
-		users[i] = clerkUser(t, fmt.Sprintf("user_2own%023d", i), fmt.Sprint("User", i), 1000)
-		if r := deliver(t, srv.URL, fmt.Sprint("msg_c", i), userEvent(eventUserCreated, users[i])); r.Status != 200 {
+		users[i] = clerkfake.NewUser(fmt.Sprintf("user_2own%023d", i), fmt.Sprint("User", i), 1000)
+		if r := deliver(t, srv.URL, fmt.Sprint("msg_c", i), clerkfake.Event(eventUserCreated, users[i])); r.Status != 200 {
 			t.Fatalf("creating user %d: %+v", i, r)
 		}
 		conns[i] = srv.signIn(t, users[i]["id"].(string), "clients/"+clientOf(t, app, users[i]["id"].(string)).Id)
@@ -78,7 +79,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 		if edit != nil {
 			edit(users[i])
 		}
-		if r := deliver(t, srv.URL, fmt.Sprint("msg_u", i, "_", at), userEvent(eventUserUpdated, users[i])); r.Body["outcome"] != "updated" {
+		if r := deliver(t, srv.URL, fmt.Sprint("msg_u", i, "_", at), clerkfake.Event(eventUserUpdated, users[i])); r.Body["outcome"] != "updated" {
 			t.Fatalf("updating user %d: %+v", i, r)
 		}
 	}
@@ -197,8 +198,8 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 	srv := serveWithClerk(t, app, Config{})
 	owners := realtimeIndexOf(app)
 
-	user := clerkUser(t, "user_2detached0000000000000000", "Detached", 1000)
-	if r := deliver(t, srv.URL, "msg_c", userEvent(eventUserCreated, user)); r.Status != 200 {
+	user := clerkfake.NewUser("user_2detached0000000000000000", "Detached", 1000)
+	if r := deliver(t, srv.URL, "msg_c", clerkfake.Event(eventUserCreated, user)); r.Status != 200 {
 		t.Fatalf("creating the user: %+v", r)
 	}
 	client := clientOf(t, app, user["id"].(string))
@@ -245,7 +246,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 	waitFor(t, "the connection detached", func() bool { return detachedStreams(app) == 1 })
 
 	user["first_name"], user["updated_at"] = "Detached@2000", int64(2000)
-	if r := deliver(t, srv.URL, "msg_u1", userEvent(eventUserUpdated, user)); r.Body["outcome"] != "updated" {
+	if r := deliver(t, srv.URL, "msg_u1", clerkfake.Event(eventUserUpdated, user)); r.Body["outcome"] != "updated" {
 		t.Fatalf("update: %+v", r)
 	}
 	if name, data := readEvent(); name != "clients/"+client.Id || !strings.Contains(data, `"firstName":"Detached@2000"`) {
@@ -254,7 +255,7 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 	// A new subscription finds the connection, which stays detached.
 	sub.subscribe(t, "Bearer "+srv.key.token(t, user["id"].(string)), "clients/"+client.Id+"?options="+url.QueryEscape(`{"query":{"fields":"firstName"}}`))
 	user["first_name"], user["updated_at"] = "Detached@3000", int64(3000)
-	if r := deliver(t, srv.URL, "msg_u2", userEvent(eventUserUpdated, user)); r.Body["outcome"] != "updated" {
+	if r := deliver(t, srv.URL, "msg_u2", clerkfake.Event(eventUserUpdated, user)); r.Body["outcome"] != "updated" {
 		t.Fatalf("update: %+v", r)
 	}
 	name, data = readEvent()
@@ -307,8 +308,8 @@ func TestRealtimeConnectionThatCannotBeDetachedReconnectsOnce(t *testing.T) {
 		return e.Next()
 	})
 	srv := serveWithClerk(t, app, Config{})
-	user := clerkUser(t, "user_2undetached00000000000000", "Kept", 1000)
-	if r := deliver(t, srv.URL, "msg_c", userEvent(eventUserCreated, user)); r.Status != 200 {
+	user := clerkfake.NewUser("user_2undetached00000000000000", "Kept", 1000)
+	if r := deliver(t, srv.URL, "msg_c", clerkfake.Event(eventUserCreated, user)); r.Status != 200 {
 		t.Fatalf("creating the user: %+v", r)
 	}
 	client := clientOf(t, app, user["id"].(string))
@@ -321,7 +322,7 @@ func TestRealtimeConnectionThatCannotBeDetachedReconnectsOnce(t *testing.T) {
 	again := connectRealtime(t, srv.URL)
 	again.subscribe(t, token, "clients/"+client.Id)
 	user["first_name"], user["updated_at"] = "Kept@2000", int64(2000)
-	if r := deliver(t, srv.URL, "msg_u", userEvent(eventUserUpdated, user)); r.Body["outcome"] != "updated" {
+	if r := deliver(t, srv.URL, "msg_u", clerkfake.Event(eventUserUpdated, user)); r.Body["outcome"] != "updated" {
 		t.Fatalf("update: %+v", r)
 	}
 	if ev := again.next(t); ev.Name != "clients/"+client.Id || ev.Data["record"].(map[string]any)["firstName"] != "Kept@2000" {
@@ -389,8 +390,8 @@ func TestRealtimeOwnRecordSubscribersFollowTheOwnersViewRule(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	u := clerkUser(t, userA, "Alice", 1000)
-	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
+	u := clerkfake.NewUser(userA, "Alice", 1000)
+	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, u))
 	conn := srv.signIn(t, userA, "clients/"+clientOf(t, app, userA).Id)
 
 	clients, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
@@ -403,10 +404,10 @@ func TestRealtimeOwnRecordSubscribersFollowTheOwnersViewRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	u["first_name"], u["updated_at"] = "Hidden", 2000
-	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	deliver(t, srv.URL, "msg_2", clerkfake.Event(eventUserUpdated, u))
 	conn.noEvent(t, 300*time.Millisecond)
 	u["first_name"], u["updated_at"] = "Shown", 3000
-	deliver(t, srv.URL, "msg_3", userEvent(eventUserUpdated, u))
+	deliver(t, srv.URL, "msg_3", clerkfake.Event(eventUserUpdated, u))
 	if ev := conn.next(t); ev.record()["firstName"] != "Shown" {
 		t.Fatalf("after the owner's rule admits the record again: %+v", ev)
 	}
@@ -433,10 +434,10 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 		return e.Next()
 	})
 	srv := serveWithClerk(t, app, Config{})
-	ada := clerkUser(t, "user_2refAda0000000000000000", "Ada", 1000)
-	other := clerkUser(t, "user_2refOther00000000000000", "Other", 1000)
+	ada := clerkfake.NewUser("user_2refAda0000000000000000", "Ada", 1000)
+	other := clerkfake.NewUser("user_2refOther00000000000000", "Other", 1000)
 	for i, u := range []map[string]any{ada, other} {
-		if r := deliver(t, srv.URL, fmt.Sprint("msg_c", i), userEvent(eventUserCreated, u)); r.Status != 200 {
+		if r := deliver(t, srv.URL, fmt.Sprint("msg_c", i), clerkfake.Event(eventUserCreated, u)); r.Status != 200 {
 			t.Fatalf("creating %s: %+v", u["id"], r)
 		}
 	}
@@ -455,7 +456,7 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 	}
 
 	ada["first_name"], ada["updated_at"] = "Grace", int64(2000)
-	if r := deliver(t, srv.URL, "msg_u", userEvent(eventUserUpdated, ada)); r.Body["outcome"] != "updated" {
+	if r := deliver(t, srv.URL, "msg_u", clerkfake.Event(eventUserUpdated, ada)); r.Body["outcome"] != "updated" {
 		t.Fatalf("update: %+v", r)
 	}
 	if ev := conn.next(t); ev.record()["firstName"] != "Grace" {
@@ -471,7 +472,7 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 	}
 	conn.subscribe(t, "Bearer "+srv.key.token(t, ada["id"].(string)), topic)
 	ada["first_name"], ada["updated_at"] = "Lovelace", int64(3000)
-	if r := deliver(t, srv.URL, "msg_u2", userEvent(eventUserUpdated, ada)); r.Body["outcome"] != "updated" {
+	if r := deliver(t, srv.URL, "msg_u2", clerkfake.Event(eventUserUpdated, ada)); r.Body["outcome"] != "updated" {
 		t.Fatalf("update: %+v", r)
 	}
 	if ev := conn.next(t); ev.record()["firstName"] != "Lovelace" {
@@ -512,7 +513,7 @@ func TestRealtimeMessageIsPocketBases(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	id := clientOf(t, app, userA).Id
 	// The same record topics, one with options, on two connections: one
 	// with an owner's topic besides, which keeps it in PocketBase's broker.

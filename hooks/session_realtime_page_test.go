@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // What the profile page holds (ProfilePageTopics: its own record on one
@@ -49,8 +51,8 @@ func profilePagesReceive(t *testing.T, indexOff bool) map[string][]string {
 			t.Fatalf("delivery %d: %+v", n, r)
 		}
 	}
-	send(userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
-	send(userEvent(eventUserCreated, clerkUser(t, userB, "Bob", 1000)))
+	send(clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
+	send(clerkfake.Event(eventUserCreated, clerkfake.NewUser(userB, "Bob", 1000)))
 	org := func(typ, id, name string, at int64) []byte {
 		return orgEventBody(t, typ, func(d map[string]any) { d["id"], d["slug"], d["name"], d["updated_at"] = id, id, name, at })
 	}
@@ -83,13 +85,13 @@ func profilePagesReceive(t *testing.T, indexOff bool) map[string][]string {
 		mustBeDetached(t, app, conns["alice own"].clientID, false)
 	}
 
-	send(userEvent(eventUserUpdated, clerkUser(t, userA, "Alicia", 2000)))
+	send(clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userA, "Alicia", 2000)))
 	send(org("organization.updated", fixtureOrgID, "Renamed", 2000))
 	send(member("organizationMembership.updated", "orgmem_a1", fixtureOrgID, userA, "org:member", 2000))
 	send(org("organization.updated", "org_two", "Two", 2000))
 	// The last change each connection hears bounds what it hears.
-	send(userEvent(eventUserUpdated, clerkUser(t, userA, "Alice again", 3000)))
-	send(userEvent(eventUserUpdated, clerkUser(t, userB, "Bobby", 3000)))
+	send(clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userA, "Alice again", 3000)))
+	send(clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userB, "Bobby", 3000)))
 	send(org("organization.updated", fixtureOrgID, "Final", 3000))
 	last := map[string]string{
 		"alice own": "Alice again", "bob own": "Bobby", "alice orgs": "Final", "bob orgs": "Final",

@@ -13,6 +13,8 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // realtimeConn is a PocketBase realtime (SSE) connection, read as a
@@ -110,8 +112,8 @@ func TestRealtimeDeliversTheWebhookToItsOwnerOnly(t *testing.T) {
 	bob := connectRealtime(t, url)
 	bob.subscribe(t, key.token(t, userB), "clients/*") // as the PocketBase JS SDK sends it
 
-	a := clerkUser(t, userA, "Alicia", 2000)
-	deliver(t, url, "msg_a2", userEvent(eventUserUpdated, a))
+	a := clerkfake.NewUser(userA, "Alicia", 2000)
+	deliver(t, url, "msg_a2", clerkfake.Event(eventUserUpdated, a))
 	ev := alice.next(t)
 	if ev.Name != "clients/"+idA || ev.Data["action"] != "update" || ev.record()["firstName"] != "Alicia" {
 		t.Fatalf("owner's event: %+v", ev)
@@ -121,7 +123,7 @@ func TestRealtimeDeliversTheWebhookToItsOwnerOnly(t *testing.T) {
 	}
 
 	// Bob's first event is his own change: Alice's never reached him.
-	deliver(t, url, "msg_b2", userEvent(eventUserUpdated, clerkUser(t, userB, "Robert", 2000)))
+	deliver(t, url, "msg_b2", clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userB, "Robert", 2000)))
 	if ev := bob.next(t); ev.record()["clerkId"] != userB || ev.record()["firstName"] != "Robert" {
 		t.Fatalf("Bob's first event: %+v", ev)
 	}
@@ -137,13 +139,13 @@ func TestRealtimeWaitsForAClientThatDoesNotExistYet(t *testing.T) {
 	guest := connectRealtime(t, srv.URL)
 	guest.subscribe(t, "", "clients/*")
 
-	u := clerkUser(t, newcomer, "Nina", 1000)
-	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
+	u := clerkfake.NewUser(newcomer, "Nina", 1000)
+	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, u))
 	if ev := waiting.next(t); ev.Data["action"] != "create" || ev.record()["clerkId"] != newcomer {
 		t.Fatalf("waiting connection got %+v", ev)
 	}
 	u["first_name"], u["updated_at"] = "Nina Live", 2000
-	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	deliver(t, srv.URL, "msg_2", clerkfake.Event(eventUserUpdated, u))
 	if ev := waiting.next(t); ev.Data["action"] != "update" || ev.record()["firstName"] != "Nina Live" {
 		t.Fatalf("then %+v", ev)
 	}
@@ -157,15 +159,15 @@ func TestRealtimeSignsOutABannedClient(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	u := clerkUser(t, userA, "Alice", 1000)
-	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
+	u := clerkfake.NewUser(userA, "Alice", 1000)
+	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, u))
 	conn := srv.signIn(t, userA, "clients/*")
 	if authOf(app, conn.clientID) == nil {
 		t.Fatal("the subscription is not signed in")
 	}
 
 	u["banned"], u["updated_at"] = true, 2000
-	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	deliver(t, srv.URL, "msg_2", clerkfake.Event(eventUserUpdated, u))
 	if ev := conn.next(t); ev.record()["banned"] != true {
 		t.Fatalf("ban event: %+v", ev)
 	}
@@ -181,8 +183,8 @@ func TestRealtimeKeepsAClerkSessionThroughItsClientsChanges(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{UserDelete: UserDeleteAnonymize})
-	u := clerkUser(t, userA, "Alice", 1000)
-	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
+	u := clerkfake.NewUser(userA, "Alice", 1000)
+	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, u))
 	client := clientOf(t, app, userA)
 	wild := srv.signIn(t, userA, "clients/*", "announcements") // an owner's topic: stays in PocketBase's broker
 	own := srv.signIn(t, userA, "clients/"+client.Id)          // taken into the index
@@ -190,12 +192,12 @@ func TestRealtimeKeepsAClerkSessionThroughItsClientsChanges(t *testing.T) {
 
 	u["email_addresses"].([]any)[0].(map[string]any)["email_address"] = "alice.new@example.org"
 	u["updated_at"] = 2000
-	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	deliver(t, srv.URL, "msg_2", clerkfake.Event(eventUserUpdated, u))
 	if clientOf(t, app, userA).TokenKey() == client.TokenKey() {
 		t.Fatal("the email change kept the token key: this test no longer tests a renewed key")
 	}
 	u["first_name"], u["updated_at"] = "Alicia", 3000
-	deliver(t, srv.URL, "msg_3", userEvent(eventUserUpdated, u))
+	deliver(t, srv.URL, "msg_3", clerkfake.Event(eventUserUpdated, u))
 	for name, c := range conns {
 		// Each message is sent from a goroutine of its own (PocketBase's
 		// broadcast, and the index as it does): the two may arrive in either
@@ -242,7 +244,7 @@ func TestRealtimeSubscriptionRacingTheClientsCreation(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	u := clerkUser(t, newcomer, "Nina", 1000)
+	u := clerkfake.NewUser(newcomer, "Nina", 1000)
 	app.OnRealtimeSubscribeRequest().BindFunc(func(e *core.RealtimeSubscribeRequestEvent) error {
 		raw, _ := json.Marshal(u)
 		var user clerk.User
@@ -264,7 +266,7 @@ func TestRealtimeSubscriptionRacingTheClientsCreation(t *testing.T) {
 		t.Fatal("the connection was left as a guest")
 	}
 	u["first_name"], u["updated_at"] = "Nina Live", 2000
-	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	deliver(t, srv.URL, "msg_2", clerkfake.Event(eventUserUpdated, u))
 	if ev := conn.next(t); ev.record()["firstName"] != "Nina Live" {
 		t.Fatalf("then %+v", ev)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -19,7 +20,7 @@ func TestRealtimeDeletionCachedBeforeTheConnectionMovesReachesIt(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	client := clientOf(t, app, userA)
 	topic := "clients/" + client.Id
 	conn := srv.signIn(t, userA, topic, "announcements") // an owner's topic: in PocketBase's broker
@@ -57,7 +58,7 @@ func TestRealtimeDetachedConnectionEndsAtItsMaximumLifetime(t *testing.T) {
 		return e.Next()
 	})
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	conn := srv.signIn(t, userA, "clients/"+clientOf(t, app, userA).Id)
 	waitFor(t, "the connection detached", func() bool { return detachedStreams(app) == 1 })
 	start := time.Now()
@@ -94,13 +95,13 @@ func TestRealtimeOwnersBroadcastReachesTheirTopic(t *testing.T) {
 		return e.Next()
 	})
 	srv := serveWithClerk(t, app, Config{})
-	u := clerkUser(t, userA, "Alice", 1000)
-	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
+	u := clerkfake.NewUser(userA, "Alice", 1000)
+	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, u))
 	id := clientOf(t, app, userA).Id
 	page := srv.signIn(t, userA, "clients/"+id) // indexed: the change goes through the view
 	listener := srv.signIn(t, userA, "announcements")
 	u["first_name"], u["updated_at"] = "Alicia", 2000
-	deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+	deliver(t, srv.URL, "msg_2", clerkfake.Event(eventUserUpdated, u))
 	if ev := page.next(t); ev.record()["firstName"] != "Alicia" {
 		t.Fatalf("the page's connection: %+v", ev)
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // sessionHeaders sends a GET with authorization and returns the answer's
@@ -29,13 +31,13 @@ func TestRefusedSessionTokensSayWhy(t *testing.T) {
 	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t), AuthorizedParties: []string{testOrigin}})
-	for _, u := range []map[string]any{clerkUser(t, userA, "Alice", 1000), clerkUser(t, userB, "Bob", 1000)} {
-		deliver(t, srv.URL, "msg_"+u["id"].(string), userEvent(eventUserCreated, u))
+	for _, u := range []map[string]any{clerkfake.NewUser(userA, "Alice", 1000), clerkfake.NewUser(userB, "Bob", 1000)} {
+		deliver(t, srv.URL, "msg_"+u["id"].(string), clerkfake.Event(eventUserCreated, u))
 	}
-	banned := clerkUser(t, userB, "Bob", 2000)
+	banned := clerkfake.NewUser(userB, "Bob", 2000)
 	banned["banned"] = true
-	deliver(t, srv.URL, "msg_ban", userEvent(eventUserUpdated, banned))
-	deliver(t, srv.URL, "msg_del", userEvent(eventUserDeleted, map[string]any{"id": newcomer, "deleted": true}))
+	deliver(t, srv.URL, "msg_ban", clerkfake.Event(eventUserUpdated, banned))
+	deliver(t, srv.URL, "msg_del", clerkfake.Event(eventUserDeleted, map[string]any{"id": newcomer, "deleted": true}))
 
 	now := time.Now()
 	with := func(edit func(claims)) string {

@@ -21,6 +21,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/ui"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -38,7 +39,7 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 	srv := serveDashboard(t, app, config)
 	signIn := superuserSignIn(t, app)
 
-	deliver(t, srv.URL, "msg_a1", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_a1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	unsigned, _ := http.NewRequest(http.MethodPost, srv.URL+WebhookPath, strings.NewReader(`{}`))
 	do(t, unsigned)
 
@@ -76,7 +77,7 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 	}
 
 	t.Run("refreshed live", func(t *testing.T) {
-		deliver(t, srv.URL, "msg_b1", userEvent(eventUserCreated, clerkUser(t, userB, "Bob", 1000)))
+		deliver(t, srv.URL, "msg_b1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userB, "Bob", 1000)))
 		tab.waitFor(`document.getElementById("clerk-applied")?.textContent === "2"`)
 	})
 
@@ -87,7 +88,7 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 			}
 			return errors.New("sending the welcome mail: dial tcp 127.0.0.1:25: connect: connection refused")
 		})
-		mustDeliver(t, srv.URL, "msg_a2", userEvent(eventUserUpdated, clerkUser(t, userA, "Alicia", 2000)), outcomeUpdated)
+		mustDeliver(t, srv.URL, "msg_a2", clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userA, "Alicia", 2000)), outcomeUpdated)
 		tab.waitFor(`document.querySelector('#clerk-failures tr[data-status="200"]')?.textContent.includes("hook failed")`)
 		if s := tab.text(`#clerk-failures tr[data-status="200"]`); !strings.Contains(s, "connection refused") || !strings.Contains(s, "msg_a2") {
 			t.Fatalf("the hook's failure: %q", s)

@@ -14,6 +14,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -50,7 +51,7 @@ func (d deliveryHours) total(outcome string) int {
 func TestStatusIsForSuperusersOnly(t *testing.T) {
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	clientToken := authToken(t, clientOf(t, app, userA))
 	superuser := newSuperuserToken(t, app)
 
@@ -96,13 +97,13 @@ func TestStatusCountsDeliveriesByOutcome(t *testing.T) {
 		t.Fatalf("a new install reports deliveries: %+v", before.Deliveries)
 	}
 
-	alice := clerkUser(t, userA, "Alice", 1000)
-	deliver(t, srv.URL, "msg_a1", userEvent(eventUserCreated, alice))
-	deliver(t, srv.URL, "msg_a1", userEvent(eventUserCreated, alice)) // Svix's retry: a duplicate
+	alice := clerkfake.NewUser(userA, "Alice", 1000)
+	deliver(t, srv.URL, "msg_a1", clerkfake.Event(eventUserCreated, alice))
+	deliver(t, srv.URL, "msg_a1", clerkfake.Event(eventUserCreated, alice)) // Svix's retry: a duplicate
 	alice["updated_at"] = 2000
-	deliver(t, srv.URL, "msg_a2", userEvent(eventUserUpdated, alice))
-	deliver(t, srv.URL, "msg_c1", userEvent(eventUserDeleted, map[string]any{"id": newcomer, "deleted": true, "object": "user"}))
-	if r := deliver(t, srv.URL, "msg_b1", userEvent(eventUserCreated, clerkUser(t, userB, "Bob", 1000))); r.Status != http.StatusInternalServerError {
+	deliver(t, srv.URL, "msg_a2", clerkfake.Event(eventUserUpdated, alice))
+	deliver(t, srv.URL, "msg_c1", clerkfake.Event(eventUserDeleted, map[string]any{"id": newcomer, "deleted": true, "object": "user"}))
+	if r := deliver(t, srv.URL, "msg_b1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userB, "Bob", 1000))); r.Status != http.StatusInternalServerError {
 		t.Fatalf("a delivery the owner's hook refuses: %+v", r)
 	}
 	for i := range 3 { // unsigned
@@ -213,7 +214,7 @@ func TestStatusSaysWhatToSet(t *testing.T) {
 		}
 	}
 	// Without a secret the webhook answers 503, which counts as unavailable.
-	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	if n := statusOf(t, srv.URL, token).Deliveries.total("unavailable"); n != 1 {
 		t.Fatalf("%d unavailable deliveries, want 1", n)
 	}

@@ -100,7 +100,7 @@ func BenchmarkRESTPatchBaseline(b *testing.B) {
 }
 
 func benchUserBody(tb testing.TB, typ, id string, i, updated int64) []byte {
-	return userEventBody(tb, typ, func(u map[string]any) {
+	return userEventBody(typ, func(u map[string]any) {
 		u["id"] = id
 		u["first_name"] = fmt.Sprintf("First %d", updated)
 		u["last_name"] = fmt.Sprintf("Last %d", updated)

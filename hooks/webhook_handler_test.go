@@ -13,6 +13,7 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -72,7 +73,7 @@ func TestWebhookAppliesClerkFixtures(t *testing.T) {
 	}
 
 	// Deletion wins whatever the timestamps of a late event.
-	late := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 9999999999999 })
+	late := userEventBody(eventUserUpdated, func(u map[string]any) { u["updated_at"] = 9999999999999 })
 	r = deliver(t, srv.URL, "msg_late", late)
 	if r.Status != 200 || r.Body["outcome"] != "gone" || clientOf(t, app, fixtureUserID) != nil {
 		t.Fatalf("late update after delete: %+v", r)
@@ -113,7 +114,7 @@ func TestWebhookOrdering(t *testing.T) {
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 
 	// An update for an unknown user creates it.
-	newer := userEventBody(t, eventUserUpdated, func(u map[string]any) {
+	newer := userEventBody(eventUserUpdated, func(u map[string]any) {
 		u["updated_at"] = 2000
 		u["first_name"] = "Newer"
 	})
@@ -122,7 +123,7 @@ func TestWebhookOrdering(t *testing.T) {
 	}
 
 	// An older event arriving later is acknowledged but changes nothing.
-	older := userEventBody(t, eventUserCreated, func(u map[string]any) {
+	older := userEventBody(eventUserCreated, func(u map[string]any) {
 		u["updated_at"] = 1000
 		u["first_name"] = "Older"
 	})
@@ -135,7 +136,7 @@ func TestWebhookOrdering(t *testing.T) {
 	}
 
 	// Equal updated_at applies (same state or a same-millisecond change).
-	same := userEventBody(t, eventUserUpdated, func(u map[string]any) {
+	same := userEventBody(eventUserUpdated, func(u map[string]any) {
 		u["updated_at"] = 2000
 		u["first_name"] = nil // null names become empty
 	})
@@ -244,7 +245,7 @@ func TestWebhookAcceptsEveryConfiguredSecret(t *testing.T) {
 	}
 	srv := serve(t, app, cfg)
 	for i, secret := range []string{testSecret, next} {
-		body := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 1000 + i })
+		body := userEventBody(eventUserUpdated, func(u map[string]any) { u["updated_at"] = 1000 + i })
 		r := do(t, signedRequest(t, srv.URL, secret, "msg_"+secret, time.Now(), body))
 		if r.Status != 200 {
 			t.Fatalf("secret %d: %+v", i, r)
@@ -313,7 +314,7 @@ func TestEmailMovedBetweenUsersOutOfOrder(t *testing.T) {
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	user := func(id, email string, updated int) []byte {
-		return userEventBody(t, eventUserUpdated, func(u map[string]any) {
+		return userEventBody(eventUserUpdated, func(u map[string]any) {
 			u["id"] = id
 			u["updated_at"] = updated
 			u["phone_numbers"] = []any{}
@@ -380,7 +381,7 @@ func TestWebhookLogsFailuresOnly(t *testing.T) {
 	if r := deliver(t, srv.URL, "msg_ok", readFixture(t, "user.created.json")); r.Status != 200 {
 		t.Fatalf("good delivery: %+v", r)
 	}
-	refused := userEventBody(t, eventUserCreated, func(u map[string]any) { u["id"] = "user_refused" })
+	refused := userEventBody(eventUserCreated, func(u map[string]any) { u["id"] = "user_refused" })
 	if r := deliver(t, srv.URL, "msg_refused", refused); r.Status != 500 {
 		t.Fatalf("refused delivery: %+v", r)
 	}
@@ -434,7 +435,7 @@ func TestDatesPastYear9999StayEmpty(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
-	body := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["last_sign_in_at"] = 165401259100091514 })
+	body := userEventBody(eventUserUpdated, func(u map[string]any) { u["last_sign_in_at"] = 165401259100091514 })
 	if r := deliver(t, srv.URL, "msg_1", body); r.Body["outcome"] != "created" {
 		t.Fatalf("first: %+v", r)
 	}
@@ -455,7 +456,7 @@ func TestEmailChangeRenewsTokenKey(t *testing.T) {
 	deliver(t, srv.URL, "msg_1", readFixture(t, "user.created.json"))
 	key := clientOf(t, app, fixtureUserID).TokenKey()
 
-	rename := userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 1654012591900; u["first_name"] = "Renamed" })
+	rename := userEventBody(eventUserUpdated, func(u map[string]any) { u["updated_at"] = 1654012591900; u["first_name"] = "Renamed" })
 	deliver(t, srv.URL, "msg_2", rename)
 	if got := clientOf(t, app, fixtureUserID).TokenKey(); got != key {
 		t.Fatal("a name change renewed the token key")
@@ -480,7 +481,7 @@ func TestPanicInAnOwnersHookFailsOnlyItsDelivery(t *testing.T) {
 		return e.Next()
 	})
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
-	bad := userEventBody(t, eventUserCreated, func(u map[string]any) { u["id"] = "user_panics" })
+	bad := userEventBody(eventUserCreated, func(u map[string]any) { u["id"] = "user_panics" })
 	if r := deliver(t, srv.URL, "msg_bad", bad); r.Status != http.StatusInternalServerError {
 		t.Fatalf("panicking delivery: %+v", r)
 	}
@@ -570,7 +571,7 @@ func TestBatcherStopsOnTerminate(t *testing.T) {
 	if err := app.OnTerminate().Trigger(&core.TerminateEvent{App: app}); err != nil {
 		t.Fatal(err)
 	}
-	if r := deliver(t, srv.URL, "msg_4", userEventBody(t, eventUserUpdated, func(u map[string]any) { u["updated_at"] = 9e12 })); r.Status != http.StatusInternalServerError {
+	if r := deliver(t, srv.URL, "msg_4", userEventBody(eventUserUpdated, func(u map[string]any) { u["updated_at"] = 9e12 })); r.Status != http.StatusInternalServerError {
 		t.Fatalf("after terminate: %+v, want 500 (Svix retries)", r)
 	}
 }
@@ -582,7 +583,7 @@ func TestAChangeOfOneSyncedValueIsApplied(t *testing.T) {
 	app := newTestApp(t)
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
 	deliver(t, srv.URL, "msg_0", readFixture(t, "user.created.json"))
-	u := fixtureUser(t)
+	u := clerkfake.ExampleUser()
 	for _, tc := range []struct {
 		field string
 		edit  func(u map[string]any)
@@ -594,7 +595,7 @@ func TestAChangeOfOneSyncedValueIsApplied(t *testing.T) {
 		{"publicMetadata", func(u map[string]any) { u["public_metadata"] = map[string]any{"plan": "pro"} }, `{"plan":"pro"}`},
 	} {
 		tc.edit(u) // the edits add up: each event changes one value
-		body := userEvent(eventUserUpdated, u)
+		body := clerkfake.Event(eventUserUpdated, u)
 		if r := deliver(t, srv.URL, "msg_"+tc.field, body); r.Body["outcome"] != "updated" {
 			t.Fatalf("%s changed alone: %+v", tc.field, r)
 		}

@@ -46,7 +46,7 @@ func TestWebhookConvergesUnderSvixDelivery(t *testing.T) {
 		}
 	}
 	userBody := func(typ, id, first, email string, updated int64) []byte {
-		return userEventBody(t, typ, func(u map[string]any) {
+		return userEventBody(typ, func(u map[string]any) {
 			u["id"] = id
 			u["first_name"] = first
 			u["updated_at"] = updated

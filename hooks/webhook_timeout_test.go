@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -54,7 +55,7 @@ func TestWebhookAnswers503BeforeSvixGivesUp(t *testing.T) {
 	for i, id := range users {
 		wg.Go(func() {
 			started := time.Now()
-			r := deliver(t, srv.URL, "msg_busy"+id, userEvent(eventUserCreated, clerkUser(t, id, "Busy", int64(1000+i))))
+			r := deliver(t, srv.URL, "msg_busy"+id, clerkfake.Event(eventUserCreated, clerkfake.NewUser(id, "Busy", int64(1000+i))))
 			if r.Status != http.StatusServiceUnavailable {
 				t.Errorf("%s: %+v, want 503", id, r)
 			}
@@ -71,7 +72,7 @@ func TestWebhookAnswers503BeforeSvixGivesUp(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for _, id := range users {
 		for {
-			r := deliver(t, srv.URL, "msg_busy"+id, userEvent(eventUserCreated, clerkUser(t, id, "Busy", 1000)))
+			r := deliver(t, srv.URL, "msg_busy"+id, clerkfake.Event(eventUserCreated, clerkfake.NewUser(id, "Busy", 1000)))
 			if r.Status == http.StatusOK {
 				break
 			}

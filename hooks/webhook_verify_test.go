@@ -10,6 +10,8 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/router"
 	svix "github.com/svix/svix-webhooks/go"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // TestSignatureFilterAgreesWithSvix: the copy-free check that runs before
@@ -94,7 +96,7 @@ func TestWebhookReadsTheBodyPastPocketBasesCopy(t *testing.T) {
 		return se.Next()
 	})
 	srv := serve(t, app, Config{WebhookSecrets: []string{testSecret}})
-	if r := deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000))); r.Status != http.StatusOK {
+	if r := deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000))); r.Status != http.StatusOK {
 		t.Fatalf("delivery: %+v", r)
 	}
 	if raw := <-bodies; raw == nil {

@@ -2,7 +2,8 @@
 // for tests and the bench: the users, organizations and memberships it
 // lists and gets, the JWKS, and the answers Clerk gives beyond its spec
 // (quirks.go). Spec (spec.go) checks requests and answers against Clerk's
-// OpenAPI spec.
+// OpenAPI spec. NewUser, NewOrganization and NewMembership (objects.go)
+// build the Clerk objects that tests hand to it and send by webhook.
 package clerkfake
 
 import (
