@@ -129,8 +129,8 @@ func TestRealtimeSubscriptionsDoNotWaitForAnOwnersSlowHook(t *testing.T) {
 		return e.Next()
 	})
 	srv := serveWithClerk(t, app, Config{})
-	u := clerkUser(t, userA, "Alice", 1000)
-	deliver(t, srv.URL, "msg_1", userEvent(eventUserCreated, u))
+	u := clerkfake.NewUser(userA, "Alice", 1000)
+	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, u))
 	id := clientOf(t, app, userA).Id
 	first := srv.signIn(t, userA, "clients/"+id)
 
@@ -138,7 +138,7 @@ func TestRealtimeSubscriptionsDoNotWaitForAnOwnersSlowHook(t *testing.T) {
 	delivered := make(chan struct{})
 	go func() {
 		defer close(delivered)
-		deliver(t, srv.URL, "msg_2", userEvent(eventUserUpdated, u))
+		deliver(t, srv.URL, "msg_2", clerkfake.Event(eventUserUpdated, u))
 	}()
 	<-inHook
 	subscribed := make(chan *realtimeConn)
@@ -158,7 +158,7 @@ func TestRealtimeSubscriptionsDoNotWaitForAnOwnersSlowHook(t *testing.T) {
 		t.Fatalf("the first connection: %+v", ev)
 	}
 	u["first_name"], u["updated_at"] = "Next", 3000
-	deliver(t, srv.URL, "msg_3", userEvent(eventUserUpdated, u))
+	deliver(t, srv.URL, "msg_3", clerkfake.Event(eventUserUpdated, u))
 	for ev := second.next(t); ev.record()["firstName"] != "Next"; ev = second.next(t) {
 		if ev.record()["firstName"] != "Slow" {
 			t.Fatalf("the second connection: %+v", ev)
