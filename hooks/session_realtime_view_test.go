@@ -1,6 +1,8 @@
 package hooks
 
 import (
+	"fmt"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -163,5 +165,32 @@ func TestRealtimeSubscriptionsDoNotWaitForAnOwnersSlowHook(t *testing.T) {
 		if ev.record()["firstName"] != "Slow" {
 			t.Fatalf("the second connection: %+v", ev)
 		}
+	}
+}
+
+// A membership's message with PocketBase's expand of its organization is
+// the same from an indexed connection as from one in PocketBase's broker.
+func TestRealtimeExpandedMessageIsPocketBases(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	srv := serveWithClerk(t, app, Config{})
+	deliver(t, srv.URL, "msg_u", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_o", clerkfake.Event(eventOrganizationCreated, clerkfake.NewOrganization(fixtureOrgID, 1000)))
+	deliver(t, srv.URL, "msg_m1", clerkfake.Event(eventMembershipCreated, clerkfake.NewMembership("orgmem_a", fixtureOrgID, userA, "org:member", 1000)))
+	topic := "memberships/*?options=" + url.QueryEscape(`{"query":{"expand":"organization","filter":"role != 'x'"}}`)
+	pocketBase := srv.signIn(t, userA, topic, "announcements")
+	index := srv.signIn(t, userA, topic)
+	waitFor(t, "one connection indexed, the other in the broker", func() bool {
+		return indexedUnder(realtimeIndexOf(app), "memberships/*") == 1 && app.SubscriptionsBroker().TotalClients() == 1
+	})
+	deliver(t, srv.URL, "msg_m2", clerkfake.Event(eventMembershipUpdated, clerkfake.NewMembership("orgmem_a", fixtureOrgID, userA, "org:admin", 2000)))
+	got, want := index.next(t), pocketBase.next(t)
+	expanded, _ := got.record()["expand"].(map[string]any)
+	if org, _ := expanded["organization"].(map[string]any); org["clerkId"] != fixtureOrgID || got.record()["role"] != "org:admin" {
+		t.Fatalf("the indexed connection's message: %s", got.Raw)
+	}
+	// Decoded: PocketBase encodes the expand from a map.
+	if fmt.Sprint(got.Data) != fmt.Sprint(want.Data) || got.Name != want.Name {
+		t.Fatalf("the index sends %s\nPocketBase %s", got.Raw, want.Raw)
 	}
 }
