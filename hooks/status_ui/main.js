@@ -360,6 +360,8 @@ function replicationCard(r) {
 // backlog, and the times the webhook waited for room in it.
 function fanOutCard(r) {
     const f = r.fanOut || {};
+    // A commit or two waiting for a moment is the normal pace; work 5 s
+    // old means a hook or the subscribers are slower than the deliveries.
     const state = f.waitingSeconds > 0 ? "full" : f.oldestSeconds >= 5 ? "behind" : "ok";
     const waits = f.waits == 1 ? "once" : f.waits + " times";
     return card(
