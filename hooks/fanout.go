@@ -48,6 +48,9 @@ type fanOut struct {
 	// tail is closed once the newest transaction is done (and so, in order,
 	// every one before it); nil when none was run.
 	tail chan struct{}
+	// lastCommitted is closed once the newest committed transaction's work
+	// is done; nil when none committed.
+	lastCommitted chan struct{}
 	// pending are the committed transactions whose work has not finished,
 	// oldest first.
 	pending []*fanOutJob
@@ -64,6 +67,7 @@ type fanOut struct {
 type fanOutJob struct {
 	committedAt time.Time
 	svixIDs     []string
+	done        chan struct{} // closed once its work is done
 }
 
 // fanOutWait is a time the writer found the backlog full.
@@ -144,7 +148,7 @@ func (f *fanOut) runInTransaction(app core.App, fn func(txApp core.App) error, s
 	go func() {
 		defer func() { <-f.slots }()
 		defer close(done)
-		job := &fanOutJob{svixIDs: svixIDs}
+		job := &fanOutJob{svixIDs: svixIDs, done: done}
 		signalled := false
 		var hookErr error
 		// A panic (in an owner's hook, say) becomes an error, as
@@ -188,7 +192,7 @@ func (f *fanOut) then(app core.App, svixIDs []string, work func(), stopping <-ch
 		return errStopping
 	}
 	prev, done := f.push()
-	job := &fanOutJob{svixIDs: svixIDs}
+	job := &fanOutJob{svixIDs: svixIDs, done: done}
 	f.committed(job)
 	go func() {
 		defer func() { <-f.slots }()
@@ -228,6 +232,7 @@ func (f *fanOut) committed(job *fanOutJob) {
 	job.committedAt = time.Now()
 	f.mu.Lock()
 	f.pending = append(f.pending, job)
+	f.lastCommitted = job.done
 	f.mu.Unlock()
 }
 
@@ -241,16 +246,17 @@ func (f *fanOut) finished(job *fanOutJob) {
 	}
 }
 
-// drained is closed once the work of every transaction run so far is done.
+// drained is closed once the work of every transaction committed so far
+// is done. One still waiting for the database is not waited for.
 func (f *fanOut) drained() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.tail == nil {
+	if f.lastCommitted == nil {
 		ch := make(chan struct{})
 		close(ch)
 		return ch
 	}
-	return f.tail
+	return f.lastCommitted
 }
 
 // drain waits, at most drainTimeout, for the backlog's work; when that is
