@@ -36,7 +36,7 @@ test: vet
 # The concurrent code under the race detector: the realtime index and its
 # detach, the webhook's batcher, the statement cache, the checkpointer, first
 # sight's shared fetches and replication.
-RACE_TESTS := Realtime|ProfilePages|ConnectionTopics|Batcher|Batch|StatementCache|Checkpoint|EndedSessions|FirstSight|Replica|Restore
+RACE_TESTS := Realtime|FanOut|ProfilePages|ConnectionTopics|Batcher|Batch|StatementCache|Checkpoint|EndedSessions|FirstSight|Replica|Restore
 # The store-down test compares the webhook's pace with and without a
 # replica: the race detector's slowdown is not the replica's.
 RACE_SKIP := TestS3ReplicaDownNeitherBlocksTheWebhookNorGoesUnseen

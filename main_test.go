@@ -313,6 +313,14 @@ func TestJSHooksMigrationsAndPublicDir(t *testing.T) {
 	if n := countOf("clients", ""); n != len(good) {
 		t.Fatalf("%d clients, want %d", n, len(good))
 	}
+	// The hooks after the commit run once the deliveries are answered.
+	poll(t, "the hooks after the commits", func() bool {
+		n := 0
+		for _, id := range good {
+			n += countOf("hook_log", id+"/committed")
+		}
+		return n >= len(good)
+	})
 	for _, id := range good {
 		c, err := app.FindFirstRecordByData("clients", "clerkId", id)
 		if err != nil {
@@ -335,6 +343,7 @@ func TestJSHooksMigrationsAndPublicDir(t *testing.T) {
 
 	// A membership of a client, from Clerk's webhook.
 	postSigned(t, webhook, membershipCreated(t, good[0]))
+	poll(t, "the memberships hook", func() bool { return countOf("hook_log", good[0]+"/membership") > 0 })
 	if n := countOf("hook_log", good[0]+"/membership"); n != 1 {
 		t.Errorf("the memberships hook ran %d times for one membership", n)
 	}
@@ -363,6 +372,17 @@ func TestJSHooksMigrationsAndPublicDir(t *testing.T) {
 	}
 	if c.GetString("lastName") != "Synced" || c.GetString("plan") != "pro" {
 		t.Errorf("after the sync: lastName %q (want Synced), plan %q (want the owner's pro)", c.GetString("lastName"), c.GetString("plan"))
+	}
+}
+
+// poll checks done every 50 ms until it holds, for at most 30 s: what
+// follows a commit in the server is done after the delivery's answer.
+func poll(t *testing.T, what string, done func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !done(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not done within 30 s", what)
+		}
 	}
 }
 

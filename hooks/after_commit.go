@@ -17,19 +17,28 @@ import (
 // onRecordAfterCreateSuccess; what fn wrote is kept). PocketBase's own
 // RunInTransaction returns both alike.
 func runInTransaction(app core.App, fn func(txApp core.App) error) (afterCommit, err error) {
-	committed := false
+	return runInTransactionThen(app, fn, nil)
+}
+
+// runInTransactionThen is runInTransaction that calls committed, when not
+// nil, as soon as the transaction has committed, before PocketBase's
+// after-commit functions run.
+func runInTransactionThen(app core.App, fn func(txApp core.App) error, committed func()) (afterCommit, err error) {
+	ok := false
 	err = app.RunInTransaction(func(txApp core.App) error {
-		// Registered before any Save's, so it runs first: it only notes
-		// whether the transaction committed.
+		// Registered before any Save's, so it runs first.
 		if info := txApp.TxInfo(); info != nil && !app.IsTransactional() {
 			info.OnComplete(func(txErr error) error {
-				committed = txErr == nil
+				ok = txErr == nil
+				if ok && committed != nil {
+					committed()
+				}
 				return nil
 			})
 		}
 		return fn(txApp)
 	})
-	if err != nil && committed {
+	if err != nil && ok {
 		return unwrapAfterCommit(err), nil
 	}
 	return nil, err

@@ -37,7 +37,8 @@ func TestClientsInTheDashboard(t *testing.T) {
 	for _, width := range []int64{1440, 390} {
 		t.Run(fmt.Sprint(width), func(t *testing.T) {
 			tab := openDashboard(t, browser, srv.URL+"/_/#/collections?collection=clients", signIn, width, 844)
-			tab.waitFor(`document.body.innerText.includes("Total: 4")`)
+			// The count shows before the rows are drawn.
+			tab.waitFor(`document.body.innerText.includes("Total: 4") && document.querySelectorAll(".records-table tbody td.col-field-name-id").length === 4`)
 			columns, err := chromedp.Run(tab.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll(".records-table thead th")].map(th => (th.className.match(/col-field-name-(\S+)/) || [])[1]).filter(Boolean)`))
 			if err != nil {
 				t.Fatal(err)
@@ -68,7 +69,7 @@ func TestClientsInTheDashboard(t *testing.T) {
 			saveScreenshot(t, panel, fmt.Sprintf("dashboard-client-%d", width))
 
 			posts := openDashboard(t, browser, srv.URL+"/_/#/collections?collection=posts", signIn, width, 844)
-			posts.waitFor(`document.body.innerText.includes("Total: 1")`)
+			posts.waitFor(`document.body.innerText.includes("Total: 1") && document.querySelector(".records-table tbody td.col-field-name-author") !== null`)
 			if author := posts.text(".records-table tbody td.col-field-name-author"); !strings.HasPrefix(author, "AliceExample") {
 				t.Fatalf("a post's author shows as %q, want the client's name", author)
 			}

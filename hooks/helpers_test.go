@@ -79,7 +79,28 @@ func serve(t testing.TB, app core.App, config Config) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(routerHandler(t, app, config))
 	t.Cleanup(srv.Close)
+	served(t, srv.URL, app)
 	return srv
+}
+
+// servedApps maps the URL of a test server to the app it serves, so that
+// deliver can wait for the work after a delivery's commit.
+var servedApps sync.Map
+
+// served records that url serves app, until the test ends.
+func served(t testing.TB, url string, app core.App) {
+	servedApps.Store(url, app)
+	t.Cleanup(func() { servedApps.Delete(url) })
+}
+
+// afterCommits waits until the work after every commit of the webhook
+// served at url (realtime messages, hooks, session sign-outs) is done: a
+// delivery is answered before it.
+func afterCommits(t testing.TB, url string) {
+	t.Helper()
+	if app, ok := servedApps.Load(url); ok && !waitFanOut(app.(core.App), 30*time.Second) {
+		t.Fatal("the work after the webhook's commits was not done within 30 s")
+	}
 }
 
 // clerkServer is an app served with a webhook secret (testSecret) and a
@@ -182,10 +203,13 @@ func tryDo(req *http.Request) (reply, error) {
 	return r, err
 }
 
-// deliver signs body with testSecret and posts it.
+// deliver signs body with testSecret, posts it and waits for the work
+// after its commit (afterCommits).
 func deliver(t testing.TB, url, svixID string, body []byte) reply {
 	t.Helper()
-	return do(t, signedRequest(t, url, testSecret, svixID, time.Now(), body))
+	r := do(t, signedRequest(t, url, testSecret, svixID, time.Now(), body))
+	afterCommits(t, url)
+	return r
 }
 
 // userEventBody is a Clerk webhook body of type typ carrying Clerk's

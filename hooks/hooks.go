@@ -241,6 +241,8 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	p := &plugin{app: app, config: config, batcher: newBatcher(app), failures: newFailureRecorder(),
 		endedSessions: newEndedSessions(), bodyReaders: make(chan struct{}, maxBodyReaders)}
 	p.batcher.hookFailed = p.deliveryHookFailed
+	p.batcher.afterCommit = func(d delivery) { d.Change.(afterCommitter).afterCommit(p, p.app) }
+	app.Store().Set(fanOutStoreKey, p.batcher.fanOut)
 	if p.config.EventRetention == 0 {
 		p.config.EventRetention = 30 * 24 * time.Hour
 	}

@@ -28,10 +28,15 @@ type change interface {
 	apply(txApp core.App, config mappingConfig) (outcome, error)
 }
 
-// afterCommitter is a change with a step to take once its delivery is
-// committed, or found applied before: what a transaction cannot do, such
-// as signing realtime connections out.
+// afterCommitter is a change with steps to take once its delivery is
+// committed, or found applied before: what a transaction cannot do.
 type afterCommitter interface {
+	// beforeAnswer runs before the delivery is answered, and must be
+	// quick: it changes what the server accepts from then on.
+	beforeAnswer(p *plugin)
+	// afterCommit runs after the answer, with PocketBase's after-commit
+	// work, in commit order (see fanOut): such as signing realtime
+	// connections out.
 	afterCommit(p *plugin, app core.App)
 }
 

@@ -96,22 +96,28 @@ func decodeSessionEnd(_ string, _ time.Time, data json.RawMessage) (change, erro
 
 func (ch sessionEnd) clerkID() string { return ch.Session.UserID }
 
-// apply stores the ended session with its delivery; afterCommit then acts
-// on it.
+// apply stores the ended session with its delivery; the steps after the
+// commit then act on it.
 func (ch sessionEnd) apply(txApp core.App, _ mappingConfig) (outcome, error) {
 	return outcomeSignedOut, keepEndedSession(txApp, ch.Session.ID, time.Now())
 }
 
-func (ch sessionEnd) afterCommit(p *plugin, app core.App) {
-	p.endSession(app, ch.Session)
+// beforeAnswer refuses the session's tokens from now on (they stay valid
+// until they expire), before Svix hears that the end is applied.
+func (ch sessionEnd) beforeAnswer(p *plugin) {
+	p.endedSessions.Add(ch.Session.ID, struct{}{})
 }
 
-// endSession signs out the realtime connections opened with the session's
-// tokens and refuses those tokens from now on (they stay valid until they
-// expire). The delivery's transaction stored the session (keepEndedSession),
-// so a retry repeats this harmlessly.
-func (p *plugin) endSession(app core.App, s *clerk.Session) {
-	p.endedSessions.Add(s.ID, struct{}{})
+func (ch sessionEnd) afterCommit(p *plugin, app core.App) {
+	p.signOutSession(app, ch.Session)
+}
+
+// signOutSession signs out the realtime connections opened with the
+// session's tokens. It goes through every connection, so it runs after the
+// delivery's answer, with the other work after the commit. The delivery's
+// transaction stored the session (keepEndedSession), so a retry repeats
+// this harmlessly.
+func (p *plugin) signOutSession(app core.App, s *clerk.Session) {
 	signedOut := 0
 	for _, sub := range realtimeClients(app) {
 		if sid, _ := sub.Get(clerkSessionIDKey).(string); sid == s.ID {

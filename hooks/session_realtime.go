@@ -131,7 +131,7 @@ func dropBannedSubscribers(e *core.ModelEvent) error {
 
 // rememberSubscriberSession keeps on a realtime connection the id of the
 // Clerk session that signed it in (or that it waits for), so that the end
-// of that session signs it out (see endSession).
+// of that session signs it out (see signOutSession).
 func rememberSubscriberSession(e *core.RealtimeSubscribeRequestEvent) error {
 	if err := e.Next(); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,6 +65,8 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 		"#clerk-tombstones .clerk-count-value":          "0",
 		`#clerk-config li[data-state="ok"]:first-child`: "1 secret(s)",
 		`#clerk-replication-state[data-state="off"]`:    "REPLICA_URL",
+		`#clerk-fanout-state[data-state="ok"]`:          "0 of 64 commits",
+		"#clerk-fanout-waits":                           "has not waited",
 	} {
 		if got := tab.text(selector); !strings.Contains(got, want) {
 			t.Errorf("%s: %q, want %q", selector, got, want)
@@ -94,6 +97,29 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 			t.Fatalf("the hook's failure: %q", s)
 		}
 		tab.waitFor(`document.getElementById("clerk-applied")?.textContent === "3" && document.getElementById("clerk-failed")?.textContent === "1"`)
+	})
+
+	t.Run("the work after the commits that waits is shown", func(t *testing.T) {
+		entered, release := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		app.OnRecordAfterUpdateSuccess(migrations.ClientsCollection).BindFunc(func(e *core.RecordEvent) error {
+			if e.Record.GetString("clerkId") == userB {
+				once.Do(func() { close(entered); <-release })
+			}
+			return e.Next()
+		})
+		r := do(t, signedRequest(t, srv.URL, testSecret, "msg_b2", time.Now(), clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userB, "Bobby", 2000))))
+		if r.Status != http.StatusOK {
+			t.Fatalf("a delivery whose hook blocks: %d %v", r.Status, r.Body)
+		}
+		<-entered
+		tab.waitFor(`document.getElementById("clerk-fanout-backlog")?.textContent === "1 of 64"`)
+		if s := tab.text("#clerk-fanout-state"); !strings.Contains(s, "the oldest committed") {
+			t.Errorf("the backlog: %q", s)
+		}
+		close(release)
+		afterCommits(t, srv.URL)
+		tab.waitFor(`document.getElementById("clerk-fanout-backlog")?.textContent === "0 of 64"`)
 	})
 
 	t.Run("clerk sync from the page", func(t *testing.T) {
@@ -154,7 +180,7 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 		whole.waitFor(`document.getElementById("clerk-pruned") !== null`)
 		saveScreenshot(t, whole, "clerk-page-390")
 		// The parts a phone shows worst, each at its own size.
-		for _, part := range []string{"clerk-sync", "clerk-failures"} {
+		for _, part := range []string{"clerk-sync", "clerk-failures", "clerk-fanout"} {
 			saveElementScreenshot(t, whole, "#"+part, part+"-390")
 		}
 	})

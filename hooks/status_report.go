@@ -31,6 +31,9 @@ type statusReport struct {
 	// Replication is data.db's replication (REPLICA_URL): off, or where to,
 	// how far behind, the last position shipped and the last error.
 	Replication replicationStatus `json:"replication"`
+	// FanOut is the work after the webhook's commits (realtime messages,
+	// hooks): its backlog and the writer's waits for room in it.
+	FanOut fanOutStatus `json:"fanOut"`
 }
 
 // configPart says whether one part of the configuration is in effect.
@@ -99,7 +102,7 @@ func (p *plugin) handleStatus(e *core.RequestEvent) error {
 func (p *plugin) statusReport(now time.Time) (*statusReport, error) {
 	now = now.UTC()
 	r := &statusReport{Now: dateString(now), Configuration: p.configParts(now), Failures: []failedDelivery{},
-		Replication: p.replication.Load().status(now)}
+		Replication: p.replication.Load().status(now), FanOut: p.batcher.fanOut.status(now)}
 	var err error
 	if r.Deliveries, err = deliveriesByHour(p.app, now, &p.applied); err != nil {
 		return nil, fmt.Errorf("counting deliveries: %w", err)

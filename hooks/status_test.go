@@ -250,7 +250,7 @@ func TestFailureCountsAreBoundedAndSurviveARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer restarted.Cleanup()
-	p2 := &plugin{app: restarted, config: p.config, failures: newFailureRecorder()}
+	p2 := &plugin{app: restarted, config: p.config, failures: newFailureRecorder(), batcher: newBatcher(restarted)}
 	r, err := p2.statusReport(time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +276,7 @@ func TestFailureCountsAreBoundedAndSurviveARestart(t *testing.T) {
 // are read from the log or remembered from an earlier read.
 func TestStatusCountsEachHour(t *testing.T) {
 	app := newTestApp(t)
-	p := &plugin{app: app, config: Config{EventRetention: 30 * 24 * time.Hour}, failures: newFailureRecorder()}
+	p := &plugin{app: app, config: Config{EventRetention: 30 * 24 * time.Hour}, failures: newFailureRecorder(), batcher: newBatcher(app)}
 	now := time.Now().UTC()
 	for i, ago := range []time.Duration{0, 3 * time.Hour, 3 * time.Hour, 23 * time.Hour, 25 * time.Hour} {
 		_, err := app.DB().NewQuery("INSERT INTO " + migrations.EventsCollection +

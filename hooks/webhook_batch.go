@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tools/routine"
 )
 
 // maxBatch bounds how many deliveries share one transaction, which keeps
@@ -17,7 +16,8 @@ const maxBatch = 32
 // batcher commits the deliveries that arrive together in one transaction.
 // SQLite writes through a single connection, so concurrent deliveries wait
 // for it anyway; sharing a transaction spares each its own begin and commit.
-// Each delivery is answered only after the transaction holding it commits.
+// Each delivery is answered once the transaction holding it commits, before
+// the work after the commit (realtime messages, hooks), which fanOut runs.
 type batcher struct {
 	app      core.App
 	queue    chan *pendingDelivery
@@ -27,10 +27,15 @@ type batcher struct {
 	stopped  chan struct{} // closed when run has returned, or will never run
 	// checkpoints copies the write-ahead log outside the batches; run's only.
 	checkpoints *checkpointer
+	// fanOut runs what follows each commit, in commit order.
+	fanOut *fanOut
 	// hookFailed, when set, hears of the after-commit hooks that failed
 	// (an owner's onRecordAfterCreateSuccess, say) for the deliveries
 	// named: they are committed, and answered as applied.
 	hookFailed func(svixIDs []string, err error)
+	// afterCommit, when set, takes the steps of a change (afterCommitter)
+	// whose delivery is committed or found applied before; fanOut runs it.
+	afterCommit func(d delivery)
 	// mapping is the configuration every delivery is applied with.
 	mapping mappingConfig
 }
@@ -68,6 +73,7 @@ func newBatcher(app core.App) *batcher {
 	return &batcher{
 		app:      app,
 		queue:    make(chan *pendingDelivery, maxBatch),
+		fanOut:   newFanOut(),
 		stopping: make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
@@ -107,12 +113,14 @@ func (b *batcher) commit(d delivery, timeout time.Duration) (outcome, bool, erro
 }
 
 // stop ends the batcher's goroutine once its current batch is committed;
-// deliveries still queued are answered errStopping. PocketBase shuts its
+// deliveries still queued are answered errStopping. It then waits, at most
+// fanOutDrainTimeout, for the work after the commits. PocketBase shuts its
 // HTTP server down (waiting for requests in flight) before this runs.
 func (b *batcher) stop() {
 	b.start.Do(func() { close(b.stopped) }) // never started: it never will
 	b.stopOnce.Do(func() { close(b.stopping) })
 	<-b.stopped
+	b.fanOut.drain(b.app)
 }
 
 func (b *batcher) run() {
@@ -152,33 +160,32 @@ func (b *batcher) run() {
 
 func (b *batcher) commitBatch(batch []*pendingDelivery) {
 	if len(batch) > 1 {
-		// A panic (in an app owner's record hook, say) becomes an error, as
-		// PocketBase's router makes it for requests: this goroutine serves none.
-		var hookErr error
-		err := routine.SafeWrap(func() (err error) {
-			hookErr, err = runInTransaction(b.app, func(txApp core.App) error {
-				for _, p := range batch {
-					var err error
-					if p.result, err = applyDelivery(txApp, p.delivery, b.mapping); err != nil {
-						return err
-					}
+		ids := make([]string, len(batch))
+		for i, p := range batch {
+			ids[i] = p.SvixID
+		}
+		err := b.fanOut.runInTransaction(b.app, func(txApp core.App) error {
+			for _, p := range batch {
+				var err error
+				if p.result, err = applyDelivery(txApp, p.delivery, b.mapping); err != nil {
+					return err
 				}
-				return nil
-			})
-			return err
-		})()
-		if err == nil {
+			}
+			return nil
+		}, ids, func(hookErr error) {
 			// Committed: a failed after-commit hook is reported, and the
 			// deliveries are applied all the same (trying them again one
 			// by one would only find them logged).
 			if hookErr != nil {
-				ids := make([]string, len(batch))
-				for i, p := range batch {
-					ids[i] = p.SvixID
-				}
 				b.reportHookFailure(ids, hookErr)
 			}
 			for _, p := range batch {
+				b.step(p.delivery)
+			}
+		}, b.stopping)
+		if err == nil || errors.Is(err, errStopping) {
+			for _, p := range batch {
+				p.err = err
 				close(p.done)
 			}
 			return
@@ -193,15 +200,40 @@ func (b *batcher) commitBatch(batch []*pendingDelivery) {
 			close(p.done)
 			continue
 		}
-		var hookErr error
-		p.err = routine.SafeWrap(func() (err error) {
-			p.result, p.duplicate, hookErr, err = commitDelivery(b.app, p.delivery, b.mapping)
-			return err
-		})()
-		if p.err == nil && hookErr != nil {
-			b.reportHookFailure([]string{p.SvixID}, hookErr)
-		}
+		b.commitOne(p)
 		close(p.done)
+	}
+}
+
+// commitOne applies a delivery and logs it in one transaction: a log row
+// exists exactly when the effect was committed. The log's unique svixId
+// index recognises a redelivery, even one racing its twin: the second
+// insert fails, and its transaction, effect included, is rolled back; its
+// steps after the commit are taken again, in their turn.
+func (b *batcher) commitOne(p *pendingDelivery) {
+	ids := []string{p.SvixID}
+	p.err = b.fanOut.runInTransaction(b.app, func(txApp core.App) error {
+		var err error
+		p.result, err = applyDelivery(txApp, p.delivery, b.mapping)
+		return err
+	}, ids, func(hookErr error) {
+		if hookErr != nil {
+			b.reportHookFailure(ids, hookErr)
+		}
+		b.step(p.delivery)
+	}, b.stopping)
+	if errors.Is(p.err, errDuplicate) {
+		p.result, p.duplicate, p.err = "", true, nil
+		if _, ok := p.Change.(afterCommitter); ok {
+			p.err = b.fanOut.then(b.app, ids, func() { b.step(p.delivery) }, b.stopping)
+		}
+	}
+}
+
+// step takes d's steps after the commit, if it has any.
+func (b *batcher) step(d delivery) {
+	if _, ok := d.Change.(afterCommitter); ok && b.afterCommit != nil {
+		b.afterCommit(d)
 	}
 }
 

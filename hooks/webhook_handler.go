@@ -87,7 +87,7 @@ func (p *plugin) handleWebhook(e *core.RequestEvent) error {
 	// clerk_events records every applied delivery, so success is logged at
 	// debug level only (Settings → Logs → minimum level shows it).
 	if step, ok := d.Change.(afterCommitter); ok {
-		step.afterCommit(p, e.App)
+		step.beforeAnswer(p)
 	}
 	if duplicate {
 		e.App.Logger().Debug("Clerk webhook already applied", attrs...)
@@ -199,22 +199,6 @@ func (d delivery) clerkID() string {
 		return ""
 	}
 	return d.Change.clerkID()
-}
-
-// commitDelivery applies a delivery and logs it in one transaction: a log
-// row exists exactly when the effect was committed. The log's unique svixId
-// index recognises a redelivery, even one racing its twin: the second
-// insert fails, and its transaction, effect included, is rolled back.
-// hookErr is the error of an after-commit hook: the delivery is applied.
-func commitDelivery(app core.App, d delivery, config mappingConfig) (result outcome, duplicate bool, hookErr, err error) {
-	hookErr, err = runInTransaction(app, func(txApp core.App) error {
-		result, err = applyDelivery(txApp, d, config)
-		return err
-	})
-	if errors.Is(err, errDuplicate) {
-		return "", true, nil, nil
-	}
-	return result, false, hookErr, err
 }
 
 // applyDelivery applies and logs d inside a transaction.

@@ -137,6 +137,7 @@ function clerkPage() {
                         syncCard(r, data, startSync),
                         recordsCard(r),
                         replicationCard(r),
+                        fanOutCard(r),
                         failuresCard(r),
                     ];
                 },
@@ -329,7 +330,7 @@ function replicationCard(r) {
             { className: "clerk-summary", id: "clerk-replication-state", "html-data-state": failing ? "error" : "ok" },
             t.span({ className: `label sm ${failing ? "danger" : "success"}` }, failing ? "failing" : "on"),
             " Lag ",
-            t.strong({ id: "clerk-replication-lag" }, rep.lagSeconds < 10 ? rep.lagSeconds.toFixed(1) + " s" : duration(rep.lagSeconds)),
+            t.strong({ id: "clerk-replication-lag" }, seconds(rep.lagSeconds)),
             ", last position shipped ",
             t.code({ id: "clerk-replication-position" }, rep.position || "none yet"),
             rep.shippedAt ? ` (${ago((Date.now() - parseDate(rep.shippedAt)) / 1000)})` : "",
@@ -353,6 +354,55 @@ function replicationCard(r) {
             )
             : null,
     );
+}
+
+// The work after the webhook's commits (realtime messages, hooks): its
+// backlog, and the times the webhook waited for room in it.
+function fanOutCard(r) {
+    const f = r.fanOut || {};
+    // A commit or two waiting for a moment is the normal pace; work 5 s
+    // old means a hook or the subscribers are slower than the deliveries.
+    const state = f.waitingSeconds > 0 ? "full" : f.oldestSeconds >= 5 ? "behind" : "ok";
+    const waits = f.waits == 1 ? "once" : f.waits + " times";
+    return card(
+        "clerk-fanout",
+        "Realtime and hooks after commits",
+        t.p(
+            { className: "clerk-summary", id: "clerk-fanout-state", "html-data-state": state },
+            t.span(
+                { className: `label sm ${state == "full" ? "danger" : state == "behind" ? "warning" : "success"}` },
+                state == "ok" ? "keeping up" : state,
+            ),
+            " Waiting: ",
+            t.strong({ id: "clerk-fanout-backlog" }, `${f.backlog} of ${f.bound}`),
+            " commits",
+            f.backlog ? `, the oldest committed ${seconds(f.oldestSeconds)} ago` : "",
+            ".",
+        ),
+        t.p(
+            { className: "txt-hint txt-sm", id: "clerk-fanout-waits" },
+            f.waitingSeconds > 0
+                ? `The webhook has been waiting for room for ${seconds(f.waitingSeconds)}: a hook or realtime subscribers are slow. `
+                : "",
+            !f.waits
+                ? "The webhook has not waited for room since the server started."
+                : `The webhook waited for room ${waits} since the server started, last at ${parseDate(f.lastWaitAt).toLocaleString()}`
+                    + (f.longestWaitSeconds > 0
+                        ? `; the longest wait of the last 24 hours: ${seconds(f.longestWaitSeconds)}, at ${parseDate(f.longestWaitAt).toLocaleString()}.`
+                        : "."),
+        ),
+        t.p(
+            { className: "txt-hint txt-sm" },
+            "A delivery is answered once committed; realtime messages and your …AfterSuccess hooks follow, in commit order. With ",
+            String(f.bound),
+            " commits waiting, the webhook waits for room before its next commit.",
+        ),
+    );
+}
+
+// seconds says a short time to a tenth of a second, a longer one roughly.
+function seconds(s) {
+    return s < 10 ? s.toFixed(1) + " s" : duration(s);
 }
 
 function syncCard(r, data, startSync) {
