@@ -109,6 +109,8 @@ func (p *plugin) registerAuth() error {
 	})
 
 	p.app.OnRecordAuthRefreshRequest(migrations.ClientsCollection).BindFunc(refuseClerkSessionRefresh)
+	p.app.OnBatchRequest().BindFunc(stripBatchClerkHeaders)
+	bindSessionSubscriptions(p.app)
 	// Outermost, so that it sees what rememberWaitingSubscriber decided.
 	p.app.OnRealtimeSubscribeRequest().BindFunc(rememberSubscriberSession)
 	p.app.OnRealtimeSubscribeRequest().BindFunc(a.rememberWaitingSubscriber)
@@ -132,6 +134,9 @@ func (p *plugin) registerAuth() error {
 // A token that fails verification, or whose user is unknown or banned,
 // authenticates nobody.
 func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
+	// Whoever the request is from, the x_clerk_… headers that rules read
+	// are the server's alone.
+	stripClerkHeaders(e.Request.Header)
 	if e.Auth != nil {
 		return e.Next()
 	}
@@ -162,6 +167,8 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 		return refuse(refusedSignedOut, claims.Subject, nil)
 	}
 	e.Set(clerkSessionIDKey, claims.SessionID)
+	headers := headersOf(claims)
+	e.Set(clerkSessionHeadersKey, headers)
 	client, err := a.clientForUser(ctx, e.App, claims.Subject)
 	switch {
 	case errors.Is(err, errUserGone):
@@ -177,6 +184,7 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 	default:
 		a.orgs.ensure(ctx, e.App, claims)
 		e.Auth = client.Record
+		headers.setOn(e.Request.Header)
 		status.Set(SessionStatusHeader, "signed-in")
 	}
 	return e.Next()

@@ -46,13 +46,6 @@ type sessionVerifier struct {
 	now     func() time.Time
 }
 
-// sessionClaims adds what clerk.SessionClaims does not parse.
-type sessionClaims struct {
-	// Status is "active", or "pending" while the user still has a task to
-	// finish (for example choosing an organization).
-	Status string `json:"sts"`
-}
-
 // verify returns the claims of a valid session token.
 func (v *sessionVerifier) verify(ctx context.Context, token, kid string) (*clerk.SessionClaims, error) {
 	key := v.pemKey
@@ -73,7 +66,7 @@ func (v *sessionVerifier) verify(ctx context.Context, token, kid string) (*clerk
 			wrongParty = azp != "" && len(v.parties) > 0 && !v.parties[azp]
 			return !wrongParty
 		},
-		CustomClaimsConstructor: func(context.Context) any { return &sessionClaims{} },
+		CustomClaimsConstructor: func(context.Context) any { return &tokenClaims{} },
 	})
 	if wrongParty {
 		return nil, errWrongParty
@@ -87,7 +80,7 @@ func (v *sessionVerifier) verify(ctx context.Context, token, kid string) (*clerk
 		return nil, errNotSession
 	}
 	// Clerk treats a pending session as signed out unless told otherwise.
-	if c, _ := claims.Custom.(*sessionClaims); c != nil && c.Status == "pending" {
+	if c, _ := claims.Custom.(*tokenClaims); c != nil && c.Status == "pending" {
 		return nil, errPending
 	}
 	return claims, nil

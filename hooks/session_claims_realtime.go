@@ -1,0 +1,151 @@
+package hooks
+
+import (
+	"encoding/json/v2"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pocketbase/pocketbase/core"
+	"github.com/pocketbase/pocketbase/tools/hook"
+)
+
+// PocketBase checks a realtime subscription's rules with the headers of the
+// subscription's options, which the client writes into the subscription
+// itself ("topic?options={"query":…,"headers":…}"), and so does the
+// own-record index. bindSessionSubscriptions rewrites each subscription as
+// it is made: the x_clerk_… headers the client wrote are removed, and a
+// connection signed in with a Clerk session token gets the token's. A new
+// token, with another active organization, takes effect when the client
+// subscribes again.
+//
+// A message is named after its subscription, and clients (PocketBase's JS
+// SDK, the profile page) listen by the name they subscribed with: a
+// rewritten subscription's messages get that name back as they are sent.
+func bindSessionSubscriptions(app core.App) {
+	app.OnRealtimeSubscribeRequest().BindFunc(func(e *core.RealtimeSubscribeRequestEvent) error {
+		var headers map[string]string
+		if h, _ := e.Get(clerkSessionHeadersKey).(*claimHeaders); h != nil {
+			_, waiting := e.Get(waitingClerkUserKey).(string)
+			if isClient(e.Auth) || waiting {
+				headers = h.ruleHeaders()
+			}
+		}
+		renamed := map[string]string{}
+		for i, sub := range e.Subscriptions {
+			rewritten, changed := withSessionHeaders(sub, headers)
+			if !changed {
+				continue
+			}
+			// Two subscriptions that differ only by the headers removed stay two.
+			for n, base := 2, rewritten; renamed[rewritten] != "" || slices.Contains(e.Subscriptions, rewritten); n++ {
+				rewritten = base + "&pocketclerk_sub=" + strconv.Itoa(n)
+			}
+			renamed[rewritten] = sub
+			e.Subscriptions[i] = rewritten
+		}
+		names, _ := e.Client.Get(subscriptionNamesKey).(*subscriptionNames)
+		if names == nil && len(renamed) > 0 {
+			names = &subscriptionNames{}
+			e.Client.Set(subscriptionNamesKey, names)
+		}
+		if names != nil {
+			names.replace(renamed)
+		}
+		return e.Next()
+	})
+	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{
+		// Before any other hook: an owner's hook sees the name its client
+		// subscribed with.
+		Priority: -200,
+		Func: func(e *core.RealtimeMessageEvent) error {
+			if names, _ := e.Client.Get(subscriptionNamesKey).(*subscriptionNames); names != nil {
+				if name, ok := names.original(e.Message.Name); ok {
+					msg := *e.Message
+					msg.Name = name
+					e.Message = &msg
+				}
+			}
+			return e.Next()
+		},
+	})
+}
+
+const subscriptionNamesKey = "clerkSubscriptionNames"
+
+// subscriptionNames maps a connection's rewritten subscriptions to the ones
+// its client made. The previous subscribe's are kept: a message made just
+// before a new subscribe may be sent after it.
+type subscriptionNames struct {
+	mu        sync.RWMutex
+	cur, prev map[string]string
+}
+
+func (n *subscriptionNames) replace(renamed map[string]string) {
+	n.mu.Lock()
+	n.prev, n.cur = n.cur, renamed
+	n.mu.Unlock()
+}
+
+func (n *subscriptionNames) original(name string) (string, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if s, ok := n.cur[name]; ok {
+		return s, true
+	}
+	s, ok := n.prev[name]
+	return s, ok
+}
+
+// subscriptionOptions is how PocketBase reads a subscription's options
+// (tools/subscriptions/client.go, Subscribe, v0.40.4): the same decoder,
+// so that what is removed here is all that it would read.
+type subscriptionOptions struct {
+	Query   map[string]any `json:"query"`
+	Headers map[string]any `json:"headers"`
+}
+
+// withSessionHeaders is sub with the x_clerk_… headers of its options
+// replaced by headers (none: only removed). It tells whether sub changed.
+// Options that PocketBase would fail to read are replaced by headers alone.
+func withSessionHeaders(sub string, headers map[string]string) (string, bool) {
+	topic, _, _ := strings.Cut(sub, "?")
+	u, err := url.Parse(sub)
+	if err != nil {
+		// PocketBase reads no options from it: no header reaches a rule.
+		return sub, false
+	}
+	query := u.Query()
+	var options subscriptionOptions
+	raw := query.Get("options")
+	if raw == "" && len(headers) == 0 {
+		return sub, false
+	}
+	if raw != "" && json.Unmarshal([]byte(raw), &options) != nil {
+		options = subscriptionOptions{}
+	}
+	forged := false
+	for name := range options.Headers {
+		if isClerkHeader(name) {
+			delete(options.Headers, name)
+			forged = true
+		}
+	}
+	if !forged && len(headers) == 0 {
+		return sub, false
+	}
+	if options.Headers == nil {
+		options.Headers = map[string]any{}
+	}
+	for name, value := range headers {
+		options.Headers[name] = value
+	}
+	encoded, err := json.Marshal(&options, json.Deterministic(true))
+	if err != nil {
+		return sub, false
+	}
+	query.Set("options", string(encoded))
+	return topic + "?" + query.Encode(), true
+}
