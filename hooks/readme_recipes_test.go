@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -363,4 +364,155 @@ func TestReadmeGoMigrationIsTheTestedOne(t *testing.T) {
 	if tested := "func addBioAndPosts(" + fn + "\n}\n"; tested != readme {
 		t.Errorf("the README's migration differs from the tested one:\nREADME:\n%s\ntested:\n%s", readme, tested)
 	}
+}
+
+// The README's recipe on the Clerk session, as written there, and beside
+// each of its conditions the wrong form that looks right, failing.
+func TestReadmeSessionRecipeAndItsWrongForms(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t)
+	srv := serveWithClerk(t, app, Config{})
+	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	for _, org := range []string{"org_1", "org_2"} {
+		mustDeliver(t, srv.URL, "msg_"+org, membershipBody(t, eventMembershipCreated, "orgmem_"+org, org, userA, "org:admin", 1000), outcomeCreated)
+	}
+	runJSMigration(t, app, readmeBlock(t, "// pb_migrations/1764900200_posts.js"))
+	posts, err := app.FindCollectionByNameOrId("org_posts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(org, title string) string {
+		r := core.NewRecord(posts)
+		r.Set("organization", orgOf(t, app, org).Id)
+		r.Set("title", title)
+		if err := app.Save(r); err != nil {
+			t.Fatal(err)
+		}
+		return r.Id
+	}
+	// session is a token of Alice acting in org (none: ""), with these
+	// permissions, second factor age and impersonator.
+	session := func(org string, permissions []string, factorAge int64, actor string) string {
+		c := validClaims(userA)
+		delete(c, "v")
+		if org != "" {
+			c["org_id"], c["org_slug"], c["org_role"], c["org_permissions"] = org, org, "org:admin", permissions
+		}
+		c["fva"] = []int64{0, factorAge}
+		if actor != "" {
+			c["act"] = map[string]any{"sub": actor}
+		}
+		return "Bearer " + srv.key.sign(t, c)
+	}
+	// wrongly rewrites the rules as the wrong form, for the rest of f.
+	wrongly := func(from, to string, f func()) {
+		t.Helper()
+		col, _ := app.FindCollectionByNameOrId("org_posts")
+		rules := []**string{&col.ListRule, &col.ViewRule, &col.CreateRule, &col.UpdateRule, &col.DeleteRule}
+		saved := make([]*string, len(rules))
+		found := false
+		for i, rule := range rules {
+			saved[i] = *rule
+			if *rule != nil && strings.Contains(**rule, from) {
+				wrong := strings.ReplaceAll(**rule, from, to)
+				*rule, found = &wrong, true
+			}
+		}
+		if !found {
+			t.Fatalf("the recipe has no %q", from)
+		}
+		if err := app.Save(col); err != nil {
+			t.Fatal(err)
+		}
+		f()
+		col, _ = app.FindCollectionByNameOrId("org_posts")
+		col.ListRule, col.ViewRule, col.CreateRule, col.UpdateRule, col.DeleteRule = saved[0], saved[1], saved[2], saved[3], saved[4]
+		if err := app.Save(col); err != nil {
+			t.Fatal(err)
+		}
+	}
+	records := "/api/collections/org_posts/records"
+	status := func(method, path, authorization, body string) int {
+		return send(t, method, srv.URL+records+path, authorization, body).Status
+	}
+	post("org_1", "one")
+	post("org_2", "two")
+
+	// The active organization's rows only.
+	for org, want := range map[string][]string{"org_1": {"one"}, "org_2": {"two"}, "": nil} {
+		if got := listAs(t, srv.URL, session(org, nil, -1, ""), "org_posts", "title"); !slices.Equal(got, want) {
+			t.Errorf("acting in %q, Alice lists %v, want %v", org, got, want)
+		}
+	}
+	wrongly("organization.clerkId = @request.headers.x_clerk_org_id", "organization = @request.headers.x_clerk_org_id", func() {
+		if got := listAs(t, srv.URL, session("org_1", nil, -1, ""), "org_posts", "title"); len(got) != 0 {
+			t.Errorf("the wrong form lists %v: it was expected to match nothing", got)
+		}
+	})
+
+	// A delete needs org:posts:delete, not a permission that contains it.
+	deleteOwn := session("org_1", []string{"org:posts:delete_own"}, -1, "")
+	if id := post("org_1", "kept"); status(http.MethodDelete, "/"+id, deleteOwn, "") == http.StatusNoContent {
+		t.Error("org:posts:delete_own deleted a post")
+	}
+	if id := post("org_1", "deleted"); status(http.MethodDelete, "/"+id, session("org_1", []string{"org:posts:delete"}, -1, ""), "") != http.StatusNoContent {
+		t.Error("org:posts:delete could not delete a post")
+	}
+	wrongly(`~ ",org:posts:delete,"`, `~ "org:posts:delete"`, func() {
+		if id := post("org_1", "wrongly deleted"); status(http.MethodDelete, "/"+id, deleteOwn, "") != http.StatusNoContent {
+			t.Error("the wrong form refused org:posts:delete_own: it was expected to let it delete")
+		}
+	})
+
+	// Publishing needs a second factor verified within the last 10 minutes.
+	publish := func(factorAge int64) int {
+		id := post("org_1", "draft")
+		return status(http.MethodPatch, "/"+id, session("org_1", nil, factorAge, ""), `{"published":true}`)
+	}
+	for age, want := range map[int64]int{5: http.StatusOK, 10: http.StatusOK, 11: http.StatusNotFound, 30: http.StatusNotFound, -1: http.StatusNotFound} {
+		if got := publish(age); (got == http.StatusOK) != (want == http.StatusOK) {
+			t.Errorf("publishing %d minutes after the second factor: %d, want %d", age, got, want)
+		}
+	}
+	id := post("org_1", "retitled")
+	if got := status(http.MethodPatch, "/"+id, session("org_1", nil, -1, ""), `{"title":"retitled","published":false}`); got != http.StatusOK {
+		t.Errorf("editing without publishing, without a second factor: %d, want 200", got)
+	}
+	fresh := "clerkNumber(@request.headers.x_clerk_factor_age) >= 0 && clerkNumber(@request.headers.x_clerk_factor_age) <= 10"
+	wrongly(fresh, "@request.headers.x_clerk_factor_age <= 10", func() {
+		if got := publish(5); got == http.StatusOK {
+			t.Error("without clerkNumber, publishing 5 minutes after the second factor passed: headers are text, expected to fail")
+		}
+	})
+	wrongly(fresh, "clerkNumber(@request.headers.x_clerk_factor_age) <= 10", func() {
+		if got := publish(-1); got != http.StatusOK {
+			t.Errorf("without >= 0, a user without a second factor publishing: %d, expected to pass", got)
+		}
+	})
+
+	// No writes while an admin impersonates the user, nor with a PocketBase token.
+	create := func(authorization string) int {
+		return status(http.MethodPost, "", authorization, fmt.Sprintf(`{"organization":%q,"title":"new"}`, orgOf(t, app, "org_1").Id))
+	}
+	if got := create(session("org_1", nil, -1, "")); got != http.StatusOK {
+		t.Errorf("Alice creating a post: %d, want 200", got)
+	}
+	if got := create(session("org_1", nil, -1, "user_support")); got == http.StatusOK {
+		t.Error("an admin impersonating Alice created a post")
+	}
+	pbToken := authToken(t, clientOf(t, app, userA))
+	if got := create(pbToken); got == http.StatusOK {
+		t.Error("a PocketBase token of Alice created a post")
+	}
+	wrongly(`@request.headers.x_clerk_session_id != "" && `, "", func() {
+		col, _ := app.FindCollectionByNameOrId("org_posts")
+		loose := `@request.auth.collectionName = "clients" && @request.headers.x_clerk_actor = ""`
+		col.CreateRule = &loose
+		if err := app.Save(col); err != nil {
+			t.Fatal(err)
+		}
+		if got := create(pbToken); got != http.StatusOK {
+			t.Errorf("without x_clerk_session_id, a PocketBase token creating a post: %d, expected to pass", got)
+		}
+	})
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/inflector"
+
+	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
 // The claims each token of the claim tests carries, in both versions of
@@ -211,7 +213,7 @@ var forgedHeaders = map[string]string{
 	"X-Clerk-Org-Id":          "org_1",
 	"x_clerk_org_role":        "org:admin",
 	"X-CLERK-ORG-PERMISSIONS": ",org:posts:edit,",
-	"xClerk-FactorAge":        "7",
+	"x.clerk.factor.age":      "7",
 	"X-Clerk-Actor":           "user_support",
 	"X-Clerk_Org_Slug":        "acme",
 }
@@ -294,3 +296,63 @@ func TestSessionClaimsReachRulesAndCannotBeForged(t *testing.T) {
 }
 
 func dedupe(s []string) []string { return slices.Compact(slices.Clone(s)) }
+
+// A rule on the session's headers, on the clients' own records: checked by
+// the own-record index, and by PocketBase with the index off, alike. Each
+// message keeps the name the client subscribed with; a forged header in the
+// options widens nothing; a new token takes effect at the next subscribe.
+func TestSessionHeadersInRealtimeWithTheIndexOnAndOff(t *testing.T) {
+	t.Parallel()
+	for _, off := range []bool{false, true} {
+		t.Run(fmt.Sprintf("index off %v", off), func(t *testing.T) {
+			t.Parallel()
+			app := newTestApp(t)
+			clients, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rule := migrations.OwnRecordRule + ` && @request.headers.x_clerk_org_id = "org_1"`
+			clients.ViewRule = &rule
+			if err := app.Save(clients); err != nil {
+				t.Fatal(err)
+			}
+			srv := serveWithClerk(t, app, Config{RealtimeIndexOff: off})
+			deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+			id := clientOf(t, app, userA).Id
+			inOrg := func(org string) string {
+				c := validClaims(userA)
+				c["o"] = map[string]any{"id": org, "slg": org, "rol": "member"}
+				return "Bearer " + srv.key.sign(t, c)
+			}
+			own := "clients/" + id
+			picked, _ := json.Marshal(map[string]any{"query": map[string]string{"fields": "firstName"}, "headers": map[string]string{"x-clerk-org-id": "org_2"}})
+			withFields := own + "?options=" + encodeURIComponent(string(picked))
+
+			member := connectRealtime(t, srv.URL)
+			member.subscribe(t, inOrg("org_1"), own)
+			forger := connectRealtime(t, srv.URL)
+			forger.subscribe(t, inOrg("org_2"), optionsWithHeaders(own, map[string]string{"X-Clerk-Org-Id": "org_1"}))
+			fields := connectRealtime(t, srv.URL)
+			fields.subscribe(t, inOrg("org_1"), withFields)
+			if !off {
+				mustBeDetached(t, app, member.clientID, false)
+				mustBeDetached(t, app, fields.clientID, false)
+			}
+
+			deliver(t, srv.URL, "msg_a2", userEvent(eventUserUpdated, clerkUser(t, userA, "Alicia", 2000)))
+			if ev := member.next(t); ev.Name != own || ev.record()["firstName"] != "Alicia" {
+				t.Errorf("acting in org_1: %+v, want the update named %s", ev, own)
+			}
+			if ev := fields.next(t); ev.Name != withFields || len(ev.record()) != 1 || ev.record()["firstName"] != "Alicia" {
+				t.Errorf("acting in org_1, with fields: %+v, want the update named as subscribed, its firstName alone", ev)
+			}
+			forger.noEvent(t, 300*time.Millisecond)
+
+			// Clerk's active organization changes: the next subscribe applies it.
+			member.subscribe(t, inOrg("org_2"), own)
+			deliver(t, srv.URL, "msg_a3", userEvent(eventUserUpdated, clerkUser(t, userA, "Ali", 3000)))
+			fields.next(t)
+			member.noEvent(t, 300*time.Millisecond)
+		})
+	}
+}
