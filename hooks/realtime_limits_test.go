@@ -275,7 +275,9 @@ func realtimeSubscriptions(app core.App, clientID string) []string {
 			c = own.Client // an indexed connection hides its topics from PocketBase
 		}
 		if c.Id() == clientID {
-			for topic := range c.Subscriptions() {
+			for sub := range c.Subscriptions() {
+				// A Clerk session's subscriptions hold its headers in their options.
+				topic, _, _ := strings.Cut(sub, "?")
 				out = append(out, topic)
 			}
 		}
