@@ -661,6 +661,8 @@ func TestProfilePageScreenshots(t *testing.T) {
 		{name: "profile-dark", script: standInClerk(graceID, token(graceID)), ready: profile, dark: true},
 		{name: "organizations", script: standInClerk(graceID, token(graceID)), ready: profile, crop: "#section-organizations"},
 		{name: "organizations-dark", script: standInClerk(graceID, token(graceID)), ready: profile, crop: "#section-organizations", dark: true},
+		{name: "session-impersonated", script: standInClerk(graceID, token(graceID)) + clerkSession("org_eckert", "Eckert–Mauchly Computer Corporation", "user_2supportxxxxxxxxxxxxxxxxxx"), ready: profile + ` && !document.getElementById("impersonation").hidden`},
+		{name: "session-impersonated-dark", script: standInClerk(graceID, token(graceID)) + clerkSession("org_eckert", "Eckert–Mauchly Computer Corporation", "user_2supportxxxxxxxxxxxxxxxxxx"), ready: profile + ` && !document.getElementById("impersonation").hidden`, dark: true},
 		{name: "waiting", script: standInClerk(newcomer, token(newcomer)), ready: `document.body.dataset.state === "waiting"`},
 		{name: "refused-deleted", script: standInClerk(userA, "refuse-deleted"), ready: `document.body.dataset.state === "error"`},
 		{name: "signed-out", script: standInClerk("", ""), ready: `document.body.dataset.state === "signed-out"`},

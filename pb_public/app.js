@@ -159,8 +159,20 @@ let profileEnded = false;
 // profile when signed in.
 function onSession() {
   const userId = clerk.user?.id ?? null;
-  if (userId === shownUser) return;
+  renderSession();
+  if (userId === shownUser) {
+    // The server reads the active organization from the token a realtime
+    // subscription was made with: subscribe again with a fresh one.
+    const orgId = clerk.organization?.id ?? null;
+    if (userId && orgId !== shownOrg && realtime && !profileEnded) {
+      shownOrg = orgId;
+      stopLive();
+      watchProfile();
+    }
+    return;
+  }
   shownUser = userId;
+  shownOrg = clerk.organization?.id ?? null;
   stopLive();
   shownRecord = null;
   editableFields = editableFieldsLoading = null; // another user's rule may differ
@@ -180,6 +192,20 @@ function onSession() {
   clerk.mountUserButton?.($("user-button"));
   show("loading");
   watchProfile();
+}
+
+let shownOrg = null; // the active organization's id that the realtime subscriptions were made with
+
+// renderSession shows what the Clerk session says beside the profile, as
+// the server's rules read it: the active organization, and who
+// impersonates the user (Clerk's "act" claim).
+function renderSession() {
+  const org = clerk.organization;
+  $("active-org").hidden = !org;
+  $("active-org-name").textContent = org ? org.name || org.slug || org.id : "";
+  const actor = clerk.session?.actor;
+  $("impersonation").hidden = !actor;
+  $("impersonator").textContent = actor ? actor.sub || "someone" : "";
 }
 
 const authorization = async () => `Bearer ${await clerk.session.getToken()}`;
