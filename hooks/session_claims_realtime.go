@@ -25,36 +25,11 @@ import (
 // SDK, the profile page) listen by the name they subscribed with: a
 // rewritten subscription's messages get that name back as they are sent.
 func bindSessionSubscriptions(app core.App) {
-	app.OnRealtimeSubscribeRequest().BindFunc(func(e *core.RealtimeSubscribeRequestEvent) error {
-		var headers map[string]string
-		if h, _ := e.Get(clerkSessionHeadersKey).(*claimHeaders); h != nil {
-			_, waiting := e.Get(waitingClerkUserKey).(string)
-			if isClient(e.Auth) || waiting {
-				headers = h.ruleHeaders()
-			}
-		}
-		renamed := map[string]string{}
-		for i, sub := range e.Subscriptions {
-			rewritten, changed := withSessionHeaders(sub, headers)
-			if !changed {
-				continue
-			}
-			// Two subscriptions that differ only by the headers removed stay two.
-			for n, base := 2, rewritten; renamed[rewritten] != "" || slices.Contains(e.Subscriptions, rewritten); n++ {
-				rewritten = base + "&pocketclerk_sub=" + strconv.Itoa(n)
-			}
-			renamed[rewritten] = sub
-			e.Subscriptions[i] = rewritten
-		}
-		names, _ := e.Client.Get(subscriptionNamesKey).(*subscriptionNames)
-		if names == nil && len(renamed) > 0 {
-			names = &subscriptionNames{}
-			e.Client.Set(subscriptionNamesKey, names)
-		}
-		if names != nil {
-			names.replace(renamed)
-		}
-		return e.Next()
+	app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{
+		// After the other subscribe hooks, an owner's included: they see the
+		// subscriptions as the client made them.
+		Priority: subscriptionHeadersPriority,
+		Func:     rewriteSubscriptions,
 	})
 	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{
 		// Before any other hook: an owner's hook sees the name its client
@@ -71,6 +46,46 @@ func bindSessionSubscriptions(app core.App) {
 			return e.Next()
 		},
 	})
+}
+
+// subscriptionHeadersPriority runs rewriteSubscriptions last, just before
+// PocketBase stores the subscriptions.
+const subscriptionHeadersPriority = 1000
+
+// rewriteSubscriptions gives each subscription the verified headers of the
+// request's Clerk session, or none.
+func rewriteSubscriptions(e *core.RealtimeSubscribeRequestEvent) error {
+	var headers map[string]string
+	if h, _ := e.Get(clerkSessionHeadersKey).(*claimHeaders); h != nil {
+		_, waiting := e.Get(waitingClerkUserKey).(string)
+		if isClient(e.Auth) || waiting {
+			headers = h.ruleHeaders()
+		}
+	}
+	renamed := map[string]string{}
+	// A copy: an earlier hook may hold the slice it was handed.
+	e.Subscriptions = slices.Clone(e.Subscriptions)
+	for i, sub := range e.Subscriptions {
+		rewritten, changed := withSessionHeaders(sub, headers)
+		if !changed {
+			continue
+		}
+		// Two subscriptions that differ only by the headers removed stay two.
+		for n, base := 2, rewritten; renamed[rewritten] != "" || slices.Contains(e.Subscriptions, rewritten); n++ {
+			rewritten = base + "&pocketclerk_sub=" + strconv.Itoa(n)
+		}
+		renamed[rewritten] = sub
+		e.Subscriptions[i] = rewritten
+	}
+	names, _ := e.Client.Get(subscriptionNamesKey).(*subscriptionNames)
+	if names == nil && len(renamed) > 0 {
+		names = &subscriptionNames{}
+		e.Client.Set(subscriptionNamesKey, names)
+	}
+	if names != nil {
+		names.replace(renamed)
+	}
+	return e.Next()
 }
 
 const subscriptionNamesKey = "clerkSubscriptionNames"
