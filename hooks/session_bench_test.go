@@ -12,12 +12,7 @@ import (
 // BenchmarkVerifySessionToken is the cost that a Clerk session token adds
 // to a request once the key is known: one RS256 verification.
 func BenchmarkVerifySessionToken(b *testing.B) {
-	key := newSigningKey(b, 0, "ins_key1")
-	jwk, err := pemPublicKey(key.publicPEM(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	v := &sessionVerifier{pemKey: jwk, now: time.Now}
+	key, v := pemVerifier(b)
 	token := key.token(b, userA)
 	ctx := context.Background()
 	for b.Loop() {
@@ -25,6 +20,17 @@ func BenchmarkVerifySessionToken(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// pemVerifier verifies the tokens of the test key, as with CLERK_JWT_KEY.
+func pemVerifier(tb testing.TB) (signingKey, *sessionVerifier) {
+	tb.Helper()
+	key := newSigningKey(tb, 0, "ins_key1")
+	jwk, err := pemPublicKey(key.publicPEM(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return key, &sessionVerifier{pemKey: jwk, now: time.Now}
 }
 
 // BenchmarkReadOwnClient reads one's own client over REST, signed in with
@@ -53,17 +59,12 @@ func BenchmarkReadOwnClient(b *testing.B) {
 // request signed in with a Clerk token: the forged ones removed from a
 // browser's usual headers, the claims read and the headers set.
 func BenchmarkSessionClaimHeaders(b *testing.B) {
-	key := newSigningKey(b, 0, "ins_key1")
-	jwk, err := pemPublicKey(key.publicPEM(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	v := &sessionVerifier{pemKey: jwk, now: time.Now}
+	key, v := pemVerifier(b)
 	c := validClaims(userA)
 	c["fea"] = "o:posts,u:beta"
 	c["o"] = map[string]any{"id": "org_1", "slg": "acme", "rol": "admin", "per": "edit,read,delete", "fpm": "7"}
 	c["fva"] = []int64{3, 7}
-	claims, err := v.verify(context.Background(), key.sign(b, c), "ins_key1")
+	claims, err := v.verify(context.Background(), key.sign(b, c), key.kid)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pocketbase/pocketbase/tools/inflector"
 )
@@ -57,12 +56,7 @@ func TestOrgPermissionsDecodeAsClerksJavaScript(t *testing.T) {
 	}
 
 	// The same through a signed token, against its v1 twin.
-	key := newSigningKey(t, 0, "ins_key1")
-	jwk, err := pemPublicKey(key.publicPEM(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier := &sessionVerifier{pemKey: jwk, now: time.Now}
+	key, verifier := pemVerifier(t)
 	headers := func(c claims) *claimHeaders {
 		verified, err := verifier.verify(context.Background(), key.sign(t, c), "ins_key1")
 		if err != nil {
