@@ -138,10 +138,12 @@ func withSessionHeaders(sub string, headers map[string]string) (string, bool) {
 	if raw == "" && len(headers) == 0 {
 		return sub, false
 	}
-	if raw != "" && json.Unmarshal([]byte(raw), &options) != nil {
-		options = subscriptionOptions{}
-	}
 	forged := false
+	if raw != "" && json.Unmarshal([]byte(raw), &options) != nil {
+		// PocketBase keeps what it read before the error (a second
+		// "headers", say): none of it is kept.
+		options, forged = subscriptionOptions{}, true
+	}
 	for name := range options.Headers {
 		if isClerkHeader(name) {
 			delete(options.Headers, name)
