@@ -57,7 +57,7 @@ const clerkSessionHeadersKey = "clerkSessionHeaders"
 // Every header is set, empty when the token lacks its claim, so that a
 // signed-in request always has the same set.
 func (h *claimHeaders) setOn(header http.Header) {
-	values := h[:] // one allocation for all: each header gets its own element
+	values := h[:] // each header a slice of h itself: no allocation per header
 	for i, name := range claimHeaderNames {
 		header[name.http] = values[i : i+1 : i+1]
 	}
