@@ -505,6 +505,8 @@ func TestReadmeSessionRecipeAndItsWrongForms(t *testing.T) {
 		t.Error("a PocketBase token of Alice created a post")
 	}
 	wrongly(`@request.headers.x_clerk_session_id != "" && `, "", func() {
+		// The condition alone: in the recipe, the active organization's
+		// condition refuses a PocketBase token too.
 		col, _ := app.FindCollectionByNameOrId("org_posts")
 		loose := `@request.auth.collectionName = "clients" && @request.headers.x_clerk_actor = ""`
 		col.CreateRule = &loose
