@@ -14,12 +14,12 @@ import (
 
 // PocketBase checks a realtime subscription's rules with the headers of the
 // subscription's options, which the client writes into the subscription
-// itself ("topic?options={"query":…,"headers":…}"), and so does the
-// own-record index. bindSessionSubscriptions rewrites each subscription as
-// it is made: the x_clerk_… headers the client wrote are removed, and a
-// connection signed in with a Clerk session token gets the token's. A new
-// token, with another active organization, takes effect when the client
-// subscribes again.
+// itself ("topic?options={"query":…,"headers":…}"), whether the connection
+// is in its broker or in the realtime index. bindSessionSubscriptions
+// rewrites each subscription as it is made: the x_clerk_… headers the
+// client wrote are removed, and a connection signed in with a Clerk session
+// token gets the token's. A new token, with another active organization,
+// takes effect when the client subscribes again.
 //
 // A message is named after its subscription, and clients (PocketBase's JS
 // SDK, the profile page) listen by the name they subscribed with: a

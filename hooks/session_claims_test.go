@@ -299,8 +299,8 @@ func TestSessionClaimsReachRulesAndCannotBeForged(t *testing.T) {
 
 func dedupe(s []string) []string { return slices.Compact(slices.Clone(s)) }
 
-// A rule on the session's headers, on the clients' own records: checked by
-// the own-record index, and by PocketBase with the index off, alike. Each
+// A rule on the session's headers, on the clients' own records: checked
+// alike with the realtime index on and off. Each
 // message keeps the name the client subscribed with; a forged header in the
 // options widens nothing; a new token takes effect at the next subscribe.
 func TestSessionHeadersInRealtimeWithTheIndexOnAndOff(t *testing.T) {
