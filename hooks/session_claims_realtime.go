@@ -52,8 +52,8 @@ func bindSessionSubscriptions(app core.App) {
 // PocketBase stores the subscriptions.
 const subscriptionHeadersPriority = 1000
 
-// rewriteSubscriptions gives each subscription the verified headers of the
-// request's Clerk session, or none.
+// rewriteSubscriptions gives each subscription to a collection's records
+// the verified headers of the request's Clerk session, or none.
 func rewriteSubscriptions(e *core.RealtimeSubscribeRequestEvent) error {
 	var headers map[string]string
 	if h, _ := e.Get(clerkSessionHeadersKey).(*claimHeaders); h != nil {
@@ -66,6 +66,12 @@ func rewriteSubscriptions(e *core.RealtimeSubscribeRequestEvent) error {
 	// A copy: an earlier hook may hold the slice it was handed.
 	e.Subscriptions = slices.Clone(e.Subscriptions)
 	for i, sub := range e.Subscriptions {
+		// Only a collection's topics have rules. Others are left as the
+		// client wrote them: an owner's code finds its connections by the
+		// exact topic (HasSubscription), as PocketBase's OAuth2 flow does.
+		if parseTopic(e.App, sub).collection == nil {
+			continue
+		}
 		rewritten, changed := withSessionHeaders(sub, headers)
 		if !changed {
 			continue
