@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 )
 
 // clerkSession is a script that gives standInClerk's session an active
@@ -36,11 +38,11 @@ func TestProfilePageShowsTheSessionAndFollowsItsActiveOrganization(t *testing.T)
 	key := newSigningKey(t, 0, "ins_key1")
 	app := newTestApp(t)
 	srv := servePageOf(t, app, Config{WebhookSecrets: []string{testSecret}, JWTKey: key.publicPEM(t)})
-	alice := clerkUser(t, userA, "Alice", 1000)
+	alice := clerkfake.NewUser(userA, "Alice", 1000)
 	alice["image_url"] = ""
-	deliver(t, srv.URL, "msg_a1", userEvent(eventUserCreated, alice))
-	mustDeliver(t, srv.URL, "msg_m1", pageMembership(t, eventMembershipCreated, "orgmem_a1", "org_1", "Acme", userA, "org:admin", "", 1000), outcomeCreated)
-	mustDeliver(t, srv.URL, "msg_m2", pageMembership(t, eventMembershipCreated, "orgmem_a2", "org_2", "Globex", userA, "org:member", "", 1000), outcomeCreated)
+	deliver(t, srv.URL, "msg_a1", clerkfake.Event(eventUserCreated, alice))
+	mustDeliver(t, srv.URL, "msg_m1", pageMembership(eventMembershipCreated, "orgmem_a1", "org_1", "Acme", userA, "org:admin", "", 1000), outcomeCreated)
+	mustDeliver(t, srv.URL, "msg_m2", pageMembership(eventMembershipCreated, "orgmem_a2", "org_2", "Globex", userA, "org:member", "", 1000), outcomeCreated)
 	token := func(org, actor string) string {
 		c := validClaims(userA)
 		c["exp"] = time.Now().Add(10 * time.Minute).Unix()

@@ -372,9 +372,9 @@ func TestReadmeSessionRecipeAndItsWrongForms(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	for _, org := range []string{"org_1", "org_2"} {
-		mustDeliver(t, srv.URL, "msg_"+org, membershipBody(t, eventMembershipCreated, "orgmem_"+org, org, userA, "org:admin", 1000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_"+org, clerkfake.Event(eventMembershipCreated, clerkfake.NewMembership("orgmem_"+org, org, userA, "org:admin", 1000)), outcomeCreated)
 	}
 	runJSMigration(t, app, readmeBlock(t, "// pb_migrations/1764900200_posts.js"))
 	posts, err := app.FindCollectionByNameOrId("org_posts")

@@ -13,6 +13,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/inflector"
 
+	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -114,7 +115,7 @@ func newClaimProbe(t *testing.T, indexOff bool, pairs []string) *claimProbe {
 		t.Fatal(err)
 	}
 	srv := serveWithClerk(t, app, Config{RealtimeIndexOff: indexOff})
-	deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+	deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	return &claimProbe{clerkServer: srv, client: clientOf(t, app, userA)}
 }
 
@@ -319,7 +320,7 @@ func TestSessionHeadersInRealtimeWithTheIndexOnAndOff(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv := serveWithClerk(t, app, Config{RealtimeIndexOff: off})
-			deliver(t, srv.URL, "msg_a", userEvent(eventUserCreated, clerkUser(t, userA, "Alice", 1000)))
+			deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 			id := clientOf(t, app, userA).Id
 			inOrg := func(org string) string {
 				c := validClaims(userA)
@@ -341,7 +342,7 @@ func TestSessionHeadersInRealtimeWithTheIndexOnAndOff(t *testing.T) {
 				mustBeDetached(t, app, fields.clientID, false)
 			}
 
-			deliver(t, srv.URL, "msg_a2", userEvent(eventUserUpdated, clerkUser(t, userA, "Alicia", 2000)))
+			deliver(t, srv.URL, "msg_a2", clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userA, "Alicia", 2000)))
 			if ev := member.next(t); ev.Name != own || ev.record()["firstName"] != "Alicia" {
 				t.Errorf("acting in org_1: %+v, want the update named %s", ev, own)
 			}
@@ -352,7 +353,7 @@ func TestSessionHeadersInRealtimeWithTheIndexOnAndOff(t *testing.T) {
 
 			// Clerk's active organization changes: the next subscribe applies it.
 			member.subscribe(t, inOrg("org_2"), own)
-			deliver(t, srv.URL, "msg_a3", userEvent(eventUserUpdated, clerkUser(t, userA, "Ali", 3000)))
+			deliver(t, srv.URL, "msg_a3", clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userA, "Ali", 3000)))
 			fields.next(t)
 			member.noEvent(t, 300*time.Millisecond)
 		})
