@@ -191,6 +191,8 @@ func (c *realtimeClient) waitDetached() {
 	if !c.detachRequested() {
 		return
 	}
+	c.detachWaiters.Add(1)
+	defer c.detachWaiters.Add(-1)
 	timer := time.NewTimer(time.Second)
 	defer timer.Stop()
 	select {

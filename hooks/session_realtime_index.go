@@ -88,6 +88,7 @@ type realtimeClient struct {
 	// that it makes as it returns, are then behind it.
 	settled       chan struct{}
 	settledClosed bool
+	detachWaiters atomic.Int32 // giveBacks waiting in waitDetached
 
 	authMu  sync.Mutex
 	authRef *authRef // the auth, while indexed (session_realtime_index_auth.go)

@@ -358,7 +358,7 @@ func TestRealtimeResubscribingWhileDetachingKeepsTheConnection(t *testing.T) {
 		s.giveBack(id)
 		close(givenBack)
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, "the new subscription waiting for the detach", func() bool { return conn.detachWaiters.Load() == 1 })
 	app.SubscriptionsBroker().Unregister((&loopView{conn}).Id()) // PocketBase's loop returns: it unregisters nothing (see loopView)
 	conn.loopLetGo.Store(false)                                  // as the connect hook does once the loop has returned
 	if !conn.attach(&sseStream{}) {
