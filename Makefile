@@ -35,14 +35,15 @@ test: vet
 
 # The concurrent code under the race detector: the realtime index and its
 # detach, the session's headers in subscriptions, the webhook's batcher, the
-# statement cache, the checkpointer, first sight's shared fetches and
-# replication.
+# statement cache, the checkpointer, first sight's shared fetches,
+# replication, and the collector's tuning.
 RACE_TESTS := Realtime|FanOut|SessionClaims|ProfilePages|ConnectionTopics|Batcher|Batch|StatementCache|Checkpoint|EndedSessions|FirstSight|Replica|Restore
 # The store-down test compares the webhook's pace with and without a
 # replica: the race detector's slowdown is not the replica's.
 RACE_SKIP := TestS3ReplicaDownNeitherBlocksTheWebhookNorGoesUnseen
 race:
 	go test -race -count=1 -run '$(RACE_TESTS)' -skip '$(RACE_SKIP)' ./hooks
+	go test -race -count=1 ./hooks/gcheadroom
 
 fmt:
 	gofmt -w .

@@ -1,6 +1,12 @@
 package gcheadroom
 
-import "testing"
+import (
+	"context"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
 
 func TestPercentCapsTheGarbageAtLargeHeapsOnly(t *testing.T) {
 	c := Config{Bytes: 64 << 20, Min: 100, Max: 400}
@@ -19,5 +25,28 @@ func TestPercentCapsTheGarbageAtLargeHeapsOnly(t *testing.T) {
 		if got := c.Percent(tc.live); got != tc.want {
 			t.Errorf("live %d MiB: GOGC %d, want %d", tc.live>>20, got, tc.want)
 		}
+	}
+}
+
+// Start follows the live heap: a heap larger than Bytes brings GOGC down
+// from Max to what caps the garbage (here Min), and nothing changes it once
+// the context ends.
+func TestStartSetsGOGCFromTheLiveHeap(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	ctx, cancel := context.WithCancel(context.Background())
+	Start(ctx, Config{Bytes: 1, Min: 50, Max: 300, Every: time.Millisecond})
+	runtime.GC() // the live heap is known after a collection
+	gogc := func() int { p := debug.SetGCPercent(-1); debug.SetGCPercent(p); return p }
+	for deadline := time.Now().Add(5 * time.Second); gogc() != 50; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC is %d, want 50 for a live heap above 1 byte", gogc())
+		}
+	}
+	cancel()
+	time.Sleep(20 * time.Millisecond) // the loop sees the end within a tick
+	debug.SetGCPercent(77)
+	time.Sleep(20 * time.Millisecond)
+	if got := gogc(); got != 77 {
+		t.Fatalf("GOGC changed to %d after the context ended", got)
 	}
 }
