@@ -1,7 +1,6 @@
 package hooks
 
 import (
-	"cmp"
 	"sync"
 
 	"github.com/pocketbase/pocketbase/apis"
@@ -30,7 +29,6 @@ type brokerView struct {
 
 	mu     sync.Mutex
 	broker *subscriptions.Broker // built at the first call, see SubscriptionsBroker
-	open   bool                  // the index's bracket is open (see enter)
 	closed bool
 }
 
@@ -44,20 +42,12 @@ type brokerView struct {
 func (v *brokerView) SubscriptionsBroker() *subscriptions.Broker {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.broker != nil || v.closed {
-		return cmp.Or(v.broker, v.App.SubscriptionsBroker())
+	if v.closed {
+		return v.App.SubscriptionsBroker()
 	}
-	v.index.enter()
-	v.open = true
-	v.broker = v.App.SubscriptionsBroker()
-	if listeners := v.index.listenersOf(v.collection, v.id); len(listeners) > 0 {
-		v.broker = subscriptions.NewBroker()
-		for _, c := range v.index.app.SubscriptionsBroker().Clients() {
-			v.broker.Register(c)
-		}
-		for _, c := range listeners {
-			v.broker.Register(c)
-		}
+	if v.broker == nil {
+		v.index.enter()
+		v.broker = v.index.brokerFor(v.collection, v.id)
 	}
 	return v.broker
 }
@@ -67,11 +57,27 @@ func (v *brokerView) SubscriptionsBroker() *subscriptions.Broker {
 func (v *brokerView) close() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.open {
+	if v.broker != nil && !v.closed {
 		v.index.leave()
-		v.open = false
 	}
-	v.closed, v.broker = true, nil
+	v.closed = true
+}
+
+// brokerFor is PocketBase's broker when no indexed connection can hear of
+// the record, and otherwise a broker of its connections and those.
+func (s *realtimeIndex) brokerFor(collection *core.Collection, id string) *subscriptions.Broker {
+	listeners := s.listenersOf(collection, id)
+	if len(listeners) == 0 {
+		return s.app.SubscriptionsBroker()
+	}
+	broker := subscriptions.NewBroker()
+	for _, c := range s.app.SubscriptionsBroker().Clients() {
+		broker.Register(c)
+	}
+	for _, c := range listeners {
+		broker.Register(c)
+	}
+	return broker
 }
 
 // bindBrokerViews sets the view around each of PocketBase's realtime model
@@ -163,9 +169,12 @@ func (s *realtimeIndex) recordOf(model core.Model) (*core.Collection, string) {
 // record: subscribed to one of the topics PocketBase's broadcast looks for,
 // or signed in as it (PocketBase refreshes their auth). s.mu is taken.
 func (s *realtimeIndex) listenersOf(collection *core.Collection, id string) []*realtimeClient {
-	seen := map[*realtimeClient]struct{}{}
+	var seen map[*realtimeClient]struct{}
 	var out []*realtimeClient
 	add := func(c *realtimeClient) {
+		if seen == nil {
+			seen = map[*realtimeClient]struct{}{}
+		}
 		if _, dup := seen[c]; !dup {
 			seen[c] = struct{}{}
 			out = append(out, c)
