@@ -93,15 +93,9 @@ func keepClerkSubscribersSignedIn(e *core.ModelEvent) error {
 	if !isClient(record) {
 		return e.Next()
 	}
-	if s, _ := e.App.Store().Get(realtimeIndexKey).(*realtimeIndex); s != nil {
-		for _, conn := range s.signedIn.of(record) { // every connection is an realtimeClient
-			if signedInByClerkAs(conn, record) {
-				conn.Set(apis.RealtimeClientAuthKey, record)
-			}
-		}
-		return e.Next()
-	}
-	for _, sub := range e.App.SubscriptionsBroker().Clients() {
+	// For an indexed connection this also hands PocketBase's refresh the
+	// record in memory, which it would otherwise read again.
+	for _, sub := range realtimeClientsSignedInAs(e.App, record) {
 		if signedInByClerkAs(sub, record) {
 			sub.Set(apis.RealtimeClientAuthKey, record)
 		}
