@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"encoding/json/v2"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -15,11 +16,12 @@ import (
 // PocketBase checks a realtime subscription's rules with the headers of the
 // subscription's options, which the client writes into the subscription
 // itself ("topic?options={"query":…,"headers":…}"), whether the connection
-// is in its broker or in the realtime index. bindSessionSubscriptions
-// rewrites each subscription as it is made: the x_clerk_… headers the
+// is in its broker or in the realtime index. The x_clerk_… headers the
 // client wrote are removed, and a connection signed in with a Clerk session
-// token gets the token's. A new token, with another active organization,
-// takes effect when the client subscribes again.
+// token gets the token's: the realtime index's connections answer with
+// them (sessionRuleHeaders); with the index off, bindSessionSubscriptions
+// rewrites each subscription as it is made. A new token, with another
+// active organization, takes effect when the client subscribes again.
 //
 // A message is named after its subscription, and clients (PocketBase's JS
 // SDK, the profile page) listen by the name they subscribed with: a
@@ -62,6 +64,13 @@ func rewriteSubscriptions(e *core.RealtimeSubscribeRequestEvent) error {
 			headers = h.ruleHeaders()
 		}
 	}
+	if conn, ok := e.Client.(*realtimeClient); ok {
+		// The index's connection gives every subscription the same map of
+		// headers instead (indexTopics): one copy per connection, not one
+		// in each subscription's name and options.
+		conn.setSessionHeaders(headers)
+		return e.Next()
+	}
 	renamed := map[string]string{}
 	// A copy: an earlier hook may hold the slice it was handed.
 	e.Subscriptions = slices.Clone(e.Subscriptions)
@@ -92,6 +101,34 @@ func rewriteSubscriptions(e *core.RealtimeSubscribeRequestEvent) error {
 		names.replace(renamed)
 	}
 	return e.Next()
+}
+
+// sessionRuleHeaders is what the rules of a subscription to a collection
+// read as headers: those of its options but any x_clerk_… one, which the
+// client wrote, and the session's. A subscription with no other header
+// shares session itself. It tells whether that differs from options.
+func sessionRuleHeaders(options, session map[string]string) (map[string]string, bool) {
+	others := 0
+	for name := range options {
+		// PocketBase's client holds the names as rules read them.
+		if !strings.HasPrefix(name, clerkHeaderPrefix) {
+			others++
+		}
+	}
+	switch {
+	case others == len(options) && len(session) == 0:
+		return options, false
+	case others == 0 && session != nil:
+		return session, true
+	}
+	headers := make(map[string]string, others+len(session))
+	for name, value := range options {
+		if !strings.HasPrefix(name, clerkHeaderPrefix) {
+			headers[name] = value
+		}
+	}
+	maps.Copy(headers, session)
+	return headers, true
 }
 
 const subscriptionNamesKey = "clerkSubscriptionNames"

@@ -3,6 +3,7 @@ package hooks
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,6 +108,9 @@ type realtimeClient struct {
 
 	topicsMu sync.RWMutex
 	byTopic  map[string]map[string]subscriptions.SubscriptionOptions // see Subscriptions
+	// sessionHeaders are the Clerk session's headers, one map that every
+	// subscription's options share (see setSessionHeaders).
+	sessionHeaders map[string]string
 }
 
 func newRealtimeClient(app core.App, client subscriptions.Client) *realtimeClient {
@@ -121,14 +125,24 @@ func newRealtimeClient(app core.App, client subscriptions.Client) *realtimeClien
 // hundred topics on each of many connections, that was most of a change's
 // cost. A form of one topic is answered from byTopic instead.
 func (c *realtimeClient) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
+	c.topicsMu.RLock()
+	defer c.topicsMu.RUnlock()
 	if len(prefixes) == 1 {
 		if topic, ok := strings.CutSuffix(prefixes[0], "?"); ok && !strings.Contains(topic, "?") {
-			c.topicsMu.RLock()
-			defer c.topicsMu.RUnlock()
 			return c.byTopic[topic] // replaced, never changed: the caller may read it
 		}
 	}
-	return c.Client.Subscriptions(prefixes...)
+	// Any other form as PocketBase's client answers it, from byTopic: its
+	// options are the ones rules read (see sessionRuleHeaders).
+	result := map[string]subscriptions.SubscriptionOptions{}
+	for _, subs := range c.byTopic {
+		for sub, options := range subs {
+			if len(prefixes) == 0 || slices.ContainsFunc(prefixes, func(prefix string) bool { return strings.HasPrefix(sub+"?", prefix) }) {
+				result[sub] = options
+			}
+		}
+	}
+	return result
 }
 
 func (c *realtimeClient) Subscribe(subs ...string) {
@@ -146,7 +160,7 @@ func (c *realtimeClient) Unsubscribe(subs ...string) {
 }
 
 // indexTopics groups the connection's subscriptions by topic, the part
-// before "?" (c.topicsMu held).
+// before "?", each with the headers its rules read (c.topicsMu held).
 func (c *realtimeClient) indexTopics() {
 	byTopic := map[string]map[string]subscriptions.SubscriptionOptions{}
 	for sub, options := range c.Client.Subscriptions() {
@@ -154,9 +168,23 @@ func (c *realtimeClient) indexTopics() {
 		if byTopic[topic] == nil {
 			byTopic[topic] = map[string]subscriptions.SubscriptionOptions{}
 		}
+		// Only a collection's topics have rules: others keep the headers
+		// the client wrote, for an owner's code.
+		if headers, changed := sessionRuleHeaders(options.Headers, c.sessionHeaders); changed && parseTopic(c.app, topic).collection != nil {
+			options.Headers = headers
+		}
 		byTopic[topic][sub] = options
 	}
 	c.byTopic = byTopic
+}
+
+// setSessionHeaders gives the connection's next subscriptions to a
+// collection's records the headers of the Clerk session that makes them
+// (nil: none), in place of any x_clerk_… header their options hold.
+func (c *realtimeClient) setSessionHeaders(headers map[string]string) {
+	c.topicsMu.Lock()
+	c.sessionHeaders = headers
+	c.topicsMu.Unlock()
 }
 
 func bindRealtimeIndex(app core.App) *realtimeIndex {
