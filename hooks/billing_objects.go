@@ -98,7 +98,7 @@ type subscriptionItem struct {
 	CreatedAt      int64         `json:"created_at"`
 	UpdatedAt      int64         `json:"updated_at"`
 	PeriodStart    *int64        `json:"period_start"`
-	PeriodEnd      *int64        `json:"period_end"` // null for a default plan's item
+	PeriodEnd      *int64        `json:"period_end"`  // null for a default plan's item
 	Interval       string        `json:"interval"`    // webhooks
 	PlanPeriod     string        `json:"plan_period"` // the Backend API
 	PlanID         *string       `json:"plan_id"`
