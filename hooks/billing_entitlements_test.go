@@ -184,7 +184,7 @@ func TestBillingRulesScopeToPayers(t *testing.T) {
 		mustDeliver(t, ten.url, "msg_"+p["id"].(string), clerkfake.Event(eventPaymentAttemptCreated, p), outcomeCreated)
 	}
 	for name, c := range map[string]struct {
-		token                      string
+		token                     string
 		items, payments, entitled []string
 	}{
 		"alice": {authToken(t, ten.alice), []string{"csub_item_a", "csub_item_alice", "csub_item_b"}, []string{"pa_alice", "pa_b"}, []string{"basic", "export", "export", "export", "teams", "teams"}},
