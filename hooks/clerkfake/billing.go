@@ -155,6 +155,7 @@ func (f *BackendAPI) billingOnly(next http.HandlerFunc) http.HandlerFunc {
 }
 
 func (f *BackendAPI) listPlans(w http.ResponseWriter, r *http.Request) {
+	f.PlanListings.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	payerType := r.URL.Query().Get("payer_type")
