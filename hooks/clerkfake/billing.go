@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Plan, SubscriptionItem and PaymentAttempt are Clerk Billing's objects as
@@ -185,6 +186,10 @@ func (f *BackendAPI) listSubscriptionItems(w http.ResponseWriter, r *http.Reques
 // payer without any.
 func (f *BackendAPI) getSubscription(w http.ResponseWriter, r *http.Request) {
 	f.BillingHits.Add(1)
+	f.mu.Lock()
+	delay := f.SubscriptionDelay
+	f.mu.Unlock()
+	time.Sleep(delay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	payerID := r.PathValue("id")

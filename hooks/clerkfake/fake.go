@@ -58,6 +58,9 @@ type BackendAPI struct {
 	// created_at order, newest last.
 	Plans []Plan
 	Items []SubscriptionItem
+	// SubscriptionDelay holds each payer's subscription answer back, so
+	// that requests overlap.
+	SubscriptionDelay time.Duration
 	// BillingHits counts the payers' subscriptions asked for, and
 	// PlanListings the pages of plans.
 	BillingHits, PlanListings atomic.Int64
