@@ -167,7 +167,7 @@ func (b *billingSync) refused(err error) error {
 	}
 	b.counts.BillingSkipped = billingNotEnabled
 	b.counts.Plans, b.counts.Items = objectCounts{}, objectCounts{}
-	b.app.Logger().Info("Clerk sync: Billing is " + billingNotEnabled + " (Clerk refused to list billing plans; enable Billing in Clerk's dashboard → Billing to keep plans and subscriptions here)")
+	b.app.Logger().Info("Clerk sync: Billing is " + billingNotEnabled + ": " + err.Error() + "; enable Billing in Clerk's dashboard → Billing to keep plans and subscriptions here")
 	return nil
 }
 
@@ -235,11 +235,23 @@ func (b *billingSync) fetchItems(ctx context.Context, offset int64) ([]*subscrip
 	return list.Data, list.TotalCount, nil
 }
 
-// billingError is errBillingNotEnabled for Clerk's answer of an instance
-// without Billing, else err.
+// billingError is errBillingNotEnabled, with Clerk's reason, when Clerk
+// refuses to list billing objects, else err. Clerk documents no answer for
+// an instance without Billing, so any refusal of a listing by Clerk itself
+// (402, 403 or 404 other than for the key, which listed the users) counts:
+// the rest of the sync goes on.
 func billingError(err error) error {
-	if isBillingNotEnabled(err) {
-		return errBillingNotEnabled
+	var apiErr *clerk.APIErrorResponse
+	if !errors.As(err, &apiErr) || isNotClerk(apiErr) || isKeyRefused(apiErr) {
+		return err
+	}
+	switch apiErr.HTTPStatusCode {
+	case http.StatusPaymentRequired, http.StatusForbidden, http.StatusNotFound:
+		var reasons []string
+		for _, e := range apiErr.Errors {
+			reasons = append(reasons, e.Code+": "+e.Message)
+		}
+		return fmt.Errorf("%w (Clerk answered %d, %s)", errBillingNotEnabled, apiErr.HTTPStatusCode, strings.Join(reasons, "; "))
 	}
 	return err
 }

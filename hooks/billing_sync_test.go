@@ -178,3 +178,34 @@ func TestWhatSaysBillingIsNotEnabled(t *testing.T) {
 		}
 	}
 }
+
+// A sync never fails on Clerk's refusal to list billing objects, whatever
+// its code (Clerk documents none for an instance without Billing): it skips
+// billing and says Clerk's reason. The key's refusal, a server error and an
+// answer that is not Clerk's still fail it.
+func TestAnyRefusalOfABillingListingSkipsBilling(t *testing.T) {
+	answer := func(status int, code string) error {
+		return &clerk.APIErrorResponse{HTTPStatusCode: status, Errors: []clerk.Error{{Code: code, Message: "says " + code}}}
+	}
+	for _, c := range []struct {
+		err     error
+		skipped bool
+	}{
+		{answer(403, "billing_not_enabled"), true},
+		{answer(403, "feature_not_enabled"), true},
+		{answer(402, "payment_required"), true},
+		{answer(404, "resource_not_found"), true},
+		{answer(403, "authorization_invalid"), false},
+		{answer(401, "authentication_invalid"), false},
+		{answer(500, "internal_clerk_error"), false},
+		{answer(404, notClerkCode), false},
+		{errors.New("connection refused"), false},
+	} {
+		err := billingError(c.err)
+		if skipped := errors.Is(err, errBillingNotEnabled); skipped != c.skipped {
+			t.Errorf("%v: skipped %v, want %v", c.err, skipped, c.skipped)
+		} else if skipped && !strings.Contains(err.Error(), "says ") {
+			t.Errorf("%v: %q does not give Clerk's reason", c.err, err)
+		}
+	}
+}
