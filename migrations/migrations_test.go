@@ -10,6 +10,7 @@ import (
 )
 
 var collections = []string{"clients", "clerk_events", "clerk_tombstones", "client_profiles",
+	migrations.BillingPlansCollection, migrations.SubscriptionItemsCollection, migrations.PaymentAttemptsCollection, migrations.EntitlementsCollection,
 	migrations.DeliveryFailureHoursCollection, migrations.DeliveryFailuresCollection, migrations.SyncRunsCollection,
 	migrations.EndedSessionsCollection}
 

@@ -170,3 +170,68 @@ const (
 	FieldSessionID    = "sessionId"
 	FieldRefusedUntil = "refusedUntil"
 )
+
+// Collections of Clerk Billing: the plans (the public pricing table), the
+// subscription items and payment attempts of users and organizations, and
+// the entitlements view, one row per payer and feature granted now.
+const (
+	BillingPlansCollection      = "billing_plans"
+	SubscriptionItemsCollection = "subscription_items"
+	PaymentAttemptsCollection   = "payment_attempts"
+	EntitlementsCollection      = "entitlements" // view
+)
+
+// Fields of the billing collections, besides clerkId, name, slug, client,
+// organization, clerkCreatedAt and clerkUpdatedAt as above.
+const (
+	FieldForPayerType        = "forPayerType" // user or org
+	FieldFeatures            = "features"     // JSON list of feature slugs
+	FieldIsDefault           = "isDefault"
+	FieldIsRecurring         = "isRecurring"
+	FieldAmount              = "amount" // in the currency's smallest unit
+	FieldCurrency            = "currency"
+	FieldClerkPayerID        = "clerkPayerId" // user_... or org_...
+	FieldPlan                = "plan"         // relation to billing_plans
+	FieldPlanSlug            = "planSlug"
+	FieldPeriodStart         = "periodStart"
+	FieldPeriodEnd           = "periodEnd"
+	FieldIsFreeTrial         = "isFreeTrial"
+	FieldInterval            = "interval"
+	FieldClerkSubscriptionID = "clerkSubscriptionId"
+	FieldChargeType          = "chargeType"
+	FieldTotals              = "totals"
+	FieldFailedReason        = "failedReason"
+	FieldPaidAt              = "paidAt"
+	FieldFeature             = "feature" // entitlements
+	FieldUntil               = "until"   // entitlements: the end of a canceled item's period
+)
+
+// Clerk's statuses of a subscription item.
+const (
+	ItemActive     = "active"
+	ItemCanceled   = "canceled"
+	ItemEnded      = "ended"
+	ItemPastDue    = "past_due"
+	ItemUpcoming   = "upcoming"
+	ItemIncomplete = "incomplete"
+	ItemAbandoned  = "abandoned"
+)
+
+// BillingPlanClerkFields, SubscriptionItemClerkFields and
+// PaymentAttemptClerkFields are the fields of the billing collections that
+// only the sync may change.
+var (
+	BillingPlanClerkFields = []string{
+		FieldClerkID, FieldSlug, FieldName, FieldForPayerType, FieldFeatures, FieldIsDefault, FieldIsRecurring,
+		FieldAmount, FieldCurrency, FieldClerkCreatedAt, FieldClerkUpdatedAt,
+	}
+	SubscriptionItemClerkFields = []string{
+		FieldClerkID, FieldClient, FieldOrganization, FieldClerkPayerID, FieldPlan, FieldPlanSlug, FieldStatus,
+		FieldPeriodStart, FieldPeriodEnd, FieldIsFreeTrial, FieldInterval, FieldClerkSubscriptionID,
+		FieldClerkCreatedAt, FieldClerkUpdatedAt,
+	}
+	PaymentAttemptClerkFields = []string{
+		FieldClerkID, FieldClient, FieldOrganization, FieldClerkPayerID, FieldStatus, FieldChargeType, FieldTotals,
+		FieldFailedReason, FieldPaidAt, FieldClerkCreatedAt, FieldClerkUpdatedAt,
+	}
+)

@@ -37,7 +37,11 @@ func TestOrganizationsMigrationGoesDownAlone(t *testing.T) {
 		}
 	}
 
-	// Called directly: later migrations may follow this one.
+	// Called directly: later migrations may follow this one. Billing
+	// refers to organizations, so it goes first.
+	if err := dropBillingCollections(app); err != nil {
+		t.Fatal(err)
+	}
 	if err := dropOrganizationCollections(app); err != nil {
 		t.Fatal(err)
 	}
