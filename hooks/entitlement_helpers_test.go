@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
@@ -19,7 +18,7 @@ var billingSeq atomic.Int64
 // "org") with features, as the sync would.
 func billingPlan(t testing.TB, app core.App, slug, payerType string, features ...string) *core.Record {
 	t.Helper()
-	plans, err := app.FindCollectionByNameOrId("billing_plans")
+	plans, err := app.FindCollectionByNameOrId(migrations.BillingPlansCollection)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,13 +26,13 @@ func billingPlan(t testing.TB, app core.App, slug, payerType string, features ..
 		features = []string{}
 	}
 	p := core.NewRecord(plans)
-	p.Set("clerkId", fmt.Sprintf("cplan_%s_%d", slug, billingSeq.Add(1)))
-	p.Set("slug", slug)
-	p.Set("name", slug)
-	p.Set("forPayerType", payerType)
-	p.Set("features", features)
-	p.Set("isRecurring", true)
-	p.Set("currency", "USD")
+	p.Set(migrations.FieldClerkID, fmt.Sprintf("cplan_%s_%d", slug, billingSeq.Add(1)))
+	p.Set(migrations.FieldSlug, slug)
+	p.Set(migrations.FieldName, slug)
+	p.Set(migrations.FieldForPayerType, payerType)
+	p.Set(migrations.FieldFeatures, features)
+	p.Set(migrations.FieldIsRecurring, true)
+	p.Set(migrations.FieldCurrency, "USD")
 	if err := app.Save(p); err != nil {
 		t.Fatal(err)
 	}
@@ -44,28 +43,28 @@ func billingPlan(t testing.TB, app core.App, slug, payerType string, features ..
 // organization record) to plan, in status, whose period ends at periodEnd.
 func subscriptionItem(t testing.TB, app core.App, payer, plan *core.Record, status string, periodEnd time.Time) *core.Record {
 	t.Helper()
-	items, err := app.FindCollectionByNameOrId("subscription_items")
+	items, err := app.FindCollectionByNameOrId(migrations.SubscriptionItemsCollection)
 	if err != nil {
 		t.Fatal(err)
 	}
 	item := core.NewRecord(items)
-	item.Set("clerkId", fmt.Sprintf("csub_item_%d", billingSeq.Add(1)))
+	item.Set(migrations.FieldClerkID, fmt.Sprintf("csub_item_%d", billingSeq.Add(1)))
 	switch payer.Collection().Name {
 	case migrations.ClientsCollection:
-		item.Set("client", payer.Id)
+		item.Set(migrations.FieldClient, payer.Id)
 	case migrations.OrganizationsCollection:
-		item.Set("organization", payer.Id)
+		item.Set(migrations.FieldOrganization, payer.Id)
 	default:
 		t.Fatalf("a payer of collection %s", payer.Collection().Name)
 	}
-	item.Set("clerkPayerId", payer.GetString(migrations.FieldClerkID))
-	item.Set("plan", plan.Id)
-	item.Set("planSlug", plan.GetString("slug"))
-	item.Set("status", status)
-	item.Set("periodStart", periodEnd.AddDate(0, -1, 0))
-	item.Set("periodEnd", periodEnd)
-	item.Set("interval", "month")
-	item.Set("clerkSubscriptionId", fmt.Sprintf("csub_%d", billingSeq.Load()))
+	item.Set(migrations.FieldClerkPayerID, payer.GetString(migrations.FieldClerkID))
+	item.Set(migrations.FieldPlan, plan.Id)
+	item.Set(migrations.FieldPlanSlug, plan.GetString(migrations.FieldSlug))
+	item.Set(migrations.FieldStatus, status)
+	item.Set(migrations.FieldPeriodStart, periodEnd.AddDate(0, -1, 0))
+	item.Set(migrations.FieldPeriodEnd, periodEnd)
+	item.Set(migrations.FieldInterval, "month")
+	item.Set(migrations.FieldClerkSubscriptionID, fmt.Sprintf("csub_%d", billingSeq.Load()))
 	if err := app.Save(item); err != nil {
 		t.Fatal(err)
 	}
@@ -75,15 +74,9 @@ func subscriptionItem(t testing.TB, app core.App, payer, plan *core.Record, stat
 // setItem changes item's status and period's end, as a later event would.
 func setItem(t testing.TB, app core.App, item *core.Record, status string, periodEnd time.Time) {
 	t.Helper()
-	item.Set("status", status)
-	item.Set("periodEnd", periodEnd)
+	item.Set(migrations.FieldStatus, status)
+	item.Set(migrations.FieldPeriodEnd, periodEnd)
 	if err := app.Save(item); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// dateTime is t as PocketBase stores dates.
-func dateTime(t time.Time) types.DateTime {
-	d, _ := types.ParseDateTime(t)
-	return d
 }
