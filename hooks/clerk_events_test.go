@@ -87,6 +87,24 @@ var keptEvents = []struct {
 	{"organizationMembership.updated", migrations.OutcomeUpdated},
 	{"organizationMembership.deleted", migrations.OutcomeDeleted},
 	{"organization.deleted", migrations.OutcomeDeleted},
+	// Clerk Billing's examples are one item of one user, in the order of
+	// their updated_at; an event of the same time and data as the one
+	// before changes nothing.
+	{"subscriptionItem.incomplete", migrations.OutcomeCreated},
+	{"subscriptionItem.upcoming", migrations.OutcomeUpdated},
+	{"subscriptionItem.active", migrations.OutcomeUpdated}, // a free plan, period_end null
+	{"subscriptionItem.freeTrialEnding", migrations.OutcomeUpdated},
+	{"subscription.created", migrations.OutcomeUpdated},
+	{"subscription.active", migrations.OutcomeUnchanged},
+	{"subscription.updated", migrations.OutcomeUpdated},
+	{"subscriptionItem.updated", migrations.OutcomeUnchanged},
+	{"subscription.pastDue", migrations.OutcomeUpdated},
+	{"subscriptionItem.pastDue", migrations.OutcomeUnchanged},
+	{"subscriptionItem.canceled", migrations.OutcomeUpdated},
+	{"subscriptionItem.abandoned", migrations.OutcomeUpdated},
+	{"subscriptionItem.ended", migrations.OutcomeUpdated},
+	{"paymentAttempt.created", migrations.OutcomeCreated},
+	{"paymentAttempt.updated", migrations.OutcomeUpdated},
 	{"session.ended", migrations.OutcomeSignedOut},
 	{"session.removed", migrations.OutcomeSignedOut},
 	{"session.revoked", migrations.OutcomeSignedOut},

@@ -107,6 +107,9 @@ func (ch userChange) apply(txApp core.App, config mappingConfig) (outcome, error
 		if err := deleteMembershipsOfUser(txApp, id); err != nil {
 			return "", err
 		}
+		if err := deletePayerRecords(txApp, id); err != nil {
+			return "", err
+		}
 		return deleteClient(txApp, client, id, deletedAt(ch.At), config)
 	}
 
@@ -147,6 +150,9 @@ func (ch userChange) apply(txApp core.App, config mappingConfig) (outcome, error
 	}
 	if result == outcomeCreated {
 		if err := linkMemberships(txApp, client); err != nil {
+			return "", err
+		}
+		if err := linkPayerRecords(txApp, client.ClerkID(), client.Id); err != nil {
 			return "", err
 		}
 	}

@@ -63,7 +63,8 @@ type clerkObject struct {
 
 // clerkObjects are the Clerk objects the app keeps. Adding one is a file
 // (its change, mapping and record type) and a line here.
-var clerkObjects = []clerkObject{userObject, organizationObject, membershipObject, sessionObject}
+var clerkObjects = []clerkObject{userObject, organizationObject, membershipObject, sessionObject,
+	billingPlanObject, subscriptionObject, subscriptionItemObject, paymentAttemptObject}
 
 // decoders are clerkObjects' decoders by event type.
 var decoders = func() map[string]func(string, time.Time, json.RawMessage) (change, error) {

@@ -107,6 +107,9 @@ func (ch organizationChange) apply(txApp core.App, _ mappingConfig) (outcome, er
 	if ch.Type == eventOrganizationDeleted {
 		at := deletedAt(ch.At)
 		result := outcomeDeleted
+		if err := deletePayerRecords(txApp, id); err != nil {
+			return "", err
+		}
 		if org != nil {
 			blocker, err := blockingReference(txApp, org.Record)
 			if err != nil {
@@ -256,6 +259,11 @@ func saveOrganization(txApp core.App, org *organizationRecord, o *clerk.Organiza
 	}
 	if err := txApp.Save(org.Record); err != nil {
 		return nil, "", fmt.Errorf("saving organization %s: %w", o.ID, err)
+	}
+	if result == outcomeCreated {
+		if err := linkPayerRecords(txApp, o.ID, org.Id); err != nil {
+			return nil, "", err
+		}
 	}
 	return org, result, nil
 }

@@ -30,6 +30,10 @@ import (
 //	GET /v1/organizations/{id}
 //	GET /v1/organizations/{id}/memberships       limit, offset, user_id
 //	GET /v1/organization_memberships             limit, offset, order_by=+created_at
+//	GET /v1/billing/plans                        limit, offset, payer_type
+//	GET /v1/billing/subscription_items           limit, offset, include_free
+//	GET /v1/users/{id}/billing/subscription
+//	GET /v1/organizations/{id}/billing/subscription
 //	GET /v1/jwks
 //
 // Its fields are its state: change them under Edit once it serves.
@@ -46,6 +50,16 @@ type BackendAPI struct {
 	Orgs    []*clerk.Organization
 	Members []*clerk.OrganizationMembership
 	Keys    []jose.JSONWebKey
+
+	// BillingDisabled is an instance without Clerk Billing: every billing
+	// endpoint answers 403 (see errBillingDisabled).
+	BillingDisabled bool
+	// Plans and Items are Clerk Billing's plans and subscription items, in
+	// created_at order, newest last.
+	Plans []Plan
+	Items []SubscriptionItem
+	// BillingHits counts the payers' subscriptions asked for.
+	BillingHits atomic.Int64
 	// JWKSDown answers /v1/jwks 503.
 	JWKSDown bool
 
@@ -86,6 +100,10 @@ func New(key string) *BackendAPI {
 	f.mux.HandleFunc("GET /v1/organizations/{id}", f.organizationsOnly(f.getOrganization))
 	f.mux.HandleFunc("GET /v1/organizations/{id}/memberships", f.organizationsOnly(f.listOrganizationMembers))
 	f.mux.HandleFunc("GET /v1/organization_memberships", f.organizationsOnly(f.listMemberships))
+	f.mux.HandleFunc("GET /v1/billing/plans", f.billingOnly(f.listPlans))
+	f.mux.HandleFunc("GET /v1/billing/subscription_items", f.billingOnly(f.listSubscriptionItems))
+	f.mux.HandleFunc("GET /v1/users/{id}/billing/subscription", f.billingOnly(f.getSubscription))
+	f.mux.HandleFunc("GET /v1/organizations/{id}/billing/subscription", f.billingOnly(f.getSubscription))
 	f.mux.HandleFunc("GET /v1/jwks", f.jwks)
 	f.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) })
 	return f

@@ -13,6 +13,11 @@ package clerkfake
 //     (github.com/mastra-ai/mastra/issues/9162: "access denied", "The
 //     organizations feature is not enabled for this instance. You can
 //     enable it at https://dashboard.clerk.com.").
+//   - billingDisabled: an instance without Clerk Billing. Neither the spec
+//     nor Clerk's SDKs (clerk/javascript, clerk-sdk-go) name the answer;
+//     the stand-in answers 403 with the code billing_not_enabled, in the
+//     shape of organizationsDisabled, and "clerk sync" takes any 403 or 404
+//     to a billing listing whose code names billing or commerce as this.
 //   - keyInvalid: a wrong secret key is answered 401 clerk_key_invalid
 //     (github.com/clerk/clerk-sdk-python/issues/26).
 //   - rateLimited: over the rate limit, Clerk answers 429 with Retry-After in
@@ -31,6 +36,12 @@ var (
 		Code:        "organization_not_enabled_in_instance",
 		Message:     "access denied",
 		LongMessage: "The organizations feature is not enabled for this instance. You can enable it at https://dashboard.clerk.com.",
+	}
+	errBillingDisabled = apiError{
+		Status:      403,
+		Code:        "billing_not_enabled",
+		Message:     "access denied",
+		LongMessage: "Billing is not enabled for this instance. You can enable it at https://dashboard.clerk.com.",
 	}
 	errKeyInvalid = apiError{
 		Status:      401,
