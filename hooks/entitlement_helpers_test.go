@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,9 +15,9 @@ import (
 // billingSeq numbers the Clerk ids of the billing records the tests write.
 var billingSeq atomic.Int64
 
-// billingPlan stores a plan of Clerk Billing for payerType ("user" or
-// "org") with features, as the sync would.
-func billingPlan(t testing.TB, app core.App, slug, payerType string, features ...string) *core.Record {
+// storePlan stores a plan of Clerk Billing for payerType ("user" or
+// "org") with features, named after its slug, as the sync would.
+func storePlan(t testing.TB, app core.App, slug, payerType string, features ...string) *core.Record {
 	t.Helper()
 	plans, err := app.FindCollectionByNameOrId(migrations.BillingPlansCollection)
 	if err != nil {
@@ -28,7 +29,7 @@ func billingPlan(t testing.TB, app core.App, slug, payerType string, features ..
 	p := core.NewRecord(plans)
 	p.Set(migrations.FieldClerkID, fmt.Sprintf("cplan_%s_%d", slug, billingSeq.Add(1)))
 	p.Set(migrations.FieldSlug, slug)
-	p.Set(migrations.FieldName, slug)
+	p.Set(migrations.FieldName, strings.ToUpper(slug[:1])+strings.ReplaceAll(slug[1:], "_", " ")) // "free_user": "Free user"
 	p.Set(migrations.FieldForPayerType, payerType)
 	p.Set(migrations.FieldFeatures, features)
 	p.Set(migrations.FieldIsRecurring, true)
@@ -39,9 +40,9 @@ func billingPlan(t testing.TB, app core.App, slug, payerType string, features ..
 	return p
 }
 
-// subscriptionItem stores an item of payer's subscription (a client or an
+// storeItem stores an item of payer's subscription (a client or an
 // organization record) to plan, in status, whose period ends at periodEnd.
-func subscriptionItem(t testing.TB, app core.App, payer, plan *core.Record, status string, periodEnd time.Time) *core.Record {
+func storeItem(t testing.TB, app core.App, payer, plan *core.Record, status string, periodEnd time.Time) *core.Record {
 	t.Helper()
 	items, err := app.FindCollectionByNameOrId(migrations.SubscriptionItemsCollection)
 	if err != nil {
@@ -71,8 +72,8 @@ func subscriptionItem(t testing.TB, app core.App, payer, plan *core.Record, stat
 	return item
 }
 
-// setItem changes item's status and period's end, as a later event would.
-func setItem(t testing.TB, app core.App, item *core.Record, status string, periodEnd time.Time) {
+// changeItem changes item's status and period's end, as a later event would.
+func changeItem(t testing.TB, app core.App, item *core.Record, status string, periodEnd time.Time) {
 	t.Helper()
 	item.Set(migrations.FieldStatus, status)
 	item.Set(migrations.FieldPeriodEnd, periodEnd)

@@ -76,9 +76,9 @@ func TestReadmeExportsRecipeFollowsTheUsersPlan(t *testing.T) {
 	app := ten.app
 	runJSMigration(t, app, readmeBlock(t, "// pb_migrations/1764900300_exports.js"))
 	now := time.Now()
-	pro := billingPlan(t, app, "pro", "user", "export", "reports")
-	basic := billingPlan(t, app, "basic", "user", "reports")
-	orgPro := billingPlan(t, app, "org_pro", "org", "export")
+	pro := storePlan(t, app, "pro", "user", "export", "reports")
+	basic := storePlan(t, app, "basic", "user", "reports")
+	orgPro := storePlan(t, app, "org_pro", "org", "export")
 
 	create := func(client *core.Record) int {
 		return sendAs(t, ten.url, client, http.MethodPost, "/api/collections/exports/records", fmt.Sprintf(`{"client":%q,"title":"q3"}`, client.Id))
@@ -92,34 +92,34 @@ func TestReadmeExportsRecipeFollowsTheUsersPlan(t *testing.T) {
 
 	// Alice pays for pro; Bob for basic, without export; Carol's pro is
 	// past due, which keeps it by default.
-	subscriptionItem(t, app, ten.alice, pro, "active", now.AddDate(0, 1, 0))
-	subscriptionItem(t, app, ten.bob, basic, "active", now.AddDate(0, 1, 0))
-	subscriptionItem(t, app, ten.carol, pro, "past_due", now.AddDate(0, 0, -3))
+	storeItem(t, app, ten.alice, pro, "active", now.AddDate(0, 1, 0))
+	storeItem(t, app, ten.bob, basic, "active", now.AddDate(0, 1, 0))
+	storeItem(t, app, ten.carol, pro, "past_due", now.AddDate(0, 0, -3))
 	mayCreate("alice, on pro", ten.alice, true)
 	mayCreate("bob, on basic", ten.bob, false)
 	mayCreate("carol, on pro past due", ten.carol, true)
 
 	// Bob's organization A pays for a plan with export: that is A's, not Bob's.
-	subscriptionItem(t, app, ten.orgA, orgPro, "active", now.AddDate(0, 1, 0))
+	storeItem(t, app, ten.orgA, orgPro, "active", now.AddDate(0, 1, 0))
 	mayCreate("bob, whose organization has export", ten.bob, false)
 
 	// Statuses that grant nothing, one user each.
 	for i, status := range []string{"ended", "upcoming", "incomplete", "abandoned"} {
 		client := newClient(t, app, ten.url, fmt.Sprintf("user_status%d", i))
-		subscriptionItem(t, app, client, pro, status, now.AddDate(0, 1, 0))
+		storeItem(t, app, client, pro, status, now.AddDate(0, 1, 0))
 		mayCreate(status+" pro", client, false)
 	}
 
 	// A canceled item grants until its period's end, and not after it.
 	dan := newClient(t, app, ten.url, "user_dan")
-	canceled := subscriptionItem(t, app, dan, pro, "canceled", now.Add(time.Hour))
+	canceled := storeItem(t, app, dan, pro, "canceled", now.Add(time.Hour))
 	mayCreate("dan, canceled within the period", dan, true)
 	export, err := app.FindFirstRecordByData("exports", "client", dan.Id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := "/api/collections/exports/records/" + export.Id
-	setItem(t, app, canceled, "canceled", now.Add(-time.Minute))
+	changeItem(t, app, canceled, "canceled", now.Add(-time.Minute))
 	mayCreate("dan, canceled past the period", dan, false)
 	if s := sendAs(t, ten.url, dan, http.MethodPatch, path, `{"title":"q4"}`); s == http.StatusOK {
 		t.Error("dan updated his export after his canceled period ended")
@@ -128,7 +128,7 @@ func TestReadmeExportsRecipeFollowsTheUsersPlan(t *testing.T) {
 		t.Errorf("dan lists %v, want his export still readable", got)
 	}
 	// He subscribes again: his export is his to change once more.
-	subscriptionItem(t, app, dan, pro, "active", now.AddDate(0, 1, 0))
+	storeItem(t, app, dan, pro, "active", now.AddDate(0, 1, 0))
 	if s := sendAs(t, ten.url, dan, http.MethodPatch, path, `{"title":"q4"}`); s != http.StatusOK {
 		t.Errorf("dan, subscribed again, updating his export: %d", s)
 	}
@@ -166,13 +166,13 @@ func TestReadmeTeamNotesRecipeFollowsTheOrganizationsPlan(t *testing.T) {
 	}
 	runJSMigration(t, app, readmeBlock(t, "// pb_migrations/1764900400_team_notes.js"))
 	now := time.Now()
-	team := billingPlan(t, app, "team", "org", "teams", "export")
-	starter := billingPlan(t, app, "starter", "org", "export")
-	personal := billingPlan(t, app, "personal", "user", "teams")
-	teamItem := subscriptionItem(t, app, ten.orgA, team, "active", now.AddDate(0, 1, 0))
-	subscriptionItem(t, app, ten.orgB, starter, "active", now.AddDate(0, 1, 0))
+	team := storePlan(t, app, "team", "org", "teams", "export")
+	starter := storePlan(t, app, "starter", "org", "export")
+	personal := storePlan(t, app, "personal", "user", "teams")
+	teamItem := storeItem(t, app, ten.orgA, team, "active", now.AddDate(0, 1, 0))
+	storeItem(t, app, ten.orgB, starter, "active", now.AddDate(0, 1, 0))
 	// Carol's own plan has teams: that is hers, not an organization's.
-	subscriptionItem(t, app, ten.carol, personal, "active", now.AddDate(0, 1, 0))
+	storeItem(t, app, ten.carol, personal, "active", now.AddDate(0, 1, 0))
 
 	create := func(as, org *core.Record) int {
 		return sendAs(t, ten.url, as, http.MethodPost, "/api/collections/team_notes/records", fmt.Sprintf(`{"organization":%q,"text":"hello"}`, org.Id))
@@ -225,9 +225,9 @@ func TestReadmeTeamNotesRecipeFollowsTheOrganizationsPlan(t *testing.T) {
 
 	// A's plan canceled: its members write until the period's end, then
 	// only A's admins.
-	setItem(t, app, teamItem, "canceled", now.Add(time.Hour))
+	changeItem(t, app, teamItem, "canceled", now.Add(time.Hour))
 	writes("dave, in A canceled within its period", dave, map[*core.Record]bool{ten.orgA: true})
-	setItem(t, app, teamItem, "canceled", now.Add(-time.Minute))
+	changeItem(t, app, teamItem, "canceled", now.Add(-time.Minute))
 	writes("dave, in A canceled past its period", dave, map[*core.Record]bool{ten.orgA: false})
 	writes("bob, admin of A canceled past its period", ten.bob, map[*core.Record]bool{ten.orgA: true})
 	if s := sendAs(t, ten.url, dave, http.MethodPatch, pathA, `{"text":"again"}`); s == http.StatusOK {
@@ -236,7 +236,7 @@ func TestReadmeTeamNotesRecipeFollowsTheOrganizationsPlan(t *testing.T) {
 
 	// The wrong form: B has an entitlement (export) and A had teams, on
 	// two different rows. Give A its plan back, so that a row has teams.
-	setItem(t, app, teamItem, "active", now.AddDate(0, 1, 0))
+	changeItem(t, app, teamItem, "active", now.AddDate(0, 1, 0))
 	rewriteRules(t, app, "team_notes", recipeTeamsFeature, wrongTeamsFeature, func() {
 		if create(dave, ten.orgB) != http.StatusOK {
 			t.Error("the wrong form refused dave in B: it was expected to let him write, as A's plan has teams")

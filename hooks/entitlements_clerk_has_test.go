@@ -49,7 +49,7 @@ func TestEntitlementsAgreeWithClerksHas(t *testing.T) {
 			var sessions []hasSession
 			var viewAnswers [][]bool
 			for _, user := range state.users {
-				var org *billingPayer
+				var org *generatedPayer
 				if n := rng.IntN(len(state.orgs) + 1); n < len(state.orgs) {
 					org = state.orgs[n]
 				}
@@ -84,9 +84,9 @@ var (
 	itemStatuses       = []string{migrations.ItemActive, migrations.ItemCanceled, migrations.ItemEnded, migrations.ItemPastDue, migrations.ItemUpcoming, migrations.ItemIncomplete, migrations.ItemAbandoned}
 )
 
-// billingPayer is a client or an organization of a generated state, with
+// generatedPayer is a client or an organization of a generated state, with
 // its subscription items.
-type billingPayer struct {
+type generatedPayer struct {
 	record *core.Record
 	scope  string // "u" or "o", as Clerk's claims write it
 	items  []generatedItem
@@ -113,9 +113,9 @@ func (it generatedItem) grants(now time.Time, pastDueKeeps bool) bool {
 	return false
 }
 
-type billingState struct {
-	users, orgs []*billingPayer
-	byClerkID   map[string]*billingPayer
+type generatedBillingState struct {
+	users, orgs []*generatedPayer
+	byClerkID   map[string]*generatedPayer
 	plans       map[string][]string // slug: features
 	now         time.Time
 }
@@ -125,9 +125,9 @@ type billingState struct {
 // the payer's type, statuses and periods ending a month or an hour before
 // or after now, or never. Clerk keeps one plan current per payer: at most one
 // of a payer's items is active, past due or canceled within its period.
-func generateBillingState(t *testing.T, app core.App, rng *rand.Rand, users, orgs int) *billingState {
+func generateBillingState(t *testing.T, app core.App, rng *rand.Rand, users, orgs int) *generatedBillingState {
 	t.Helper()
-	s := &billingState{byClerkID: map[string]*billingPayer{}, plans: map[string][]string{}, now: time.Now()}
+	s := &generatedBillingState{byClerkID: map[string]*generatedPayer{}, plans: map[string][]string{}, now: time.Now()}
 	planRecords := map[string]*core.Record{}
 	for _, p := range []struct {
 		payerType string
@@ -142,7 +142,7 @@ func generateBillingState(t *testing.T, app core.App, rng *rand.Rand, users, org
 				}
 			}
 			s.plans[slug] = features
-			planRecords[slug] = billingPlan(t, app, slug, p.payerType, features...)
+			planRecords[slug] = storePlan(t, app, slug, p.payerType, features...)
 		}
 	}
 	clients, err := app.FindCollectionByNameOrId(migrations.ClientsCollection)
@@ -154,7 +154,7 @@ func generateBillingState(t *testing.T, app core.App, rng *rand.Rand, users, org
 		t.Fatal(err)
 	}
 	periods := []time.Duration{-30 * 24 * time.Hour, -time.Hour, time.Hour, 30 * 24 * time.Hour, 0}
-	add := func(collection *core.Collection, clerkID, scope string, slugs []string) *billingPayer {
+	add := func(collection *core.Collection, clerkID, scope string, slugs []string) *generatedPayer {
 		r := core.NewRecord(collection)
 		r.Set(migrations.FieldClerkID, clerkID)
 		if scope == "u" {
@@ -165,7 +165,7 @@ func generateBillingState(t *testing.T, app core.App, rng *rand.Rand, users, org
 		if err := app.Save(r); err != nil {
 			t.Fatal(err)
 		}
-		payer := &billingPayer{record: r, scope: scope}
+		payer := &generatedPayer{record: r, scope: scope}
 		current := false
 		for range rng.IntN(4) {
 			it := generatedItem{plan: slugs[rng.IntN(len(slugs))], status: itemStatuses[rng.IntN(len(itemStatuses))]}
@@ -179,7 +179,7 @@ func generateBillingState(t *testing.T, app core.App, rng *rand.Rand, users, org
 				current = true
 			}
 			it.features = s.plans[it.plan]
-			item := subscriptionItem(t, app, r, planRecords[it.plan], it.status, it.periodEnd)
+			item := storeItem(t, app, r, planRecords[it.plan], it.status, it.periodEnd)
 			if it.periodEnd.IsZero() {
 				item.Set(migrations.FieldPeriodEnd, "")
 				if err := app.Save(item); err != nil {
@@ -231,9 +231,9 @@ func viewGrants(t *testing.T, app core.App) map[entitlement]bool {
 // session is the claims Clerk issues to user acting in org (nil: none),
 // with every question of a feature or a plan, scoped and not, and the
 // view's answers to them.
-func (s *billingState) session(rng *rand.Rand, user, org *billingPayer, pastDueKeeps bool, granted map[entitlement]bool) (hasSession, []bool) {
+func (s *generatedBillingState) session(rng *rand.Rand, user, org *generatedPayer, pastDueKeeps bool, granted map[entitlement]bool) (hasSession, []bool) {
 	session := hasSession{UserID: user.record.GetString(migrations.FieldClerkID)}
-	payers := []*billingPayer{user}
+	payers := []*generatedPayer{user}
 	if org != nil {
 		session.OrgID = org.record.GetString(migrations.FieldClerkID)
 		payers = append(payers, org)
@@ -269,7 +269,7 @@ func (s *billingState) session(rng *rand.Rand, user, org *billingPayer, pastDueK
 	session.Fea, session.Pla = strings.Join(features, ","), strings.Join(plans, ",")
 
 	// The view's answer for a payer: a row of it with the feature, or the plan.
-	viewHas := func(p *billingPayer, feature, plan string) bool {
+	viewHas := func(p *generatedPayer, feature, plan string) bool {
 		if p == nil {
 			return false
 		}
@@ -303,7 +303,7 @@ func (s *billingState) session(rng *rand.Rand, user, org *billingPayer, pastDueK
 }
 
 // describe lists the items of a user and an organization, for a failure.
-func (s *billingState) describe(userID, orgID string) string {
+func (s *generatedBillingState) describe(userID, orgID string) string {
 	var b strings.Builder
 	for _, id := range []string{userID, orgID} {
 		p := s.byClerkID[id]
