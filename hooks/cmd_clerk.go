@@ -172,6 +172,7 @@ func (p *plugin) runScheduledSync(ctx context.Context) {
 		"unchanged", counts.Unchanged, "skipped", counts.Skipped, "deleted", counts.Deleted,
 		"failed", counts.Failed, "hookFailures", counts.HookFailures, "duration", time.Since(started).String(),
 		"organizations", counts.Organizations, "memberships", counts.Memberships,
+		"billingPlans", counts.Plans, "subscriptionItems", counts.Items,
 	}
 	if err != nil {
 		p.app.Logger().Error("Scheduled Clerk sync failed; it runs again at the next scheduled time", append(attrs, "error", err.Error())...)

@@ -43,6 +43,9 @@ type sendOptions struct {
 	// OrgID and Role are for organization and membership events.
 	OrgID string // empty: a new organization
 	Role  string
+	// Plan is the plan's slug of billing events, whose payer is OrgID when
+	// set, else UserID.
+	Plan string
 }
 
 func (p *plugin) sendCommand() *cobra.Command {
@@ -54,22 +57,27 @@ func (p *plugin) sendCommand() *cobra.Command {
 posts it. Event types: user.created, user.updated, user.deleted,
 organization.created, organization.updated, organization.deleted,
 organizationMembership.created, organizationMembership.updated and
-organizationMembership.deleted. Repeat with the printed --user-id and
---org-id to walk one user, organization or membership through its events
-(a user and an organization have one membership, whose id both determine).`,
+organizationMembership.deleted, and Clerk Billing's subscription.*,
+subscriptionItem.* and paymentAttempt.* events. Repeat with the printed
+--user-id and --org-id to walk one user, organization or membership through
+its events (a user and an organization have one membership, whose id both
+determine). A billing event's payer is --org-id when given, else the user;
+a payer has one subscription item and one payment attempt per --plan.`,
 		Example: `  pocketclerk clerk send user.created
   pocketclerk clerk send user.updated --user-id user_2abc...
   pocketclerk clerk send user.deleted --user-id user_2abc... --url https://example.com/api/webhooks/clerk
   pocketclerk clerk send organizationMembership.created --user-id user_2abc... --role org:admin
   pocketclerk clerk send organizationMembership.updated --user-id user_2abc... --org-id org_2def... --role org:member
-  pocketclerk clerk send organization.deleted --org-id org_2def...`,
+  pocketclerk clerk send organization.deleted --org-id org_2def...
+  pocketclerk clerk send subscriptionItem.active --user-id user_2abc... --plan pro
+  pocketclerk clerk send subscriptionItem.canceled --org-id org_2def... --plan team`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return fmt.Errorf("name one event type to send: %s", strings.Join(cmd.ValidArgs, ", "))
 			}
 			return nil
 		},
-		ValidArgs:    append([]string{eventUserCreated, eventUserUpdated, eventUserDeleted}, orgEventTypes...),
+		ValidArgs:    slices.Concat([]string{eventUserCreated, eventUserUpdated, eventUserDeleted}, orgEventTypes, billingEvents),
 		SilenceUsage: true,
 		Annotations:  map[string]string{noDatabaseAnnotation: "true"},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,18 +93,26 @@ organizationMembership.deleted. Repeat with the printed --user-id and
 	cmd.Flags().StringVar(&opts.UserID, "user-id", "", "the Clerk user id (user_...); default: a new user")
 	cmd.Flags().StringVar(&opts.OrgID, "org-id", "", "the Clerk organization id (org_...) of organization and membership events; default: a new organization")
 	cmd.Flags().StringVar(&opts.Role, "role", "org:member", "the member's role in membership events")
+	cmd.Flags().StringVar(&opts.Plan, "plan", "pro", "the plan's slug in billing events (a slug with free in it is a free plan)")
 	return cmd
 }
 
 // sendEvent signs and posts one event, printing the answer to out. An
 // answer other than 2xx is an error.
 func sendEvent(ctx context.Context, opts sendOptions, out io.Writer) error {
-	switch opts.Type {
-	case eventUserCreated, eventUserUpdated, eventUserDeleted:
-	default:
-		if !slices.Contains(orgEventTypes, opts.Type) {
-			return fmt.Errorf("unknown event type %q: use user.created, user.updated, user.deleted, %s", opts.Type, strings.Join(orgEventTypes, ", "))
+	billingEvent := slices.Contains(billingEvents, opts.Type)
+	switch {
+	case opts.Type == eventUserCreated || opts.Type == eventUserUpdated || opts.Type == eventUserDeleted:
+	case billingEvent:
+		if opts.Plan == "" {
+			opts.Plan = "pro"
 		}
+		if err := checkBillingSend(opts); err != nil {
+			return err
+		}
+	case !slices.Contains(orgEventTypes, opts.Type):
+		return fmt.Errorf("unknown event type %q: use user.created, user.updated, user.deleted, %s, %s", opts.Type, strings.Join(orgEventTypes, ", "), strings.Join(billingEvents, ", "))
+	default:
 		if err := checkOrgSend(opts); err != nil {
 			return err
 		}
@@ -124,6 +140,9 @@ func sendEvent(ctx context.Context, opts sendOptions, out io.Writer) error {
 			return err
 		}
 	}
+	if billingEvent {
+		event, subject = clerkBillingEvent(opts, now)
+	}
 	body, err := json.Marshal(event)
 	if err != nil {
 		return err
@@ -148,7 +167,9 @@ func sendEvent(ctx context.Context, opts sendOptions, out io.Writer) error {
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		return fmt.Errorf("the endpoint answered %s", res.Status)
 	}
-	if slices.Contains(orgEventTypes, opts.Type) {
+	if billingEvent {
+		fmt.Fprintln(out, billingSendHint(opts))
+	} else if slices.Contains(orgEventTypes, opts.Type) {
 		if hint := orgSendHint(opts); hint != "" {
 			fmt.Fprintln(out, hint)
 		}

@@ -108,6 +108,11 @@ type Config struct {
 	// connection loop and broker, as PocketBase serves them: no realtime
 	// index, no detach (docs/upgrading.md lists what those lean on).
 	RealtimeIndexOff bool
+	// BillingPastDue is what a past_due subscription item grants in the
+	// entitlements view: BillingPastDueKeep (the default, its plan's
+	// features) or BillingPastDueRevoke (nothing).
+	BillingPastDue string
+
 	// ReplicaURL, when set, is where the server replicates pb_data/data.db
 	// with Litestream: s3://bucket/path or file:///path. Empty: off.
 	ReplicaURL string
@@ -129,6 +134,7 @@ type Config struct {
 //	CLERK_SYNC_SCHEDULE        cron expression for a scheduled repair
 //	CLERK_USER_DELETE          delete (default) or anonymize
 //	CLERK_REALTIME_INDEX       on (default) or off
+//	CLERK_BILLING_PAST_DUE     keep (default) or revoke: a past_due item's features
 //	REPLICA_URL                s3://bucket/path or file:///path: replicate data.db
 //
 // An error names the variable that cannot be read; Register checks the
@@ -146,6 +152,7 @@ func configFrom(getenv func(string) string) (Config, error) {
 		PublishableKey:    strings.TrimSpace(getenv("CLERK_PUBLISHABLE_KEY")),
 		SyncSchedule:      strings.TrimSpace(getenv("CLERK_SYNC_SCHEDULE")),
 		UserDelete:        strings.TrimSpace(getenv("CLERK_USER_DELETE")),
+		BillingPastDue:    strings.TrimSpace(getenv("CLERK_BILLING_PAST_DUE")),
 		ReplicaURL:        strings.TrimSpace(getenv("REPLICA_URL")),
 	}
 	c.WebhookSecrets, c.warnings = webhookSecretsFrom(getenv)
@@ -204,6 +211,11 @@ func (c Config) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("CLERK_USER_DELETE is %q: use %q (the default: delete the client, or anonymize it when a required relation points to it) or %q (always keep the record, without Clerk's data)", c.UserDelete, UserDeleteDelete, UserDeleteAnonymize))
 	}
+	switch c.BillingPastDue {
+	case "", BillingPastDueKeep, BillingPastDueRevoke:
+	default:
+		errs = append(errs, fmt.Errorf("CLERK_BILLING_PAST_DUE is %q: use %q (the default: a past_due subscription item keeps its plan's features in the entitlements view, as Clerk keeps access) or %q (it grants nothing until the payment succeeds)", c.BillingPastDue, BillingPastDueKeep, BillingPastDueRevoke))
+	}
 	if c.SyncSchedule != "" {
 		if _, err := cron.NewSchedule(c.SyncSchedule); err != nil {
 			errs = append(errs, fmt.Errorf("CLERK_SYNC_SCHEDULE %q is not a cron expression (%v): use five fields in UTC such as \"30 3 * * *\" (daily at 03:30) or a macro such as @daily, or leave it empty to turn the scheduled sync off", c.SyncSchedule, err))
@@ -251,6 +263,9 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 	}
 	if p.config.UserDelete == "" {
 		p.config.UserDelete = UserDeleteDelete
+	}
+	if p.config.BillingPastDue == "" {
+		p.config.BillingPastDue = BillingPastDueKeep
 	}
 	p.mapping = mappingConfig{UserDelete: p.config.UserDelete, scrubber: &logScrubber{app: app}}
 	p.batcher.mapping = p.mapping
@@ -317,6 +332,9 @@ func (p *plugin) onServe(se *core.ServeEvent) error {
 		fmt.Fprintln(os.Stderr, "Warning: "+msg)
 	}
 	warnOpenSignUp(se.App)
+	if err := applyBillingPastDue(se.App, p.config.BillingPastDue); err != nil {
+		return err
+	}
 	if err := p.loadEndedSessions(se.App); err != nil {
 		return fmt.Errorf("loading the ended Clerk sessions, whose tokens are refused: %w", err)
 	}

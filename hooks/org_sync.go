@@ -303,7 +303,7 @@ func membershipDeletion(member *core.Record) change {
 // unseen returns the records of collection saved before cutoff that the
 // listing did not see, other than those skip says are accounted for, or an error when pruning them all would delete more
 // than the share guard allows.
-func (o *orgSync) unseen(collection string, seen map[string]struct{}, cutoff time.Time, skip func(*core.Record) bool) ([]*core.Record, error) {
+func (o *syncer) unseen(collection string, seen map[string]struct{}, cutoff time.Time, skip func(*core.Record) bool) ([]*core.Record, error) {
 	before, err := types.ParseDateTime(cutoff)
 	if err != nil {
 		return nil, err

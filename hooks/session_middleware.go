@@ -58,6 +58,8 @@ type sessionAuth struct {
 	unknownUsers *expirable.LRU[string, struct{}]
 	// orgs stores the token's active organization on first sight.
 	orgs *orgFirstSight
+	// billing stores the subscription of a plan the token names on first sight.
+	billing *billingFirstSight
 	// refusals logs refused tokens, rate-limited.
 	refusals *refusalLog
 }
@@ -67,7 +69,7 @@ type sessionAuth struct {
 // that rules such as `@request.auth.collectionName = "clients" && id =
 // @request.auth.id` apply to Clerk users.
 func (p *plugin) registerAuth() error {
-	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL), orgs: newOrgFirstSight(p), refusals: newRefusalLog()}
+	a := &sessionAuth{p: p, unknownUsers: expirable.NewLRU[string, struct{}](4096, nil, unknownUserTTL), orgs: newOrgFirstSight(p), billing: newBillingFirstSight(p), refusals: newRefusalLog()}
 	parties := map[string]bool{}
 	for _, origin := range p.config.AuthorizedParties {
 		parties[strings.TrimRight(origin, "/")] = true
@@ -183,6 +185,7 @@ func (a *sessionAuth) loadSession(e *core.RequestEvent) error {
 		return refuse(refusedBanned, claims.Subject, nil)
 	default:
 		a.orgs.ensure(ctx, e.App, claims)
+		a.billing.ensure(ctx, e.App, claims)
 		e.Auth = client.Record
 		headers.setOn(e.Request.Header)
 		status.Set(SessionStatusHeader, "signed-in")

@@ -55,6 +55,8 @@ type syncCounts struct {
 	HookFailures int
 
 	Organizations, Memberships objectCounts
+	// Plans and Items are Clerk Billing's plans and subscription items.
+	Plans, Items objectCounts
 
 	// GuardStop says, in a dry run, on which prune guards the real prune
 	// would stop: one for each kind of record, separated by "; ".
@@ -62,6 +64,9 @@ type syncCounts struct {
 	// OrganizationsSkipped says why organizations and memberships were not
 	// synced, when Clerk refused to list them; empty when they were.
 	OrganizationsSkipped string
+	// BillingSkipped says why plans and items were not synced, when Clerk
+	// refused to list them; empty when they were.
+	BillingSkipped string
 	// NotPruned says what a prune kept and why, when it could not check.
 	NotPruned string
 }
@@ -126,6 +131,11 @@ func (c syncCounts) summary(dryRun bool) string {
 		s += "; organizations: " + c.OrganizationsSkipped
 	} else {
 		s += "; " + c.Organizations.summary("organizations", "skipped") + "; " + c.Memberships.summary("memberships", "skipped")
+	}
+	if c.BillingSkipped != "" {
+		s += "; billing: " + c.BillingSkipped
+	} else {
+		s += "; " + c.Plans.summary("billing plans", "skipped") + "; " + c.Items.summary("subscription items", "skipped")
 	}
 	if c.NotPruned != "" {
 		s += "; " + c.NotPruned
@@ -208,6 +218,10 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 	if err := orgs.list(ctx); err != nil {
 		return counts, err
 	}
+	bills := newBillingSync(s, cfg, progress)
+	if err := bills.list(ctx); err != nil {
+		return counts, err
+	}
 
 	if opts.Prune {
 		if err := s.prune(ctx, users, seen, listingStarted.Add(-pruneMargin)); err != nil {
@@ -220,12 +234,19 @@ func syncClients(ctx context.Context, app core.App, cfg *clerk.ClientConfig, opt
 		} else if err := orgs.keepUnlisted(); err != nil {
 			return counts, err
 		}
+		if counts.BillingSkipped == "" {
+			if err := bills.prune(ctx, listingStarted.Add(-pruneMargin)); err != nil {
+				return counts, err
+			}
+		} else if err := bills.keepUnlisted(); err != nil {
+			return counts, err
+		}
 	}
 	if counts.GuardStop != "" {
 		return counts, &pruneWouldStop{counts.GuardStop}
 	}
-	if failed := counts.Failed + counts.Organizations.Failed + counts.Memberships.Failed; failed > 0 {
-		return counts, fmt.Errorf("%d users, organizations or memberships could not be applied (%v); the rest is done: run the sync again once the cause is fixed", failed, s.firstFailure)
+	if failed := counts.Failed + counts.Organizations.Failed + counts.Memberships.Failed + counts.Plans.Failed + counts.Items.Failed; failed > 0 {
+		return counts, fmt.Errorf("%d users, organizations, memberships, billing plans or subscription items could not be applied (%v); the rest is done: run the sync again once the cause is fixed", failed, s.firstFailure)
 	}
 	return counts, nil
 }

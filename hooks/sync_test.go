@@ -95,9 +95,10 @@ func TestSyncBackfillsThroughPagingAndTransientErrors(t *testing.T) {
 	}
 	mustContain(t, c.GetString("publicMetadata"), `"plan":"free"`)
 	// 3 pages and 3 counts, plus the three failed attempts, plus one
-	// (empty) page each of organizations and memberships.
-	if n := f.RequestCount(); n != 11 {
-		t.Fatalf("%d requests to the Backend API, want 11", n)
+	// (empty) page each of organizations, memberships, billing plans and
+	// subscription items.
+	if n := f.RequestCount(); n != 13 {
+		t.Fatalf("%d requests to the Backend API, want 13", n)
 	}
 
 	before := c.GetDateTime("updated")

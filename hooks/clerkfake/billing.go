@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Plan, SubscriptionItem and PaymentAttempt are Clerk Billing's objects as
@@ -155,6 +156,7 @@ func (f *BackendAPI) billingOnly(next http.HandlerFunc) http.HandlerFunc {
 }
 
 func (f *BackendAPI) listPlans(w http.ResponseWriter, r *http.Request) {
+	f.PlanListings.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	payerType := r.URL.Query().Get("payer_type")
@@ -184,6 +186,10 @@ func (f *BackendAPI) listSubscriptionItems(w http.ResponseWriter, r *http.Reques
 // payer without any.
 func (f *BackendAPI) getSubscription(w http.ResponseWriter, r *http.Request) {
 	f.BillingHits.Add(1)
+	f.mu.Lock()
+	delay := f.SubscriptionDelay
+	f.mu.Unlock()
+	time.Sleep(delay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	payerID := r.PathValue("id")

@@ -58,8 +58,12 @@ type BackendAPI struct {
 	// created_at order, newest last.
 	Plans []Plan
 	Items []SubscriptionItem
-	// BillingHits counts the payers' subscriptions asked for.
-	BillingHits atomic.Int64
+	// SubscriptionDelay holds each payer's subscription answer back, so
+	// that requests overlap.
+	SubscriptionDelay time.Duration
+	// BillingHits counts the payers' subscriptions asked for, and
+	// PlanListings the pages of plans.
+	BillingHits, PlanListings atomic.Int64
 	// JWKSDown answers /v1/jwks 503.
 	JWKSDown bool
 

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -32,6 +33,27 @@ func TestExamplesAreClerksExampleEvents(t *testing.T) {
 }
 
 // What the builders make is what Clerk's Backend API answers, by its spec.
+// A free plan's item is listed with include_free=true only, as Clerk
+// lists it.
+func TestFreeItemsAreListedWhenAskedFor(t *testing.T) {
+	api := New("sk_live_x")
+	free := NewPlan("cplan_free", "free", "user", 0, "basic")
+	api.Plans = append(api.Plans, free)
+	api.Items = append(api.Items, NewSubscriptionItem("csub_item_a", "user_a", free, "active", 4000))
+	for path, want := range map[string]string{
+		"/v1/billing/subscription_items":                   `"total_count":0`,
+		"/v1/billing/subscription_items?include_free=true": `"total_count":1`,
+	} {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer sk_live_x")
+		answer := httptest.NewRecorder()
+		api.ServeHTTP(answer, req)
+		if !strings.Contains(answer.Body.String(), want) {
+			t.Errorf("%s: %s, want %s", path, answer.Body, want)
+		}
+	}
+}
+
 func TestBuiltObjectsAreServedAsClerksSpec(t *testing.T) {
 	spec, err := LoadSpec("../../" + SpecFile)
 	if err != nil {
@@ -41,8 +63,15 @@ func TestBuiltObjectsAreServedAsClerksSpec(t *testing.T) {
 	api.Users = append(api.Users, NewUser("user_a", "Ada", 2000).Served())
 	api.Orgs = append(api.Orgs, NewOrganization("org_a", 1000).Served())
 	api.Members = append(api.Members, NewMembership("orgmem_a", "org_a", "user_a", "org:admin", 3000).Served())
+	free, team := NewPlan("cplan_free", "free", "user", 0, "basic"), NewPlan("cplan_team", "team", "org", 9900, "teams")
+	api.Plans = append(api.Plans, free, team)
+	api.Items = append(api.Items, NewSubscriptionItem("csub_item_a", "user_a", free, "active", 4000),
+		NewSubscriptionItem("csub_item_o", "org_a", team, "canceled", 5000))
 	check := spec.Check(api, func(msg string) { t.Error(msg) }, nil)
-	for _, path := range []string{"/v1/users/user_a", "/v1/organizations/org_a", "/v1/organization_memberships?limit=10&offset=0"} {
+	for _, path := range []string{"/v1/users/user_a", "/v1/organizations/org_a", "/v1/organization_memberships?limit=10&offset=0",
+		"/v1/billing/plans?limit=500&offset=0", "/v1/billing/plans?payer_type=org",
+		"/v1/billing/subscription_items?limit=500&offset=0&include_free=true", "/v1/billing/subscription_items",
+		"/v1/users/user_a/billing/subscription", "/v1/organizations/org_a/billing/subscription"} {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		req.Header.Set("Authorization", "Bearer sk_live_x")
 		answer := httptest.NewRecorder()

@@ -1,6 +1,7 @@
 package clerkfake
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -75,6 +76,32 @@ func TestOrganizationsDisabledAnswersAsClerk(t *testing.T) {
 		res.Body.Close()
 		if res.StatusCode != http.StatusForbidden || !strings.Contains(body.String(), `"code":"organization_not_enabled_in_instance"`) {
 			t.Errorf("%s: %d %s", path, res.StatusCode, body.String())
+		}
+	}
+}
+
+// An instance without Billing answers each billing endpoint 403, in
+// Clerk's envelope, with a code that names billing.
+func TestBillingDisabledAnswersAsClerk(t *testing.T) {
+	spec, err := LoadSpec("../../" + SpecFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := New("sk_live_x")
+	api.BillingDisabled = true
+	srv := httptest.NewServer(spec.Check(api, func(msg string) { t.Error(msg) }, nil))
+	defer srv.Close()
+	for _, path := range []string{"/v1/billing/plans", "/v1/billing/subscription_items", "/v1/users/user_1/billing/subscription", "/v1/organizations/org_1/billing/subscription"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer sk_live_x")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden || !strings.Contains(string(body), `"code":"billing_not_enabled"`) {
+			t.Errorf("%s: %d %s", path, res.StatusCode, body)
 		}
 	}
 }
