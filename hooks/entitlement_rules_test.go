@@ -148,6 +148,13 @@ func TestReadmeExportsRecipeFollowsTheUsersPlan(t *testing.T) {
 		}
 	})
 	mayCreate("bob, on basic, after the wrong form", ten.bob, false)
+
+	// CLERK_BILLING_PAST_DUE=revoke: Carol's unpaid plan grants nothing.
+	if err := applyBillingPastDue(app, BillingPastDueRevoke); err != nil {
+		t.Fatal(err)
+	}
+	mayCreate("carol, on pro past due, with CLERK_BILLING_PAST_DUE=revoke", ten.carol, false)
+	mayCreate("alice, on pro, with CLERK_BILLING_PAST_DUE=revoke", ten.alice, true)
 }
 
 // The README's team notes recipe, per row: in an organization whose plan

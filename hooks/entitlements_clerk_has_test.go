@@ -33,14 +33,9 @@ func TestEntitlementsAgreeWithClerksHas(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
 	state := generateBillingState(t, app, rng, 80, 40)
 
-	for _, pastDue := range []string{"keep", "revoke"} {
+	for _, pastDue := range []string{BillingPastDueKeep, BillingPastDueRevoke} {
 		t.Run("CLERK_BILLING_PAST_DUE="+pastDue, func(t *testing.T) {
-			view, err := app.FindCollectionByNameOrId(migrations.EntitlementsCollection)
-			if err != nil {
-				t.Fatal(err)
-			}
-			view.ViewQuery = migrations.EntitlementsViewQuery(pastDue == "keep")
-			if err := app.Save(view); err != nil {
+			if err := applyBillingPastDue(app, pastDue); err != nil {
 				t.Fatal(err)
 			}
 			granted := viewGrants(t, app)
@@ -53,7 +48,7 @@ func TestEntitlementsAgreeWithClerksHas(t *testing.T) {
 				if n := rng.IntN(len(state.orgs) + 1); n < len(state.orgs) {
 					org = state.orgs[n]
 				}
-				s, answers := state.session(rng, user, org, pastDue == "keep", granted)
+				s, answers := state.session(rng, user, org, pastDue == BillingPastDueKeep, granted)
 				sessions = append(sessions, s)
 				viewAnswers = append(viewAnswers, answers)
 			}
