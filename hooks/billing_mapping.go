@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
@@ -45,7 +46,7 @@ const (
 )
 
 // billingEvents are every Clerk Billing event the app applies.
-var billingEvents = append(append(append([]string(nil), subscriptionObject.events...), subscriptionItemObject.events...), paymentAttemptObject.events...)
+var billingEvents = slices.Concat(subscriptionObject.events, subscriptionItemObject.events, paymentAttemptObject.events)
 
 // The Clerk Billing objects. Plans come with the items that name them, and
 // whole from "clerk sync"; a subscription is kept as its items.

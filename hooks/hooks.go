@@ -1,10 +1,11 @@
 // Package hooks keeps Clerk's users, organizations and memberships in
 // PocketBase: users as the auth collection "clients", organizations and
 // memberships in collections of their own, whose rules scope records to a
-// user's organizations.
+// user's organizations; and Clerk Billing's plans, subscription items and
+// payment attempts, with the entitlements view that rules can read.
 //
 // It serves POST /api/webhooks/clerk, which verifies Svix signatures and
-// applies Clerk's user, organization, membership and session-end events
+// applies Clerk's user, organization, membership, billing and session-end events
 // exactly once, newest data winning and deletion winning over all; it logs
 // every delivery in "clerk_events" and prunes that log on PocketBase's cron.
 // Each event becomes a change value, applied by the one function of its
