@@ -18,16 +18,24 @@ func TestEveryBackendAPIRequestIsInClerksSpec(t *testing.T) {
 	key := newSigningKey(t, 0, "ins_key1")
 	f := newFakeClerkWithOrgs(t, 12, 2, 4)
 	f.addKey(key)
+	at := time.Now().UnixMilli()
+	f.Plans = []clerkfake.Plan{testProPlan, testTeamPlan}
+	f.Items = []clerkfake.SubscriptionItem{
+		clerkfake.NewSubscriptionItem("csub_item_user", "user_fake000001", testProPlan, "active", at),
+		clerkfake.NewSubscriptionItem("csub_item_org", "org_fake000", testTeamPlan, "active", at),
+	}
 	mustSync(t, app, f, syncOptions{})
 
-	// A prune checks users, organizations and memberships that are gone.
+	// A prune checks users, organizations, memberships and subscription
+	// items (by their payers' subscriptions) that are gone.
 	f.edit(func(f *fakeClerk) {
 		f.RemoveUser("user_fake000011")
 		f.RemoveOrg("org_fake001")
 		f.RemoveMember("orgmem_fake000002")
+		f.Items = nil
 	})
 	ageClients(t, app, time.Hour)
-	for _, c := range []string{migrations.OrganizationsCollection, migrations.MembershipsCollection} {
+	for _, c := range []string{migrations.OrganizationsCollection, migrations.MembershipsCollection, migrations.SubscriptionItemsCollection} {
 		ageRecords(t, app, c, time.Hour)
 	}
 	mustSync(t, app, f, syncOptions{Prune: true, Force: true})
@@ -51,7 +59,8 @@ func TestEveryBackendAPIRequestIsInClerksSpec(t *testing.T) {
 	})
 	slices.Sort(seen)
 	want := []string{
-		"GetJWKS", "GetOrganization", "GetUser", "GetUserList", "GetUsersCount", "InstanceGetOrganizationMemberships",
+		"GetCommercePlanList", "GetCommerceSubscriptionItemList", "GetJWKS", "GetOrganization", "GetOrganizationBillingSubscription",
+		"GetUser", "GetUserBillingSubscription", "GetUserList", "GetUsersCount", "InstanceGetOrganizationMemberships",
 		"ListOrganizationMemberships", "ListOrganizations", "UsersGetOrganizationMemberships",
 	}
 	if !slices.Equal(seen, want) {

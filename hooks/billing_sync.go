@@ -294,6 +294,11 @@ func (b *billingSync) pruneItems(ctx context.Context, cutoff time.Time) error {
 	var gone []change
 	for payer, records := range byPayer {
 		sub, err := fetchSubscription(ctx, b.backend, payer)
+		if isOrganizationsNotEnabled(err) || isBillingNotEnabled(err) {
+			// Clerk cannot say: the items are kept.
+			b.app.Logger().Warn("Clerk sync: subscription items not pruned: Clerk refused to show their payer's subscription", "payer", payer, "items", len(records), "error", err.Error())
+			continue
+		}
 		if err != nil && !isClerkNotFound(err) {
 			return explainClerkError("checking the subscription of "+payer+" before pruning its subscription items", err)
 		}

@@ -1,11 +1,13 @@
 package hooks
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
@@ -150,4 +152,29 @@ func syncSummary(t testing.TB, app core.App, f *fakeClerk, opts syncOptions) (st
 	t.Helper()
 	counts, _, err := syncWith(t, app, fakeConfig(f), opts)
 	return counts.summary(false), err
+}
+
+// Clerk does not document its answer for an instance without Billing: a
+// 403 or 404 whose code names billing or commerce is taken as it, and no
+// other refusal is.
+func TestWhatSaysBillingIsNotEnabled(t *testing.T) {
+	answer := func(status int, code string) error {
+		return &clerk.APIErrorResponse{HTTPStatusCode: status, Errors: []clerk.Error{{Code: code, Message: "m"}}}
+	}
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{answer(403, "billing_not_enabled"), true},
+		{answer(404, "commerce_not_enabled_in_instance"), true},
+		{answer(403, "organization_not_enabled_in_instance"), false},
+		{answer(404, "resource_not_found"), false},
+		{answer(401, "billing_key_invalid"), false},
+		{answer(404, notClerkCode), false},
+		{errors.New("billing"), false},
+	} {
+		if got := isBillingNotEnabled(c.err); got != c.want {
+			t.Errorf("%v: %v, want %v", c.err, got, c.want)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 // Package clerkfake is Clerk's Backend API as far as PocketClerk uses it,
 // for tests and the bench: the users, organizations and memberships it
-// lists and gets, the JWKS, and the answers Clerk gives beyond its spec
+// lists and gets, Clerk Billing's plans, subscription items and payers'
+// subscriptions (billing.go), the JWKS, and the answers Clerk gives beyond its spec
 // (quirks.go). Spec (spec.go) checks requests and answers against Clerk's
 // OpenAPI spec. NewUser, NewOrganization and NewMembership (objects.go)
 // build the Clerk objects that tests hand to it and send by webhook.

@@ -23,8 +23,9 @@ type (
 )
 
 // examples holds the data of Clerk's example events (testdata's
-// user.created.json, organization.created.json and
-// organizationMembership.created.json; objects_test.go keeps them equal).
+// user.created.json, organization.created.json,
+// organizationMembership.created.json, subscriptionItem.updated.json and
+// paymentAttempt.created.json; objects_test.go keeps them equal).
 //
 //go:embed examples/*.json
 var examples embed.FS

@@ -17,6 +17,8 @@ func TestExamplesAreClerksExampleEvents(t *testing.T) {
 		"user.created.json":                   ExampleUser(),
 		"organization.created.json":           ExampleOrganization(),
 		"organizationMembership.created.json": ExampleMembership(),
+		"subscriptionItem.updated.json":       ExampleSubscriptionItem(),
+		"paymentAttempt.created.json":         ExamplePaymentAttempt(),
 	} {
 		raw, err := os.ReadFile("../../testdata/" + fixture)
 		if err != nil {
