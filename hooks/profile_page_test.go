@@ -308,6 +308,16 @@ func TestProfilePageInABrowser(t *testing.T) {
 		tab.waitFor(fmt.Sprintf(`(%s).startsWith("PlanPro Canceled")`, planCard))
 		tab.waitFor(fmt.Sprintf(`%s === "PlanYou have no plan at the moment."`, planCard))
 
+		// A free trial of Pro, then its payment fails.
+		trial := storeItem(t, app, clientOf(t, app, ivy), pro, "active", renews)
+		trial.Set(migrations.FieldIsFreeTrial, true)
+		if err := app.Save(trial); err != nil {
+			t.Fatal(err)
+		}
+		tab.waitFor(fmt.Sprintf(`%s === %q`, planCard, "PlanPro Free trialTrial ends on"+dateShown(renews)))
+		changeItem(t, app, trial, "past_due", renews)
+		tab.waitFor(fmt.Sprintf(`%s === %q`, planCard, "PlanPro Past duePaymentPast due: update your payment method to keep your plan."))
+
 		// The organizations' plans: Acme's payment fails, Globex subscribes.
 		changeItem(t, app, acmeItem, "past_due", renews)
 		tab.waitFor(fmt.Sprintf(`%s === "Team plan · payment past due"`, orgPlan("Acme Corp")))
