@@ -73,6 +73,10 @@ func (s *billingFirstSight) ensurePayer(ctx context.Context, app core.App, payer
 		return // deleted: the token is older than the deletion
 	}
 	_, err, _ := s.fetches.Do(payerID, func() (any, error) {
+		// A request that arrived just after an earlier fetch finished finds it stored.
+		if granted, err := allGranted(app, payerID, unknown); granted || err != nil {
+			return nil, err
+		}
 		return nil, s.fetch(context.WithoutCancel(ctx), app, payerID)
 	})
 	switch {
@@ -126,6 +130,16 @@ func (s *billingFirstSight) fetch(ctx context.Context, app core.App, payerID str
 	}
 	app.Logger().Info("Clerk subscription synced on first sight", "payer", payerID, "items", len(sub.items()))
 	return nil
+}
+
+// allGranted reports whether stored items of the payer grant every one of plans.
+func allGranted(app core.App, payerID string, plans []string) (bool, error) {
+	for _, plan := range plans {
+		if granted, err := planGranted(app, payerID, plan); !granted || err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // planGranted reports whether a stored item of the payer on the plan (by
