@@ -26,12 +26,15 @@ build:
 release:
 	VERSION=$(VERSION) scripts/release.sh
 
-# Without Chromium the browser tests skip themselves; say so, rather than
-# let "ok" hide it (CI=true makes them fail instead).
+# Without Chromium the browser tests skip themselves, and without Node.js
+# the test against Clerk's own has(); say so, rather than let "ok" hide it
+# (CI=true makes them fail instead).
 test: vet
 	go test -count=1 ./...
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
 		echo "NOTE: no Chromium found: the browser tests (the profile page, the dashboard's Clerk page) were SKIPPED. apt-get install -y chromium, then make test again."
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		echo "NOTE: no Node.js found: the entitlements view was not checked against Clerk's has() (TestEntitlementsAgreeWithClerksHas was SKIPPED). apt-get install -y nodejs npm, then make test again."
 
 # The concurrent code under the race detector: the realtime index and its
 # detach, the session's headers in subscriptions, the webhook's batcher, the

@@ -254,6 +254,91 @@ func TestProfilePageInABrowser(t *testing.T) {
 		tab.waitOrgs("Acme Corporation · Admin", "Globex · Admin")
 	})
 
+	t.Run("the user's plan and each organization's, live", func(t *testing.T) {
+		const ivy = "user_2pageivyxxxxxxxxxxxxxxxxxx"
+		deliver(t, srv.URL, "msg_ivy", clerkfake.Event(eventUserCreated, seed(ivy, "Ivy", 1000)))
+		mustDeliver(t, srv.URL, "msg_m_ivy_acme", pageMembership(eventMembershipCreated, "orgmem_ivy_acme", "org_plan_acme", "Acme Corp", ivy, "org:member", "Member", 1000), outcomeCreated)
+		mustDeliver(t, srv.URL, "msg_m_ivy_globex", pageMembership(eventMembershipCreated, "orgmem_ivy_globex", "org_plan_globex", "Globex", ivy, "org:admin", "", 1000), outcomeCreated)
+		pro := storePlan(t, app, "pro", "user", "export")
+		team := storePlan(t, app, "team", "org", "teams")
+		renews := time.Now().AddDate(0, 0, 20)
+		ivyItem := storeItem(t, app, clientOf(t, app, ivy), pro, "active", renews)
+		acmeItem := storeItem(t, app, orgOf(t, app, "org_plan_acme"), team, "active", renews)
+		// Another user's plan, and the plan of an organization Ivy is not
+		// in: none of hers to see.
+		storeItem(t, app, clientOf(t, app, userB), storePlan(t, app, "max", "user", "export"), "active", renews)
+		mustDeliver(t, srv.URL, "msg_m_bob_initech", pageMembership(eventMembershipCreated, "orgmem_bob_initech", "org_plan_initech", "Initech", userB, "org:admin", "", 1000), outcomeCreated)
+		storeItem(t, app, orgOf(t, app, "org_plan_initech"), storePlan(t, app, "enterprise", "org", "sso"), "active", renews)
+
+		// dateShown is how the page writes a date: Chromium's en-US.
+		dateShown := func(d time.Time) string { return d.Local().Format("January 2, 2006") }
+		planCard := `(document.querySelector("#section-plan:not([hidden]) .card-body")?.textContent ?? "")`
+		orgPlan := func(name string) string { return "(" + orgRow(name) + `?.querySelector(".org-plan").textContent)` }
+		tab := openPage(t, browser, srv.URL, standInClerk(ivy, token(ivy)))
+		tab.waitFor(`document.body.dataset.state === "profile"`)
+		tab.waitFor(fmt.Sprintf(`%s === %q`, planCard, "PlanPro ActiveRenews on"+dateShown(renews)))
+		tab.waitOrgs("Acme Corp · Member", "Globex · Admin")
+		tab.waitFor(fmt.Sprintf(`%s === %q && %s === ""`, orgPlan("Acme Corp"), "Team plan · renews on "+dateShown(renews), orgPlan("Globex")))
+		if !tab.eval(`[...subscriptionItems.values()].map((i) => i.planSlug).sort().join() === "pro,team"`) {
+			t.Fatalf("the page holds other payers' items: %s", tab.text("#sections"))
+		}
+		// The items' topic, a record topic, keeps the connection in the
+		// server's realtime index (which indexes a topic without its options).
+		index := app.Store().Get(realtimeIndexKey).(*realtimeIndex)
+		for deadline := time.Now().Add(10 * time.Second); indexedUnder(index, migrations.SubscriptionItemsCollection+"/*") == 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the connection subscribed to the subscription items is not in the realtime index")
+			}
+		}
+
+		// Ivy cancels: her plan is kept until the period's end, and says so.
+		changeItem(t, app, ivyItem, "canceled", renews)
+		tab.waitFor(fmt.Sprintf(`%s === %q`, planCard, "PlanPro CanceledEnds on"+dateShown(renews)))
+		tab.waitFor(`document.querySelector('#section-plan dd[data-key="plan"]').classList.contains("changed")`)
+		// With the free plan to follow, the card names it.
+		free := storeItem(t, app, clientOf(t, app, ivy), storePlan(t, app, "free_user", "user"), "upcoming", renews.AddDate(0, 1, 0))
+		free.Set(migrations.FieldPeriodStart, renews)
+		if err := app.Save(free); err != nil {
+			t.Fatal(err)
+		}
+		tab.waitFor(fmt.Sprintf(`%s === %q`, planCard, "PlanPro CanceledEnds on"+dateShown(renews)+"ThenFree user, from "+dateShown(renews)))
+
+		// The period ends while the page is open: no event says so, the page does.
+		changeItem(t, app, ivyItem, "canceled", time.Now().Add(2*time.Second))
+		tab.waitFor(fmt.Sprintf(`(%s).startsWith("PlanPro Canceled")`, planCard))
+		tab.waitFor(fmt.Sprintf(`%s === "PlanYou have no plan at the moment."`, planCard))
+
+		// A free trial of Pro, then its payment fails.
+		trial := storeItem(t, app, clientOf(t, app, ivy), pro, "active", renews)
+		trial.Set(migrations.FieldIsFreeTrial, true)
+		if err := app.Save(trial); err != nil {
+			t.Fatal(err)
+		}
+		tab.waitFor(fmt.Sprintf(`%s === %q`, planCard, "PlanPro Free trialTrial ends on"+dateShown(renews)))
+		changeItem(t, app, trial, "past_due", renews)
+		tab.waitFor(fmt.Sprintf(`%s === %q`, planCard, "PlanPro Past duePaymentPast due: update your payment method to keep your plan."))
+
+		// The organizations' plans: Acme's payment fails, Globex subscribes.
+		changeItem(t, app, acmeItem, "past_due", renews)
+		tab.waitFor(fmt.Sprintf(`%s === "Team plan · payment past due"`, orgPlan("Acme Corp")))
+		storeItem(t, app, orgOf(t, app, "org_plan_globex"), team, "canceled", renews)
+		tab.waitFor(fmt.Sprintf(`%s === %q`, orgPlan("Globex"), "Team plan · ends on "+dateShown(renews)))
+		tab.waitFor(orgRow("Globex") + `.classList.contains("changed")`)
+		// Its item deleted (the organization's subscription removed): no plan line.
+		if err := app.Delete(acmeItem); err != nil {
+			t.Fatal(err)
+		}
+		tab.waitFor(fmt.Sprintf(`%s === ""`, orgPlan("Acme Corp")))
+	})
+
+	t.Run("no plan card without Clerk Billing", func(t *testing.T) {
+		tab := openPage(t, browser, srv.URL, standInClerk(userA, token(userA)))
+		tab.waitFor(`document.body.dataset.state === "profile" && subscriptionItems !== null`)
+		if !tab.eval(`document.getElementById("section-plan").hidden`) {
+			t.Fatalf("a user without any subscription item sees a plan card: %s", tab.text("#section-plan"))
+		}
+	})
+
 	t.Run("no organization, then one, live", func(t *testing.T) {
 		const erin = "user_2pageerinxxxxxxxxxxxxxxxxx"
 		deliver(t, srv.URL, "msg_erin", clerkfake.Event(eventUserCreated, seed(erin, "Erin", 1000)))
@@ -639,6 +724,22 @@ func TestProfilePageScreenshots(t *testing.T) {
 	// Two organizations, one with a name long enough to wrap on a phone.
 	mustDeliver(t, srv.URL, "msg_m_grace_eckert", pageMembership(eventMembershipCreated, "orgmem_grace_eckert", "org_eckert", "Eckert–Mauchly Computer Corporation", graceID, "org:admin", "", 1000), outcomeCreated)
 	mustDeliver(t, srv.URL, "msg_m_grace_codasyl", pageMembership(eventMembershipCreated, "orgmem_grace_codasyl", "org_codasyl", "Conference on Data Systems Languages, Short Range Committee for a Common Business Language", graceID, "org:member", "Member", 1000), outcomeCreated)
+	// Grace canceled Pro: kept until its period's end, then the free plan.
+	// One organization renews its plan, the other's payment failed.
+	ends := time.Now().AddDate(0, 0, 12)
+	storeItem(t, app, clientOf(t, app, graceID), storePlan(t, app, "pro", "user", "export"), "canceled", ends)
+	freePlan := storePlan(t, app, "free_user", "user")
+	freePlan.Set(migrations.FieldName, "Free") // as Clerk names its default plans
+	if err := app.Save(freePlan); err != nil {
+		t.Fatal(err)
+	}
+	free := storeItem(t, app, clientOf(t, app, graceID), freePlan, "upcoming", ends.AddDate(0, 1, 0))
+	free.Set(migrations.FieldPeriodStart, ends)
+	if err := app.Save(free); err != nil {
+		t.Fatal(err)
+	}
+	storeItem(t, app, orgOf(t, app, "org_eckert"), storePlan(t, app, "team", "org", "teams"), "active", time.Now().AddDate(0, 0, 25))
+	storeItem(t, app, orgOf(t, app, "org_codasyl"), storePlan(t, app, "business", "org", "teams", "sso"), "past_due", time.Now().AddDate(0, 0, -2))
 
 	// Ada is banned while her page is open, and let back in after each shot.
 	const ada = "user_2shotadaxxxxxxxxxxxxxxxxxx"
@@ -655,12 +756,14 @@ func TestProfilePageScreenshots(t *testing.T) {
 		c["exp"] = time.Now().Add(10 * time.Minute).Unix()
 		return key.sign(t, c)
 	}
-	const profile = `document.body.dataset.state === "profile" && document.querySelector("#section-organizations li, #no-organizations") !== null`
+	const profile = `document.body.dataset.state === "profile" && document.querySelector("#section-organizations li, #no-organizations") !== null && subscriptionItems !== null`
 	shots := []profileShot{
 		{name: "profile", script: standInClerk(graceID, token(graceID)), ready: profile},
 		{name: "profile-dark", script: standInClerk(graceID, token(graceID)), ready: profile, dark: true},
 		{name: "organizations", script: standInClerk(graceID, token(graceID)), ready: profile, crop: "#section-organizations"},
 		{name: "organizations-dark", script: standInClerk(graceID, token(graceID)), ready: profile, crop: "#section-organizations", dark: true},
+		{name: "plan", script: standInClerk(graceID, token(graceID)), ready: profile, crop: "#section-plan"},
+		{name: "plan-dark", script: standInClerk(graceID, token(graceID)), ready: profile, crop: "#section-plan", dark: true},
 		{name: "session-impersonated", script: standInClerk(graceID, token(graceID)) + clerkSession("org_eckert", "Eckert–Mauchly Computer Corporation", "user_2supportxxxxxxxxxxxxxxxxxx"), ready: profile + ` && !document.getElementById("impersonation").hidden`},
 		{name: "session-impersonated-dark", script: standInClerk(graceID, token(graceID)) + clerkSession("org_eckert", "Eckert–Mauchly Computer Corporation", "user_2supportxxxxxxxxxxxxxxxxxx"), ready: profile + ` && !document.getElementById("impersonation").hidden`, dark: true},
 		{name: "waiting", script: standInClerk(newcomer, token(newcomer)), ready: `document.body.dataset.state === "waiting"`},

@@ -43,6 +43,11 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 	deliver(t, srv.URL, "msg_a1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
 	unsigned, _ := http.NewRequest(http.MethodPost, srv.URL+WebhookPath, strings.NewReader(`{}`))
 	do(t, unsigned)
+	// Alice's subscription items over time, in four of Clerk's statuses.
+	pro := storePlan(t, app, "pro", "user", "export")
+	for _, status := range []string{migrations.ItemEnded, migrations.ItemEnded, migrations.ItemPastDue, migrations.ItemCanceled, migrations.ItemActive} {
+		storeItem(t, app, clientOf(t, app, userA), pro, status, time.Now().AddDate(0, 0, 10))
+	}
 
 	tab := openDashboard(t, browser, srv.URL+"/_/#/clerk", signIn, 1440, 900)
 	tab.waitFor(`document.getElementById("clerk-status")?.dataset.state === "ready"`)
@@ -67,10 +72,22 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 		`#clerk-replication-state[data-state="off"]`:    "REPLICA_URL",
 		`#clerk-fanout-state[data-state="ok"]`:          "0 of 64 commits",
 		"#clerk-fanout-waits":                           "has not waited",
+		"#clerk-items .clerk-items-title":               "Subscription items by status (5)",
+		"#clerk-items-active":                           "1active",
+		"#clerk-items-past_due":                         "1past due",
+		"#clerk-items-canceled":                         "1canceled",
+		"#clerk-items-ended":                            "2ended",
+		"#clerk-items-upcoming":                         "0upcoming",
 	} {
 		if got := tab.text(selector); !strings.Contains(got, want) {
 			t.Errorf("%s: %q, want %q", selector, got, want)
 		}
+	}
+	if got := tab.text("#clerk-items .clerk-counts"); got != "1active1past due1canceled0upcoming0incomplete2ended0abandoned" {
+		t.Errorf("subscription items by status, in Clerk's order: %q", got)
+	}
+	if n := tab.number(`document.querySelectorAll("#clerk-items .clerk-count.zero").length`); n != 3 {
+		t.Errorf("%d statuses shown as empty, want 3", n)
 	}
 	if n := tab.number(`document.querySelectorAll("#clerk-deliveries .clerk-bar").length`); n != 24 {
 		t.Errorf("%d hourly bars, want 24", n)
@@ -82,6 +99,8 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 	t.Run("refreshed live", func(t *testing.T) {
 		deliver(t, srv.URL, "msg_b1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userB, "Bob", 1000)))
 		tab.waitFor(`document.getElementById("clerk-applied")?.textContent === "2"`)
+		storeItem(t, app, clientOf(t, app, userA), pro, migrations.ItemUpcoming, time.Now().AddDate(0, 1, 0))
+		tab.waitFor(`document.querySelector("#clerk-items-upcoming .clerk-count-value")?.textContent === "1"`)
 	})
 
 	t.Run("an owner's hook failing after the commit is listed, the delivery applied", func(t *testing.T) {

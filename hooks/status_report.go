@@ -3,6 +3,7 @@ package hooks
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -88,6 +89,22 @@ type recordCounts struct {
 	// Organizations is null when there is no organizations collection.
 	Organizations *int `json:"organizations"`
 	Tombstones    int  `json:"tombstones"`
+	// SubscriptionItems counts Clerk Billing's subscription items by
+	// status; null when there is no subscription_items collection.
+	SubscriptionItems []itemStatusCount `json:"subscriptionItems"`
+}
+
+// itemStatusCount is how many subscription items are in one status.
+type itemStatusCount struct {
+	Status string `db:"status" json:"status"`
+	Count  int    `db:"count" json:"count"`
+}
+
+// itemStatusOrder is the order of Clerk's statuses on the Clerk page: those
+// that grant a plan first, then those that will or might, then the past.
+var itemStatusOrder = []string{
+	migrations.ItemActive, migrations.ItemPastDue, migrations.ItemCanceled,
+	migrations.ItemUpcoming, migrations.ItemIncomplete, migrations.ItemEnded, migrations.ItemAbandoned,
 }
 
 func (p *plugin) handleStatus(e *core.RequestEvent) error {
@@ -402,7 +419,36 @@ func countRecords(app core.App) (recordCounts, error) {
 		orgs := int(n)
 		c.Organizations = &orgs
 	}
+	if _, err := app.FindCachedCollectionByNameOrId(migrations.SubscriptionItemsCollection); err == nil {
+		if c.SubscriptionItems, err = countItemsByStatus(app); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
+}
+
+// countItemsByStatus counts the subscription items of each of Clerk's
+// statuses, zeros included, in itemStatusOrder; a status Clerk adds later
+// follows them, by name.
+func countItemsByStatus(app core.App) ([]itemStatusCount, error) {
+	var rows []itemStatusCount
+	err := app.DB().NewQuery("SELECT [[" + migrations.FieldStatus + "]] AS status, COUNT(*) AS count FROM {{" +
+		migrations.SubscriptionItemsCollection + "}} GROUP BY [[" + migrations.FieldStatus + "]] ORDER BY [[" + migrations.FieldStatus + "]]").All(&rows)
+	if err != nil {
+		return nil, err
+	}
+	counts := make([]itemStatusCount, len(itemStatusOrder))
+	for i, status := range itemStatusOrder {
+		counts[i].Status = status
+	}
+	for _, r := range rows {
+		if i := slices.Index(itemStatusOrder, r.Status); i >= 0 {
+			counts[i].Count = r.Count
+		} else {
+			counts = append(counts, r)
+		}
+	}
+	return counts, nil
 }
 
 func age(date string, now time.Time) float64 {

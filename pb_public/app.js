@@ -177,9 +177,7 @@ function onSession() {
   shownRecord = null;
   editableFields = editableFieldsLoading = null; // another user's rule may differ
   profileEnded = false;
-  memberships = null;
-  organizations = new Map();
-  membershipsError = null;
+  resetOrganizations();
   delete document.body.dataset.reason;
 
   if (!userId) {
@@ -327,6 +325,7 @@ async function readProfile() {
 // show. A feature adds a card by adding an entry here.
 const profileSections = [
   { id: "contact", title: "Contact", render: renderContact },
+  { id: "plan", title: "Plan", render: renderPlan, when: hasOwnItems },
   { id: "details", title: "About you", render: renderDetails, when: (r) => ownerFields(r).length > 0 },
   { id: "organizations", title: "Organizations", render: renderOrganizations },
   { id: "sign-in-methods", title: "Sign-in methods", render: renderSignInMethods },

@@ -303,6 +303,28 @@ function recordsCard(r) {
             item("clerk-organizations", "organizations", c.organizations == null ? "–" : String(c.organizations)),
             item("clerk-tombstones", "tombstones", String(c.tombstones)),
         ),
+        c.subscriptionItems == null ? null : itemsByStatus(c.subscriptionItems),
+    );
+}
+
+// itemsByStatus counts Clerk Billing's subscription items in each of
+// Clerk's statuses: active, past due and canceled ones (within their
+// period) grant their plans' features in rules (the entitlements view).
+function itemsByStatus(counts) {
+    const total = counts.reduce((sum, s) => sum + s.count, 0);
+    return t.div(
+        { id: "clerk-items", className: "clerk-items" },
+        t.h3({ className: "clerk-items-title" }, "Subscription items by status", t.span({ className: "txt-hint" }, ` (${total})`)),
+        t.div(
+            { className: "clerk-counts" },
+            counts.map((s) =>
+                t.div(
+                    { className: "clerk-count" + (s.count ? "" : " zero"), id: "clerk-items-" + s.status, "html-data-status": s.status },
+                    t.div({ className: "clerk-count-value" }, String(s.count)),
+                    t.div({ className: "txt-hint" }, s.status.replaceAll("_", " ")),
+                )
+            ),
+        ),
     );
 }
 
