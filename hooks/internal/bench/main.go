@@ -103,6 +103,10 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	itemTmpl, err := loadItemTemplate(root)
+	if err != nil {
+		return err
+	}
 	signer, err := loadgen.NewSigner(secret)
 	if err != nil {
 		return err
@@ -150,7 +154,7 @@ func run(o options) error {
 		session: session,
 		bin:     bin, dataDir: filepath.Join(dir, "pb_data"), logPath: filepath.Join(dir, "server.log"),
 		limitBin: limitBin, limitDir: filepath.Join(dir, "limit_data"),
-		tmpl: tmpl, orgTmpl: orgTmpl, signer: signer, senders: o.senders, client: loadgen.NewClient(o.senders),
+		tmpl: tmpl, orgTmpl: orgTmpl, itemTmpl: itemTmpl, signer: signer, senders: o.senders, client: loadgen.NewClient(o.senders),
 		base: time.Now().Add(-24 * time.Hour).UnixMilli(), verbose: o.verbose,
 	}
 	if o.serverEnv != "" {
@@ -196,6 +200,7 @@ func run(o options) error {
 	small := b.runRounds(o.rounds, per)
 	small.print()
 	printOrgRatios(small)
+	printBillingRatio(small)
 	b.runSync(tmpl, small.get(kindCreated).res.Rate())
 	b.runRefusals(per)
 	b.runFlood()
@@ -226,6 +231,7 @@ func run(o options) error {
 		big := b.runRounds(o.rounds, per)
 		big.print()
 		printOrgRatios(big)
+		printBillingRatio(big)
 		fmt.Printf("\np50 with %d clients vs %d, one section after the other: user.updated %.2fx, user.created %.2fx; peak RSS %s vs %s\n",
 			b.clients, smallClients,
 			ratio(big.get(kindUpdated).p50(), small.get(kindUpdated).p50()),
@@ -260,6 +266,7 @@ type bench struct {
 	limitBin, limitDir    string
 	tmpl                  *loadgen.Template
 	orgTmpl               *loadgen.OrgTemplate
+	itemTmpl              *loadgen.ItemTemplate
 	signer                *loadgen.Signer
 	client                *http.Client
 	senders               int
@@ -433,6 +440,7 @@ func (b *bench) runRounds(rounds, n int) *report {
 	b.measure(kindPlain, 100, b.plainCreates)
 	b.measure(kindMemberCreated, 100, b.memberCreates)
 	b.measure(kindOrgCreated, 100, b.orgCreates)
+	b.measure(kindItemUpdated, 100, b.itemUpdates)
 	r := &report{}
 	for range rounds {
 		r.add(b.measure(kindLimitUpdated, n, b.limitUpdates))
@@ -443,6 +451,7 @@ func (b *bench) runRounds(rounds, n int) *report {
 		r.add(b.measure(kindPlain, n, b.plainCreates))
 		r.add(b.measure(kindMemberCreated, n, b.memberCreates))
 		r.add(b.measure(kindOrgCreated, n, b.orgCreates))
+		r.add(b.measure(kindItemUpdated, n, b.itemUpdates))
 	}
 	return r
 }
