@@ -34,7 +34,7 @@ test: vet
 		echo "NOTE: no Chromium found: the browser tests (the profile page, the dashboard's Clerk page) were SKIPPED. apt-get install -y chromium, then make test again."
 
 # The concurrent code under the race detector: the realtime index and its
-# detach, the session's headers in subscriptions, the webhook's batcher, the
+# detach (its own tests, and those of hooks with Clerk), the session's headers in subscriptions, the webhook's batcher, the
 # statement cache, the checkpointer, first sight's shared fetches,
 # replication, and the collector's tuning.
 RACE_TESTS := Realtime|FanOut|SessionClaims|ProfilePages|ConnectionTopics|Batcher|Batch|StatementCache|Checkpoint|EndedSessions|FirstSight|Replica|Restore
@@ -43,7 +43,7 @@ RACE_TESTS := Realtime|FanOut|SessionClaims|ProfilePages|ConnectionTopics|Batche
 RACE_SKIP := TestS3ReplicaDownNeitherBlocksTheWebhookNorGoesUnseen
 race:
 	go test -race -count=1 -run '$(RACE_TESTS)' -skip '$(RACE_SKIP)' ./hooks
-	go test -race -count=1 ./hooks/gcheadroom
+	go test -race -count=1 ./hooks/internal/realtimeindex ./hooks/gcheadroom
 
 fmt:
 	gofmt -w .
