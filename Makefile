@@ -34,10 +34,11 @@ test: vet
 		echo "NOTE: no Chromium found: the browser tests (the profile page, the dashboard's Clerk page) were SKIPPED. apt-get install -y chromium, then make test again."
 
 # The concurrent code under the race detector: the realtime index and its
-# detach (its own tests, and those of hooks with Clerk), the session's headers in subscriptions, the webhook's batcher, the
-# statement cache, the checkpointer, first sight's shared fetches,
-# replication, and the collector's tuning.
-RACE_TESTS := Realtime|FanOut|SessionClaims|ProfilePages|ConnectionTopics|Batcher|Batch|StatementCache|Checkpoint|EndedSessions|FirstSight|Replica|Restore
+# detach (its package's tests, and those of hooks with Clerk), the session's
+# headers in subscriptions, the webhook's batcher, the statement cache, the
+# checkpointer, first sight's shared fetches, replication, and the
+# collector's tuning.
+RACE_TESTS := Realtime|FanOut|SessionClaims|ProfilePages|Batcher|Batch|StatementCache|Checkpoint|EndedSessions|FirstSight|Replica|Restore
 # The store-down test compares the webhook's pace with and without a
 # replica: the race detector's slowdown is not the replica's.
 RACE_SKIP := TestS3ReplicaDownNeitherBlocksTheWebhookNorGoesUnseen
