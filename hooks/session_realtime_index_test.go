@@ -432,3 +432,27 @@ func TestRealtimeMessageIsPocketBases(t *testing.T) {
 		}
 	}
 }
+
+// The Clerk page's status counts the realtime connections by where they
+// are served from, with the index on and off.
+func TestStatusCountsTheRealtimeConnections(t *testing.T) {
+	t.Parallel()
+	for _, off := range []bool{false, true} {
+		app := newTestApp(t)
+		srv := serveWithClerk(t, app, Config{RealtimeIndexOff: off})
+		deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
+		topic := "clients/" + clientOf(t, app, userA).Id
+		srv.signIn(t, userA, topic)
+		srv.signIn(t, userA, topic, "announcements") // an owner's topic: in PocketBase's broker
+		want := realtimeStatus{Index: true, Broker: 1, Indexed: 1, Detached: 2}
+		if off {
+			want = realtimeStatus{Broker: 2}
+		}
+		superuser := newSuperuserToken(t, app)
+		var got realtimeStatus
+		waitFor(t, fmt.Sprintf("the status counting %+v (index off: %v)", want, off), func() bool {
+			got = statusOf(t, srv.URL, superuser).Realtime
+			return got == want
+		})
+	}
+}
