@@ -64,7 +64,7 @@ type connection struct {
 	// every subscription's options share (see SetRuleHeaders), and
 	// ruleHeadersOf what they make of a subscription's (Options.RuleHeaders).
 	ruleHeaders   map[string]string
-	ruleHeadersOf func(options, connection map[string]string) (map[string]string, bool)
+	ruleHeadersOf func(options, handed map[string]string) (map[string]string, bool)
 }
 
 func newConnection(app core.App, client subscriptions.Client) *connection {

@@ -25,7 +25,7 @@ type Options struct {
 	// records read as headers: from those of the subscription's options and
 	// those handed to its connection (SetRuleHeaders). It tells whether that
 	// differs from the options' headers. Nil: the options' headers.
-	RuleHeaders func(options, connection map[string]string) (map[string]string, bool)
+	RuleHeaders func(options, handed map[string]string) (map[string]string, bool)
 }
 
 // Index is the realtime connections taken out of PocketBase's broker (see
