@@ -37,16 +37,17 @@ test: vet
 		echo "NOTE: no Node.js found: the entitlements view was not checked against Clerk's has() (TestEntitlementsAgreeWithClerksHas was SKIPPED). apt-get install -y nodejs npm, then make test again."
 
 # The concurrent code under the race detector: the realtime index and its
-# detach, the session's headers in subscriptions, the webhook's batcher, the
-# statement cache, the checkpointer, first sight's shared fetches,
-# replication, and the collector's tuning.
-RACE_TESTS := Realtime|FanOut|SessionClaims|ProfilePages|ConnectionTopics|Batcher|Batch|StatementCache|Checkpoint|EndedSessions|FirstSight|Replica|Restore
+# detach (its package's tests, and those of hooks with Clerk), the session's
+# headers in subscriptions, the webhook's batcher, the statement cache, the
+# checkpointer, first sight's shared fetches, replication, and the
+# collector's tuning.
+RACE_TESTS := Realtime|FanOut|SessionClaims|ProfilePages|Batcher|Batch|StatementCache|Checkpoint|EndedSessions|FirstSight|Replica|Restore
 # The store-down test compares the webhook's pace with and without a
 # replica: the race detector's slowdown is not the replica's.
 RACE_SKIP := TestS3ReplicaDownNeitherBlocksTheWebhookNorGoesUnseen
 race:
 	go test -race -count=1 -run '$(RACE_TESTS)' -skip '$(RACE_SKIP)' ./hooks
-	go test -race -count=1 ./hooks/gcheadroom
+	go test -race -count=1 ./hooks/internal/realtimeindex ./hooks/gcheadroom
 
 fmt:
 	gofmt -w .

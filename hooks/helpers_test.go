@@ -17,9 +17,11 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
+	"github.com/pocketbase/pocketbase/tools/subscriptions"
 	svix "github.com/svix/svix-webhooks/go"
 
 	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
+	"github.com/pocketclerk/pocketclerk/hooks/internal/realtimeindex"
 	_ "github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -130,13 +132,33 @@ func (s *clerkServer) signIn(t *testing.T, clerkID string, topics ...string) *re
 	return conn
 }
 
+// registeredPlugins maps an app to the plugin routerHandler registered on
+// it, until the test ends.
+var registeredPlugins sync.Map
+
+// realtimeIndexOf is the realtime index of the plugin served on app (nil
+// with CLERK_REALTIME_INDEX=off).
+func realtimeIndexOf(app core.App) *realtimeindex.Index {
+	p, _ := registeredPlugins.Load(app)
+	return p.(*plugin).realtimeIndex
+}
+
+// realtimeClients is every realtime connection of the plugin served on app.
+func realtimeClients(app core.App) []subscriptions.Client {
+	p, _ := registeredPlugins.Load(app)
+	return p.(*plugin).realtimeClients(app)
+}
+
 // routerHandler registers the plugin with config and builds the app's
 // router as serving does, without the middlewares named in unbind.
 func routerHandler(t testing.TB, app core.App, config Config, unbind ...string) http.Handler {
 	t.Helper()
-	if err := Register(app, nil, config); err != nil {
+	p, err := register(app, nil, config)
+	if err != nil {
 		t.Fatal(err)
 	}
+	registeredPlugins.Store(app, p)
+	t.Cleanup(func() { registeredPlugins.Delete(app) })
 	r, err := apis.NewRouter(app)
 	if err != nil {
 		t.Fatal(err)

@@ -47,6 +47,7 @@ import (
 	"github.com/spf13/cobra"
 	svix "github.com/svix/svix-webhooks/go"
 
+	"github.com/pocketclerk/pocketclerk/hooks/internal/realtimeindex"
 	// The collections' migrations come with the plugin, as jsvm brings its own.
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
@@ -248,8 +249,14 @@ func MustRegister(app core.App, rootCmd *cobra.Command, config Config) {
 // Register registers the hooks plugin to the provided app instance.
 // rootCmd may be nil; it carries the plugin's commands.
 func Register(app core.App, rootCmd *cobra.Command, config Config) error {
+	_, err := register(app, rootCmd, config)
+	return err
+}
+
+// register is Register, which answers the plugin registered.
+func register(app core.App, rootCmd *cobra.Command, config Config) (*plugin, error) {
 	if err := config.validate(); err != nil {
-		return err
+		return nil, err
 	}
 	p := &plugin{app: app, config: config, batcher: newBatcher(app), failures: newFailureRecorder(),
 		endedSessions: newEndedSessions(), bodyReaders: make(chan struct{}, maxBodyReaders)}
@@ -277,18 +284,18 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 
 	var err error
 	if p.secrets, err = newVerifiers(config.WebhookSecrets); err != nil {
-		return err
+		return nil, err
 	}
 	p.secretKeys = secretKeys(config.WebhookSecrets)
 	if err := p.registerAuth(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := p.registerOps(rootCmd); err != nil {
-		return err
+		return nil, err
 	}
 
 	if err := p.registerStatus(); err != nil {
-		return err
+		return nil, err
 	}
 
 	app.OnTerminate().BindFunc(func(e *core.TerminateEvent) error {
@@ -299,10 +306,13 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 
 	bindLeanClientSaves(app)
 	bindUnchangedUpdates(app)
-	bindRealtimeLimits(app)
+	p.bindRealtimeLimits()
 	bindRuleShortcuts(app)
 	if !p.config.RealtimeIndexOff {
-		bindRealtimeIndex(app)
+		p.realtimeIndex = realtimeindex.Bind(app, realtimeindex.Options{
+			WaitingKey:  waitingClerkUserKey,
+			RuleHeaders: sessionRuleHeaders,
+		})
 	}
 	bindClerkOwnedFlows(app)
 	bindClerkOwnedFields(app)
@@ -310,7 +320,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 
 	app.OnServe().BindFunc(p.onServe)
 
-	return app.Cron().Add("clerkEventsPrune", "17 3 * * *", func() {
+	err = app.Cron().Add("clerkEventsPrune", "17 3 * * *", func() {
 		if err := pruneEvents(app, time.Now().Add(-p.config.EventRetention)); err != nil {
 			app.Logger().Error("Pruning the Clerk delivery log failed; it retries tomorrow", "error", err)
 		}
@@ -318,6 +328,7 @@ func Register(app core.App, rootCmd *cobra.Command, config Config) error {
 			app.Logger().Error("Pruning the ended Clerk sessions failed; it retries tomorrow", "error", err)
 		}
 	})
+	return p, err
 }
 
 // onServe says what the configuration lacks, loads the ended sessions and
@@ -367,6 +378,9 @@ type plugin struct {
 	bodyReaders chan struct{}
 	// replication is data.db's replication while serving with REPLICA_URL.
 	replication atomic.Pointer[replication]
+	// realtimeIndex serves the realtime connections out of PocketBase's
+	// broker and loop; nil with CLERK_REALTIME_INDEX=off.
+	realtimeIndex *realtimeindex.Index
 }
 
 // clerkConfig is the Backend API client configuration shared by every call

@@ -419,7 +419,7 @@ func TestProfilePageInABrowser(t *testing.T) {
 		tab.waitFor(`document.body.dataset.state === "profile" && document.getElementById("name").textContent === "Nina Example"`)
 		// The page's connection moves to the record's own topic, which the
 		// server serves from its index.
-		own := app.Store().Get(realtimeIndexKey).(*realtimeIndex)
+		own := realtimeIndexOf(app)
 		for deadline := time.Now().Add(10 * time.Second); indexedUnder(own, "clients/"+clientOf(t, app, newcomer).Id) == 0; time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("the page's connection did not move to its record's own topic")

@@ -17,6 +17,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
+	"github.com/pocketclerk/pocketclerk/hooks/internal/realtimeindex"
 )
 
 // stalledReader opens a realtime connection with a 4 KB receive buffer,
@@ -84,12 +85,12 @@ func TestARealtimeReaderThatNeverReadsIsEnded(t *testing.T) {
 		peak = max(peak, runtime.NumGoroutine()-before)
 	}
 	t.Logf("goroutines: %d more at the peak", peak)
-	if limit := 2*maxQueuedRealtimeMessages + 100; peak > limit {
+	if limit := 2*realtimeindex.MaxQueuedMessages + 100; peak > limit {
 		t.Errorf("%d goroutines more at the peak, want at most %d: the backlog is not bounded", peak, limit)
 	}
 	for name, conn := range conns {
 		// Read what was sent: the server ended the stream.
-		_ = conn.SetReadDeadline(time.Now().Add(2 * realtimeWriteTimeout))
+		_ = conn.SetReadDeadline(time.Now().Add(2 * realtimeindex.WriteTimeout))
 		if _, err := io.Copy(io.Discard, conn); err != nil {
 			t.Errorf("%s: the server did not end a connection that fell behind: %v", name, err)
 		}

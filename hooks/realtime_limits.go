@@ -7,6 +7,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
 
+	"github.com/pocketclerk/pocketclerk/hooks/internal/realtimeindex"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -49,9 +50,9 @@ var signedInClientRulePrefix = `@request.auth.collectionName = "` + migrations.C
 // only; a client's topics of another client's record. A connection that
 // waits for its client (a valid Clerk session whose user has no client
 // yet) counts as that client. Superusers are left as PocketBase treats them.
-func bindRealtimeLimits(app core.App) {
-	app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{
-		Priority: -200, // before every other subscribe hook: they see the kept topics
+func (p *plugin) bindRealtimeLimits() {
+	p.app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{
+		Priority: realtimeindex.FirstSubscribePriority, // the other subscribe hooks see the kept topics
 		Func: func(e *core.RealtimeSubscribeRequestEvent) error {
 			if e.HasSuperuserAuth() {
 				return e.Next()
@@ -66,7 +67,7 @@ func bindRealtimeLimits(app core.App) {
 				return e.Next()
 			}
 			open := 0
-			for _, c := range realtimeClientsSignedInAs(e.App, e.Auth) {
+			for _, c := range p.realtimeClientsSignedInAs(e.App, e.Auth) {
 				if c.Id() != e.Client.Id() && c.Get(subscribedAsKey) == e.Auth.Id && !c.IsDiscarded() {
 					open++
 				}
@@ -169,11 +170,12 @@ func (a ruleShortcutApp) CanAccessRecord(record *core.Record, info *core.Request
 }
 
 // bindRuleShortcuts hands PocketBase's realtime handlers of a record's
-// create and update (priority -99) the ruleShortcutApp. (A deletion's
-// messages are checked with the app PocketBase bound them with.)
+// create and update the ruleShortcutApp, around the realtime index's view
+// of the broker, so that the view is what the index takes off. (A
+// deletion's messages are checked with the app PocketBase bound them with.)
 func bindRuleShortcuts(app core.App) {
 	shortcut := &hook.Handler[*core.ModelEvent]{
-		Priority: ruleShortcutPriority,
+		Priority: realtimeindex.AroundViewPriority,
 		Func: func(e *core.ModelEvent) error {
 			original := e.App
 			e.App = ruleShortcutApp{original}

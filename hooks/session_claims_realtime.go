@@ -11,6 +11,8 @@ import (
 
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/hook"
+
+	"github.com/pocketclerk/pocketclerk/hooks/internal/realtimeindex"
 )
 
 // PocketBase checks a realtime subscription's rules with the headers of the
@@ -19,7 +21,8 @@ import (
 // is in its broker or in the realtime index. The x_clerk_… headers the
 // client wrote are removed, and a connection signed in with a Clerk session
 // token gets the token's: the realtime index's connections answer with
-// them (sessionRuleHeaders); with the index off, bindSessionSubscriptions
+// them (realtimeindex.SetRuleHeaders, with sessionRuleHeaders as its
+// Options.RuleHeaders); with the index off, bindSessionSubscriptions
 // rewrites each subscription as it is made. A new token, with another
 // active organization, takes effect when the client subscribes again.
 //
@@ -30,13 +33,13 @@ func bindSessionSubscriptions(app core.App) {
 	app.OnRealtimeSubscribeRequest().Bind(&hook.Handler[*core.RealtimeSubscribeRequestEvent]{
 		// After the other subscribe hooks, an owner's included: they see the
 		// subscriptions as the client made them.
-		Priority: subscriptionHeadersPriority,
+		Priority: realtimeindex.LastSubscribePriority,
 		Func:     rewriteSubscriptions,
 	})
 	app.OnRealtimeMessageSend().Bind(&hook.Handler[*core.RealtimeMessageEvent]{
 		// Before any other hook: an owner's hook sees the name its client
 		// subscribed with.
-		Priority: -200,
+		Priority: realtimeindex.FirstMessagePriority,
 		Func: func(e *core.RealtimeMessageEvent) error {
 			if names, _ := e.Client.Get(subscriptionNamesKey).(*subscriptionNames); names != nil {
 				if name, ok := names.original(e.Message.Name); ok {
@@ -50,10 +53,6 @@ func bindSessionSubscriptions(app core.App) {
 	})
 }
 
-// subscriptionHeadersPriority runs rewriteSubscriptions last, just before
-// PocketBase stores the subscriptions.
-const subscriptionHeadersPriority = 1000
-
 // rewriteSubscriptions gives each subscription to a collection's records
 // the verified headers of the request's Clerk session, or none.
 func rewriteSubscriptions(e *core.RealtimeSubscribeRequestEvent) error {
@@ -64,11 +63,10 @@ func rewriteSubscriptions(e *core.RealtimeSubscribeRequestEvent) error {
 			headers = h.ruleHeaders()
 		}
 	}
-	if conn, ok := e.Client.(*realtimeClient); ok {
+	if realtimeindex.SetRuleHeaders(e.Client, headers) {
 		// The index's connection gives every subscription the same map of
-		// headers instead (indexTopics): one copy per connection, not one
-		// in each subscription's name and options.
-		conn.setSessionHeaders(headers)
+		// headers instead (sessionRuleHeaders): one copy per connection,
+		// not one in each subscription's name and options.
 		return e.Next()
 	}
 	renamed := map[string]string{}

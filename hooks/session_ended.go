@@ -119,7 +119,7 @@ func (ch sessionEnd) afterCommit(p *plugin, app core.App) {
 // this harmlessly.
 func (p *plugin) signOutSession(app core.App, s *clerk.Session) {
 	signedOut := 0
-	for _, sub := range realtimeClients(app) {
+	for _, sub := range p.realtimeClients(app) {
 		if sid, _ := sub.Get(clerkSessionIDKey).(string); sid == s.ID {
 			sub.Unset(apis.RealtimeClientAuthKey)
 			sub.Unset(clerkSessionIDKey)

@@ -15,6 +15,7 @@ import (
 	"github.com/pocketbase/pocketbase/tools/hook"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/pocketclerk/pocketclerk/hooks/internal/realtimeindex"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -117,16 +118,22 @@ func (p *plugin) registerAuth() error {
 	p.app.OnRealtimeSubscribeRequest().BindFunc(rememberSubscriberSession)
 	p.app.OnRealtimeSubscribeRequest().BindFunc(a.rememberWaitingSubscriber)
 	p.app.OnModelAfterCreateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
-		Priority: adoptBeforeBroadcastPriority,
+		// Before the broadcast of a client's create, so that the waiting
+		// user hears of it.
+		Priority: realtimeindex.BeforeRealtimePriority,
 		Func:     a.adoptWaitingSubscribers,
 	})
 	p.app.OnModelAfterUpdateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
-		Priority: keepBeforeAuthRefreshPriority,
-		Func:     keepClerkSubscribersSignedIn,
+		// Before PocketBase refreshes the subscribers' auth with the
+		// updated client.
+		Priority: realtimeindex.BeforeRealtimePriority,
+		Func:     p.keepClerkSubscribersSignedIn,
 	})
 	p.app.OnModelAfterUpdateSuccess().Bind(&hook.Handler[*core.ModelEvent]{
-		Priority: dropAfterAuthRefreshPriority,
-		Func:     dropBannedSubscribers,
+		// After PocketBase refreshed the subscribers' auth with the
+		// updated client.
+		Priority: realtimeindex.AfterRealtimePriority,
+		Func:     p.dropBannedSubscribers,
 	})
 	return nil
 }

@@ -4,33 +4,43 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/subscriptions"
+
+	"github.com/pocketclerk/pocketclerk/hooks/internal/realtimeindex"
 )
 
-// PocketBase v0.40.4 binds its realtime model hooks (apis/realtime.go: the
-// broadcast of a record's create, update and delete, and the refresh of the
-// subscribers' auth record on its update) at priority -99. Ours run right
-// before or right after them; docs/upgrading.md lists the tests that check it.
-const (
-	pocketBaseRealtimePriority = -99
-	// adoptWaitingSubscribers runs before the broadcast of a client's
-	// create, so that the waiting user hears of it.
-	adoptBeforeBroadcastPriority = pocketBaseRealtimePriority - 1
-	// keepClerkSubscribersSignedIn runs before PocketBase refreshes the
-	// subscribers' auth with the updated client.
-	keepBeforeAuthRefreshPriority = pocketBaseRealtimePriority - 1
-	// dropBannedSubscribers runs after PocketBase refreshed the
-	// subscribers' auth with the updated client.
-	dropAfterAuthRefreshPriority = pocketBaseRealtimePriority + 1
-	// The realtime index sets its broker view on the event right before
-	// PocketBase's handlers, and takes it off right after (setView,
-	// takeView); the rule shortcuts wrap the event's app around it, so that
-	// the view is what takeView finds.
-	ruleShortcutPriority = pocketBaseRealtimePriority - 2
-	setViewPriority      = pocketBaseRealtimePriority - 1
-	takeViewPriority     = pocketBaseRealtimePriority + 1
-	// PocketBase dry-caches a deletion's messages at 99, as late as possible.
-	pocketBaseDryCachePriority = 99
-)
+// The connections of a Clerk session follow its client through PocketBase's
+// realtime handlers: signed in when the client is created, kept signed in
+// through its changes, signed out when it is banned. The hooks run right
+// before or right after PocketBase's (see realtimeindex's priorities);
+// docs/upgrading.md lists the tests that check it.
+
+// realtimeClients is every realtime connection: PocketBase's broker's and,
+// with the realtime index on, those taken out of it.
+func (p *plugin) realtimeClients(app core.App) []subscriptions.Client {
+	if p.realtimeIndex != nil {
+		return p.realtimeIndex.Clients()
+	}
+	var out []subscriptions.Client
+	for _, c := range app.SubscriptionsBroker().Clients() {
+		out = append(out, c)
+	}
+	return out
+}
+
+// realtimeClientsSignedInAs is every realtime connection signed in as
+// auth, found without a walk of every connection when the index is on.
+func (p *plugin) realtimeClientsSignedInAs(app core.App, auth *core.Record) []subscriptions.Client {
+	if p.realtimeIndex != nil {
+		return p.realtimeIndex.ClientsSignedInAs(auth)
+	}
+	var out []subscriptions.Client
+	for _, c := range app.SubscriptionsBroker().Clients() {
+		if realtimeindex.SignedInAs(c, auth) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 // rememberWaitingSubscriber marks a realtime connection subscribed with a
 // valid session token whose client does not exist yet, so that the
@@ -88,14 +98,14 @@ func adoptSubscriber(sub subscriptions.Client, client *clientRecord) {
 // does not depend on the key and still authenticates the next request. A
 // client refused from now on (banned, anonymized) so hears of the change,
 // and dropBannedSubscribers signs it out after.
-func keepClerkSubscribersSignedIn(e *core.ModelEvent) error {
+func (p *plugin) keepClerkSubscribersSignedIn(e *core.ModelEvent) error {
 	record, _ := e.Model.(*core.Record)
 	if !isClient(record) {
 		return e.Next()
 	}
 	// For an indexed connection this also hands PocketBase's refresh the
 	// record in memory, which it would otherwise read again.
-	for _, sub := range realtimeClientsSignedInAs(e.App, record) {
+	for _, sub := range p.realtimeClientsSignedInAs(e.App, record) {
 		if signedInByClerkAs(sub, record) {
 			sub.Set(apis.RealtimeClientAuthKey, record)
 		}
@@ -107,15 +117,15 @@ func keepClerkSubscribersSignedIn(e *core.ModelEvent) error {
 // record.
 func signedInByClerkAs(sub subscriptions.Client, record *core.Record) bool {
 	sid, _ := sub.Get(clerkSessionIDKey).(string)
-	return sid != "" && isClient(record) && signedInAs(sub, record)
+	return sid != "" && isClient(record) && realtimeindex.SignedInAs(sub, record)
 }
 
 // dropBannedSubscribers signs a banned client's open realtime connections
 // out, as its session tokens no longer authenticate it.
-func dropBannedSubscribers(e *core.ModelEvent) error {
+func (p *plugin) dropBannedSubscribers(e *core.ModelEvent) error {
 	if record, _ := e.Model.(*core.Record); isClient(record) && (&clientRecord{record}).SignInRefused() {
-		for _, sub := range realtimeClients(e.App) {
-			if signedInAs(sub, record) {
+		for _, sub := range p.realtimeClients(e.App) {
+			if realtimeindex.SignedInAs(sub, record) {
 				sub.Unset(apis.RealtimeClientAuthKey)
 			}
 		}

@@ -11,15 +11,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"weak"
 
-	"github.com/pocketbase/dbx"
-	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tools/subscriptions"
 	"github.com/pocketbase/pocketbase/tools/types"
 
 	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
+	"github.com/pocketclerk/pocketclerk/hooks/internal/realtimeindex"
 	"github.com/pocketclerk/pocketclerk/migrations"
 )
 
@@ -69,7 +66,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	}
 	// One more, on the wildcard topic, indexed under it.
 	wild := srv.signIn(t, users[0]["id"].(string), "clients/*")
-	if got, indexed := app.SubscriptionsBroker().TotalClients(), len(realtimeIndexOf(app).all()); got != 0 || indexed != n+1 {
+	if got, indexed := app.SubscriptionsBroker().TotalClients(), realtimeIndexOf(app).Stats().Indexed; got != 0 || indexed != n+1 {
 		t.Fatalf("%d connections in PocketBase's broker and %d in the index, want all %d in the index", got, indexed, n+1)
 	}
 
@@ -161,10 +158,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 // detachedStreams is how many realtime connections run detached from
 // PocketBase's connection loop.
 func detachedStreams(app core.App) int {
-	s := realtimeIndexOf(app)
-	s.streamsMu.Lock()
-	defer s.streamsMu.Unlock()
-	return len(s.streams)
+	return realtimeIndexOf(app).Stats().Detached
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -267,20 +261,20 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 		ev.Action != "update" || len(ev.Record) != 1 || ev.Record["firstName"] != "Detached@3000" {
 		t.Fatalf("after resubscribing: %q %s", name, data)
 	}
-	if got := app.SubscriptionsBroker().TotalClients(); got != 0 || len(owners.all()) != 1 || detachedStreams(app) != 1 {
-		t.Fatalf("broker %d, index %d, detached %d", got, len(owners.all()), detachedStreams(app))
+	if got := app.SubscriptionsBroker().TotalClients(); got != 0 || owners.Stats().Indexed != 1 || detachedStreams(app) != 1 {
+		t.Fatalf("broker %d, index %d, detached %d", got, owners.Stats().Indexed, detachedStreams(app))
 	}
 
 	// The client goes away: the stream ends and the index forgets it.
 	raw.Close()
-	waitFor(t, "the closed connection forgotten", func() bool { return detachedStreams(app) == 0 && len(owners.all()) == 0 })
+	waitFor(t, "the closed connection forgotten", func() bool { return detachedStreams(app) == 0 && owners.Stats().Indexed == 0 })
 
 	// Another connection, with a one-second idle timeout: the stream ends,
 	// as PocketBase's would, and the client sees its end.
 	c := srv.signIn(t, user["id"].(string), "clients/"+client.Id)
 	waitFor(t, "the second connection detached", func() bool { return detachedStreams(app) == 1 })
 	c.ends(t, "the idle stream")
-	waitFor(t, "the idle connection forgotten", func() bool { return detachedStreams(app) == 0 && len(owners.all()) == 0 })
+	waitFor(t, "the idle connection forgotten", func() bool { return detachedStreams(app) == 0 && owners.Stats().Indexed == 0 })
 
 	// A detached connection that subscribes to a topic other than a
 	// record's (an owner's own topic) goes back to PocketBase's broker, where
@@ -289,8 +283,8 @@ func TestRealtimeOwnRecordConnectionsAreDetached(t *testing.T) {
 	back := srv.signIn(t, user["id"].(string), "clients/"+client.Id)
 	waitFor(t, "the third connection detached", func() bool { return detachedStreams(app) == 1 })
 	back.subscribe(t, "Bearer "+srv.key.token(t, user["id"].(string)), "clients/"+client.Id, "announcements")
-	if got := app.SubscriptionsBroker().TotalClients(); got != 1 || len(owners.all()) != 0 {
-		t.Fatalf("after subscribing to more: broker %d, index %d", got, len(owners.all()))
+	if got := app.SubscriptionsBroker().TotalClients(); got != 1 || owners.Stats().Indexed != 0 {
+		t.Fatalf("after subscribing to more: broker %d, index %d", got, owners.Stats().Indexed)
 	}
 	waitFor(t, "the given-back connection ended and forgotten", func() bool {
 		return detachedStreams(app) == 0 && app.SubscriptionsBroker().TotalClients() == 0
@@ -333,55 +327,9 @@ func TestRealtimeConnectionThatCannotBeDetachedReconnectsOnce(t *testing.T) {
 	}
 }
 
-// PocketBase's loop unregisters a connection's id as it lets go of it. A
-// subscription that gives the connection back to the broker meanwhile (the
-// profile page subscribes again as it moves to its own topic) waits for
-// that, and the connection is kept.
-func TestRealtimeResubscribingWhileDetachingKeepsTheConnection(t *testing.T) {
-	t.Parallel()
-	app := newTestApp(t)
-	if err := Register(app, nil, Config{}); err != nil {
-		t.Fatal(err)
-	}
-	s := realtimeIndexOf(app)
-	conn := newRealtimeClient(app, subscriptions.NewDefaultClient())
-	conn.canDetach = true
-	s.between(func() { // indexed, as takeIfIndexable does
-		s.byID[conn.Id()] = conn
-		conn.indexed.Store(true)
-	})
-	conn.requestDetach()
-
-	id := conn.Client.Id() // what the client knows it by
-	givenBack := make(chan struct{})
-	go func() { // the new subscription
-		s.giveBack(id)
-		close(givenBack)
-	}()
-	waitFor(t, "the new subscription waiting for the detach", func() bool { return conn.detachWaiters.Load() == 1 })
-	app.SubscriptionsBroker().Unregister((&loopView{conn}).Id()) // PocketBase's loop returns: it unregisters nothing (see loopView)
-	conn.loopLetGo.Store(false)                                  // as the connect hook does once the loop has returned
-	if !conn.attach(&sseStream{}) {
-		t.Fatal("the connection was discarded before its stream was attached")
-	}
-	<-givenBack
-	if conn.IsDiscarded() {
-		t.Fatal("the connection was discarded")
-	}
-	if _, err := app.SubscriptionsBroker().ClientById(id); err != nil {
-		t.Fatalf("not back in the broker: %v", err)
-	}
-}
-
-func realtimeIndexOf(app core.App) *realtimeIndex {
-	return app.Store().Get(realtimeIndexKey).(*realtimeIndex)
-}
-
 // indexedUnder is how many connections the index holds under topic.
-func indexedUnder(s *realtimeIndex, topic string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.byTopic[topic])
+func indexedUnder(s *realtimeindex.Index, topic string) int {
+	return s.Stats().Topics[topic]
 }
 
 // The index answers the shipped view rule without a query, and leaves any
@@ -410,98 +358,6 @@ func TestRealtimeOwnRecordSubscribersFollowTheOwnersViewRule(t *testing.T) {
 	deliver(t, srv.URL, "msg_3", clerkfake.Event(eventUserUpdated, u))
 	if ev := conn.next(t); ev.record()["firstName"] != "Shown" {
 		t.Fatalf("after the owner's rule admits the record again: %+v", ev)
-	}
-}
-
-// An indexed connection holds a reference to its auth record rather than
-// the record (a few KB per connection, which every garbage collection
-// walks), and whatever asks for its auth still gets the client as it is
-// now: an owner's OnRealtimeMessageSend hook, and PocketBase when the
-// connection subscribes again, which refuses another client's token.
-func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
-	t.Parallel()
-	app := newTestApp(t)
-	seen := make(chan string, 10)
-	app.OnRealtimeMessageSend().BindFunc(func(e *core.RealtimeMessageEvent) error {
-		if e.Message.Name != "PB_CONNECT" {
-			auth, _ := e.Client.Get(apis.RealtimeClientAuthKey).(*core.Record)
-			if auth == nil {
-				seen <- "a guest"
-			} else {
-				seen <- auth.GetString("firstName")
-			}
-		}
-		return e.Next()
-	})
-	srv := serveWithClerk(t, app, Config{})
-	ada := clerkfake.NewUser("user_2refAda0000000000000000", "Ada", 1000)
-	other := clerkfake.NewUser("user_2refOther00000000000000", "Other", 1000)
-	for i, u := range []map[string]any{ada, other} {
-		if r := deliver(t, srv.URL, fmt.Sprint("msg_c", i), clerkfake.Event(eventUserCreated, u)); r.Status != 200 {
-			t.Fatalf("creating %s: %+v", u["id"], r)
-		}
-	}
-	topic := "clients/" + clientOf(t, app, ada["id"].(string)).Id
-	conn := srv.signIn(t, ada["id"].(string), topic)
-
-	var held *realtimeClient
-	waitFor(t, "the connection is indexed", func() bool {
-		for _, c := range realtimeIndexOf(app).all() {
-			held = c
-		}
-		return held != nil
-	})
-	if record, _ := held.Client.Get(apis.RealtimeClientAuthKey).(*core.Record); record != nil {
-		t.Fatal("the indexed connection holds its auth record")
-	}
-
-	ada["first_name"], ada["updated_at"] = "Grace", int64(2000)
-	if r := deliver(t, srv.URL, "msg_u", clerkfake.Event(eventUserUpdated, ada)); r.Body["outcome"] != "updated" {
-		t.Fatalf("update: %+v", r)
-	}
-	if ev := conn.next(t); ev.record()["firstName"] != "Grace" {
-		t.Fatalf("update event: %+v", ev)
-	}
-	if got := <-seen; got != "Grace" {
-		t.Fatalf("the message hook saw the auth %q, want the client as updated", got)
-	}
-
-	body, _ := json.Marshal(map[string]any{"clientId": conn.clientID, "subscriptions": []string{topic}})
-	if r := send(t, http.MethodPost, srv.URL+"/api/realtime", "Bearer "+srv.key.token(t, other["id"].(string)), string(body)); r.Status != http.StatusForbidden {
-		t.Fatalf("another client's token took the connection over: %+v", r)
-	}
-	conn.subscribe(t, "Bearer "+srv.key.token(t, ada["id"].(string)), topic)
-	ada["first_name"], ada["updated_at"] = "Lovelace", int64(3000)
-	if r := deliver(t, srv.URL, "msg_u2", clerkfake.Event(eventUserUpdated, ada)); r.Body["outcome"] != "updated" {
-		t.Fatalf("update: %+v", r)
-	}
-	if ev := conn.next(t); ev.record()["firstName"] != "Lovelace" {
-		t.Fatalf("update event after subscribing again: %+v", ev)
-	}
-
-	// Once the record is no longer in memory it is read again; when the
-	// database cannot answer, a stand-in with the client's id and token key
-	// still refuses another client's token.
-	waitFor(t, "the connection is indexed again", held.indexed.Load)
-	forgetRecord := func() {
-		held.authMu.Lock()
-		defer held.authMu.Unlock()
-		ref := *held.authRef
-		ref.record = weak.Pointer[core.Record]{}
-		held.authRef = &ref
-	}
-	forgetRecord()
-	if auth, _ := held.Get(apis.RealtimeClientAuthKey).(*core.Record); auth == nil || auth.GetString("firstName") != "Lovelace" {
-		t.Fatalf("the auth read again: %v", auth)
-	}
-	client := clientOf(t, app, ada["id"].(string))
-	forgetRecord()
-	if err := app.ConcurrentDB().(*dbx.DB).Close(); err != nil {
-		t.Fatal(err)
-	}
-	auth, _ := held.Get(apis.RealtimeClientAuthKey).(*core.Record)
-	if auth == nil || auth.Id != client.Id || auth.TokenKey() != client.TokenKey() {
-		t.Fatalf("with the database unavailable, the auth is %v, want a stand-in for %s", auth, client.Id)
 	}
 }
 
@@ -574,5 +430,29 @@ func TestRealtimeMessageIsPocketBases(t *testing.T) {
 				t.Errorf("%s sent an extra message (firstName %v) before the last change", name, got)
 			}
 		}
+	}
+}
+
+// The Clerk page's status counts the realtime connections by where they
+// are served from, with the index on and off.
+func TestStatusCountsTheRealtimeConnections(t *testing.T) {
+	t.Parallel()
+	for _, off := range []bool{false, true} {
+		app := newTestApp(t)
+		srv := serveWithClerk(t, app, Config{RealtimeIndexOff: off})
+		deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
+		topic := "clients/" + clientOf(t, app, userA).Id
+		srv.signIn(t, userA, topic)
+		srv.signIn(t, userA, topic, "announcements") // an owner's topic: in PocketBase's broker
+		want := realtimeStatus{Index: true, Broker: 1, Indexed: 1, Detached: 2}
+		if off {
+			want = realtimeStatus{Broker: 2}
+		}
+		superuser := newSuperuserToken(t, app)
+		var got realtimeStatus
+		waitFor(t, fmt.Sprintf("the status counting %+v (index off: %v)", want, off), func() bool {
+			got = statusOf(t, srv.URL, superuser).Realtime
+			return got == want
+		})
 	}
 }

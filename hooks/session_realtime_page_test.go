@@ -127,25 +127,12 @@ func profilePagesReceive(t *testing.T, indexOff bool) map[string][]string {
 func mustBeDetached(t *testing.T, app core.App, clientID string, inBroker bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		var conn *realtimeClient
-		if c, err := app.SubscriptionsBroker().ClientById(clientID); err == nil {
-			conn, _ = c.(*realtimeClient)
-		} else if s := realtimeIndexOf(app); s != nil {
-			s.mu.Lock()
-			conn = s.byID[clientID]
-			s.mu.Unlock()
-		}
-		_, err := app.SubscriptionsBroker().ClientById(clientID)
-		if conn != nil {
-			conn.mu.Lock()
-			detached := conn.stream != nil
-			conn.mu.Unlock()
-			if detached && (err == nil) == inBroker {
-				return
-			}
+		place, found := realtimeIndexOf(app).PlaceOf(clientID)
+		if found && place.Detached && place.InBroker == inBroker {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("connection %s: detached and in the broker %v: not so within 5 s (found %v, broker: %v)", clientID, inBroker, conn != nil, err)
+			t.Fatalf("connection %s: detached and in the broker %v: not so within 5 s (found %v: %+v)", clientID, inBroker, found, place)
 		}
 	}
 }

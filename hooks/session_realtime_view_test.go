@@ -69,7 +69,7 @@ func TestRealtimeDetachedConnectionEndsAtItsMaximumLifetime(t *testing.T) {
 		t.Fatalf("ended %s after it was detached, past its lifetime", waited)
 	}
 	waitFor(t, "the ended connection forgotten", func() bool {
-		return detachedStreams(app) == 0 && len(realtimeIndexOf(app).all()) == 0
+		return detachedStreams(app) == 0 && realtimeIndexOf(app).Stats().Indexed == 0
 	})
 }
 

@@ -35,6 +35,28 @@ type statusReport struct {
 	// FanOut is the work after the webhook's commits (realtime messages,
 	// hooks): its backlog and the writer's waits for room in it.
 	FanOut fanOutStatus `json:"fanOut"`
+	// Realtime counts the open realtime connections by where they are
+	// served from.
+	Realtime realtimeStatus `json:"realtime"`
+}
+
+// realtimeStatus counts the open realtime connections: in PocketBase's
+// broker, which walks them at every record change, and, with the realtime
+// index on, taken out of it (indexed) and out of PocketBase's connection
+// loop (detached, which hold less memory).
+type realtimeStatus struct {
+	Index    bool `json:"index"` // false with CLERK_REALTIME_INDEX=off
+	Broker   int  `json:"broker"`
+	Indexed  int  `json:"indexed"`
+	Detached int  `json:"detached"`
+}
+
+func (p *plugin) realtimeStatus() realtimeStatus {
+	if p.realtimeIndex == nil {
+		return realtimeStatus{Broker: p.app.SubscriptionsBroker().TotalClients()}
+	}
+	stats := p.realtimeIndex.Stats()
+	return realtimeStatus{Index: true, Broker: stats.Broker, Indexed: stats.Indexed, Detached: stats.Detached}
 }
 
 // configPart says whether one part of the configuration is in effect.
@@ -119,7 +141,7 @@ func (p *plugin) handleStatus(e *core.RequestEvent) error {
 func (p *plugin) statusReport(now time.Time) (*statusReport, error) {
 	now = now.UTC()
 	r := &statusReport{Now: dateString(now), Configuration: p.configParts(now), Failures: []failedDelivery{},
-		Replication: p.replication.Load().status(now), FanOut: p.batcher.fanOut.status(now)}
+		Replication: p.replication.Load().status(now), FanOut: p.batcher.fanOut.status(now), Realtime: p.realtimeStatus()}
 	var err error
 	if r.Deliveries, err = deliveriesByHour(p.app, now, &p.applied); err != nil {
 		return nil, fmt.Errorf("counting deliveries: %w", err)

@@ -1,4 +1,4 @@
-package hooks
+package realtimeindex
 
 import (
 	"context"
@@ -21,12 +21,12 @@ import (
 // (about 45 KB of a connection's 57). Its server-sent events are then written
 // to the hijacked connection (sseStream), through PocketBase's
 // OnRealtimeMessageSend hooks, with PocketBase's idle timeout and lifetime.
-// realtimeClient replaces the channel of PocketBase's client so that its loop
+// connection replaces the channel of PocketBase's client so that its loop
 // can be asked to return without ending the connection.
 
 // Channel is what PocketBase's connection loop reads; it is closed when the
 // connection is discarded or detached.
-func (c *realtimeClient) Channel() chan subscriptions.Message {
+func (c *connection) Channel() chan subscriptions.Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.ch
@@ -36,18 +36,20 @@ func (c *realtimeClient) Channel() chan subscriptions.Message {
 // from a goroutine of its own that waits until the connection takes it, so a
 // client that reads nothing (or a trickle) would hold a goroutine and a
 // message per change, until the idle timeout or its lifetime. A connection
-// with maxQueuedRealtimeMessages waiting is ended (its client reconnects and
+// with MaxQueuedMessages waiting is ended (its client reconnects and
 // reads again), and no write to a connection waits longer than
-// realtimeWriteTimeout.
+// WriteTimeout.
 const (
-	maxQueuedRealtimeMessages = 256
-	realtimeWriteTimeout      = 10 * time.Second
+	// MaxQueuedMessages is the most messages a connection may have waiting.
+	MaxQueuedMessages = 256
+	// WriteTimeout bounds each write to a connection.
+	WriteTimeout = 10 * time.Second
 )
 
 // Send is PocketBase's client Send: it waits for the connection loop to take
 // the message, or, once detached, writes it to the connection. A connection
-// that has fallen maxQueuedRealtimeMessages behind is ended.
-func (c *realtimeClient) Send(m subscriptions.Message) {
+// that has fallen MaxQueuedMessages behind is ended.
+func (c *connection) Send(m subscriptions.Message) {
 	c.mu.Lock()
 	switch {
 	case c.discarded:
@@ -58,11 +60,11 @@ func (c *realtimeClient) Send(m subscriptions.Message) {
 		c.mu.Unlock()
 		stream.send(m)
 		return
-	case c.detach && len(c.pending) < maxQueuedRealtimeMessages:
+	case c.detach && len(c.pending) < MaxQueuedMessages:
 		c.pending = append(c.pending, m)
 		c.mu.Unlock()
 		return
-	case c.detach || c.sending >= maxQueuedRealtimeMessages:
+	case c.detach || c.sending >= MaxQueuedMessages:
 		c.mu.Unlock()
 		c.fallBehind()
 		return
@@ -82,7 +84,7 @@ func (c *realtimeClient) Send(m subscriptions.Message) {
 
 // closeChannelIfDetaching ends PocketBase's loop once a requested detach has
 // no Send left waiting on the channel (c.mu held).
-func (c *realtimeClient) closeChannelIfDetaching() {
+func (c *connection) closeChannelIfDetaching() {
 	if c.detach && c.sending == 0 && !c.chClosed {
 		c.loopLetGo.Store(true)
 		close(c.ch)
@@ -97,16 +99,16 @@ func (c *realtimeClient) closeChannelIfDetaching() {
 // it. To the loop alone, the connection it lets go of has no id, which
 // unregisters nothing; the broker holds the connection itself from its
 // first message on (PB_CONNECT), and everyone else sees its id.
-type loopView struct{ *realtimeClient }
+type loopView struct{ *connection }
 
 func (v *loopView) Id() string {
 	if v.loopLetGo.Load() {
 		return ""
 	}
-	return v.realtimeClient.Id()
+	return v.connection.Id()
 }
 
-func (c *realtimeClient) Discard() {
+func (c *connection) Discard() {
 	if c.leaving.Load() {
 		return
 	}
@@ -125,7 +127,7 @@ func (c *realtimeClient) Discard() {
 
 // markDiscarded stops every further Send and ends PocketBase's loop, if it
 // still runs.
-func (c *realtimeClient) markDiscarded() {
+func (c *connection) markDiscarded() {
 	c.mu.Lock()
 	if c.discarded {
 		c.mu.Unlock()
@@ -147,15 +149,15 @@ func (c *realtimeClient) markDiscarded() {
 
 // fallBehind ends a connection that does not take its messages: it is
 // discarded, and a write of PocketBase's loop stuck on it fails now.
-func (c *realtimeClient) fallBehind() {
+func (c *connection) fallBehind() {
 	c.markDiscarded()
 	if stop := c.stopLoopWrites.Load(); stop != nil {
 		(*stop)()
 	}
-	c.app.Logger().Debug("Realtime connection ended: it fell too far behind its messages", "clientId", c.Id(), "queued", maxQueuedRealtimeMessages)
+	c.app.Logger().Debug("Realtime connection ended: it fell too far behind its messages", "clientId", c.Id(), "queued", MaxQueuedMessages)
 }
 
-func (c *realtimeClient) IsDiscarded() bool {
+func (c *connection) IsDiscarded() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.discarded
@@ -164,7 +166,7 @@ func (c *realtimeClient) IsDiscarded() bool {
 // requestDetach asks PocketBase's loop to let go of the connection, which
 // then goes on without the goroutine and the buffers that net/http and
 // PocketBase hold for a request in progress (see detach).
-func (c *realtimeClient) requestDetach() {
+func (c *connection) requestDetach() {
 	if !c.canDetach {
 		return
 	}
@@ -178,7 +180,7 @@ func (c *realtimeClient) requestDetach() {
 }
 
 // settle marks the connection done with PocketBase's loop (c.mu held).
-func (c *realtimeClient) settle() {
+func (c *connection) settle() {
 	if !c.settledClosed {
 		close(c.settled)
 		c.settledClosed = true
@@ -187,7 +189,7 @@ func (c *realtimeClient) settle() {
 
 // waitDetached waits, while PocketBase's loop lets go of the connection,
 // until it has (a second at most: the loop returns as soon as it runs).
-func (c *realtimeClient) waitDetached() {
+func (c *connection) waitDetached() {
 	if !c.detachRequested() {
 		return
 	}
@@ -203,7 +205,7 @@ func (c *realtimeClient) waitDetached() {
 
 // detachRequested reports whether PocketBase's loop is letting go of the
 // connection: asked to, and the stream not attached yet (attach clears it).
-func (c *realtimeClient) detachRequested() bool {
+func (c *connection) detachRequested() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.detach && !c.discarded
@@ -211,7 +213,7 @@ func (c *realtimeClient) detachRequested() bool {
 
 // attach hands the connection to its stream, with the messages sent while
 // it was being detached first.
-func (c *realtimeClient) attach(stream *sseStream) bool {
+func (c *connection) attach(stream *sseStream) bool {
 	stream.mu.Lock()
 	defer stream.mu.Unlock()
 	c.mu.Lock()
@@ -240,7 +242,7 @@ func (c *realtimeClient) attach(stream *sseStream) bool {
 type sseStream struct {
 	app     core.App
 	conn    net.Conn
-	client  *realtimeClient
+	client  *connection
 	chunked bool // net/http had started a chunked body: each message is a chunk
 	event   *core.RequestEvent
 	idleFor time.Duration
@@ -279,7 +281,7 @@ func (s *sseStream) FlushError() error {
 		frame = s.out
 	}
 	s.out = nil
-	timeout := realtimeWriteTimeout
+	timeout := WriteTimeout
 	if s.ended.Load() {
 		timeout = time.Second // as end allows
 	}
@@ -290,8 +292,8 @@ func (s *sseStream) FlushError() error {
 
 func (s *sseStream) send(m subscriptions.Message) {
 	defer s.queued.Add(-1)
-	if s.queued.Add(1) > maxQueuedRealtimeMessages {
-		s.client.app.Logger().Debug("Realtime connection ended: it fell too far behind its messages", "clientId", s.client.Id(), "queued", maxQueuedRealtimeMessages)
+	if s.queued.Add(1) > MaxQueuedMessages {
+		s.client.app.Logger().Debug("Realtime connection ended: it fell too far behind its messages", "clientId", s.client.Id(), "queued", MaxQueuedMessages)
 		s.end()
 		return
 	}
@@ -381,7 +383,7 @@ func canDetach(e *core.RealtimeConnectRequestEvent) bool {
 // PocketBase's request state; what remains is the connection, the client,
 // a small read goroutine and two timers. It answers an error when the
 // connection could not be taken over (it then ends).
-func (s *realtimeIndex) detach(conn *realtimeClient, e *core.RealtimeConnectRequestEvent, connected time.Time) error {
+func (s *Index) detach(conn *connection, e *core.RealtimeConnectRequestEvent, connected time.Time) error {
 	header := e.Response.Header()
 	chunked := e.Request.ProtoAtLeast(1, 1) && header.Get("Content-Length") == "" && header.Get("Transfer-Encoding") != "identity"
 	if encoding := header.Get("Content-Encoding"); encoding != "" {
@@ -423,13 +425,13 @@ func (s *realtimeIndex) detach(conn *realtimeClient, e *core.RealtimeConnectRequ
 	return nil
 }
 
-func (s *realtimeIndex) keep(stream *sseStream) {
+func (s *Index) keep(stream *sseStream) {
 	s.streamsMu.Lock()
 	s.streams[stream] = struct{}{}
 	s.streamsMu.Unlock()
 }
 
-func (s *realtimeIndex) forget(stream *sseStream) {
+func (s *Index) forget(stream *sseStream) {
 	s.streamsMu.Lock()
 	delete(s.streams, stream)
 	s.streamsMu.Unlock()
@@ -437,7 +439,7 @@ func (s *realtimeIndex) forget(stream *sseStream) {
 
 // endStreams closes every detached connection (the app is stopping: net/http
 // no longer knows of them).
-func (s *realtimeIndex) endStreams() {
+func (s *Index) endStreams() {
 	s.streamsMu.Lock()
 	streams := make([]*sseStream, 0, len(s.streams))
 	for stream := range s.streams {

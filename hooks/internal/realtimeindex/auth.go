@@ -1,4 +1,4 @@
-package hooks
+package realtimeindex
 
 import (
 	"database/sql"
@@ -11,7 +11,7 @@ import (
 )
 
 // An indexed connection keeps its auth as a reference (authRef) instead of
-// the record. The record, with the Clerk user it keeps, is several KB, held
+// the record. The record, with what the app keeps on it, is several KB, held
 // once per connection: with a thousand connections that was half the live
 // heap, which every garbage collection walks. A delivery needs no more than
 // the reference, as the changed record is the connection's own; anything
@@ -34,7 +34,7 @@ func (r *authRef) is(record *core.Record) bool {
 	return record != nil && r.id == record.Id && r.collectionID == record.Collection().Id
 }
 
-func (c *realtimeClient) currentAuthRef() *authRef {
+func (c *connection) currentAuthRef() *authRef {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
 	return c.authRef
@@ -42,7 +42,7 @@ func (c *realtimeClient) currentAuthRef() *authRef {
 
 // holdAuthAsRef replaces the auth record that conn holds by its reference.
 // It is called as conn is indexed.
-func (c *realtimeClient) holdAuthAsRef() {
+func (c *connection) holdAuthAsRef() {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
 	if record, _ := c.Client.Get(apis.RealtimeClientAuthKey).(*core.Record); record != nil {
@@ -54,7 +54,7 @@ func (c *realtimeClient) holdAuthAsRef() {
 // Get is the client's store, where an indexed connection's auth comes from
 // its reference. Once the connection is back in PocketBase's broker, which
 // reads the auth for every record change, the record is kept again.
-func (c *realtimeClient) Get(key string) any {
+func (c *connection) Get(key string) any {
 	if key != apis.RealtimeClientAuthKey {
 		return c.Client.Get(key)
 	}
@@ -79,7 +79,7 @@ func (c *realtimeClient) Get(key string) any {
 // keepAuth keeps what Get found for ref, unless the reference changed
 // meanwhile: nil signs the connection out; a record is held again once
 // the connection is back in the broker.
-func (c *realtimeClient) keepAuth(ref *authRef, record *core.Record, loaded bool) bool {
+func (c *connection) keepAuth(ref *authRef, record *core.Record, loaded bool) bool {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
 	if c.authRef != ref {
@@ -104,7 +104,7 @@ func (c *realtimeClient) keepAuth(ref *authRef, record *core.Record, loaded bool
 // database cannot answer, it is a stand-in with the record's id and token
 // key, which still refuses another user's token on this connection, and ok
 // is false: nothing is concluded from it.
-func (c *realtimeClient) loadAuth(ref *authRef) (record *core.Record, ok bool) {
+func (c *connection) loadAuth(ref *authRef) (record *core.Record, ok bool) {
 	record, err := c.app.FindRecordById(ref.collectionID, ref.id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -120,13 +120,13 @@ func (c *realtimeClient) loadAuth(ref *authRef) (record *core.Record, ok bool) {
 		standIn.Id = ref.id
 		standIn.SetTokenKey(ref.tokenKey)
 		return standIn, false
-	case record.TokenKey() != ref.tokenKey: // a Clerk session's ref follows the key (keepClerkSubscribersSignedIn)
+	case record.TokenKey() != ref.tokenKey: // an app that keeps the connection signed in through a new key sets the record anew (Set)
 		return nil, true
 	}
 	return record, true
 }
 
-func (c *realtimeClient) Set(key string, value any) {
+func (c *connection) Set(key string, value any) {
 	if key == apis.RealtimeClientAuthKey {
 		c.authMu.Lock()
 		defer c.authMu.Unlock()
@@ -142,7 +142,7 @@ func (c *realtimeClient) Set(key string, value any) {
 	c.Client.Set(key, value)
 }
 
-func (c *realtimeClient) Unset(key string) {
+func (c *connection) Unset(key string) {
 	if key == apis.RealtimeClientAuthKey {
 		c.authMu.Lock()
 		defer c.authMu.Unlock()
@@ -154,16 +154,16 @@ func (c *realtimeClient) Unset(key string) {
 
 // noteSignedIn keeps the connection's entry in signedInConns; call with
 // authMu held, as the auth changes.
-func (c *realtimeClient) noteSignedIn(auth *core.Record) {
+func (c *connection) noteSignedIn(auth *core.Record) {
 	if c.signedIn != nil {
 		c.signedIn.note(c, auth)
 	}
 }
 
-// signedInAs tells whether sub is signed in as record, without loading the
-// auth of an indexed connection.
-func signedInAs(sub subscriptions.Client, record *core.Record) bool {
-	if conn, ok := sub.(*realtimeClient); ok {
+// SignedInAs tells whether sub is signed in as record, without loading the
+// auth of a connection of an index.
+func SignedInAs(sub subscriptions.Client, record *core.Record) bool {
+	if conn, ok := sub.(*connection); ok {
 		if ref := conn.currentAuthRef(); ref != nil {
 			return ref.is(record)
 		}

@@ -1,4 +1,4 @@
-package hooks
+package realtimeindex
 
 import (
 	"sync"
@@ -23,7 +23,7 @@ import (
 // connections it would reach without the index.
 type brokerView struct {
 	core.App
-	index      *realtimeIndex
+	index      *Index
 	collection *core.Collection
 	id         string
 
@@ -65,7 +65,7 @@ func (v *brokerView) close() {
 
 // brokerFor is PocketBase's broker when no indexed connection can hear of
 // the record, and otherwise a broker of its connections and those.
-func (s *realtimeIndex) brokerFor(collection *core.Collection, id string) *subscriptions.Broker {
+func (s *Index) brokerFor(collection *core.Collection, id string) *subscriptions.Broker {
 	listeners := s.listenersOf(collection, id)
 	if len(listeners) == 0 {
 		return s.app.SubscriptionsBroker()
@@ -82,7 +82,7 @@ func (s *realtimeIndex) brokerFor(collection *core.Collection, id string) *subsc
 
 // bindBrokerViews sets the view around each of PocketBase's realtime model
 // handlers.
-func (s *realtimeIndex) bindBrokerViews(app core.App) {
+func (s *Index) bindBrokerViews(app core.App) {
 	type binder interface {
 		Bind(*hook.Handler[*core.ModelEvent]) string
 	}
@@ -90,16 +90,16 @@ func (s *realtimeIndex) bindBrokerViews(app core.App) {
 		h.Bind(&hook.Handler[*core.ModelEvent]{Priority: set, Func: s.setView})
 		h.Bind(&hook.Handler[*core.ModelEvent]{Priority: take, Func: s.takeView})
 	}
-	around(app.OnModelAfterCreateSuccess(), setViewPriority, takeViewPriority)
-	around(app.OnModelAfterUpdateSuccess(), setViewPriority, takeViewPriority)
-	around(app.OnModelAfterDeleteSuccess(), setViewPriority, takeViewPriority)
-	around(app.OnModelDelete(), pocketBaseDryCachePriority-1, pocketBaseDryCachePriority+1)
+	around(app.OnModelAfterCreateSuccess(), SetViewPriority, TakeViewPriority)
+	around(app.OnModelAfterUpdateSuccess(), SetViewPriority, TakeViewPriority)
+	around(app.OnModelAfterDeleteSuccess(), SetViewPriority, TakeViewPriority)
+	around(app.OnModelDelete(), SetDryCacheViewPriority, TakeDryCacheViewPriority)
 	app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
-		Priority: setViewPriority,
+		Priority: SetViewPriority,
 		Func:     func(e *core.ModelErrorEvent) error { return s.setView(&e.ModelEvent) },
 	})
 	app.OnModelAfterDeleteError().Bind(&hook.Handler[*core.ModelErrorEvent]{
-		Priority: takeViewPriority,
+		Priority: TakeViewPriority,
 		Func:     func(e *core.ModelErrorEvent) error { return s.takeView(&e.ModelEvent) },
 	})
 	// PocketBase signs out the connections of an auth collection whose token
@@ -125,7 +125,7 @@ func (s *realtimeIndex) bindBrokerViews(app core.App) {
 
 // setView sets the view on the event; takeView takes it off once
 // PocketBase's handlers ran.
-func (s *realtimeIndex) setView(e *core.ModelEvent) error {
+func (s *Index) setView(e *core.ModelEvent) error {
 	collection, id := s.recordOf(e.Model)
 	if collection == nil {
 		return e.Next()
@@ -140,7 +140,7 @@ func (s *realtimeIndex) setView(e *core.ModelEvent) error {
 	return err
 }
 
-func (s *realtimeIndex) takeView(e *core.ModelEvent) error {
+func (s *Index) takeView(e *core.ModelEvent) error {
 	if view, ok := e.App.(*brokerView); ok {
 		e.App = view.App
 		view.close()
@@ -149,7 +149,7 @@ func (s *realtimeIndex) takeView(e *core.ModelEvent) error {
 }
 
 // recordOf is the collection and id of a record model (nil for any other).
-func (s *realtimeIndex) recordOf(model core.Model) (*core.Collection, string) {
+func (s *Index) recordOf(model core.Model) (*core.Collection, string) {
 	switch m := model.(type) {
 	case *core.Record:
 		return m.Collection(), m.Id
@@ -168,12 +168,12 @@ func (s *realtimeIndex) recordOf(model core.Model) (*core.Collection, string) {
 // listenersOf is the indexed connections that can hear of a change of the
 // record: subscribed to one of the topics PocketBase's broadcast looks for,
 // or signed in as it (PocketBase refreshes their auth). s.mu is taken.
-func (s *realtimeIndex) listenersOf(collection *core.Collection, id string) []*realtimeClient {
-	var seen map[*realtimeClient]struct{}
-	var out []*realtimeClient
-	add := func(c *realtimeClient) {
+func (s *Index) listenersOf(collection *core.Collection, id string) []*connection {
+	var seen map[*connection]struct{}
+	var out []*connection
+	add := func(c *connection) {
 		if seen == nil {
-			seen = map[*realtimeClient]struct{}{}
+			seen = map[*connection]struct{}{}
 		}
 		if _, dup := seen[c]; !dup {
 			seen[c] = struct{}{}
@@ -201,7 +201,7 @@ func (s *realtimeIndex) listenersOf(collection *core.Collection, id string) []*r
 
 // signOutCollection signs out the indexed connections signed in as a record
 // of the collection.
-func (s *realtimeIndex) signOutCollection(collectionID string) {
+func (s *Index) signOutCollection(collectionID string) {
 	for _, conn := range s.all() {
 		if ref := conn.currentAuthRef(); ref != nil && ref.collectionID == collectionID {
 			conn.Unset(apis.RealtimeClientAuthKey)

@@ -1,4 +1,4 @@
-package hooks
+package realtimeindex
 
 import (
 	"maps"
@@ -8,7 +8,7 @@ import (
 )
 
 // A connection answers PocketBase's walks from its own index of topics
-// (realtimeClient.Subscriptions): it must answer what PocketBase's client
+// (connection.Subscriptions): it must answer what PocketBase's client
 // answers, for every form of prefix PocketBase asks with.
 func TestConnectionTopicsAnswerAsPocketBasesClient(t *testing.T) {
 	topics := []string{
@@ -22,7 +22,7 @@ func TestConnectionTopicsAnswerAsPocketBasesClient(t *testing.T) {
 		{"clients/abc?", "clients/*?"}, {"c"}, {""}, {"?"}, {},
 	}
 	pb := subscriptions.NewDefaultClient()
-	conn := newRealtimeClient(nil, subscriptions.NewDefaultClient())
+	conn := newConnection(nil, subscriptions.NewDefaultClient())
 	pb.Subscribe(topics...)
 	conn.Subscribe(topics...)
 	for _, p := range prefixes {

@@ -1,4 +1,4 @@
-package hooks
+package realtimeindex
 
 import (
 	"sync"
@@ -7,13 +7,13 @@ import (
 )
 
 // signedInConns finds the connections signed in as a record without
-// walking every connection. keepClerkSubscribersSignedIn runs for every
-// change of a client, and a walk of PocketBase's broker copies its whole
-// map and reads every connection's store: with a thousand profile pages
-// open that walk was a third of a user.updated's CPU.
+// walking every connection (ClientsSignedInAs). An app may look for them
+// at every change of a user, and a walk of PocketBase's broker copies its
+// whole map and reads every connection's store: with a thousand profile
+// pages open that walk was a third of a user.updated's CPU.
 type signedInConns struct {
 	mu    sync.Mutex
-	conns map[string]map[*realtimeClient]struct{} // by the auth record's collection id and id
+	conns map[string]map[*connection]struct{} // by the auth record's collection id and id
 }
 
 func signedInKey(record *core.Record) string {
@@ -21,7 +21,7 @@ func signedInKey(record *core.Record) string {
 }
 
 // note records that conn is signed in as auth (nil: as no one).
-func (s *signedInConns) note(conn *realtimeClient, auth *core.Record) {
+func (s *signedInConns) note(conn *connection, auth *core.Record) {
 	key := ""
 	if auth != nil {
 		key = signedInKey(auth)
@@ -45,13 +45,13 @@ func (s *signedInConns) note(conn *realtimeClient, auth *core.Record) {
 		return
 	}
 	if s.conns[key] == nil {
-		s.conns[key] = map[*realtimeClient]struct{}{}
+		s.conns[key] = map[*connection]struct{}{}
 	}
 	s.conns[key][conn] = struct{}{}
 }
 
 // forget removes a connection that ended, for good.
-func (s *signedInConns) forget(conn *realtimeClient) {
+func (s *signedInConns) forget(conn *connection) {
 	s.mu.Lock()
 	conn.signedInForgotten = true
 	s.mu.Unlock()
@@ -59,16 +59,16 @@ func (s *signedInConns) forget(conn *realtimeClient) {
 }
 
 // of is the connections signed in as record.
-func (s *signedInConns) of(record *core.Record) []*realtimeClient {
+func (s *signedInConns) of(record *core.Record) []*connection {
 	return s.ofKey(signedInKey(record))
 }
 
 // ofKey is the connections signed in as the record "<collection id>/<id>".
-func (s *signedInConns) ofKey(key string) []*realtimeClient {
+func (s *signedInConns) ofKey(key string) []*connection {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set := s.conns[key]
-	out := make([]*realtimeClient, 0, len(set))
+	out := make([]*connection, 0, len(set))
 	for conn := range set {
 		out = append(out, conn)
 	}
