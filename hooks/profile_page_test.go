@@ -284,8 +284,8 @@ func TestProfilePageInABrowser(t *testing.T) {
 		}
 		// The items' topic, a record topic, keeps the connection in the
 		// server's realtime index (which indexes a topic without its options).
-		index := app.Store().Get(realtimeIndexKey).(*realtimeIndex)
-		for deadline := time.Now().Add(10 * time.Second); indexedUnder(index, migrations.SubscriptionItemsCollection+"/*") == 0; time.Sleep(50 * time.Millisecond) {
+		index := realtimeIndexOf(app)
+		for deadline := time.Now().Add(10 * time.Second); index.Stats().Topics[migrations.SubscriptionItemsCollection+"/*"] == 0; time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("the connection subscribed to the subscription items is not in the realtime index")
 			}

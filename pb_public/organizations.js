@@ -7,7 +7,7 @@
 // come over a realtime connection of their own: the cards subscribe, read
 // and reconnect apart from the profile's record. The server serves both of
 // the page's connections from its realtime index
-// (hooks/session_realtime_index.go), as long as every topic is a record topic.
+// (hooks/internal/realtimeindex), as long as every topic is a record topic.
 let orgsRealtime = null;
 let memberships = null; // the user's memberships by id; null until read
 let organizations = new Map(); // their organizations by id, the newest copy of each

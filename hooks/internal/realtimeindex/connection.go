@@ -44,7 +44,7 @@ type connection struct {
 	detachWaiters atomic.Int32 // giveBacks waiting in waitDetached
 
 	authMu  sync.Mutex
-	authRef *authRef // the auth, while indexed (session_realtime_index_auth.go)
+	authRef *authRef // the auth, while indexed (auth.go)
 
 	// signedIn indexes the connection by its auth; signedInAs is its key
 	// there, and signedInForgotten says it ended (both guarded by signedIn.mu).
