@@ -32,11 +32,13 @@ var publicFiles embed.FS
 // heap is small, as it is for the webhook (SQLite's page caches, outside it,
 // make up most of the memory), which spares a sixth of its CPU
 // (docs/benchmarks.md); and at most 32 MiB of garbage beyond the live heap
-// once it is large, as with thousands of realtime connections, down to Go's
-// default of 100. Unlike a soft memory limit (GOMEMLIMIT), it never makes
-// the collector run back to back under a load whose live heap is large.
+// once it is large, as with thousands of realtime connections, down to
+// GOGC 50: with 10,000 connections Go's default of 100 let garbage take as
+// much as the connections, for no CPU saved (docs/benchmarks.md). Unlike a
+// soft memory limit (GOMEMLIMIT), it never makes the collector run back to
+// back under a load whose live heap is large.
 // GOGC set in the environment replaces it; GOMEMLIMIT, if set, applies too.
-var gcHeadroom = gcheadroom.Config{Bytes: 32 << 20, Min: 100, Max: 400, Every: time.Second}
+var gcHeadroom = gcheadroom.Config{Bytes: 32 << 20, Min: 50, Max: 400, Every: time.Second}
 
 func main() {
 	if os.Getenv("GOGC") == "" {
