@@ -237,8 +237,9 @@ func (c *connection) attach(stream *sseStream) bool {
 
 // sseStream is a detached realtime connection: the server-sent events
 // written straight to the hijacked connection, with PocketBase's message
-// hook, idle timeout and maximum lifetime. A goroutine that reads the
-// connection notices when the client goes away.
+// hook, idle timeout and maximum lifetime. The process's hangup watcher (or,
+// where it cannot, a goroutine that reads the connection) notices when the
+// client goes away.
 type sseStream struct {
 	app     core.App
 	conn    net.Conn
@@ -251,11 +252,12 @@ type sseStream struct {
 	cancel  context.CancelFunc
 	onEnd   func()
 
-	mu     sync.Mutex // one message at a time
-	out    []byte     // the message being written (between Write and Flush)
-	done   bool
-	ended  atomic.Bool
-	queued atomic.Int32 // sends waiting for mu, or writing
+	mu      sync.Mutex // one message at a time
+	out     []byte     // the message being written (between Write and Flush)
+	done    bool
+	unwatch func() // ends the hangup watcher's watch, before the connection closes
+	ended   atomic.Bool
+	queued  atomic.Int32 // sends waiting for mu, or writing
 }
 
 // Header, Write, WriteHeader and Flush make the stream the message event's
@@ -331,7 +333,7 @@ func (s *sseStream) sendLocked(m subscriptions.Message) error {
 }
 
 // readUntilClosed waits for the client to close the connection (an SSE
-// client sends nothing more).
+// client sends nothing more), where watchHangup cannot.
 func (s *sseStream) readUntilClosed() {
 	var b [64]byte
 	for {
@@ -359,7 +361,11 @@ func (s *sseStream) end() {
 	s.done = true
 	s.idle.Stop()
 	s.life.Stop()
+	unwatch := s.unwatch
 	s.mu.Unlock()
+	if unwatch != nil {
+		unwatch()
+	}
 	_ = s.conn.Close()
 	s.cancel()
 	s.app.Logger().Debug("Realtime connection closed", "clientId", s.client.Id())
@@ -421,7 +427,15 @@ func (s *Index) detach(conn *connection, e *core.RealtimeConnectRequestEvent, co
 		stream.end()
 		return nil // the connection was hijacked: nothing more for net/http to do
 	}
-	go stream.readUntilClosed()
+	stream.mu.Lock()
+	if !stream.done {
+		if unwatch, ok := watchHangup(netConn, stream.end); ok {
+			stream.unwatch = unwatch
+		} else {
+			go stream.readUntilClosed()
+		}
+	}
+	stream.mu.Unlock()
 	return nil
 }
 

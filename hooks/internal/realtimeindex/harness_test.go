@@ -90,6 +90,7 @@ type sseConn struct {
 	url      string
 	clientID string
 	events   chan sseEvent
+	close    func() // closes the connection, as a browser leaving the page
 }
 
 type sseEvent struct {
@@ -112,7 +113,7 @@ func (s *testServer) connect(t *testing.T) *sseConn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &sseConn{url: s.URL, events: make(chan sseEvent, 16)}
+	c := &sseConn{url: s.URL, events: make(chan sseEvent, 16), close: cancel}
 	go func() {
 		defer res.Body.Close()
 		defer close(c.events)
