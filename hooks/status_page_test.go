@@ -72,6 +72,7 @@ func TestClerkPageInTheDashboard(t *testing.T) {
 		`#clerk-replication-state[data-state="off"]`:    "REPLICA_URL",
 		`#clerk-fanout-state[data-state="ok"]`:          "0 of 64 commits",
 		"#clerk-fanout-waits":                           "has not waited",
+		"#clerk-realtime-connections":                   "Realtime connections: 0 open: 0 in the realtime index, 0 in PocketBase",
 		"#clerk-items .clerk-items-title":               "Subscription items by status (5)",
 		"#clerk-items-active":                           "1active",
 		"#clerk-items-past_due":                         "1past due",

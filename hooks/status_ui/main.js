@@ -419,6 +419,21 @@ function fanOutCard(r) {
             String(f.bound),
             " commits waiting, the webhook waits for room before its next commit.",
         ),
+        realtimeConnections(r.realtime || {}),
+    );
+}
+
+// Where the open realtime connections are served from: PocketBase's broker
+// walks its connections at every record change; the index's are asked only
+// of their own topics, and a detached one holds less memory.
+function realtimeConnections(rt) {
+    const open = rt.index ? rt.broker + rt.indexed : rt.broker;
+    return t.p(
+        { className: "txt-hint txt-sm", id: "clerk-realtime-connections" },
+        `Realtime connections: ${open} open`,
+        rt.index
+            ? `: ${rt.indexed} in the realtime index, ${rt.broker} in PocketBase's broker, ${rt.detached} detached from its connection loop.`
+            : `, all in PocketBase's broker and connection loop (CLERK_REALTIME_INDEX=off).`,
     );
 }
 
