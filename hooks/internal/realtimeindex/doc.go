@@ -25,5 +25,7 @@
 // request in progress holds a goroutine with a deep stack, net/http's
 // buffers and PocketBase's request state, about 45 KB per connection, which
 // a detached connection does without. Its messages still go through
-// OnRealtimeMessageSend, with PocketBase's idle timeout and lifetime.
+// OnRealtimeMessageSend, with PocketBase's idle timeout and lifetime. On
+// Linux one goroutine notices the hangups of all detached connections
+// (hangup_linux.go), so that an open connection holds no goroutine.
 package realtimeindex
