@@ -25,8 +25,9 @@ type billingFirstSight struct {
 	p *plugin
 	// fetches lets concurrent requests of one payer share one fetch.
 	fetches singleflight.Group
-	// missing are the payer/plan pairs that Clerk's answer lacked, so that a
-	// token naming a plan that just ended costs no fetch per request.
+	// missing are the payer/plan pairs that Clerk's answer lacked, or whose
+	// fetch failed, so that a token naming a plan that just ended costs no
+	// fetch per request.
 	missing *expirable.LRU[string, struct{}]
 }
 
@@ -89,6 +90,11 @@ func (s *billingFirstSight) ensurePayer(ctx context.Context, app core.App, payer
 		app.Logger().Warn("A session token names a plan, but Clerk holds no subscription for its payer: the request goes on without it", "payer", payerID, "plans", unknown)
 		return
 	case err != nil:
+		// Not asked again for a while either: a Backend API that fails
+		// (or limits the rate) must not cost a fetch per request.
+		for _, plan := range unknown {
+			s.missing.Add(payerID+" "+plan, struct{}{})
+		}
 		app.Logger().Error("Fetching a signed-in payer's subscription failed; the webhooks will still bring it", "payer", payerID, "error", explainClerkError("getting the payer's billing subscription", err).Error())
 		return
 	}

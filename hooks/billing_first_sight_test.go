@@ -113,3 +113,21 @@ func tryListField(url, authorization, collection, field string) ([]string, error
 	}
 	return out, nil
 }
+
+// A Backend API that fails (here: limits the rate) costs one fetch, not one
+// per request: the requests go on, signed in, without the plan.
+func TestFirstSightOfAPlanDoesNotRetryAFailureOnEveryRequest(t *testing.T) {
+	t.Parallel()
+	_, srv, clerkAPI, key, _ := newcomerInClerk(t)
+	listClerkIDs(t, srv.URL, "Bearer "+key.token(t, newcomer))
+	token := planToken(t, key, newcomer, "", "u:pro")
+	limited := clerkfake.Failure{Status: 429, RetryAfter: "30"}
+	clerkAPI.Fail(limited, limited, limited, limited, limited)
+	before := clerkAPI.RequestCount()
+	for range 5 {
+		listAs(t, srv.URL, token, migrations.EntitlementsCollection, "feature")
+	}
+	if n := clerkAPI.RequestCount() - before; n != 1 {
+		t.Fatalf("5 requests during Clerk's rate limit made %d Backend API requests, want 1", n)
+	}
+}
