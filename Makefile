@@ -39,9 +39,9 @@ test: vet
 # The concurrent code under the race detector: the realtime index and its
 # detach (its package's tests, and those of hooks with Clerk), the session's
 # headers in subscriptions, the webhook's batcher, the statement cache, the
-# checkpointer, first sight's shared fetches, replication, and the
-# collector's tuning.
-RACE_TESTS := Realtime|FanOut|SessionClaims|ProfilePages|Batcher|Batch|StatementCache|Checkpoint|EndedSessions|FirstSight|Replica|Restore
+# checkpointer, first sight's shared fetches, the background listing of
+# billing plans, replication, and the collector's tuning.
+RACE_TESTS := Realtime|FanOut|SessionClaims|ProfilePages|Batcher|Batch|StatementCache|Checkpoint|EndedSessions|FirstSight|Replica|Restore|PlanFirstNamedByAnItem
 # The store-down test compares the webhook's pace with and without a
 # replica: the race detector's slowdown is not the replica's.
 RACE_SKIP := TestS3ReplicaDownNeitherBlocksTheWebhookNorGoesUnseen

@@ -197,10 +197,9 @@ func (ch subscriptionChange) apply(txApp core.App, config mappingConfig) (outcom
 //
 // As for memberships: an item of a deleted user or organization is gone,
 // and otherwise the newest updated_at wins, equal timestamps applying. The
-// plan it embeds is created or refreshed, never losing its features, which
-// an item does not carry. The item is kept while its payer has no record
+// plan it names is created from the item's copy when none is stored. The item is kept while its payer has no record
 // (clerkPayerId names it); the payer's relation links it when there is one.
-func (ch subscriptionItemChange) apply(txApp core.App, _ mappingConfig) (outcome, error) {
+func (ch subscriptionItemChange) apply(txApp core.App, config mappingConfig) (outcome, error) {
 	it := ch.Item
 	record, gone, err := findMirror(txApp, migrations.SubscriptionItemsCollection, it.ID, ch.PayerID)
 	if err != nil || gone {
@@ -218,7 +217,7 @@ func (ch subscriptionItemChange) apply(txApp core.App, _ mappingConfig) (outcome
 	if record != nil && it.UpdatedAt < (&subscriptionItemRecord{record}).ClerkUpdatedAt().UnixMilli() {
 		return outcomeStale, nil
 	}
-	plan, err := refreshItemPlan(txApp, it, ch.PayerID)
+	plan, err := itemPlan(txApp, it, ch.PayerID, config)
 	if err != nil {
 		return "", err
 	}
@@ -332,31 +331,40 @@ func keepUnlessEmpty(record *core.Record, field, value string) string {
 	return value
 }
 
-// refreshItemPlan creates or refreshes the plan an item names, from the
-// copy the item embeds, and returns it (nil: the item names none). A plan
-// created from an item has no features until "clerk sync" lists it, and is
-// for the item's payer type.
-func refreshItemPlan(txApp core.App, it *subscriptionItem, payerClerkID string) (*planRecord, error) {
+// itemPlan finds the plan an item names, or creates it from the item's
+// copy (nil: the item names none). Clerk's listing of plans is the plans'
+// source: an item's copy has no date to order it by and no features, so it
+// never changes a stored plan. A plan created from it grants nothing until
+// the listing brings its features: config.newPlan asks for the listing
+// once the transaction commits. The plan is for the item's payer type.
+func itemPlan(txApp core.App, it *subscriptionItem, payerClerkID string, config mappingConfig) (*planRecord, error) {
 	id := it.planID()
 	if id == "" {
 		return nil, nil
 	}
 	plan, err := findPlan(txApp, id)
-	if err != nil {
-		return nil, err
+	if err != nil || plan != nil {
+		return plan, err
 	}
 	embedded := it.Plan
 	if embedded == nil {
-		if plan != nil {
-			return plan, nil
-		}
 		embedded = &billingPlan{ID: id}
 	}
 	payerType := "user"
 	if isOrganizationID(payerClerkID) {
 		payerType = "org"
 	}
-	plan, _, err = savePlan(txApp, plan, embedded, payerType)
+	plan, _, err = savePlan(txApp, nil, embedded, payerType)
+	if err == nil && config.newPlan != nil {
+		if info := txApp.TxInfo(); info != nil {
+			info.OnComplete(func(txErr error) error {
+				if txErr == nil {
+					config.newPlan()
+				}
+				return nil
+			})
+		}
+	}
 	return plan, err
 }
 
@@ -390,6 +398,9 @@ func savePlan(txApp core.App, plan *planRecord, p *billingPlan, payerType string
 	}
 	if p.IsRecurring != nil {
 		fields[migrations.FieldIsRecurring] = *p.IsRecurring
+	}
+	if p.PubliclyVisible != nil {
+		fields[migrations.FieldPubliclyVisible] = *p.PubliclyVisible
 	}
 	if amount, currency := p.amount(); amount != nil {
 		fields[migrations.FieldAmount] = *amount

@@ -20,18 +20,20 @@ import (
 // type, and nil leaves what is stored as it is.
 type billingPlan struct {
 	clerk.APIResource
-	ID           string            `json:"id"`
-	Slug         string            `json:"slug"`
-	Name         string            `json:"name"`
-	ForPayerType *string           `json:"for_payer_type"`
-	IsDefault    *bool             `json:"is_default"`
-	IsRecurring  *bool             `json:"is_recurring"`
-	Amount       *int64            `json:"amount"`   // webhooks
-	Currency     string            `json:"currency"` // webhooks
-	Fee          *billingMoney     `json:"fee"`      // the Backend API
-	Features     *[]billingFeature `json:"features"` // the Backend API
-	CreatedAt    *int64            `json:"created_at"`
-	UpdatedAt    *int64            `json:"updated_at"`
+	ID           string  `json:"id"`
+	Slug         string  `json:"slug"`
+	Name         string  `json:"name"`
+	ForPayerType *string `json:"for_payer_type"`
+	IsDefault    *bool   `json:"is_default"`
+	IsRecurring  *bool   `json:"is_recurring"`
+	// PubliclyVisible is false for a plan hidden from the pricing table.
+	PubliclyVisible *bool             `json:"publicly_visible"`
+	Amount          *int64            `json:"amount"`   // webhooks
+	Currency        string            `json:"currency"` // webhooks
+	Fee             *billingMoney     `json:"fee"`      // the Backend API
+	Features        *[]billingFeature `json:"features"` // the Backend API
+	CreatedAt       *int64            `json:"created_at"`
+	UpdatedAt       *int64            `json:"updated_at"`
 }
 
 type billingMoney struct {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clerk/clerk-sdk-go/v2"
 	"github.com/clerk/clerk-sdk-go/v2/billing"
+	"github.com/pocketbase/dbx"
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pocketclerk/pocketclerk/migrations"
@@ -125,12 +126,16 @@ func (b *billingSync) listPlans(ctx context.Context) error {
 		if page.err != nil {
 			return page.err
 		}
-		counts.Listed += len(page.items)
-		changes := make([]change, len(page.items))
-		for i, p := range page.items {
+		changes := make([]change, 0, len(page.items))
+		for _, p := range page.items {
+			// Listed again for a new plan: the others were applied.
+			if _, seen := b.seenPlans[p.ID]; seen {
+				continue
+			}
 			b.seenPlans[p.ID] = struct{}{}
-			changes[i] = planChange{Type: changePlanListed, Plan: p}
+			changes = append(changes, planChange{Type: changePlanListed, Plan: p})
 		}
+		counts.Listed += len(changes)
 		b.applyChanges(changes, b.plans(), time.Time{})
 		bar.update(counts.Listed, page.total)
 	}
@@ -198,6 +203,11 @@ func (b *billingSync) keepUnlisted() error {
 // reads Clerk's plans into its own types; the sync reads them, through
 // the SDK's backend, into the type its mappings read.
 func (b *billingSync) fetchPlans(ctx context.Context, offset int64) ([]*billingPlan, int64, error) {
+	return fetchPlans(ctx, b.backend, offset)
+}
+
+// fetchPlans gets one page of GET /v1/billing/plans.
+func fetchPlans(ctx context.Context, backend clerk.Backend, offset int64) ([]*billingPlan, int64, error) {
 	req := clerk.NewAPIRequest(http.MethodGet, "/billing/plans")
 	req.SetParams(&billing.ListPlansParams{ListParams: clerk.ListParams{Limit: clerk.Int64(syncPageSize), Offset: clerk.Int64(offset)}})
 	list := &struct {
@@ -205,7 +215,7 @@ func (b *billingSync) fetchPlans(ctx context.Context, offset int64) ([]*billingP
 		Data       []*billingPlan `json:"data"`
 		TotalCount int64          `json:"total_count"`
 	}{}
-	if err := b.backend.Call(ctx, req, list); err != nil {
+	if err := backend.Call(ctx, req, list); err != nil {
 		return nil, 0, billingError(err)
 	}
 	return list.Data, list.TotalCount, nil
@@ -270,7 +280,13 @@ func (b *billingSync) prune(ctx context.Context, cutoff time.Time) error {
 }
 
 func (b *billingSync) prunePlans(ctx context.Context, cutoff time.Time) error {
-	unseen, err := b.unseen(migrations.BillingPlansCollection, b.seenPlans, cutoff, nil)
+	// A plan that a stored item names is kept, listed or not (a hidden or
+	// archived plan still has subscribers): its features are theirs.
+	inUse := func(plan *core.Record) bool {
+		n, err := b.app.CountRecords(migrations.SubscriptionItemsCollection, dbx.HashExp{migrations.FieldPlan: plan.Id})
+		return err != nil || n > 0
+	}
+	unseen, err := b.unseen(migrations.BillingPlansCollection, b.seenPlans, cutoff, inUse)
 	if err != nil || len(unseen) == 0 {
 		return err
 	}

@@ -33,6 +33,7 @@ func storePlan(t testing.TB, app core.App, slug, payerType string, features ...s
 	p.Set(migrations.FieldForPayerType, payerType)
 	p.Set(migrations.FieldFeatures, features)
 	p.Set(migrations.FieldIsRecurring, true)
+	p.Set(migrations.FieldPubliclyVisible, true)
 	p.Set(migrations.FieldCurrency, "USD")
 	if err := app.Save(p); err != nil {
 		t.Fatal(err)

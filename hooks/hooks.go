@@ -275,7 +275,8 @@ func register(app core.App, rootCmd *cobra.Command, config Config) (*plugin, err
 	if p.config.BillingPastDue == "" {
 		p.config.BillingPastDue = BillingPastDueKeep
 	}
-	p.mapping = mappingConfig{UserDelete: p.config.UserDelete, scrubber: &logScrubber{app: app}}
+	p.plans = newPlanLister(p)
+	p.mapping = mappingConfig{UserDelete: p.config.UserDelete, scrubber: &logScrubber{app: app}, newPlan: p.plans.request}
 	p.batcher.mapping = p.mapping
 	if p.config.APIURL == "" {
 		p.config.APIURL = "https://api.clerk.com"
@@ -367,6 +368,8 @@ type plugin struct {
 	// secretKeys are the secrets' keys, in the same order (see verify).
 	secretKeys [][]byte
 	batcher    *batcher
+	// plans lists Clerk's plans when an item brings one not stored yet.
+	plans *planLister
 
 	failures *failureRecorder // the webhook's error answers, for the status
 	syncs    syncRunner       // the sync running in this server, one at a time

@@ -50,6 +50,10 @@ type mappingConfig struct {
 	// scrubber deletes the log rows naming a deleted user's email once the
 	// deletion commits; nil: none.
 	scrubber *logScrubber
+	// newPlan is called once a transaction that stored a plan from a
+	// subscription item's copy commits: only Clerk's listing of plans has
+	// its features (see planLister). Nil: nothing is asked.
+	newPlan func()
 }
 
 // clerkObject is one kind of Clerk object the app keeps.

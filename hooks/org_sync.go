@@ -190,6 +190,11 @@ func listPages[T any](ctx context.Context, what string, fetch func(ctx context.C
 				return
 			}
 			offset += int64(len(items))
+			// A listing that answers past its total (one that ignores the
+			// offset) ends rather than loops.
+			if total > 0 && offset >= total {
+				return
+			}
 		}
 	}()
 	return pages

@@ -60,12 +60,13 @@ func dropBillingCollections(app core.App) error {
 	return deleteCollections(app, EntitlementsCollection, PaymentAttemptsCollection, SubscriptionItemsCollection, BillingPlansCollection)
 }
 
-// billingPlansCollection is one record per Clerk Billing plan: the pricing
-// table, which anyone may read.
+// billingPlansCollection is one record per Clerk Billing plan. Anyone may
+// read the plans of Clerk's pricing table; a plan Clerk hides (a custom
+// price for one customer) is for superusers only.
 func billingPlansCollection() *core.Collection {
 	c := core.NewBaseCollection(BillingPlansCollection)
-	c.ListRule = ptr("")
-	c.ViewRule = ptr("")
+	c.ListRule = ptr(FieldPubliclyVisible + " = true")
+	c.ViewRule = ptr(FieldPubliclyVisible + " = true")
 	c.Fields.Add(
 		&core.TextField{Name: FieldClerkID, Required: true, Presentable: true, Help: clerkFieldHelp + " (cplan_...)"},
 		&core.TextField{Name: FieldSlug, Help: clerkFieldHelp},
@@ -74,6 +75,7 @@ func billingPlansCollection() *core.Collection {
 		&core.JSONField{Name: FieldFeatures, Help: clerkFieldHelp + " (the slugs of the plan's features; kept by clerk sync)"},
 		&core.BoolField{Name: FieldIsDefault, Help: clerkFieldHelp},
 		&core.BoolField{Name: FieldIsRecurring, Help: clerkFieldHelp},
+		&core.BoolField{Name: FieldPubliclyVisible, Help: clerkFieldHelp + " (shown in Clerk's pricing table: only these are public here)"},
 		&core.NumberField{Name: FieldAmount, OnlyInt: true, Help: clerkFieldHelp + " (the fee, in the currency's smallest unit)"},
 		&core.TextField{Name: FieldCurrency, Help: clerkFieldHelp},
 		&core.DateField{Name: FieldClerkCreatedAt, Help: clerkFieldHelp},

@@ -188,6 +188,7 @@ const (
 	FieldFeatures            = "features"     // JSON list of feature slugs
 	FieldIsDefault           = "isDefault"
 	FieldIsRecurring         = "isRecurring"
+	FieldPubliclyVisible     = "publiclyVisible"
 	FieldAmount              = "amount" // in the currency's smallest unit
 	FieldCurrency            = "currency"
 	FieldClerkPayerID        = "clerkPayerId" // user_... or org_...
@@ -222,7 +223,7 @@ const (
 // only the sync may change.
 var (
 	BillingPlanClerkFields = []string{
-		FieldClerkID, FieldSlug, FieldName, FieldForPayerType, FieldFeatures, FieldIsDefault, FieldIsRecurring,
+		FieldClerkID, FieldSlug, FieldName, FieldForPayerType, FieldFeatures, FieldIsDefault, FieldIsRecurring, FieldPubliclyVisible,
 		FieldAmount, FieldCurrency, FieldClerkCreatedAt, FieldClerkUpdatedAt,
 	}
 	SubscriptionItemClerkFields = []string{
