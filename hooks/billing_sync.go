@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -209,7 +210,7 @@ func (b *billingSync) fetchPlans(ctx context.Context, offset int64) ([]*billingP
 // fetchPlans gets one page of GET /v1/billing/plans.
 func fetchPlans(ctx context.Context, backend clerk.Backend, offset int64) ([]*billingPlan, int64, error) {
 	req := clerk.NewAPIRequest(http.MethodGet, "/billing/plans")
-	req.SetParams(&billing.ListPlansParams{ListParams: clerk.ListParams{Limit: clerk.Int64(syncPageSize), Offset: clerk.Int64(offset)}})
+	req.SetParams(paginated{&billing.ListPlansParams{ListParams: clerk.ListParams{Limit: clerk.Int64(syncPageSize), Offset: clerk.Int64(offset)}}})
 	list := &struct {
 		clerk.APIResource
 		Data       []*billingPlan `json:"data"`
@@ -225,10 +226,10 @@ func fetchPlans(ctx context.Context, backend clerk.Backend, offset int64) ([]*bi
 // included (Clerk leaves them out by default).
 func (b *billingSync) fetchItems(ctx context.Context, offset int64) ([]*subscriptionItem, int64, error) {
 	req := clerk.NewAPIRequest(http.MethodGet, "/billing/subscription_items")
-	req.SetParams(&billing.ListSubscriptionItemsParams{
+	req.SetParams(paginated{&billing.ListSubscriptionItemsParams{
 		ListParams:  clerk.ListParams{Limit: clerk.Int64(syncPageSize), Offset: clerk.Int64(offset)},
 		IncludeFree: clerk.Bool(true),
-	})
+	}})
 	list := &struct {
 		clerk.APIResource
 		Data       []*subscriptionItem `json:"data"`
@@ -243,6 +244,17 @@ func (b *billingSync) fetchItems(ctx context.Context, offset int64) ([]*subscrip
 		}
 	}
 	return list.Data, list.TotalCount, nil
+}
+
+// paginated asks a billing listing for pages ("paginated=true", which
+// clerk-sdk-go's parameters lack): Clerk's spec leaves a listing without it
+// unpaginated, where limit and offset would not hold.
+type paginated struct{ clerk.Params }
+
+func (p paginated) ToQuery() url.Values {
+	q := p.Params.ToQuery()
+	q.Set("paginated", "true")
+	return q
 }
 
 // billingError is errBillingNotEnabled, with Clerk's reason, when Clerk
