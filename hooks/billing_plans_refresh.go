@@ -25,8 +25,6 @@ type planLister struct {
 	start sync.Once
 	stop  sync.Once
 	done  chan struct{} // closed when the app terminates
-	// listed, when set, is called after each listing (tests wait on it).
-	listed func()
 }
 
 func newPlanLister(p *plugin) *planLister {
@@ -64,9 +62,6 @@ func (l *planLister) run() {
 		case <-l.wake:
 		}
 		l.list()
-		if l.listed != nil {
-			l.listed()
-		}
 		select {
 		case <-l.done:
 			return
