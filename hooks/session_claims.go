@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/clerk/clerk-sdk-go/v2"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tools/inflector"
 )
@@ -63,14 +65,24 @@ func (h *claimHeaders) setOn(header http.Header) {
 	}
 }
 
-// ruleHeaders is the headers as a realtime subscription's options hold them.
+// ruleHeaders is the headers as a realtime subscription's options hold
+// them. A session's connections (a profile page opens two, at once) share
+// one map, which no one changes.
 func (h *claimHeaders) ruleHeaders() map[string]string {
+	if out, ok := sessionRuleHeaderMaps.Get(*h); ok {
+		return out
+	}
 	out := make(map[string]string, len(claimHeaderNames))
 	for i, name := range claimHeaderNames {
 		out[name.rule] = h[i]
 	}
+	sessionRuleHeaderMaps.Add(*h, out)
 	return out
 }
+
+// sessionRuleHeaderMaps are the maps of the sessions that subscribed
+// lately, by their headers.
+var sessionRuleHeaderMaps = expirable.NewLRU[claimHeaders, map[string]string](1024, nil, time.Minute)
 
 // tokenClaims are the claims that clerk.SessionClaims lacks or reads
 // differently, decoded from the same payload (CustomClaimsConstructor).

@@ -52,29 +52,40 @@ func watchHangup(conn net.Conn, hangup func()) (unwatch func(), ok bool) {
 	if err != nil {
 		return nil, false
 	}
+	watch := &hangupWatch{w: w, raw: raw}
 	w.mu.Lock()
 	for w.next++; w.hangups[w.next] != nil || w.next == 0; w.next++ {
 	}
-	id := w.next
-	w.hangups[id] = hangup
+	watch.id = w.next
+	w.hangups[watch.id] = hangup
 	w.mu.Unlock()
-	forget := func() {
-		w.mu.Lock()
-		delete(w.hangups, id)
-		w.mu.Unlock()
-	}
 	// One event at most (EPOLLONESHOT): the connection is ending then.
-	event := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR | unix.EPOLLONESHOT, Fd: int32(id)}
+	event := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR | unix.EPOLLONESHOT, Fd: int32(watch.id)}
 	var ctlErr error
 	if err := raw.Control(func(fd uintptr) { ctlErr = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, int(fd), &event) }); err != nil || ctlErr != nil {
-		forget()
+		watch.forget()
 		return nil, false
 	}
-	return func() {
-		forget()
-		// Before the connection closes: its descriptor is then another's.
-		_ = raw.Control(func(fd uintptr) { _ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
-	}, true
+	return watch.unwatch, true
+}
+
+// hangupWatch is one connection's registration with the watcher.
+type hangupWatch struct {
+	w   *hangupWatcher
+	raw syscall.RawConn
+	id  uint32
+}
+
+func (h *hangupWatch) forget() {
+	h.w.mu.Lock()
+	delete(h.w.hangups, h.id)
+	h.w.mu.Unlock()
+}
+
+func (h *hangupWatch) unwatch() {
+	h.forget()
+	// Before the connection closes: its descriptor is then another's.
+	_ = h.raw.Control(func(fd uintptr) { _ = unix.EpollCtl(h.w.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
 }
 
 func (w *hangupWatcher) run() {
