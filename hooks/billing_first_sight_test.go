@@ -1,8 +1,6 @@
 package hooks
 
 import (
-	"fmt"
-	"net/http"
 	"slices"
 	"sync"
 	"testing"
@@ -93,25 +91,6 @@ func TestFirstSightOfAnOrganizationsPlan(t *testing.T) {
 	if n := clerkAPI.BillingHits.Load() - before; n != 1 {
 		t.Fatalf("a plan Clerk lacks was fetched %d times, want 1", n)
 	}
-}
-
-// tryListField is tryList for any text field.
-func tryListField(url, authorization, collection, field string) ([]string, error) {
-	req, _ := http.NewRequest(http.MethodGet, url+"/api/collections/"+collection+"/records?perPage=500", nil)
-	req.Header.Set("Authorization", authorization)
-	r, err := tryDo(req)
-	if err != nil {
-		return nil, err
-	}
-	if r.Status != http.StatusOK {
-		return nil, fmt.Errorf("listing %s: %d %v", collection, r.Status, r.Body)
-	}
-	var out []string
-	items, _ := r.Body["items"].([]any)
-	for _, item := range items {
-		out = append(out, fmt.Sprint(item.(map[string]any)[field]))
-	}
-	return out, nil
 }
 
 // A Backend API that fails (here: limits the rate) costs one fetch, not one

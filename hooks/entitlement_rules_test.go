@@ -27,40 +27,6 @@ const (
 	recipeTeamsFeature  = `@collection.entitlements.organization ?= organization && @collection.entitlements.feature ?= "teams"`
 )
 
-// rewriteRules replaces from with to in every rule of collection for the
-// rest of f, then puts the rules back; the test fails when no rule has from.
-func rewriteRules(t *testing.T, app core.App, collection, from, to string, f func()) {
-	t.Helper()
-	col, err := app.FindCollectionByNameOrId(collection)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules := []**string{&col.ListRule, &col.ViewRule, &col.CreateRule, &col.UpdateRule, &col.DeleteRule}
-	saved := make([]*string, len(rules))
-	found := false
-	for i, rule := range rules {
-		saved[i] = *rule
-		if *rule != nil && strings.Contains(**rule, from) {
-			rewritten := strings.ReplaceAll(**rule, from, to)
-			*rule, found = &rewritten, true
-		}
-	}
-	if !found {
-		t.Fatalf("no rule of %s has %q", collection, from)
-	}
-	if err := app.Save(col); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		col, _ := app.FindCollectionByNameOrId(collection)
-		col.ListRule, col.ViewRule, col.CreateRule, col.UpdateRule, col.DeleteRule = saved[0], saved[1], saved[2], saved[3], saved[4]
-		if err := app.Save(col); err != nil {
-			t.Fatal(err)
-		}
-	}()
-	f()
-}
-
 // newClient delivers a user.created of id and returns its client.
 func newClient(t *testing.T, app core.App, url, id string) *core.Record {
 	t.Helper()

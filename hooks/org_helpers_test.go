@@ -87,6 +87,11 @@ func listAs(t testing.TB, url, token, collection, field string) []string {
 // tryList is listAs for goroutines other than the test's: the clerkIds of
 // the records of collection that authorization may see.
 func tryList(url, authorization, collection string) ([]string, error) {
+	return tryListField(url, authorization, collection, "clerkId")
+}
+
+// tryListField is what tryList is, for any text field.
+func tryListField(url, authorization, collection, field string) ([]string, error) {
 	req, _ := http.NewRequest(http.MethodGet, url+"/api/collections/"+collection+"/records?perPage=500", nil)
 	req.Header.Set("Authorization", authorization)
 	r, err := tryDo(req)
@@ -99,7 +104,7 @@ func tryList(url, authorization, collection string) ([]string, error) {
 	var out []string
 	items, _ := r.Body["items"].([]any)
 	for _, item := range items {
-		out = append(out, item.(map[string]any)["clerkId"].(string))
+		out = append(out, fmt.Sprint(item.(map[string]any)[field]))
 	}
 	return out, nil
 }

@@ -407,29 +407,7 @@ func TestReadmeSessionRecipeAndItsWrongForms(t *testing.T) {
 	// wrongly rewrites the rules as the wrong form, for the rest of f.
 	wrongly := func(from, to string, f func()) {
 		t.Helper()
-		col, _ := app.FindCollectionByNameOrId("org_posts")
-		rules := []**string{&col.ListRule, &col.ViewRule, &col.CreateRule, &col.UpdateRule, &col.DeleteRule}
-		saved := make([]*string, len(rules))
-		found := false
-		for i, rule := range rules {
-			saved[i] = *rule
-			if *rule != nil && strings.Contains(**rule, from) {
-				wrong := strings.ReplaceAll(**rule, from, to)
-				*rule, found = &wrong, true
-			}
-		}
-		if !found {
-			t.Fatalf("the recipe has no %q", from)
-		}
-		if err := app.Save(col); err != nil {
-			t.Fatal(err)
-		}
-		f()
-		col, _ = app.FindCollectionByNameOrId("org_posts")
-		col.ListRule, col.ViewRule, col.CreateRule, col.UpdateRule, col.DeleteRule = saved[0], saved[1], saved[2], saved[3], saved[4]
-		if err := app.Save(col); err != nil {
-			t.Fatal(err)
-		}
+		rewriteRules(t, app, "org_posts", from, to, f)
 	}
 	records := "/api/collections/org_posts/records"
 	status := func(method, path, authorization, body string) int {

@@ -142,19 +142,6 @@ func (f *BackendAPI) isFree(it SubscriptionItem) bool {
 	return plan == nil || plan["fee"].(map[string]any)["amount"] == int64(0)
 }
 
-func (f *BackendAPI) billingOnly(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		disabled := f.BillingDisabled
-		f.mu.Unlock()
-		if disabled {
-			writeError(w, errBillingDisabled)
-			return
-		}
-		next(w, r)
-	}
-}
-
 func (f *BackendAPI) listPlans(w http.ResponseWriter, r *http.Request) {
 	f.PlanListings.Add(1)
 	f.mu.Lock()

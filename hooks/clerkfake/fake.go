@@ -219,12 +219,22 @@ func (f *BackendAPI) knobs() (k struct {
 }
 
 func (f *BackendAPI) organizationsOnly(next http.HandlerFunc) http.HandlerFunc {
+	return f.unless(&f.OrganizationsDisabled, errOrganizationsDisabled, next)
+}
+
+func (f *BackendAPI) billingOnly(next http.HandlerFunc) http.HandlerFunc {
+	return f.unless(&f.BillingDisabled, errBillingDisabled, next)
+}
+
+// unless answers refusal, as Clerk does an instance without the feature,
+// while *disabled is set (read under f.mu), and next otherwise.
+func (f *BackendAPI) unless(disabled *bool, refusal apiError, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		disabled := f.OrganizationsDisabled
+		off := *disabled
 		f.mu.Unlock()
-		if disabled {
-			writeError(w, errOrganizationsDisabled)
+		if off {
+			writeError(w, refusal)
 			return
 		}
 		next(w, r)
