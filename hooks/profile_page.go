@@ -72,10 +72,11 @@ func frontendAPIHost(publishableKey string) string {
 }
 
 // ProfilePageTopics are the realtime subscriptions that the shipped profile
-// page (pb_public/app.js, pb_public/organizations.js) opens for a signed-in
-// client, one list per connection (its own record; its memberships,
-// organizations and subscription items), as the page writes them: the bench holds
-// exactly these, and the browser test checks that the page does.
+// page (pb_public/app.js, pb_public/organizations.js) holds for a signed-in
+// client, one list per connection, as the page writes them: one connection,
+// on its own record, its memberships, organizations and subscription items.
+// The bench holds exactly these, and the browser test checks that the page
+// does.
 func ProfilePageTopics(clientRecordID string) [][]string {
 	options, _ := json.Marshal(map[string]any{"query": map[string]string{
 		"expand": "organization",
@@ -83,14 +84,12 @@ func ProfilePageTopics(clientRecordID string) [][]string {
 	}})
 	// The items' rule shows the client its own and its organizations': no filter.
 	itemsOptions, _ := json.Marshal(map[string]any{"query": map[string]string{"expand": migrations.FieldPlan}})
-	return [][]string{
-		{migrations.ClientsCollection + "/" + clientRecordID},
-		{
-			migrations.MembershipsCollection + "/*?options=" + encodeURIComponent(string(options)),
-			migrations.OrganizationsCollection + "/*",
-			migrations.SubscriptionItemsCollection + "/*?options=" + encodeURIComponent(string(itemsOptions)),
-		},
-	}
+	return [][]string{{
+		migrations.ClientsCollection + "/" + clientRecordID,
+		migrations.MembershipsCollection + "/*?options=" + encodeURIComponent(string(options)),
+		migrations.OrganizationsCollection + "/*",
+		migrations.SubscriptionItemsCollection + "/*?options=" + encodeURIComponent(string(itemsOptions)),
+	}}
 }
 
 // encodeURIComponent escapes s as JavaScript's encodeURIComponent does.

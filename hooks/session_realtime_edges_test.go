@@ -16,7 +16,7 @@ import (
 
 // A TLS server negotiates HTTP/2, where a connection cannot be detached
 // (there is no connection of its own to take over): the profile page's
-// connections stay on PocketBase's loop and still get exactly their own
+// connection stays on PocketBase's loop and still gets exactly its own
 // changes.
 func TestRealtimeOverHTTP2GetsExactlyItsMessages(t *testing.T) {
 	t.Parallel()
@@ -62,28 +62,31 @@ func TestRealtimeOverHTTP2GetsExactlyItsMessages(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	own, orgs := conns[0], conns[1]
+	page := conns[0]
 
 	send(clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userB, "Robert", 2000)))
 	send(clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userA, "Alicia", 2000)))
-	if ev := own.next(t); ev.record()["clerkId"] != userA || ev.record()["firstName"] != "Alicia" {
-		t.Fatalf("the own connection's first event: %+v", ev)
+	if ev := page.next(t); ev.record()["clerkId"] != userA || ev.record()["firstName"] != "Alicia" {
+		t.Fatalf("the page's first event: %+v", ev)
 	}
-	own.noEvent(t, 200*time.Millisecond) // Bob's change, sent before, is not its
-	orgs.noEvent(t, 200*time.Millisecond)
+	for _, c := range conns {
+		c.noEvent(t, 200*time.Millisecond) // Bob's change, sent before, is not the page's
+	}
 }
 
 // A new token secret of clients signs every connection out, as PocketBase
-// does for its own: those in the index (here, both of the profile page's)
-// and those in its broker.
+// does for its own: those in the index (here, the profile page's) and
+// those in its broker (one with an owner's own topic).
 func TestANewTokenSecretSignsEveryRealtimeConnectionOut(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	own, orgs := openProfilePage(t, srv)
-	for _, c := range []*realtimeConn{own, orgs} {
+	page, owners := openProfilePage(t, srv), srv.signIn(t, userA, "owners-topic")
+	mustBeDetached(t, app, owners.clientID, true)
+	conns := map[string]*realtimeConn{"the profile page's (index)": page, "an owner's topic (broker)": owners}
+	for name, c := range conns {
 		if authOf(app, c.clientID) == nil {
-			t.Fatal("not signed in to begin with")
+			t.Fatalf("%s: not signed in to begin with", name)
 		}
 	}
 
@@ -95,7 +98,7 @@ func TestANewTokenSecretSignsEveryRealtimeConnectionOut(t *testing.T) {
 	if err := app.Save(clients); err != nil {
 		t.Fatal(err)
 	}
-	for name, c := range map[string]*realtimeConn{"own record (index)": own, "memberships and organizations": orgs} {
+	for name, c := range conns {
 		if authOf(app, c.clientID) != nil {
 			t.Errorf("%s: still signed in after the token secret changed", name)
 		}
@@ -108,26 +111,29 @@ func TestStoppingTheAppEndsTheDetachedConnections(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t)
 	srv := serveWithClerk(t, app, Config{})
-	own, orgs := openProfilePage(t, srv)
+	page, owners := openProfilePage(t, srv), srv.signIn(t, userA, "owners-topic")
+	mustBeDetached(t, app, owners.clientID, true)
 
 	if err := app.OnTerminate().Trigger(&core.TerminateEvent{App: app}, func(e *core.TerminateEvent) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	own.ends(t, "the own-record connection")
-	orgs.ends(t, "the memberships and organizations connection")
-	if _, err := app.SubscriptionsBroker().ClientById(orgs.clientID); err == nil {
+	page.ends(t, "the profile page's connection")
+	owners.ends(t, "the connection on an owner's topic")
+	if _, err := app.SubscriptionsBroker().ClientById(owners.clientID); err == nil {
 		t.Error("an ended connection is still in PocketBase's broker")
 	}
 }
 
 // openProfilePage signs userA's client in as the profile page does, on its
-// two connections, once both have left PocketBase's loop.
-func openProfilePage(t *testing.T, srv *clerkServer) (own, orgs *realtimeConn) {
+// connection, once it has left PocketBase's loop and broker.
+func openProfilePage(t *testing.T, srv *clerkServer) *realtimeConn {
 	t.Helper()
 	deliver(t, srv.URL, "msg_a", clerkfake.Event(eventUserCreated, clerkfake.NewUser(userA, "Alice", 1000)))
-	topics := ProfilePageTopics(clientOf(t, srv.app, userA).Id)
-	own, orgs = srv.signIn(t, userA, topics[0]...), srv.signIn(t, userA, topics[1]...)
-	mustBeDetached(t, srv.app, own.clientID, false)
-	mustBeDetached(t, srv.app, orgs.clientID, false)
-	return own, orgs
+	pages := ProfilePageTopics(clientOf(t, srv.app, userA).Id)
+	if len(pages) != 1 {
+		t.Fatalf("the page holds %d connections, want 1", len(pages))
+	}
+	page := srv.signIn(t, userA, pages[0]...)
+	mustBeDetached(t, srv.app, page.clientID, false)
+	return page
 }

@@ -149,7 +149,7 @@ async function loadClerk() {
 }
 
 let shownUser; // the Clerk user id the page is showing; null when signed out
-let realtime = null; // the signed-in user's realtime connection: its own record only
+let realtime = null; // the signed-in user's realtime connection: its record, organizations and plans
 let shownRecord = null;
 // A ban or a deletion ends the profile for good: nothing re-renders it,
 // not even a read still in flight. Signing in again starts afresh.
@@ -208,56 +208,68 @@ function renderSession() {
 
 const authorization = async () => `Bearer ${await clerk.session.getToken()}`;
 
-// watchProfile subscribes to the user's record, then reads it. PocketBase
-// opens each connection, and each reconnection, with PB_CONNECT; the
-// subscription comes before the read so that no change falls between them.
-// A client that does not exist yet arrives on "clients/*"; once its id is
-// known the connection listens to "clients/<id>" alone, which the server
+// watchProfile opens the page's one realtime connection: the user's record,
+// then, once its id is known, the organizations' topics beside it
+// (organizations.js). PocketBase opens each connection, and each
+// reconnection, with PB_CONNECT; the subscription comes before the reads so
+// that no change falls between them. A client that does not exist yet
+// arrives on "clients/*"; once its id is known the connection listens to
+// "clients/<id>" and the organizations' topics alone, which the server
 // serves from an index of such connections instead of visiting each
 // connection on every change.
 function watchProfile() {
   const es = new EventSource("/api/realtime");
   realtime = es;
   let clientId = "";
-  let ownTopic = "";
+  let own = ""; // the user's record id, once known
 
+  const topics = () => (own ? [`clients/${own}`, ...organizationTopics(own)] : ["clients/*"]);
   const live = (promise) => promise.catch((err) => {
     if (realtime === es) {
       stopLive();
       fail(err);
     }
   });
-  // listenToOwn moves the connection to the record's own topic; a read
-  // after the move catches a change made while it happened.
-  const listenToOwn = async (record) => {
-    const id = clientId;
-    ownTopic = `clients/${record.id}`;
-    es.addEventListener(ownTopic, onClient);
-    try {
-      await subscribe(id, [ownTopic]);
-    } catch (err) {
-      if (id !== clientId) return; // reconnected meanwhile: PB_CONNECT subscribes to ownTopic
-      throw err;
-    }
-    const again = await readProfile();
-    if (realtime === es && again) showRecord(again);
-  };
   const onClient = (ev) => {
     const { action, record } = JSON.parse(ev.data);
     if (action === "delete") return endProfile("deleted", deletedText);
     showRecord(record);
-    if (!ownTopic && realtime === es) live(listenToOwn(record));
+    if (!own && realtime === es) live(listenToOwn(record));
+  };
+  // listen adds the handlers of the record's own topics, once per connection.
+  const listen = (id) => {
+    own = id;
+    es.addEventListener(`clients/${id}`, onClient);
+    listenToOrganizations(es, id);
+  };
+  // listenToOwn moves the connection to the record's own topics; a read
+  // after the move catches a change made while it happened.
+  const listenToOwn = async (record) => {
+    const id = clientId;
+    listen(record.id);
+    try {
+      await subscribe(id, topics());
+    } catch (err) {
+      if (id !== clientId) return; // reconnected meanwhile: PB_CONNECT subscribes to them
+      throw err;
+    }
+    readOrganizations(es, own);
+    const again = await readProfile();
+    if (realtime === es && again) showRecord(again);
   };
   es.addEventListener("clients/*", onClient);
+  if (shownRecord) listen(shownRecord.id); // the same user again, with a fresh token
 
   es.addEventListener("PB_CONNECT", (ev) => live((async () => {
     clientId = JSON.parse(ev.data).clientId;
-    await subscribe(clientId, [ownTopic || "clients/*"]);
+    const subscribed = own;
+    await subscribe(clientId, topics());
+    if (subscribed) readOrganizations(es, subscribed);
     const record = await readProfile();
     if (realtime !== es) return; // closed meanwhile: ended, or another user
     if (record) showRecord(record);
     else if (!shownRecord) show("waiting");
-    if (record && !ownTopic && realtime === es) await listenToOwn(record);
+    if (record && !own && realtime === es) await listenToOwn(record);
   })()));
   // On an error EventSource reconnects by itself, and PB_CONNECT follows.
 }
@@ -284,13 +296,11 @@ function endProfile(reason, text) {
   show("error", text, { actions: true });
 }
 
-// stopLive closes the realtime connections; the handlers of a closed one
+// stopLive closes the realtime connection; the handlers of a closed one
 // see that it is no longer current and drop what they were doing.
 function stopLive() {
   realtime?.close();
   realtime = null;
-  orgsRealtime?.close();
-  orgsRealtime = null;
 }
 
 // subscribe sets the topics of a realtime connection, signed in as the user.
@@ -361,7 +371,6 @@ function render(record) {
     if (!card.hidden) section.render(record, card.querySelector(".card-body"), live);
   }
   show("profile");
-  if (!orgsRealtime) watchOrganizations(record.id);
 }
 
 // setText sets a value and, when it changed on a live update, highlights it.

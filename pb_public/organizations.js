@@ -4,11 +4,11 @@
 // loaded in order).
 
 // The user's memberships, their organizations and the subscription items
-// come over a realtime connection of their own: the cards subscribe, read
-// and reconnect apart from the profile's record. The server serves both of
-// the page's connections from its realtime index
-// (hooks/internal/realtimeindex), as long as every topic is a record topic.
-let orgsRealtime = null;
+// come over the page's one realtime connection (app.js's watchProfile), on
+// the topics organizationTopics names, beside the user's own record: one
+// connection per open page, which the server serves from its realtime index
+// (hooks/internal/realtimeindex), as every topic is a record topic, and
+// which leaves the browser's other connections to this host free.
 let memberships = null; // the user's memberships by id; null until read
 let organizations = new Map(); // their organizations by id, the newest copy of each
 let membershipsError = null; // why they could not be read
@@ -17,6 +17,7 @@ let membershipsError = null; // why they could not be read
 // decides). null until read, with the memberships.
 let subscriptionItems = null;
 let planTimer = null; // re-renders the plans when a canceled item's period ends
+let pendingChanges = null; // the changes heard while a read is in flight
 
 // resetOrganizations forgets what the cards knew, for another user.
 function resetOrganizations() {
@@ -24,65 +25,72 @@ function resetOrganizations() {
   organizations = new Map();
   membershipsError = null;
   subscriptionItems = null;
+  pendingChanges = null;
   clearTimeout(planTimer);
 }
 
-// watchOrganizations subscribes to the memberships and organizations that
-// clientId may see, then reads its own memberships, as watchProfile does.
-// The memberships' rule also shows the other members of the user's
+// organizationTopics are the subscriptions for the memberships,
+// organizations and subscription items that clientId may see. The
+// memberships' rule also shows the other members of the user's
 // organizations: the subscription's filter leaves them out, and so does
 // applyChange, whatever the server sends.
-function watchOrganizations(clientId) {
-  const es = new EventSource("/api/realtime");
-  orgsRealtime = es;
+function organizationTopics(clientId) {
   const options = { query: { expand: "organization", filter: `client = "${clientId}"` } };
-  const membershipsTopic = `memberships/*?options=${encodeURIComponent(JSON.stringify(options))}`;
-  const itemsTopic = `subscription_items/*?options=${encodeURIComponent(JSON.stringify({ query: { expand: "plan" } }))}`;
-  let pending = null; // the changes heard while a read is in flight
+  return [
+    `memberships/*?options=${encodeURIComponent(JSON.stringify(options))}`,
+    "organizations/*",
+    `subscription_items/*?options=${encodeURIComponent(JSON.stringify({ query: { expand: "plan" } }))}`,
+  ];
+}
 
+// listenToOrganizations applies what es hears on organizationTopics.
+function listenToOrganizations(es, clientId) {
+  const [membershipsTopic, organizationsTopic, itemsTopic] = organizationTopics(clientId);
   const changed = (change) => {
-    if (orgsRealtime !== es) return;
-    pending?.push(change);
+    if (realtime !== es) return;
+    pendingChanges?.push(change);
     if (memberships === null) return; // the read in flight applies it
     applyChange(change, clientId);
     renderOrganizationsCard(true);
     renderPlanCard(true);
   };
-
-  es.addEventListener("PB_CONNECT", async (ev) => {
-    try {
-      await subscribe(JSON.parse(ev.data).clientId, [membershipsTopic, "organizations/*", itemsTopic]);
-      pending = [];
-      const [read, items] = await Promise.all([readMemberships(clientId), readSubscriptionItems()]);
-      if (orgsRealtime !== es) return;
-      const live = memberships !== null; // a reconnection: highlight what changed meanwhile
-      memberships = new Map();
-      organizations = new Map();
-      subscriptionItems = new Map();
-      membershipsError = null;
-      for (const m of read) applyChange({ action: "create", record: m }, clientId);
-      for (const item of items) applyChange({ kind: "item", action: "create", record: item }, clientId);
-      // A change heard during the read may or may not be in it: applying
-      // it again is harmless, and an older copy is ignored.
-      for (const change of pending) applyChange(change, clientId);
-      pending = null;
-      renderOrganizationsCard(live);
-      renderPlanCard(live);
-    } catch (err) {
-      if (orgsRealtime !== es) return;
-      console.error(err);
-      pending = null;
-      if (memberships === null) {
-        membershipsError = err;
-        renderOrganizationsCard(false);
-        renderPlanCard(false);
-      }
-      // Otherwise what is shown stays; the next reconnection reads again.
-    }
-  });
   es.addEventListener(membershipsTopic, (ev) => changed({ kind: "membership", ...JSON.parse(ev.data) }));
-  es.addEventListener("organizations/*", (ev) => changed({ kind: "organization", ...JSON.parse(ev.data) }));
+  es.addEventListener(organizationsTopic, (ev) => changed({ kind: "organization", ...JSON.parse(ev.data) }));
   es.addEventListener(itemsTopic, (ev) => changed({ kind: "item", ...JSON.parse(ev.data) }));
+}
+
+// readOrganizations reads the memberships and subscription items of
+// clientId once es is subscribed to organizationTopics, and again after
+// each reconnection. A failure shows in the cards, and stops nothing else.
+async function readOrganizations(es, clientId) {
+  try {
+    pendingChanges = [];
+    const [read, items] = await Promise.all([readMemberships(clientId), readSubscriptionItems()]);
+    if (realtime !== es) return;
+    const live = memberships !== null; // a reconnection: highlight what changed meanwhile
+    memberships = new Map();
+    organizations = new Map();
+    subscriptionItems = new Map();
+    membershipsError = null;
+    for (const m of read) applyChange({ action: "create", record: m }, clientId);
+    for (const item of items) applyChange({ kind: "item", action: "create", record: item }, clientId);
+    // A change heard during the read may or may not be in it: applying
+    // it again is harmless, and an older copy is ignored.
+    for (const change of pendingChanges ?? []) applyChange(change, clientId);
+    pendingChanges = null;
+    renderOrganizationsCard(live);
+    renderPlanCard(live);
+  } catch (err) {
+    if (realtime !== es) return;
+    console.error(err);
+    pendingChanges = null;
+    if (memberships === null) {
+      membershipsError = err;
+      renderOrganizationsCard(false);
+      renderPlanCard(false);
+    }
+    // Otherwise what is shown stays; the next reconnection reads again.
+  }
 }
 
 // readMemberships lists the memberships of clientId, with their organizations.

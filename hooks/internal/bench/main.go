@@ -48,7 +48,7 @@ func main() {
 		clients  = flag.Int("clients", 1000, "existing clients before the run")
 		grow     = flag.Int("grow", 0, "when set, seed up to this many clients afterwards and run the webhook again")
 		rtConns  = flag.Int("realtime", 1000, "profile pages held open for the first realtime row (0: no realtime rows)")
-		rtLarge  = flag.Int("realtime-large", 5000, "profile pages held open for the second realtime row (two connections each; 0: no such row)")
+		rtLarge  = flag.Int("realtime-large", 10000, "profile pages held open for the second realtime row (one connection each; 0: no such row)")
 		soak     = flag.Duration("soak", 0, "when set, only soak an in-process server for this long and report goroutines and heap")
 		cpuProf  = flag.String("cpuprofile", "", "with -soak: write a CPU profile of the soak (server and load) to this file")
 		keep     = flag.Bool("keep", false, "keep the data directory and server log")

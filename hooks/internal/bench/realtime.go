@@ -66,8 +66,8 @@ func (k *sessionKey) token(user string) (string, error) {
 	return jws.CompactSerialize()
 }
 
-// realtimeConns are realtime connections held by the bench: connection c
-// is seeded client c's user, subscribed to clients/<its record id>.
+// realtimeConns are the realtime connections of the pages held by the
+// bench: page c is seeded client c's user's (openRealtime).
 type realtimeConns struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -75,7 +75,7 @@ type realtimeConns struct {
 	wrong    atomic.Int64 // any other event
 }
 
-// connectRealtime opens n connections, 32 at a time.
+// connectRealtime opens n pages' connections, 32 pages at a time.
 func (b *bench) connectRealtime(n int) (*realtimeConns, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	rc := &realtimeConns{cancel: cancel}
@@ -97,10 +97,10 @@ func (b *bench) connectRealtime(n int) (*realtimeConns, error) {
 }
 
 // openRealtime opens what the profile page opens for seeded client c's
-// user (hooks.ProfilePageTopics): a connection on its own record, and one on
-// its memberships and organizations. An event for the client's own record
-// counts as received, any other as wrong: the bench's changes are to
-// clients only, so the second connection should hear nothing.
+// user (hooks.ProfilePageTopics): a connection on its own record, its
+// memberships, organizations and plans. An event for the client's own
+// record counts as received, any other as wrong: the bench's changes are to
+// clients only, so the other topics should hear nothing.
 func (b *bench) openRealtime(ctx context.Context, streams *http.Client, rc *realtimeConns, c int) error {
 	token, err := b.session.token(seedClerkID(c))
 	if err != nil {
@@ -209,8 +209,7 @@ var (
 	largePages = realtimeTargets{rate: 0.6, peakKB: 256 * 1024}
 )
 
-// runLargeRealtime is the realtime row with n pages open (2n connections),
-// on as many clients.
+// runLargeRealtime is the realtime row with n pages open, on as many clients.
 func (b *bench) runLargeRealtime(rounds, per, n int) error {
 	if n <= 0 {
 		return nil
@@ -232,7 +231,7 @@ func (b *bench) runRealtime(rounds, per, n int, targets realtimeTargets) error {
 	if err := b.start(); err != nil {
 		return err
 	}
-	fmt.Printf("\n## user.updated with %d profile pages open: each the page's two realtime connections (its own record; its memberships and organizations)\n\n", n)
+	fmt.Printf("\n## user.updated with %d profile pages open: each the page's realtime connection (its own record, memberships, organizations and plans)\n\n", n)
 	r := &report{}
 	var sent, received, wrong int64
 	var idle []string
@@ -296,7 +295,7 @@ func (b *bench) runRealtime(rounds, per, n int, targets realtimeTargets) error {
 	ratio := with.res.Rate() / max(none.res.Rate(), 1)
 	cpu := float64(none.cpuPerEvent()) / float64(max(with.cpuPerEvent(), 1))
 	fmt.Printf("\nWith %d pages (%d connections) vs none: %.2fx the rate, %.2fx the CPU per event's inverse; events to their own record's connection %d of %d, to any other %d\n",
-		n, 2*n, ratio, cpu, received, sent, wrong)
+		n, n*len(hooks.ProfilePageTopics("")), ratio, cpu, received, sent, wrong)
 	fmt.Printf("Targets: rate with connections >= %.1fx none %s (%.2fx); peak RSS with connections <= %s %s (%s); each connection exactly its own record's changes %s\n",
 		targets.rate, verdict(ratio >= targets.rate), ratio, mib(targets.peakKB), verdict(with.peakKB <= targets.peakKB), mib(with.peakKB), verdict(received == sent && wrong == 0))
 	return nil

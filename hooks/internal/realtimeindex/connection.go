@@ -59,7 +59,7 @@ type connection struct {
 	stopLoopWrites atomic.Pointer[func()]
 
 	topicsMu sync.RWMutex
-	byTopic  map[string]map[string]subscriptions.SubscriptionOptions // see Subscriptions
+	subs     []subscription // its subscriptions: PocketBase's client holds none (see Subscribe)
 	// ruleHeaders are the headers handed to the connection, one map that
 	// every subscription's options share (see SetRuleHeaders), and
 	// ruleHeadersOf what they make of a subscription's (Options.RuleHeaders).
@@ -71,67 +71,96 @@ func newConnection(app core.App, client subscriptions.Client) *connection {
 	return &connection{Client: client, app: app, ch: make(chan subscriptions.Message), settled: make(chan struct{})}
 }
 
-// Subscriptions answers PocketBase's broadcast.
-//
-// PocketBase's broadcast asks each connection for the topics of a record in
-// six forms ("<collection>/<id>?", "<collection>/*?", …), and its client
-// answers by writing every topic it holds out again with a "?": with a
-// hundred topics on each of many connections, that was most of a change's
-// cost. A form of one topic is answered from byTopic instead.
+// subscription is one of a connection's subscriptions: its name as the
+// client wrote it, its topic (the part before "?") and its options.
+type subscription struct {
+	name, topic string
+	options     subscriptions.SubscriptionOptions
+}
+
+// Subscriptions answers as PocketBase's client does: the subscriptions
+// whose name followed by "?" begins with one of prefixes (all of them
+// without any). The map is made at each call, as PocketBase's client makes
+// it: PocketBase's broadcast asks only the connections that can hear of a
+// record (brokerView), and a connection holds no copy per topic form.
 func (c *connection) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
 	c.topicsMu.RLock()
 	defer c.topicsMu.RUnlock()
-	if len(prefixes) == 1 {
-		if topic, ok := strings.CutSuffix(prefixes[0], "?"); ok && !strings.Contains(topic, "?") {
-			return c.byTopic[topic] // replaced, never changed: the caller may read it
+	var result map[string]subscriptions.SubscriptionOptions
+	for _, sub := range c.subs {
+		if len(prefixes) == 0 || slices.ContainsFunc(prefixes, func(prefix string) bool { return hasPrefixBeforeQuery(sub.name, prefix) }) {
+			if result == nil {
+				result = make(map[string]subscriptions.SubscriptionOptions, 1)
+			}
+			result[sub.name] = sub.options
 		}
 	}
-	// Any other form as PocketBase's client answers it, from byTopic: its
-	// options are the ones rules read (see Options.RuleHeaders).
-	result := map[string]subscriptions.SubscriptionOptions{}
-	for _, subs := range c.byTopic {
-		for sub, options := range subs {
-			if len(prefixes) == 0 || slices.ContainsFunc(prefixes, func(prefix string) bool { return strings.HasPrefix(sub+"?", prefix) }) {
-				result[sub] = options
-			}
-		}
+	if result == nil {
+		return map[string]subscriptions.SubscriptionOptions{}
 	}
 	return result
 }
 
+// hasPrefixBeforeQuery is strings.HasPrefix(name+"?", prefix), PocketBase's
+// test, without making the string.
+func hasPrefixBeforeQuery(name, prefix string) bool {
+	if len(prefix) <= len(name) {
+		return strings.HasPrefix(name, prefix)
+	}
+	return len(prefix) == len(name)+1 && prefix[len(name)] == '?' && prefix[:len(name)] == name
+}
+
+func (c *connection) HasSubscription(name string) bool {
+	c.topicsMu.RLock()
+	defer c.topicsMu.RUnlock()
+	return slices.ContainsFunc(c.subs, func(sub subscription) bool { return sub.name == name })
+}
+
+// Subscribe reads subs as PocketBase's client does, with a client of its
+// own that is then dropped: the connection keeps one copy of each, with
+// the headers its rules read.
 func (c *connection) Subscribe(subs ...string) {
+	parsed := subscriptions.NewDefaultClient()
+	parsed.Subscribe(subs...)
 	c.topicsMu.Lock()
 	defer c.topicsMu.Unlock()
-	c.Client.Subscribe(subs...)
-	c.indexTopics()
-}
-
-func (c *connection) Unsubscribe(subs ...string) {
-	c.topicsMu.Lock()
-	defer c.topicsMu.Unlock()
-	c.Client.Unsubscribe(subs...)
-	c.indexTopics()
-}
-
-// indexTopics groups the connection's subscriptions by topic, the part
-// before "?", each with the headers its rules read (c.topicsMu held).
-func (c *connection) indexTopics() {
-	byTopic := map[string]map[string]subscriptions.SubscriptionOptions{}
-	for sub, options := range c.Client.Subscriptions() {
-		topic, _, _ := strings.Cut(sub, "?")
-		if byTopic[topic] == nil {
-			byTopic[topic] = map[string]subscriptions.SubscriptionOptions{}
-		}
+	for name, options := range parsed.Subscriptions() {
+		topic, _, _ := strings.Cut(name, "?")
 		// Only a collection's topics have rules: others keep the headers
 		// the client wrote, for an owner's code.
-		if c.ruleHeadersOf != nil {
-			if headers, changed := c.ruleHeadersOf(options.Headers, c.ruleHeaders); changed && c.isCollectionTopic(topic) {
+		if c.ruleHeadersOf != nil && c.isCollectionTopic(topic) {
+			if headers, changed := c.ruleHeadersOf(options.Headers, c.ruleHeaders); changed {
 				options.Headers = headers
 			}
 		}
-		byTopic[topic][sub] = options
+		c.subs = slices.DeleteFunc(c.subs, func(sub subscription) bool { return sub.name == name })
+		c.subs = append(c.subs, subscription{name: name, topic: topic, options: options})
 	}
-	c.byTopic = byTopic
+	c.subs = slices.Clip(c.subs)
+}
+
+// Unsubscribe drops subs, or every subscription without any.
+func (c *connection) Unsubscribe(subs ...string) {
+	c.topicsMu.Lock()
+	defer c.topicsMu.Unlock()
+	if len(subs) == 0 {
+		c.subs = nil
+		return
+	}
+	c.subs = slices.DeleteFunc(c.subs, func(sub subscription) bool { return slices.Contains(subs, sub.name) })
+}
+
+// topics are the connection's topics, each once.
+func (c *connection) topics() []string {
+	c.topicsMu.RLock()
+	defer c.topicsMu.RUnlock()
+	topics := make([]string, 0, len(c.subs))
+	for _, sub := range c.subs {
+		if !slices.Contains(topics, sub.topic) {
+			topics = append(topics, sub.topic)
+		}
+	}
+	return topics
 }
 
 // isCollectionTopic tells whether topic is of a collection's records

@@ -239,12 +239,7 @@ func (s *Index) takeIfIndexable(conn *connection) {
 			return
 		}
 	}
-	conn.topicsMu.RLock()
-	topics := make([]string, 0, len(conn.byTopic))
-	for topic := range conn.byTopic {
-		topics = append(topics, topic)
-	}
-	conn.topicsMu.RUnlock()
+	topics := conn.topics()
 	if len(topics) == 0 {
 		return
 	}
