@@ -66,7 +66,7 @@ func (h *claimHeaders) setOn(header http.Header) {
 }
 
 // ruleHeaders is the headers as a realtime subscription's options hold
-// them. A session's connections (a profile page opens two, at once) share
+// them. A session's connections (its open pages, each reconnection) share
 // one map, which no one changes.
 func (h *claimHeaders) ruleHeaders() map[string]string {
 	if out, ok := sessionRuleHeaderMaps.Get(*h); ok {
