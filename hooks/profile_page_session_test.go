@@ -71,6 +71,12 @@ func TestProfilePageShowsTheSessionAndFollowsItsActiveOrganization(t *testing.T)
 	tab.waitFor(`document.getElementById("active-org-name").textContent === "Globex" && document.getElementById("impersonation").hidden`)
 	waitSubscribedIn(t, app, "org_2")
 	tab.waitFor(`document.body.dataset.state === "profile" && document.querySelectorAll("#section-organizations li").length === 2`)
+	// The new connection hears the organizations' changes, and the record's.
+	mustDeliver(t, srv.URL, "msg_m3", pageMembership(eventMembershipCreated, "orgmem_a3", "org_3", "Initech", userA, "org:member", "", 2000), outcomeCreated)
+	tab.waitFor(`document.querySelectorAll("#section-organizations li").length === 3`)
+	alice["first_name"], alice["updated_at"] = "Alicia", 2000
+	mustDeliver(t, srv.URL, "msg_a2", clerkfake.Event(eventUserUpdated, alice), outcomeUpdated)
+	tab.waitFor(`document.getElementById("name").textContent.startsWith("Alicia")`)
 }
 
 // waitSubscribedIn waits until the page's realtime connections, and no

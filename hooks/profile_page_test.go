@@ -566,7 +566,6 @@ func withOrgImage(t *testing.T, body []byte, url string) []byte {
 	return b
 }
 
-
 // pageConnections are the open realtime connections signed in as record.
 func pageConnections(t *testing.T, app core.App, record *core.Record) []subscriptions.Client {
 	t.Helper()

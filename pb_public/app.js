@@ -242,17 +242,27 @@ function watchProfile() {
     es.addEventListener(`clients/${id}`, onClient);
     listenToOrganizations(es, id);
   };
+  // resubscribe sends the connection's topics as they are when it goes,
+  // after any subscription still in flight: the server keeps the last one
+  // it gets, which must be the newest.
+  let sending = Promise.resolve();
+  const resubscribe = () => {
+    const sent = sending.then(() => subscribe(clientId, topics()));
+    sending = sent.catch(() => {});
+    return sent;
+  };
   // listenToOwn moves the connection to the record's own topics; a read
   // after the move catches a change made while it happened.
   const listenToOwn = async (record) => {
     const id = clientId;
     listen(record.id);
     try {
-      await subscribe(id, topics());
+      await resubscribe();
     } catch (err) {
       if (id !== clientId) return; // reconnected meanwhile: PB_CONNECT subscribes to them
       throw err;
     }
+    if (realtime !== es) return;
     readOrganizations(es, own);
     const again = await readProfile();
     if (realtime === es && again) showRecord(again);
@@ -263,8 +273,8 @@ function watchProfile() {
   es.addEventListener("PB_CONNECT", (ev) => live((async () => {
     clientId = JSON.parse(ev.data).clientId;
     const subscribed = own;
-    await subscribe(clientId, topics());
-    if (subscribed) readOrganizations(es, subscribed);
+    await resubscribe();
+    if (subscribed && realtime === es) readOrganizations(es, subscribed);
     const record = await readProfile();
     if (realtime !== es) return; // closed meanwhile: ended, or another user
     if (record) showRecord(record);

@@ -17,7 +17,8 @@ let membershipsError = null; // why they could not be read
 // decides). null until read, with the memberships.
 let subscriptionItems = null;
 let planTimer = null; // re-renders the plans when a canceled item's period ends
-let pendingChanges = null; // the changes heard while a read is in flight
+let pendingChanges = null; // the changes heard while the latest read is in flight
+let organizationsRead = 0; // the latest read's number: an older read's answer is dropped
 
 // resetOrganizations forgets what the cards knew, for another user.
 function resetOrganizations() {
@@ -26,6 +27,7 @@ function resetOrganizations() {
   membershipsError = null;
   subscriptionItems = null;
   pendingChanges = null;
+  organizationsRead++;
   clearTimeout(planTimer);
 }
 
@@ -63,25 +65,29 @@ function listenToOrganizations(es, clientId) {
 // clientId once es is subscribed to organizationTopics, and again after
 // each reconnection. A failure shows in the cards, and stops nothing else.
 async function readOrganizations(es, clientId) {
+  if (realtime !== es) return;
+  const read = ++organizationsRead;
+  const heard = [];
+  pendingChanges = heard;
+  const latest = () => realtime === es && read === organizationsRead;
   try {
-    pendingChanges = [];
-    const [read, items] = await Promise.all([readMemberships(clientId), readSubscriptionItems()]);
-    if (realtime !== es) return;
+    const [held, items] = await Promise.all([readMemberships(clientId), readSubscriptionItems()]);
+    if (!latest()) return;
     const live = memberships !== null; // a reconnection: highlight what changed meanwhile
     memberships = new Map();
     organizations = new Map();
     subscriptionItems = new Map();
     membershipsError = null;
-    for (const m of read) applyChange({ action: "create", record: m }, clientId);
+    for (const m of held) applyChange({ action: "create", record: m }, clientId);
     for (const item of items) applyChange({ kind: "item", action: "create", record: item }, clientId);
     // A change heard during the read may or may not be in it: applying
     // it again is harmless, and an older copy is ignored.
-    for (const change of pendingChanges ?? []) applyChange(change, clientId);
+    for (const change of heard) applyChange(change, clientId);
     pendingChanges = null;
     renderOrganizationsCard(live);
     renderPlanCard(live);
   } catch (err) {
-    if (realtime !== es) return;
+    if (!latest()) return;
     console.error(err);
     pendingChanges = null;
     if (memberships === null) {

@@ -80,9 +80,9 @@ type subscription struct {
 
 // Subscriptions answers as PocketBase's client does: the subscriptions
 // whose name followed by "?" begins with one of prefixes (all of them
-// without any). The map is made at each call, as PocketBase's client makes
-// it: PocketBase's broadcast asks only the connections that can hear of a
-// record (brokerView), and a connection holds no copy per topic form.
+// without any). The map is made at each call that finds one, as
+// PocketBase's client makes it (nil when none matches, which PocketBase's
+// broadcast only ranges over): a connection holds no copy per topic form.
 func (c *connection) Subscriptions(prefixes ...string) map[string]subscriptions.SubscriptionOptions {
 	c.topicsMu.RLock()
 	defer c.topicsMu.RUnlock()
@@ -94,9 +94,6 @@ func (c *connection) Subscriptions(prefixes ...string) map[string]subscriptions.
 			}
 			result[sub.name] = sub.options
 		}
-	}
-	if result == nil {
-		return map[string]subscriptions.SubscriptionOptions{}
 	}
 	return result
 }
@@ -122,9 +119,11 @@ func (c *connection) HasSubscription(name string) bool {
 func (c *connection) Subscribe(subs ...string) {
 	parsed := subscriptions.NewDefaultClient()
 	parsed.Subscribe(subs...)
+	added := parsed.Subscriptions()
 	c.topicsMu.Lock()
 	defer c.topicsMu.Unlock()
-	for name, options := range parsed.Subscriptions() {
+	c.subs = slices.DeleteFunc(c.subs, func(sub subscription) bool { _, again := added[sub.name]; return again })
+	for name, options := range added {
 		topic, _, _ := strings.Cut(name, "?")
 		// Only a collection's topics have rules: others keep the headers
 		// the client wrote, for an owner's code.
@@ -133,7 +132,6 @@ func (c *connection) Subscribe(subs ...string) {
 				options.Headers = headers
 			}
 		}
-		c.subs = slices.DeleteFunc(c.subs, func(sub subscription) bool { return sub.name == name })
 		c.subs = append(c.subs, subscription{name: name, topic: topic, options: options})
 	}
 	c.subs = slices.Clip(c.subs)
