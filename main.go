@@ -31,14 +31,14 @@ var publicFiles embed.FS
 // gcHeadroom is the garbage collector's default: GOGC 400 while the live
 // heap is small, as it is for the webhook (SQLite's page caches, outside it,
 // make up most of the memory), which spares a sixth of its CPU
-// (docs/benchmarks.md); and at most 24 MiB of garbage beyond the live heap
+// (docs/benchmarks.md); and at most 20 MiB of garbage beyond the live heap
 // once it is large, as with thousands of realtime connections, down to
 // GOGC 50: with 10,000 connections Go's default of 100 let garbage take as
 // much as the connections, for no CPU saved (docs/benchmarks.md). Unlike a
 // soft memory limit (GOMEMLIMIT), it never makes the collector run back to
 // back under a load whose live heap is large.
 // GOGC set in the environment replaces it; GOMEMLIMIT, if set, applies too.
-var gcHeadroom = gcheadroom.Config{Bytes: 24 << 20, Min: 50, Max: 400, Every: time.Second}
+var gcHeadroom = gcheadroom.Config{Bytes: 20 << 20, Min: 50, Max: 400, Every: time.Second}
 
 func main() {
 	if os.Getenv("GOGC") == "" {
