@@ -169,6 +169,14 @@ func TestProfilePageInABrowser(t *testing.T) {
 			if !tab.eval(`!document.getElementById("actions").hidden && !document.getElementById("sign-out").hidden`) {
 				t.Fatalf("%s: no retry or sign-out", reason)
 			}
+			// A ban or a deletion ends the profile for good, whichever the
+			// page hears of first: the change, or a read it refuses.
+			if reason == "banned" || reason == "deleted" {
+				tab.eval(`render({id: "x", updated: "9999-12-31 00:00:00.000Z", firstName: "Ghost"}), true`)
+				if !tab.eval(`document.body.dataset.state === "error" && getComputedStyle(document.getElementById("profile")).display === "none"`) {
+					t.Fatalf("%s: a read still in flight brings the profile back", reason)
+				}
+			}
 		}
 	})
 

@@ -30,6 +30,7 @@ func TestClerkPageOnAnInstanceWithoutOrganizations(t *testing.T) {
 		if s := tab.text("#clerk-sync-organizations"); !strings.Contains(s, "not enabled in this Clerk instance: skipped") {
 			t.Fatalf("%d px: the sync's organizations: %q", width, s)
 		}
+		tab.waitFor(`document.getElementById("clerk-sync-not-pruned") !== null`)
 		if s := tab.text("#clerk-sync-not-pruned"); !strings.Contains(s, "the 2 organizations and 4 memberships stored are kept") {
 			t.Fatalf("%d px: what the prune kept: %q", width, s)
 		}

@@ -112,6 +112,11 @@ function show(state, text = statusText[state], { actions = false } = {}) {
 
 function fail(err) {
   console.error(err);
+  // A read refused because the account was banned or deleted meanwhile ends
+  // the profile for good, as the change itself does when it arrives first.
+  if (err instanceof SessionRefused && (err.reason === "banned" || err.reason === "deleted")) {
+    return endProfile(err.reason, err.message);
+  }
   if (err instanceof SessionRefused) {
     document.body.dataset.reason = err.reason;
     return show("error", err.message, { actions: true });
