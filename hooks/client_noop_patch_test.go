@@ -35,7 +35,7 @@ func TestAPatchThatChangesNothingSavesAndBroadcastsNothing(t *testing.T) {
 		t.Fatalf("a change: %d %v", r.Status, r.Body)
 	}
 	for name, conn := range map[string]*realtimeConn{"own record": own, "clients/*": all} {
-		if ev := conn.next(t); ev.record()["bio"] != "changed" {
+		if ev := conn.next(t); ev.Record()["bio"] != "changed" {
 			t.Errorf("%s: the first message is %+v, not the change", name, ev)
 		}
 	}

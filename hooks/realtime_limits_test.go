@@ -249,7 +249,7 @@ func TestRealtimeSubscriptionsAreCapped(t *testing.T) {
 	if err := app.Save(note); err != nil {
 		t.Fatal(err)
 	}
-	if ev := guest.next(t); ev.Name != "notes/*" || ev.record()["text"] != "hello" {
+	if ev := guest.next(t); ev.Name != "notes/*" || ev.Record()["text"] != "hello" {
 		t.Fatalf("the guest's event: %+v", ev)
 	}
 

@@ -177,7 +177,7 @@ func (p *claimProbe) heard(t *testing.T, authorization string, subscriptions ...
 		if !slices.Contains(subscriptions, ev.Name) {
 			t.Errorf("a message named %q: the connection subscribed to %q", ev.Name, subscriptions)
 		}
-		rec := ev.record()
+		rec := ev.Record()
 		if rec["header"] == "done" {
 			return true
 		}
@@ -343,10 +343,10 @@ func TestSessionHeadersInRealtimeWithTheIndexOnAndOff(t *testing.T) {
 			}
 
 			deliver(t, srv.URL, "msg_a2", clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userA, "Alicia", 2000)))
-			if ev := member.next(t); ev.Name != own || ev.record()["firstName"] != "Alicia" {
+			if ev := member.next(t); ev.Name != own || ev.Record()["firstName"] != "Alicia" {
 				t.Errorf("acting in org_1: %+v, want the update named %s", ev, own)
 			}
-			if ev := fields.next(t); ev.Name != withFields || len(ev.record()) != 1 || ev.record()["firstName"] != "Alicia" {
+			if ev := fields.next(t); ev.Name != withFields || len(ev.Record()) != 1 || ev.Record()["firstName"] != "Alicia" {
 				t.Errorf("acting in org_1, with fields: %+v, want the update named as subscribed, its firstName alone", ev)
 			}
 			forger.noEvent(t, 300*time.Millisecond)

@@ -66,7 +66,7 @@ func TestRealtimeOverHTTP2GetsExactlyItsMessages(t *testing.T) {
 
 	send(clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userB, "Robert", 2000)))
 	send(clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userA, "Alicia", 2000)))
-	if ev := page.next(t); ev.record()["clerkId"] != userA || ev.record()["firstName"] != "Alicia" {
+	if ev := page.next(t); ev.Record()["clerkId"] != userA || ev.Record()["firstName"] != "Alicia" {
 		t.Fatalf("the page's first event: %+v", ev)
 	}
 	for _, c := range conns {

@@ -86,7 +86,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	var own0 sseEvent
 	for i, c := range conns {
 		ev := c.next(t)
-		rec := ev.record()
+		rec := ev.Record()
 		if ev.Data["action"] != "update" || rec["clerkId"] != users[i]["id"] || rec["firstName"] != fmt.Sprint("User", i, "@2000") {
 			t.Fatalf("connection %d got %+v", i, ev)
 		}
@@ -100,7 +100,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 			own0 = ev
 		}
 	}
-	if ev := wild.next(t); ev.record()["clerkId"] != users[0]["id"] {
+	if ev := wild.next(t); ev.Record()["clerkId"] != users[0]["id"] {
 		t.Fatalf("the wildcard connection got %+v", ev)
 	} else if ev.Raw != own0.Raw {
 		t.Fatalf("the same change as PocketBase sends it and as the index sends it:\n%s\n%s", ev.Raw, own0.Raw)
@@ -113,11 +113,11 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	conns[0].subscribe(t, "Bearer "+srv.key.token(t, users[0]["id"].(string)), migrations.ClientsCollection+"/"+clientOf(t, app, users[0]["id"].(string)).Id+
 		"?options="+url.QueryEscape(`{"query":{"fields":"firstName"}}`)) // as the JS SDK sends options
 	update(0, 3000, nil)
-	if ev := conns[0].next(t); len(ev.record()) != 1 || ev.record()["firstName"] != "User0@3000" {
+	if ev := conns[0].next(t); len(ev.Record()) != 1 || ev.Record()["firstName"] != "User0@3000" {
 		t.Fatalf("after resubscribing with fields: %+v", ev)
 	}
 	// The next event bounds the wait for none above: nothing came between.
-	if ev := wild.next(t); ev.record()["firstName"] != "User0@3000" {
+	if ev := wild.next(t); ev.Record()["firstName"] != "User0@3000" {
 		t.Fatalf("the wildcard connection, after nothing: %+v", ev)
 	}
 	if got, indexed := app.SubscriptionsBroker().TotalClients(), indexedUnder(realtimeIndexOf(app), "clients/"+clientOf(t, app, users[0]["id"].(string)).Id); got != 0 || indexed != 1 {
@@ -126,7 +126,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 
 	// A banned client hears of its ban, then nothing more.
 	update(1, 3000, func(u map[string]any) { u["banned"] = true })
-	if ev := conns[1].next(t); ev.record()["banned"] != true {
+	if ev := conns[1].next(t); ev.Record()["banned"] != true {
 		t.Fatalf("ban: %+v", ev)
 	}
 	update(1, 4000, nil)
@@ -137,7 +137,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	if r := deliver(t, srv.URL, "msg_del", []byte(body)); r.Body["outcome"] != "deleted" {
 		t.Fatalf("delete: %+v", r)
 	}
-	if ev := conns[2].next(t); ev.Data["action"] != "delete" || ev.record()["clerkId"] != users[2]["id"] {
+	if ev := conns[2].next(t); ev.Data["action"] != "delete" || ev.Record()["clerkId"] != users[2]["id"] {
 		t.Fatalf("delete event: %+v", ev)
 	}
 	for i, c := range conns {
@@ -149,7 +149,7 @@ func TestRealtimeOwnRecordSubscribersGetExactlyTheirOwnChanges(t *testing.T) {
 	// and of nothing before it.
 	for i := 3; i < n; i++ {
 		update(i, 6000, nil)
-		if ev := conns[i].next(t); ev.record()["firstName"] != fmt.Sprint("User", i, "@6000") {
+		if ev := conns[i].next(t); ev.Record()["firstName"] != fmt.Sprint("User", i, "@6000") {
 			t.Fatalf("connection %d, after nothing: %+v", i, ev)
 		}
 	}
@@ -356,7 +356,7 @@ func TestRealtimeOwnRecordSubscribersFollowTheOwnersViewRule(t *testing.T) {
 	conn.noEvent(t, 300*time.Millisecond)
 	u["first_name"], u["updated_at"] = "Shown", 3000
 	deliver(t, srv.URL, "msg_3", clerkfake.Event(eventUserUpdated, u))
-	if ev := conn.next(t); ev.record()["firstName"] != "Shown" {
+	if ev := conn.next(t); ev.Record()["firstName"] != "Shown" {
 		t.Fatalf("after the owner's rule admits the record again: %+v", ev)
 	}
 }
@@ -426,7 +426,7 @@ func TestRealtimeMessageIsPocketBases(t *testing.T) {
 	}
 	for name, c := range map[string]*realtimeConn{"the index": index, "PocketBase": pocketBase} {
 		for _, ev := range []sseEvent{c.next(t), c.next(t)} {
-			if got := ev.record()["firstName"]; got != "last" {
+			if got := ev.Record()["firstName"]; got != "last" {
 				t.Errorf("%s sent an extra message (firstName %v) before the last change", name, got)
 			}
 		}

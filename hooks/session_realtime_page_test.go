@@ -102,7 +102,7 @@ func profilePagesReceive(t *testing.T, indexOff bool) map[string][]string {
 	for name, c := range conns {
 		for heardName, heardOrg := false, false; !heardName || !heardOrg; {
 			ev := c.next(t)
-			r := ev.record()
+			r := ev.Record()
 			var got string
 			switch {
 			case strings.HasPrefix(ev.Name, "clients/"):

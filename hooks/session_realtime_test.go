@@ -1,12 +1,10 @@
 package hooks
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/pocketclerk/pocketclerk/hooks/clerkfake"
+	"github.com/pocketclerk/pocketclerk/hooks/internal/sse"
 )
 
 // realtimeConn is a PocketBase realtime (SSE) connection, read as a
@@ -22,15 +21,11 @@ import (
 type realtimeConn struct {
 	baseURL  string
 	clientID string
-	events   chan sseEvent
+	events   <-chan sseEvent
 	proto    int // the HTTP version's major number
 }
 
-type sseEvent struct {
-	Name string
-	Data map[string]any
-	Raw  string // Data as sent
-}
+type sseEvent = sse.Event
 
 func connectRealtime(t *testing.T, baseURL string) *realtimeConn {
 	t.Helper()
@@ -46,26 +41,7 @@ func connectRealtimeWith(t *testing.T, client *http.Client, baseURL string) *rea
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &realtimeConn{baseURL: baseURL, events: make(chan sseEvent, 16), proto: res.ProtoMajor}
-	go func() {
-		defer res.Body.Close()
-		defer close(c.events)
-		scanner := bufio.NewScanner(res.Body)
-		var ev sseEvent
-		for scanner.Scan() {
-			line := scanner.Text()
-			switch {
-			case strings.HasPrefix(line, "event:"):
-				ev.Name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
-			case strings.HasPrefix(line, "data:"):
-				ev.Raw = strings.TrimPrefix(line, "data:")
-				_ = json.Unmarshal([]byte(ev.Raw), &ev.Data)
-			case line == "" && ev.Name != "":
-				c.events <- ev
-				ev = sseEvent{}
-			}
-		}
-	}()
+	c := &realtimeConn{baseURL: baseURL, events: sse.Read(res.Body), proto: res.ProtoMajor}
 	connect := c.next(t)
 	if connect.Name != "PB_CONNECT" {
 		t.Fatalf("first realtime event: %+v", connect)
@@ -85,21 +61,11 @@ func (c *realtimeConn) subscribe(t *testing.T, authorization string, topics ...s
 
 func (c *realtimeConn) next(t *testing.T) sseEvent {
 	t.Helper()
-	select {
-	case ev, ok := <-c.events:
-		if !ok {
-			t.Fatal("realtime connection closed")
-		}
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatal("no realtime event within 10s")
+	ev, err := sse.Receive(c.events, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return sseEvent{}
-}
-
-func (ev sseEvent) record() map[string]any {
-	r, _ := ev.Data["record"].(map[string]any)
-	return r
+	return ev
 }
 
 func TestRealtimeDeliversTheWebhookToItsOwnerOnly(t *testing.T) {
@@ -115,16 +81,16 @@ func TestRealtimeDeliversTheWebhookToItsOwnerOnly(t *testing.T) {
 	a := clerkfake.NewUser(userA, "Alicia", 2000)
 	deliver(t, url, "msg_a2", clerkfake.Event(eventUserUpdated, a))
 	ev := alice.next(t)
-	if ev.Name != "clients/"+idA || ev.Data["action"] != "update" || ev.record()["firstName"] != "Alicia" {
+	if ev.Name != "clients/"+idA || ev.Data["action"] != "update" || ev.Record()["firstName"] != "Alicia" {
 		t.Fatalf("owner's event: %+v", ev)
 	}
-	if _, ok := ev.record()["privateMetadata"]; ok {
+	if _, ok := ev.Record()["privateMetadata"]; ok {
 		t.Fatal("privateMetadata went out over realtime")
 	}
 
 	// Bob's first event is his own change: Alice's never reached him.
 	deliver(t, url, "msg_b2", clerkfake.Event(eventUserUpdated, clerkfake.NewUser(userB, "Robert", 2000)))
-	if ev := bob.next(t); ev.record()["clerkId"] != userB || ev.record()["firstName"] != "Robert" {
+	if ev := bob.next(t); ev.Record()["clerkId"] != userB || ev.Record()["firstName"] != "Robert" {
 		t.Fatalf("Bob's first event: %+v", ev)
 	}
 }
@@ -141,12 +107,12 @@ func TestRealtimeWaitsForAClientThatDoesNotExistYet(t *testing.T) {
 
 	u := clerkfake.NewUser(newcomer, "Nina", 1000)
 	deliver(t, srv.URL, "msg_1", clerkfake.Event(eventUserCreated, u))
-	if ev := waiting.next(t); ev.Data["action"] != "create" || ev.record()["clerkId"] != newcomer {
+	if ev := waiting.next(t); ev.Data["action"] != "create" || ev.Record()["clerkId"] != newcomer {
 		t.Fatalf("waiting connection got %+v", ev)
 	}
 	u["first_name"], u["updated_at"] = "Nina Live", 2000
 	deliver(t, srv.URL, "msg_2", clerkfake.Event(eventUserUpdated, u))
-	if ev := waiting.next(t); ev.Data["action"] != "update" || ev.record()["firstName"] != "Nina Live" {
+	if ev := waiting.next(t); ev.Data["action"] != "update" || ev.Record()["firstName"] != "Nina Live" {
 		t.Fatalf("then %+v", ev)
 	}
 	// The guest connection was not signed in along the way.
@@ -168,7 +134,7 @@ func TestRealtimeSignsOutABannedClient(t *testing.T) {
 
 	u["banned"], u["updated_at"] = true, 2000
 	deliver(t, srv.URL, "msg_2", clerkfake.Event(eventUserUpdated, u))
-	if ev := conn.next(t); ev.record()["banned"] != true {
+	if ev := conn.next(t); ev.Record()["banned"] != true {
 		t.Fatalf("ban event: %+v", ev)
 	}
 	if authOf(app, conn.clientID) != nil {
@@ -202,7 +168,7 @@ func TestRealtimeKeepsAClerkSessionThroughItsClientsChanges(t *testing.T) {
 		// Each message is sent from a goroutine of its own (PocketBase's
 		// broadcast, and the index as it does): the two may arrive in either
 		// order, as the page expects.
-		first, second := c.next(t).record(), c.next(t).record()
+		first, second := c.next(t).Record(), c.next(t).Record()
 		if first["firstName"] == "Alicia" {
 			first, second = second, first
 		}
@@ -219,7 +185,7 @@ func TestRealtimeKeepsAClerkSessionThroughItsClientsChanges(t *testing.T) {
 		t.Fatalf("user.deleted: %+v", r)
 	}
 	for name, c := range conns {
-		if ev := c.next(t); ev.Data["action"] != "update" || ev.record()["deletedAt"] == "" {
+		if ev := c.next(t); ev.Data["action"] != "update" || ev.Record()["deletedAt"] == "" {
 			t.Fatalf("%s: the anonymization: %+v", name, ev)
 		}
 		if authOf(app, c.clientID) != nil {
@@ -267,7 +233,7 @@ func TestRealtimeSubscriptionRacingTheClientsCreation(t *testing.T) {
 	}
 	u["first_name"], u["updated_at"] = "Nina Live", 2000
 	deliver(t, srv.URL, "msg_2", clerkfake.Event(eventUserUpdated, u))
-	if ev := conn.next(t); ev.record()["firstName"] != "Nina Live" {
+	if ev := conn.next(t); ev.Record()["firstName"] != "Nina Live" {
 		t.Fatalf("then %+v", ev)
 	}
 }

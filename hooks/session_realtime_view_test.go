@@ -43,7 +43,7 @@ func TestRealtimeDeletionCachedBeforeTheConnectionMovesReachesIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev := conn.next(t); ev.Data["action"] != "delete" || ev.record()["id"] != client.Id {
+	if ev := conn.next(t); ev.Data["action"] != "delete" || ev.Record()["id"] != client.Id {
 		t.Fatalf("want the deletion, got %+v", ev)
 	}
 	conn.noEvent(t, 300*time.Millisecond)
@@ -104,7 +104,7 @@ func TestRealtimeOwnersBroadcastReachesTheirTopic(t *testing.T) {
 	listener := srv.signIn(t, userA, "announcements")
 	u["first_name"], u["updated_at"] = "Alicia", 2000
 	deliver(t, srv.URL, "msg_2", clerkfake.Event(eventUserUpdated, u))
-	if ev := page.next(t); ev.record()["firstName"] != "Alicia" {
+	if ev := page.next(t); ev.Record()["firstName"] != "Alicia" {
 		t.Fatalf("the page's connection: %+v", ev)
 	}
 	got := []string{listener.next(t).Raw, listener.next(t).Raw}
@@ -156,13 +156,13 @@ func TestRealtimeSubscriptionsDoNotWaitForAnOwnersSlowHook(t *testing.T) {
 	<-delivered
 	// Both hear of the change: the first was indexed before it, the second
 	// may have been indexed before PocketBase's handlers ran or after.
-	if ev := first.next(t); ev.record()["firstName"] != "Slow" {
+	if ev := first.next(t); ev.Record()["firstName"] != "Slow" {
 		t.Fatalf("the first connection: %+v", ev)
 	}
 	u["first_name"], u["updated_at"] = "Next", 3000
 	deliver(t, srv.URL, "msg_3", clerkfake.Event(eventUserUpdated, u))
-	for ev := second.next(t); ev.record()["firstName"] != "Next"; ev = second.next(t) {
-		if ev.record()["firstName"] != "Slow" {
+	for ev := second.next(t); ev.Record()["firstName"] != "Next"; ev = second.next(t) {
+		if ev.Record()["firstName"] != "Slow" {
 			t.Fatalf("the second connection: %+v", ev)
 		}
 	}
@@ -185,8 +185,8 @@ func TestRealtimeExpandedMessageIsPocketBases(t *testing.T) {
 	})
 	deliver(t, srv.URL, "msg_m2", clerkfake.Event(eventMembershipUpdated, clerkfake.NewMembership("orgmem_a", fixtureOrgID, userA, "org:admin", 2000)))
 	got, want := index.next(t), pocketBase.next(t)
-	expanded, _ := got.record()["expand"].(map[string]any)
-	if org, _ := expanded["organization"].(map[string]any); org["clerkId"] != fixtureOrgID || got.record()["role"] != "org:admin" {
+	expanded, _ := got.Record()["expand"].(map[string]any)
+	if org, _ := expanded["organization"].(map[string]any); org["clerkId"] != fixtureOrgID || got.Record()["role"] != "org:admin" {
 		t.Fatalf("the indexed connection's message: %s", got.Raw)
 	}
 	// Decoded: PocketBase encodes the expand from a map.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pocketclerk/pocketclerk/hooks"
 	"github.com/pocketclerk/pocketclerk/hooks/internal/loadgen"
+	"github.com/pocketclerk/pocketclerk/hooks/internal/sse"
 )
 
 // kindRealtime is user.updated while every seeded client's user holds the
@@ -126,7 +127,7 @@ func (b *bench) openSSE(ctx context.Context, streams *http.Client, rc *realtimeC
 		return err
 	}
 	events := bufio.NewScanner(res.Body)
-	name, data := nextSSE(events)
+	name, data := sse.Next(events)
 	if name != "PB_CONNECT" {
 		res.Body.Close()
 		return fmt.Errorf("first event %q", name)
@@ -139,7 +140,7 @@ func (b *bench) openSSE(ctx context.Context, streams *http.Client, rc *realtimeC
 		defer rc.wg.Done()
 		defer res.Body.Close()
 		for {
-			name, data := nextSSE(events)
+			name, data := sse.Next(events)
 			if name == "" {
 				return
 			}
@@ -164,22 +165,6 @@ func (b *bench) openSSE(ctx context.Context, streams *http.Client, rc *realtimeC
 		return fmt.Errorf("subscription to %v: %s", topics, subRes.Status)
 	}
 	return nil
-}
-
-// nextSSE reads one server-sent event; an empty name means the stream ended.
-func nextSSE(s *bufio.Scanner) (name, data string) {
-	for s.Scan() {
-		line := s.Text()
-		switch {
-		case strings.HasPrefix(line, "event:"):
-			name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
-		case strings.HasPrefix(line, "data:"):
-			data = strings.TrimPrefix(line, "data:")
-		case line == "" && name != "":
-			return name, data
-		}
-	}
-	return "", ""
 }
 
 // awaitEvents waits up to 5 s for want events to have arrived.

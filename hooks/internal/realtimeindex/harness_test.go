@@ -1,7 +1,6 @@
 package realtimeindex
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -13,6 +12,8 @@ import (
 	"github.com/pocketbase/pocketbase/apis"
 	"github.com/pocketbase/pocketbase/core"
 	"github.com/pocketbase/pocketbase/tests"
+
+	"github.com/pocketclerk/pocketclerk/hooks/internal/sse"
 )
 
 // The tests serve a clean PocketBase app, whose "users" auth collection
@@ -89,19 +90,11 @@ func token(t *testing.T, record *core.Record) string {
 type sseConn struct {
 	url      string
 	clientID string
-	events   chan sseEvent
+	events   <-chan sseEvent
 	close    func() // closes the connection, as a browser leaving the page
 }
 
-type sseEvent struct {
-	Name string
-	Data map[string]any
-}
-
-func (ev sseEvent) record() map[string]any {
-	r, _ := ev.Data["record"].(map[string]any)
-	return r
-}
+type sseEvent = sse.Event
 
 // connect opens a realtime connection and reads its PB_CONNECT.
 func (s *testServer) connect(t *testing.T) *sseConn {
@@ -113,25 +106,7 @@ func (s *testServer) connect(t *testing.T) *sseConn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &sseConn{url: s.URL, events: make(chan sseEvent, 16), close: cancel}
-	go func() {
-		defer res.Body.Close()
-		defer close(c.events)
-		scanner := bufio.NewScanner(res.Body)
-		var ev sseEvent
-		for scanner.Scan() {
-			line := scanner.Text()
-			switch {
-			case strings.HasPrefix(line, "event:"):
-				ev.Name = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
-			case strings.HasPrefix(line, "data:"):
-				_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data:")), &ev.Data)
-			case line == "" && ev.Name != "":
-				c.events <- ev
-				ev = sseEvent{}
-			}
-		}
-	}()
+	c := &sseConn{url: s.URL, events: sse.Read(res.Body), close: cancel}
 	if ev := c.next(t); ev.Name != "PB_CONNECT" {
 		t.Fatalf("first realtime event: %+v", ev)
 	} else {
@@ -158,16 +133,11 @@ func (c *sseConn) subscribe(t *testing.T, authorization string, topics ...string
 
 func (c *sseConn) next(t *testing.T) sseEvent {
 	t.Helper()
-	select {
-	case ev, ok := <-c.events:
-		if !ok {
-			t.Fatal("realtime connection closed")
-		}
-		return ev
-	case <-time.After(10 * time.Second):
-		t.Fatal("no realtime event within 10s")
+	ev, err := sse.Receive(c.events, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return sseEvent{}
+	return ev
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -44,7 +44,7 @@ func TestIndexTakesRecordTopicsOutOfTheBroker(t *testing.T) {
 	if err := app.Save(ada); err != nil {
 		t.Fatal(err)
 	}
-	if ev := conn.next(t); ev.Name != topic || ev.record()["name"] != "Ada Lovelace" {
+	if ev := conn.next(t); ev.Name != topic || ev.Record()["name"] != "Ada Lovelace" {
 		t.Fatalf("update event: %+v", ev)
 	}
 
@@ -144,7 +144,7 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 	if err := app.Save(ada); err != nil {
 		t.Fatal(err)
 	}
-	if ev := conn.next(t); ev.record()["name"] != "Grace" {
+	if ev := conn.next(t); ev.Record()["name"] != "Grace" {
 		t.Fatalf("update event: %+v", ev)
 	}
 	if got := <-seen; got != "Grace" {
@@ -161,7 +161,7 @@ func TestRealtimeIndexedConnectionsHoldTheirAuthByReference(t *testing.T) {
 	if err := app.Save(ada); err != nil {
 		t.Fatal(err)
 	}
-	if ev := conn.next(t); ev.record()["name"] != "Lovelace" {
+	if ev := conn.next(t); ev.Record()["name"] != "Lovelace" {
 		t.Fatalf("update event after subscribing again: %+v", ev)
 	}
 
